@@ -1,0 +1,27 @@
+# process-memory: `make run` serves on 127.0.0.1:8000; `make test` installs and runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+BIND ?= 127.0.0.1:8000
+
+.PHONY: install run test ferretdb clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/gunicorn --bind $(BIND) --workers 2 wsgi:process_memory_app
+
+ferretdb:
+	tools/ferretdb/build.sh
+
+test: install ferretdb
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .hypothesis

@@ -1,0 +1,81 @@
+"""process-memory: the processing memory of data applications, over HTTP."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import click
+from flask import Flask, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from process_memory.config import Settings
+from process_memory.errors import register_error_handlers
+from process_memory.history import create_history_store
+from process_memory.history.service import HistoryService
+from process_memory.history.store import HistoryStore
+
+
+def create_app(config: Settings | None = None, history_store: HistoryStore | None = None) -> Flask:
+    """Build the WSGI app from ``config`` (default: the environment and ``.env``)."""
+    settings = config or Settings.from_env()
+    app = Flask(__name__)
+    app.config["SETTINGS"] = settings
+    # Werkzeug refuses longer bodies while reading; the hook below refuses them before.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    configure_logger(app)
+    register_services(app, settings, history_store)
+    register_request_limits(app, settings)
+    register_error_handlers(app)
+    register_blueprints(app)
+    register_commands(app)
+    return app
+
+
+def configure_logger(app: Flask) -> None:
+    """Log to stderr at INFO unless the host application configured logging."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def register_services(app: Flask, settings: Settings, history_store: HistoryStore | None) -> None:
+    """Create the history service over the configured store (connections open lazily, after fork)."""
+    store = history_store or create_history_store(settings)
+    app.extensions["process_memory.history"] = HistoryService(store, settings.docdb_max_data)
+
+
+def register_request_limits(app: Flask, settings: Settings) -> None:
+    """Refuse a body over the limit from its Content-Length, before reading it."""
+
+    @app.before_request
+    def refuse_large_bodies() -> None:
+        if request.content_length is not None and request.content_length > settings.max_request_bytes:
+            raise RequestEntityTooLarge(f"the body is larger than {settings.max_request_bytes} bytes")
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount the API."""
+    from process_memory.api import register_api
+
+    register_api(app)
+
+
+def register_commands(app: Flask) -> None:
+    """Add the operator commands under ``flask --app process_memory history``."""
+    group = click.Group("history", help="Maintain the history store.")
+
+    @group.command("init")
+    def init_schema() -> None:
+        """Create collections and indexes ahead of time."""
+        app.extensions["process_memory.history"].store.ensure_schema()
+        click.echo("history schema ready")
+
+    @group.command("gc")
+    @click.option("--older-than-minutes", default=60, show_default=True, type=click.IntRange(min=1))
+    def collect_garbage(older_than_minutes: int) -> None:
+        """Delete offloaded data left behind by appends that never completed."""
+        service: HistoryService = app.extensions["process_memory.history"]
+        count = service.delete_orphan_blobs(timedelta(minutes=older_than_minutes))
+        click.echo(f"deleted {count} orphaned blobs")
+
+    app.cli.add_command(group)

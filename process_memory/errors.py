@@ -1,0 +1,88 @@
+"""One JSON error shape for every failure: ``{"error": {"code", "message", "details"}}``.
+
+Messages are written here or by the service, never copied from a driver: a
+database error can quote the document it refused, and payloads must not leak.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
+
+from process_memory.history.errors import (
+    Conflict,
+    HistoryError,
+    InvalidEntry,
+    NotFound,
+    PreconditionFailed,
+    StoreUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+_STATUS_BY_ERROR: dict[type[HistoryError], int] = {
+    InvalidEntry: 422,
+    NotFound: 404,
+    Conflict: 409,
+    PreconditionFailed: 412,
+    StoreUnavailable: 503,
+}
+
+
+def error_response(
+    status: int, message: str, details: Any = None, code: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    """Build the JSON error response every failure uses."""
+    if code is None:
+        code = HTTP_STATUS_CODES.get(status, "error").lower().replace(" ", "_").replace("-", "_")
+    response = jsonify({"error": {"code": code, "message": message, "details": details}})
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    """Render Werkzeug's and webargs' HTTP errors in the API's shape."""
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    details = None
+    if "messages" in data:
+        # webargs nests messages by location (json, query, headers): one flat map names the fields.
+        details = {}
+        for messages in data["messages"].values():
+            details.update(messages if isinstance(messages, dict) else {"_": messages})
+    message = "invalid request" if status == 422 else (error.description or HTTP_STATUS_CODES.get(status, "error"))
+    headers = {}
+    if status == 405:
+        allowed = dict(error.get_headers()).get("Allow")
+        if allowed:
+            headers["Allow"] = allowed
+    headers.update(data.get("headers", {}))
+    return error_response(status, message, details, headers=headers)
+
+
+def handle_history_error(error: HistoryError) -> Response:
+    """Render a domain error with its status."""
+    status = next((s for cls, s in _STATUS_BY_ERROR.items() if isinstance(error, cls)), 500)
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, StoreUnavailable) else None
+    return error_response(status, error.message, error.details, code=error.code, headers=headers)
+
+
+def handle_unexpected_error(error: Exception) -> Response:
+    """Answer 500 and log where it happened, without the exception's message (it may quote data)."""
+    frames = "".join(traceback.format_list(traceback.extract_tb(error.__traceback__)))
+    log.error("unexpected %s\n%s", type(error).__name__, frames)
+    return error_response(500, "internal error")
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Attach the handlers; flask-smorest's Api routes HTTPException here too."""
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(HistoryError, handle_history_error)
+    app.register_error_handler(Exception, handle_unexpected_error)

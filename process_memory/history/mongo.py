@@ -1,0 +1,344 @@
+"""MongoHistoryStore: history on MongoDB, AWS DocumentDB or FerretDB.
+
+Only what all three support is used: single-document atomic writes, unique
+compound indexes, explicit sorts, GridFS. ``data`` and ``metadata`` are kept as
+canonical JSON strings next to native, indexed header fields, because neither
+DocumentDB nor FerretDB accepts every JSON document natively ($ and . keys,
+nested arrays, integers beyond 64 bits); docs/storage.md explains the layout.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+import gridfs
+from bson import ObjectId
+from bson.errors import InvalidId
+from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
+
+from process_memory.history.errors import DuplicateEntry, StoreUnavailable
+from process_memory.history.store import HistoryQuery, HistoryStore, InstanceSummary, StoredEntry
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_HEADER_FIELDS = (
+    "instance_id",
+    "seq",
+    "id",
+    "type",
+    "occurred_at",
+    "recorded_at",
+    "metadata_json",
+    "size",
+    "data_sha256",
+    "prev_hash",
+    "hash",
+    "data_json",
+)
+
+
+def _unavailable_on_network_error(method: Callable[P, R]) -> Callable[P, R]:
+    """Turn the driver's connection errors into StoreUnavailable, dropping their text."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except ConnectionFailure:
+            raise StoreUnavailable() from None
+
+    return wrapper
+
+
+class MongoHistoryStore(HistoryStore):
+    """History entries in one collection, summaries in another, large data in GridFS."""
+
+    def __init__(
+        self,
+        uri: str,
+        database_name: str,
+        collection: str,
+        timeout_ms: int = 5000,
+        client_factory: Callable[..., MongoClient[Any]] = MongoClient,
+    ) -> None:
+        self._uri = uri
+        self._database_name = database_name
+        self._collection_name = collection
+        self._timeout_ms = timeout_ms
+        self._client_factory = client_factory
+        self._lock = threading.Lock()
+        self._client: MongoClient[Any] | None = None
+        self._client_pid: int | None = None
+        self._schema_ready = False
+
+    # -- connection ----------------------------------------------------------
+
+    def _database(self) -> Database[Any]:
+        # One client per process, opened on first use: a client created before
+        # gunicorn forks must never be used by a child.
+        if self._client is None or self._client_pid != os.getpid():
+            with self._lock:
+                if self._client is None or self._client_pid != os.getpid():
+                    self._client = self._client_factory(
+                        self._uri,
+                        serverSelectionTimeoutMS=self._timeout_ms,
+                        connectTimeoutMS=self._timeout_ms,
+                        socketTimeoutMS=max(self._timeout_ms * 6, 30_000),
+                        retryWrites=False,
+                        w="majority",
+                        appname="process-memory",
+                        connect=False,
+                    )
+                    self._client_pid = os.getpid()
+                    self._schema_ready = False
+        database = self._client[self._database_name]
+        if not self._schema_ready:
+            self._create_indexes(database)
+            self._schema_ready = True
+        return database
+
+    def _entries(self) -> Collection[Any]:
+        return self._database()[self._collection_name]
+
+    def _summaries(self) -> Collection[Any]:
+        return self._database()[f"{self._collection_name}_instances"]
+
+    def _bucket(self) -> gridfs.GridFSBucket:
+        return gridfs.GridFSBucket(self._database(), bucket_name=f"{self._collection_name}_blobs")
+
+    def _create_indexes(self, database: Database[Any]) -> None:
+        entries = database[self._collection_name]
+        entries.create_index([("instance_id", ASCENDING), ("seq", ASCENDING)], unique=True, name="instance_seq")
+        entries.create_index([("instance_id", ASCENDING), ("id", ASCENDING)], unique=True, name="instance_entry_id")
+        entries.create_index(
+            [("instance_id", ASCENDING), ("type", ASCENDING), ("seq", ASCENDING)], name="instance_type_seq"
+        )
+        entries.create_index(
+            [("instance_id", ASCENDING), ("recorded_at", ASCENDING)], name="instance_recorded_at"
+        )
+        entries.create_index([("data_blob", ASCENDING)], name="data_blob")
+
+    @_unavailable_on_network_error
+    def ensure_schema(self) -> None:
+        """Create the collections' indexes now rather than on first use."""
+        self._schema_ready = False
+        self._database()
+
+    @_unavailable_on_network_error
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the server answers a ping."""
+        self._database().command("ping")
+
+    def close(self) -> None:
+        """Close this process's client."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- entries -------------------------------------------------------------
+
+    @_unavailable_on_network_error
+    def head(self, instance_id: str) -> StoredEntry | None:
+        """Return the entry with the highest seq."""
+        doc = self._entries().find_one({"instance_id": instance_id}, sort=[("seq", DESCENDING)])
+        return _to_entry(doc) if doc else None
+
+    @_unavailable_on_network_error
+    def get_by_seq(self, instance_id: str, seq: int) -> StoredEntry | None:
+        """Return the entry at ``seq``."""
+        doc = self._entries().find_one({"instance_id": instance_id, "seq": seq})
+        return _to_entry(doc) if doc else None
+
+    @_unavailable_on_network_error
+    def get_by_id(self, instance_id: str, entry_id: str) -> StoredEntry | None:
+        """Return the entry with this id."""
+        doc = self._entries().find_one({"instance_id": instance_id, "id": entry_id})
+        return _to_entry(doc) if doc else None
+
+    @_unavailable_on_network_error
+    def insert(self, entry: StoredEntry) -> None:
+        """Insert the entry in one atomic write, then advance the summary."""
+        summaries = self._summaries()
+        if entry.seq == 0:
+            # The summary exists before the first entry does, so a crash between
+            # the two writes leaves an instance that reads repair, never one that
+            # listing cannot see.
+            try:
+                summaries.update_one(
+                    {"_id": entry.instance_id},
+                    {"$setOnInsert": {"head_seq": -1, "head_hash": None, "count": 0,
+                                      "first_recorded_at": entry.recorded_at,
+                                      "last_recorded_at": entry.recorded_at}},
+                    upsert=True,
+                )
+            except DuplicateKeyError:
+                pass  # a concurrent first append created it
+        doc = {name: getattr(entry, name) for name in _HEADER_FIELDS}
+        doc["data_blob"] = ObjectId(entry.blob_ref) if entry.blob_ref else None
+        try:
+            self._entries().insert_one(doc)
+        except DuplicateKeyError:
+            raise DuplicateEntry() from None
+        try:
+            self._advance_summary(entry)
+        except PyMongoError as exc:
+            # The entry is durable; the summary is repaired when next read.
+            log.warning("instance summary not updated (%s); it is repaired on read", type(exc).__name__)
+
+    def _advance_summary(self, entry: StoredEntry) -> None:
+        summaries = self._summaries()
+        if entry.seq == 0:
+            summaries.update_one({"_id": entry.instance_id}, {"$set": {"first_recorded_at": entry.recorded_at}})
+        summaries.update_one(
+            {"_id": entry.instance_id, "head_seq": {"$lt": entry.seq}},
+            {"$set": {"head_seq": entry.seq, "head_hash": entry.hash, "count": entry.seq + 1,
+                      "last_recorded_at": entry.recorded_at}},
+        )
+
+    @_unavailable_on_network_error
+    def find(self, instance_id: str, query: HistoryQuery) -> list[StoredEntry]:
+        """Return one page of entries; only typed, validated values reach the filter."""
+        criteria: dict[str, Any] = {"instance_id": instance_id}
+        seq_range: dict[str, int] = {}
+        if query.after is not None:
+            seq_range["$gt"] = query.after
+        if query.before is not None:
+            seq_range["$lt"] = query.before
+        if seq_range:
+            criteria["seq"] = seq_range
+        if query.type is not None:
+            criteria["type"] = query.type
+        recorded: dict[str, str] = {}
+        if query.since is not None:
+            recorded["$gte"] = query.since
+        if query.until is not None:
+            recorded["$lt"] = query.until
+        if recorded:
+            criteria["recorded_at"] = recorded
+        order = ASCENDING if query.direction == "forward" else DESCENDING
+        cursor = self._entries().find(criteria).sort("seq", order).limit(query.limit)
+        return [_to_entry(doc) for doc in cursor]
+
+    def iter_chain(self, instance_id: str) -> Iterator[StoredEntry]:
+        """Yield entries by ascending seq; the server caps each batch at 16 MiB."""
+        try:
+            cursor = self._entries().find({"instance_id": instance_id}).sort("seq", ASCENDING).batch_size(100)
+            for doc in cursor:
+                yield _to_entry(doc)
+        except ConnectionFailure:
+            raise StoreUnavailable() from None
+
+    # -- blobs ---------------------------------------------------------------
+
+    @_unavailable_on_network_error
+    def put_blob(self, instance_id: str, entry_id: str, compressed: bytes) -> str:
+        """Store compressed data in GridFS and return its file id."""
+        file_id = self._bucket().upload_from_stream(
+            entry_id, compressed, metadata={"instance_id": instance_id, "entry_id": entry_id}
+        )
+        return str(file_id)
+
+    @_unavailable_on_network_error
+    def get_blob(self, ref: str) -> bytes:
+        """Read a GridFS file whole."""
+        try:
+            with self._bucket().open_download_stream(ObjectId(ref)) as stream:
+                return stream.read()
+        except (gridfs.errors.NoFile, gridfs.errors.CorruptGridFile, InvalidId):
+            raise KeyError(ref) from None
+
+    @_unavailable_on_network_error
+    def delete_blob(self, ref: str) -> None:
+        """Delete a GridFS file and its chunks."""
+        try:
+            self._bucket().delete(ObjectId(ref))
+        except gridfs.errors.NoFile:
+            pass
+
+    @_unavailable_on_network_error
+    def delete_orphan_blobs(self, older_than: datetime) -> int:
+        """Delete GridFS files, and chunks of uploads that never finished, that no entry refers to."""
+        database = self._database()
+        bucket_name = f"{self._collection_name}_blobs"
+        files, chunks = database[f"{bucket_name}.files"], database[f"{bucket_name}.chunks"]
+        entries = self._entries()
+        cutoff = ObjectId.from_datetime(older_than)
+        deleted = 0
+        for file_doc in files.find({"_id": {"$lt": cutoff}}, {"_id": 1}):
+            if entries.find_one({"data_blob": file_doc["_id"]}, {"_id": 1}) is None:
+                self._bucket().delete(file_doc["_id"])
+                deleted += 1
+        # An upload killed half-way leaves chunks whose files document was never written.
+        for chunk in chunks.find({"files_id": {"$lt": cutoff}, "n": 0}, {"files_id": 1}):
+            if files.find_one({"_id": chunk["files_id"]}, {"_id": 1}) is None:
+                chunks.delete_many({"files_id": chunk["files_id"]})
+                deleted += 1
+        return deleted
+
+    # -- summaries -----------------------------------------------------------
+
+    @_unavailable_on_network_error
+    def summary(self, instance_id: str) -> InstanceSummary | None:
+        """Return the instance's summary, repaired first when an append outran it."""
+        doc = self._summaries().find_one({"_id": instance_id})
+        if doc is None:
+            return None
+        return self._fresh([doc])[0] if doc else None
+
+    @_unavailable_on_network_error
+    def list_summaries(self, after: str | None, limit: int) -> list[InstanceSummary]:
+        """Return summaries by instance id, each checked for staleness in one query per page."""
+        criteria = {"_id": {"$gt": after}} if after is not None else {}
+        docs = list(self._summaries().find(criteria).sort("_id", ASCENDING).limit(limit))
+        return [summary for summary in self._fresh(docs) if summary is not None]
+
+    def _fresh(self, docs: list[dict[str, Any]]) -> list[InstanceSummary | None]:
+        """Repair the summaries whose instance has an entry past the recorded head."""
+        if not docs:
+            return []
+        probes = [{"instance_id": doc["_id"], "seq": doc["head_seq"] + 1} for doc in docs]
+        stale = {hit["instance_id"] for hit in self._entries().find({"$or": probes}, {"instance_id": 1})}
+        return [self._repair(doc["_id"]) if doc["_id"] in stale else _to_summary(doc) for doc in docs]
+
+    def _repair(self, instance_id: str) -> InstanceSummary | None:
+        head = self.head(instance_id)
+        first = self.get_by_seq(instance_id, 0)
+        if head is None or first is None:
+            return None
+        fields = {"head_seq": head.seq, "head_hash": head.hash, "count": head.seq + 1,
+                  "first_recorded_at": first.recorded_at, "last_recorded_at": head.recorded_at}
+        self._summaries().update_one({"_id": instance_id, "head_seq": {"$lt": head.seq}}, {"$set": fields})
+        return InstanceSummary(instance_id=instance_id, **fields)
+
+
+def _to_entry(doc: dict[str, Any]) -> StoredEntry:
+    blob = doc.get("data_blob")
+    return StoredEntry(
+        **{name: doc.get(name) for name in _HEADER_FIELDS},
+        blob_ref=str(blob) if blob is not None else None,
+    )
+
+
+def _to_summary(doc: dict[str, Any]) -> InstanceSummary | None:
+    if doc["head_seq"] < 0:
+        return None  # a first append that never completed
+    return InstanceSummary(
+        instance_id=doc["_id"],
+        count=doc["count"],
+        first_recorded_at=doc["first_recorded_at"],
+        last_recorded_at=doc["last_recorded_at"],
+        head_seq=doc["head_seq"],
+        head_hash=doc["head_hash"],
+    )

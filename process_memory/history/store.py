@@ -1,0 +1,128 @@
+"""The HistoryStore interface: what the history service needs from a database.
+
+A store keeps entries exactly as the service hands them over and never decides
+anything about the chain: sequence numbers, hashes and the inline/offload
+threshold are the service's business. Each backend lives in its own module.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """One entry as kept by a store: the chained fields plus where its data lives."""
+
+    instance_id: str
+    seq: int
+    id: str
+    type: str
+    occurred_at: str | None
+    recorded_at: str
+    metadata_json: str
+    size: int
+    data_sha256: str
+    prev_hash: str | None
+    hash: str
+    #: The canonical JSON of ``data`` when it is kept inline, else None.
+    data_json: str | None
+    #: The store's reference to the snappy-compressed data when it is offloaded, else None.
+    blob_ref: str | None
+
+
+@dataclass(frozen=True)
+class InstanceSummary:
+    """What is known about one instance without reading its entries."""
+
+    instance_id: str
+    count: int
+    first_recorded_at: str
+    last_recorded_at: str
+    head_seq: int
+    head_hash: str
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """A validated page request over one instance's history."""
+
+    direction: Literal["forward", "backward"] = "forward"
+    after: int | None = None
+    before: int | None = None
+    limit: int = 100
+    type: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+
+class HistoryStore(ABC):
+    """Durable storage of entries, offloaded blobs and instance summaries."""
+
+    @abstractmethod
+    def ensure_schema(self) -> None:
+        """Create collections/tables and indexes when missing; safe to call again."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers."""
+
+    @abstractmethod
+    def head(self, instance_id: str) -> StoredEntry | None:
+        """Return the entry with the highest seq of the instance, or None."""
+
+    @abstractmethod
+    def get_by_seq(self, instance_id: str, seq: int) -> StoredEntry | None:
+        """Return the entry at ``seq``, or None."""
+
+    @abstractmethod
+    def get_by_id(self, instance_id: str, entry_id: str) -> StoredEntry | None:
+        """Return the instance's entry with this id, or None."""
+
+    @abstractmethod
+    def insert(self, entry: StoredEntry) -> None:
+        """Store ``entry`` atomically; raise DuplicateEntry when its seq or id is taken.
+
+        Once this returns the entry is durable. Keeping the instance summary
+        up to date is part of the insert, but a summary left stale by a crash
+        must be repaired when read, never shown.
+        """
+
+    @abstractmethod
+    def find(self, instance_id: str, query: HistoryQuery) -> list[StoredEntry]:
+        """Return up to ``query.limit`` entries matching ``query``, in its direction."""
+
+    @abstractmethod
+    def iter_chain(self, instance_id: str) -> Iterator[StoredEntry]:
+        """Yield every entry of the instance by ascending seq, holding a bounded batch in memory."""
+
+    @abstractmethod
+    def put_blob(self, instance_id: str, entry_id: str, compressed: bytes) -> str:
+        """Store offloaded data and return its reference."""
+
+    @abstractmethod
+    def get_blob(self, ref: str) -> bytes:
+        """Return offloaded data by reference; raise KeyError when it is gone."""
+
+    @abstractmethod
+    def delete_blob(self, ref: str) -> None:
+        """Delete offloaded data that no entry refers to."""
+
+    @abstractmethod
+    def delete_orphan_blobs(self, older_than: datetime) -> int:
+        """Delete blobs older than ``older_than`` that no entry refers to; return how many."""
+
+    @abstractmethod
+    def summary(self, instance_id: str) -> InstanceSummary | None:
+        """Return the instance's summary, repaired first when stale; None when it has no entry."""
+
+    @abstractmethod
+    def list_summaries(self, after: str | None, limit: int) -> list[InstanceSummary]:
+        """Return up to ``limit`` summaries ordered by instance id, after ``after``."""
+
+    def close(self) -> None:
+        """Release connections; the default has nothing to release."""
