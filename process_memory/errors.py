@@ -63,7 +63,7 @@ def handle_http_exception(error: HTTPException) -> Response:
         allowed = dict(error.get_headers()).get("Allow")
         if allowed:
             headers["Allow"] = allowed
-    headers.update(data.get("headers", {}))
+    headers.update(data.get("headers") or {})
     return error_response(status, message, details, headers=headers)
 
 

@@ -1,0 +1,94 @@
+"""Real services for the tests: start them, wait for them with a bound, stop them."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FERRETDB_BINARY = ROOT / ".cache" / "bin" / "ferretdb"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def unavailable(reason: str) -> None:
+    """Skip locally with a one-line reason; under CI=true nothing may skip, so fail."""
+    if IN_CI:
+        pytest.fail(f"required under CI=true: {reason}")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    """Return a loopback TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
+    """Poll ``condition`` until it holds, failing after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not happen within {timeout} s")
+        time.sleep(interval)
+
+
+def port_open(port: int) -> bool:
+    """Return True when something accepts connections on 127.0.0.1:port."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class FerretDBServer:
+    """A FerretDB process with its SQLite data in ``data_dir``; it can be stopped and started again."""
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def uri(self) -> str:
+        """A URI like DocumentDB's (retryWrites=false); direct, since no replica set is announced."""
+        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true&retryWrites=false"
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [str(FERRETDB_BINARY), f"--listen-addr=127.0.0.1:{self.port}", f"--sqlite-url=file:{self.data_dir}/"],
+            stdout=subprocess.DEVNULL,
+            stderr=sys.stderr,
+        )
+        wait_until(lambda: port_open(self.port) or self.process.poll() is not None, 30, "FerretDB start")
+        if self.process.poll() is not None:
+            raise RuntimeError(f"FerretDB exited with {self.process.returncode}")
+
+    def stop(self) -> None:
+        """Stop the server and wait until its port is closed."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        wait_until(lambda: not port_open(self.port), 10, "FerretDB stop")
+
+
+def ferretdb_available() -> str | None:
+    """Return None when the FerretDB test server can run, else why not."""
+    if not FERRETDB_BINARY.exists():
+        return "FerretDB test server not built (needs Go; `make test` builds it with tools/ferretdb/build.sh)"
+    return None
