@@ -75,6 +75,9 @@ def load_json_body(raw: bytes) -> Any:
 class StrictJSONParser(FlaskParser):
     """webargs' Flask parser with process-memory's JSON rules."""
 
+    # Let each schema's Meta.unknown decide: query strings RAISE on typos, headers EXCLUDE.
+    DEFAULT_UNKNOWN_BY_LOCATION: dict[str, str | None] = {}
+
     def _raw_load_json(self, req: flask.Request) -> Any:
         if not is_json_request(req):
             raise UnsupportedMediaType("the body must be application/json")

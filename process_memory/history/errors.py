@@ -19,7 +19,7 @@ class HistoryError(Exception):
 class InvalidEntry(HistoryError):
     """The entry is well-formed JSON but cannot be stored as it is (422)."""
 
-    code = "invalid_entry"
+    code = "unprocessable_entity"  # the same code as the schemas' 422s
 
 
 class NotFound(HistoryError):

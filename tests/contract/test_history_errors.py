@@ -1,0 +1,110 @@
+"""Bad input gets the API's JSON error with the right status, and nothing stored changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+API = "/api/v1/instances"
+
+
+@pytest.fixture
+def seeded(client: FlaskClient, iid: str) -> dict[str, Any]:
+    """An instance with one entry, to check that refused requests leave it alone."""
+    return client.post(f"{API}/{iid}/history", json={"type": "t", "data": {"kept": True}}).get_json()
+
+
+def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    """Check the error shape and return its body."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.content_type == "application/json"
+    body = response.get_json()["error"]
+    assert body["code"] == code and isinstance(body["message"], str) and "details" in body
+    return body
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        ('{"type": "t", "data": ', "application/json", 400, "bad_request"),
+        ('{"type": "t", "data": NaN}', "application/json", 400, "bad_request"),
+        (b'{"type": "t", "data": "\xff"}', "application/json", 400, "bad_request"),
+        ('{"type": "t", "data": 1e999}', "application/json", 422, "unprocessable_entity"),
+        ('{"type": "t", "data": ' + "[" * 300 + "]" * 300 + "}", "application/json", 422, "unprocessable_entity"),
+        ('{"type": "t", "data": ' + "[" * 100_000 + "]" * 100_000 + "}", "application/json", 422, "unprocessable_entity"),
+        ('{"type": "t", "data": 1}', "text/plain", 415, "unsupported_media_type"),
+        ("type=t&data=1", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+    ],
+)
+def test_malformed_bodies(client: FlaskClient, iid: str, seeded: dict[str, Any],
+                          body: Any, content_type: str, status: int, code: str) -> None:
+    assert_error(client.post(f"{API}/{iid}/history", data=body, content_type=content_type), status, code)
+    assert client.get(f"{API}/{iid}/head").get_json() == seeded
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"data": 1}, "type"),
+        ({"type": "t"}, "data"),
+        ({"type": "", "data": 1}, "type"),
+        ({"type": 5, "data": 1}, "type"),
+        ({"type": "t", "data": 1, "metadata": [1]}, "metadata"),
+        ({"type": "t", "data": 1, "id": "not-a-uuid"}, "id"),
+        ({"type": "t", "data": 1, "occurred_at": "yesterday"}, "occurred_at"),
+        ({"type": "t", "data": 1, "occurred_at": "2026-01-01T00:00:00"}, "occurred_at"),
+        ({"type": "t", "data": 1, "surprise": 1}, "surprise"),
+    ],
+)
+def test_invalid_fields_are_named(client: FlaskClient, iid: str, seeded: dict[str, Any],
+                                  body: dict[str, Any], field: str) -> None:
+    error = assert_error(client.post(f"{API}/{iid}/history", json=body), 422, "unprocessable_entity")
+    assert field in error["details"]
+    assert client.get(f"{API}/{iid}").get_json()["count"] == 1
+
+
+def test_metadata_over_the_cap_is_refused(client: FlaskClient, iid: str) -> None:
+    response = client.post(f"{API}/{iid}/history", json={"type": "t", "data": 1, "metadata": {"m": "x" * 300_000}})
+    assert "metadata" in assert_error(response, 422, "unprocessable_entity")["details"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit=0", "limit=1001", "direction=sideways", "after=x", "before=-1", "since=yesterday", "colour=red"],
+)
+def test_invalid_query_parameters(client: FlaskClient, iid: str, query: str) -> None:
+    error = assert_error(client.get(f"{API}/{iid}/history?{query}"), 422, "unprocessable_entity")
+    assert query.split("=")[0] in error["details"]
+
+
+def test_body_over_the_limit_is_refused_before_it_is_read(client: FlaskClient, iid: str) -> None:
+    # The fixture's limit is 8 MiB. The body is never read: the declared length is enough.
+    response = client.post(f"{API}/{iid}/history", data=b"{}", content_type="application/json",
+                           environ_overrides={"CONTENT_LENGTH": str(9 * 1024 * 1024)})
+    assert_error(response, 413, "request_entity_too_large")
+
+
+def test_unknown_paths_methods_and_ids(client: FlaskClient, iid: str) -> None:
+    assert_error(client.get("/api/v1/nothing-here"), 404, "not_found")
+    assert_error(client.get(f"{API}/bad%20id/history"), 404, "not_found")
+    assert_error(client.get(f"{API}/{'x' * 129}/head"), 404, "not_found")
+    response = client.delete(f"{API}/{iid}/history")
+    assert_error(response, 405, "method_not_allowed")
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+
+
+def test_openapi_document_and_docs_page(client: FlaskClient) -> None:
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert spec["info"]["title"] == "process-memory"
+    paths = spec["paths"]
+    for path in ("/api/v1/instances", "/api/v1/instances/{instance_id}/history",
+                 "/api/v1/instances/{instance_id}/history/{seq}", "/api/v1/instances/{instance_id}/verify",
+                 "/api/v1/instances/{instance_id}/head", "/api/v1/instances/{instance_id}/first"):
+        assert path in paths
+    post = paths["/api/v1/instances/{instance_id}/history"]["post"]
+    assert {"200", "201", "409", "412", "422"} <= set(post["responses"])
+    assert "NewEntry" in spec["components"]["schemas"]
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200 and b"swagger" in page.data.lower()
