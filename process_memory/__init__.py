@@ -36,6 +36,8 @@ def configure_logger(app: Flask) -> None:
     """Log to stderr at INFO unless the host application configured logging."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # pymongo logs whole commands, documents included, at DEBUG: payloads must never reach a log.
+    logging.getLogger("pymongo").setLevel(logging.WARNING)
 
 
 def register_services(app: Flask, settings: Settings, history_store: HistoryStore | None) -> None:

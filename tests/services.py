@@ -92,3 +92,55 @@ def ferretdb_available() -> str | None:
     if not FERRETDB_BINARY.exists():
         return "FerretDB test server not built (needs Go; `make test` builds it with tools/ferretdb/build.sh)"
     return None
+
+
+def http_ok(url: str) -> bool:
+    """Return True when ``url`` answers 200."""
+    import requests
+
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+class GunicornServer:
+    """``gunicorn wsgi:process_memory_app`` on a loopback port with the given environment."""
+
+    def __init__(self, env: dict[str, str], workers: int = 4, log_path: Path | None = None) -> None:
+        self.port = free_port()
+        self.env = env
+        self.workers = workers
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start gunicorn and wait until a worker answers."""
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", f"--bind=127.0.0.1:{self.port}", f"--workers={self.workers}",
+             "--graceful-timeout=5", "wsgi:process_memory_app"],
+            cwd=ROOT,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **self.env},
+            stdout=log,
+            stderr=log,
+        )
+        wait_until(lambda: http_ok(f"{self.url}/api/v1/openapi.json") or self.process.poll() is not None,
+                   60, "gunicorn start")
+        if self.process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {self.process.returncode}")
+
+    def stop(self) -> None:
+        """Stop gunicorn gracefully."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
