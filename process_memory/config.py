@@ -13,13 +13,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote_plus
 
+from pathlib import Path
+
 from dotenv import dotenv_values
 from pymongo.errors import ConfigurationError, InvalidURI
 from pymongo.uri_parser import parse_uri
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 #: BSON documents are capped at 16 MiB; leave room for the entry's own fields.
 MAX_INLINE_DATA_CEILING = 16_000_000
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+#: The embedded default: history in a SQLite file, relative to the working directory.
+EMBEDDED_DATABASE_PATH = Path("var") / "process_memory.sqlite3"
 
 
 class ConfigError(ValueError):
@@ -32,6 +38,8 @@ class Settings:
 
     # repr=False: the URI may hold a password and Settings may end up in a log.
     docdb_uri: str | None = field(default=None, repr=False)
+    #: SQLAlchemy URL of the SQL history store, used when no DOCDB_URI/DOCDB_HOST is set.
+    database_url: str | None = field(default=None, repr=False)
     docdb_database_name: str = "platform"
     docdb_collection: str = "process_memory"
     docdb_max_data: int = MAX_INLINE_DATA_CEILING
@@ -48,8 +56,10 @@ class Settings:
         if dotenv_path and os.path.isfile(dotenv_path):
             values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
         values.update(os.environ if environ is None else environ)
+        docdb_uri = _mongo_uri(values)
         return cls(
-            docdb_uri=_mongo_uri(values),
+            docdb_uri=docdb_uri,
+            database_url=None if docdb_uri else _database_url(values),
             docdb_database_name=_name(values, "DOCDB_DATABASE_NAME", "platform"),
             docdb_collection=_name(values, "DOCDB_COLLECTION", "process_memory"),
             docdb_max_data=_int(
@@ -113,3 +123,22 @@ def _mongo_uri(values: Mapping[str, str]) -> str | None:
         except (InvalidURI, ConfigurationError, ValueError):
             raise ConfigError(f"{variable} is not a valid MongoDB URI") from None
     return uri
+
+
+def _database_url(values: Mapping[str, str]) -> str:
+    """Return PROCESS_MEMORY_DATABASE_URL, validated, or the embedded SQLite file's URL."""
+    raw = values.get("PROCESS_MEMORY_DATABASE_URL", "").strip()
+    if not raw:
+        return f"sqlite:///{EMBEDDED_DATABASE_PATH.resolve()}"
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigError("PROCESS_MEMORY_DATABASE_URL is not a valid database URL") from None
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError("PROCESS_MEMORY_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL")
+    if url.get_backend_name() == "postgresql" and url.get_driver_name() != "psycopg":
+        raise ConfigError("PROCESS_MEMORY_DATABASE_URL must use the psycopg driver: postgresql+psycopg://")
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        # Each connection would get a database of its own: nothing would be shared or kept.
+        raise ConfigError("PROCESS_MEMORY_DATABASE_URL must name a SQLite file, not memory")
+    return raw

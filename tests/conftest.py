@@ -1,4 +1,4 @@
-"""Fixtures: the history backends (mongomock, FerretDB, MONGODB_TEST_URI) and apps over them."""
+"""Fixtures: the history backends (mongomock, FerretDB, SQLite, PostgreSQL, MONGODB_TEST_URI) and apps over them."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import types
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,26 @@ from flask.testing import FlaskClient
 from process_memory import create_app
 from process_memory.config import Settings
 from process_memory.history.mongo import MongoHistoryStore
-from tests.services import FerretDBServer, ferretdb_available, unavailable
+from process_memory.history.service import HistoryService
+from process_memory.history.sql import SQLHistoryStore
+from process_memory.history.store import HistoryStore
+from tests.backends import RawAccess, raw_access
+from tests.services import (
+    FerretDBServer,
+    PostgresServer,
+    ferretdb_available,
+    postgres_available,
+    unavailable,
+)
 
 mongomock.gridfs.enable_gridfs_integration()
 
-# MONGODB_TEST_URI adds a real MongoDB (or DocumentDB) run; FerretDB is the mandatory real server.
-HISTORY_BACKENDS = ["mongomock", "ferretdb"] + (["mongodb"] if os.environ.get("MONGODB_TEST_URI") else [])
+# MONGODB_TEST_URI adds a real MongoDB (or DocumentDB) run; FerretDB is the mandatory real MongoDB-wire server.
+HISTORY_BACKENDS = ["mongomock", "ferretdb", "sqlite", "postgresql"] + (
+    ["mongodb"] if os.environ.get("MONGODB_TEST_URI") else []
+)
+#: Small, so that offloading is exercised by ordinary test data.
+TEST_MAX_INLINE = 4096
 
 
 class _MongomockClient(mongomock.MongoClient):
@@ -47,45 +62,72 @@ def ferretdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FerretDBServe
     server.stop()
 
 
-@pytest.fixture(params=HISTORY_BACKENDS)
-def history_backend(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
-    """Settings and a store over one backend, in a collection of the test's own."""
-    collection = f"t_{uuid.uuid4().hex[:12]}"
-    if request.param == "mongomock":
-        uri = "mongodb://mongomock.invalid"
-        factory: Any = _MongomockClient
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL cluster for the whole run; tests isolate themselves by table prefix."""
+    reason = postgres_available()
+    if reason:
+        unavailable(reason)
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class Backend:
+    """One history backend as a test sees it."""
+
+    name: str
+    settings: Settings
+    store: HistoryStore
+    raw: RawAccess
+
+
+def _make_store(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> tuple[HistoryStore, Settings]:
+    unique = f"t_{uuid.uuid4().hex[:12]}"
+    common: dict[str, Any] = {"docdb_max_data": TEST_MAX_INLINE, "max_request_bytes": 8 * 1024 * 1024,
+                              "docdb_timeout_ms": 3000}
+    if name in ("sqlite", "postgresql"):
+        url = (f"sqlite:///{tmp_path / 'history.sqlite3'}" if name == "sqlite"
+               else request.getfixturevalue("postgres").url)
+        return SQLHistoryStore(url, table_prefix=unique, timeout_ms=3000), Settings(database_url=url, **common)
+    if name == "mongomock":
+        uri, extra = "mongodb://mongomock.invalid", {"client_factory": _MongomockClient}
     else:
-        uri = _real_uri(request, request.param)
-        factory = None
-    settings = Settings(docdb_uri=uri, docdb_database_name="pm_test", docdb_collection=collection,
-                        docdb_max_data=4096, max_request_bytes=8 * 1024 * 1024, docdb_timeout_ms=3000)
-    store = MongoHistoryStore(uri, "pm_test", collection, timeout_ms=3000,
-                              **({"client_factory": factory} if factory else {}))
-    yield {"name": request.param, "settings": settings, "store": store}
+        uri = request.getfixturevalue("ferretdb").uri if name == "ferretdb" else os.environ["MONGODB_TEST_URI"]
+        extra = {}
+    store = MongoHistoryStore(uri, "pm_test", unique, timeout_ms=3000, **extra)
+    return store, Settings(docdb_uri=uri, docdb_database_name="pm_test", docdb_collection=unique, **common)
+
+
+@pytest.fixture(params=HISTORY_BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """A store over one backend, in tables or collections of the test's own."""
+    store, settings = _make_store(request, request.param, tmp_path)
+    raw = raw_access(store)
+    yield Backend(request.param, settings, store, raw)
     if request.param != "mongomock":
-        database = store._database()
-        for name in database.list_collection_names():
-            if name.startswith(collection):
-                database.drop_collection(name)
+        raw.drop()
     store.close()
 
 
-def _real_uri(request: pytest.FixtureRequest, name: str) -> str:
-    if name == "ferretdb":
-        return request.getfixturevalue("ferretdb").uri
-    return os.environ["MONGODB_TEST_URI"]
-
-
 @pytest.fixture
-def store(history_backend: dict[str, Any]) -> MongoHistoryStore:
+def store(backend: Backend) -> HistoryStore:
     """The backend's store."""
-    return history_backend["store"]
+    return backend.store
 
 
 @pytest.fixture
-def app(history_backend: dict[str, Any]) -> Flask:
-    """An app over the backend, with a small inline threshold so offloading is exercised."""
-    return create_app(history_backend["settings"], history_store=history_backend["store"])
+def raw(backend: Backend) -> RawAccess:
+    """Direct access to the backend's tables or collections."""
+    return backend.raw
+
+
+@pytest.fixture
+def app(backend: Backend) -> Flask:
+    """An app over the backend."""
+    return create_app(backend.settings, history_store=backend.store)
 
 
 @pytest.fixture
@@ -95,7 +137,7 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def service(app: Flask) -> Any:
+def service(app: Flask) -> HistoryService:
     """The app's HistoryService."""
     return app.extensions["process_memory.history"]
 

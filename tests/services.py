@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -144,3 +145,61 @@ class GunicornServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def _postgres_bindir() -> Path | None:
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return candidates[-1].parent if candidates else None
+
+
+def postgres_available() -> str | None:
+    """Return None when a PostgreSQL server can be started, else why not."""
+    if _postgres_bindir() is None:
+        return "PostgreSQL server not installed (Debian package postgresql; .ci/run installs it)"
+    return None
+
+
+class PostgresServer:
+    """A throw-away PostgreSQL cluster on a loopback port, run as the postgres user when we are root."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        bindir = _postgres_bindir()
+        assert bindir is not None
+        self.bindir = bindir
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="pm-postgres-"))
+        self.data_dir = self.root / "data"
+        # initdb refuses to run as root; the Debian package creates the postgres user.
+        self.run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.run_as:
+            shutil.chown(self.root, "postgres")
+
+    @property
+    def url(self) -> str:
+        """SQLAlchemy URL of the test database."""
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/pm_test"
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([*self.run_as, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def start(self) -> None:
+        """Create the cluster and the pm_test database."""
+        self._run(str(self.bindir / "initdb"), "-D", str(self.data_dir), "-A", "trust", "-U", "postgres",
+                  "--no-sync", "-E", "UTF8")
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-o", options, "-w", "-t", "60",
+                  "-l", str(self.root / "log"), "start")
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
+                             autocommit=True) as conn:
+            conn.execute("CREATE DATABASE pm_test")
+
+    def stop(self) -> None:
+        """Stop the cluster and remove its files."""
+        try:
+            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)

@@ -7,7 +7,11 @@ from process_memory.history.store import HistoryStore
 
 
 def create_history_store(settings: Settings) -> HistoryStore:
-    """Return the backend the configuration names (no connection is opened yet)."""
+    """Return the backend the configuration names (no connection is opened yet).
+
+    DOCDB_URI/DOCDB_HOST → MongoDB; else PROCESS_MEMORY_DATABASE_URL or the
+    embedded SQLite file → SQL.
+    """
     if settings.docdb_uri:
         from process_memory.history.mongo import MongoHistoryStore
 
@@ -17,4 +21,8 @@ def create_history_store(settings: Settings) -> HistoryStore:
             settings.docdb_collection,
             timeout_ms=settings.docdb_timeout_ms,
         )
-    raise ConfigError("DOCDB_URI or DOCDB_HOST must be set: the history needs a MongoDB-compatible database")
+    if settings.database_url:
+        from process_memory.history.sql import SQLHistoryStore
+
+        return SQLHistoryStore(settings.database_url, timeout_ms=settings.docdb_timeout_ms)
+    raise ConfigError("no history database: set DOCDB_URI, DOCDB_HOST or PROCESS_MEMORY_DATABASE_URL")

@@ -9,13 +9,12 @@ nested arrays, integers beyond 64 bits); docs/storage.md explains the layout.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import gridfs
 from bson import ObjectId
@@ -26,12 +25,15 @@ from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from process_memory.history.errors import DuplicateEntry, StoreUnavailable
-from process_memory.history.store import HistoryQuery, HistoryStore, InstanceSummary, StoredEntry
+from process_memory.history.store import (
+    HistoryQuery,
+    HistoryStore,
+    InstanceSummary,
+    StoredEntry,
+    unavailable_on,
+)
 
 log = logging.getLogger(__name__)
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 _HEADER_FIELDS = (
     "instance_id",
@@ -49,17 +51,7 @@ _HEADER_FIELDS = (
 )
 
 
-def _unavailable_on_network_error(method: Callable[P, R]) -> Callable[P, R]:
-    """Turn the driver's connection errors into StoreUnavailable, dropping their text."""
-
-    @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(*args, **kwargs)
-        except ConnectionFailure:
-            raise StoreUnavailable() from None
-
-    return wrapper
+_unavailable_on_network_error = unavailable_on(ConnectionFailure)
 
 
 class MongoHistoryStore(HistoryStore):
@@ -293,8 +285,6 @@ class MongoHistoryStore(HistoryStore):
     def summary(self, instance_id: str) -> InstanceSummary | None:
         """Return the instance's summary, repaired first when an append outran it."""
         doc = self._summaries().find_one({"_id": instance_id})
-        if doc is None:
-            return None
         return self._fresh([doc])[0] if doc else None
 
     @_unavailable_on_network_error

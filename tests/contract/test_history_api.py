@@ -106,24 +106,23 @@ def test_any_json_round_trips(client: FlaskClient, iid: str, data: Any) -> None:
     assert stored["hash"] == documented_hash(fetched)
 
 
-def test_large_data_is_offloaded_and_reads_back(client: FlaskClient, store: Any, iid: str) -> None:
+def test_large_data_is_offloaded_and_reads_back(client: FlaskClient, raw: Any, iid: str) -> None:
     # The fixture's inline threshold is 4096 bytes.
     data = {"rows": [{"i": i, "name": f"row {i}", "$odd.key": [[i]]} for i in range(2000)]}
     stored = append(client, iid, {"type": "dataset", "data": data}).get_json()
     assert stored["size"] > 4096
-    raw = store._entries().find_one({"instance_id": iid})
-    assert raw["data_json"] is None and raw["data_blob"] is not None
+    row = raw.entry_row(iid, 0)
+    assert row["data_json"] is None and row["data_blob"] is not None
     assert client.get(f"{API}/{iid}/head").get_json()["data"] == data
     assert client.get(f"{API}/{iid}/verify").get_json() == {"ok": True, "checked": 1, "first_bad_seq": None}
 
 
-def test_a_swapped_blob_is_caught(client: FlaskClient, store: Any, iid: str) -> None:
+def test_a_swapped_blob_is_caught(client: FlaskClient, raw: Any, iid: str) -> None:
     big = {"text": "a" * 10_000}
     append(client, iid, {"type": "t", "data": {"small": 1}})
     append(client, iid, {"type": "t", "data": big})
     append(client, iid, {"type": "t", "data": {"text": "b" * 10_000}})
-    blobs = [doc["data_blob"] for doc in store._entries().find({"instance_id": iid}).sort("seq", 1)]
-    store._entries().update_one({"instance_id": iid, "seq": 1}, {"$set": {"data_blob": blobs[2]}})
+    raw.update_entry(iid, 1, data_blob=raw.entry_row(iid, 2)["data_blob"])
     assert client.get(f"{API}/{iid}/verify").get_json() == {"ok": False, "checked": 2, "first_bad_seq": 1}
 
 
@@ -198,54 +197,53 @@ def test_instances_are_summarised_and_paged(client: FlaskClient) -> None:
     assert [i for i in listed if i.startswith(prefix)] == ids
 
 
-def test_verify_names_the_tampered_seq(client: FlaskClient, store: Any, iid: str) -> None:
+def test_verify_names_the_tampered_seq(client: FlaskClient, raw: Any, iid: str) -> None:
     _fill(client, iid, 5)
     assert client.get(f"{API}/{iid}/verify").get_json() == {"ok": True, "checked": 5, "first_bad_seq": None}
-    store._entries().update_one({"instance_id": iid, "seq": 3}, {"$set": {"data_json": "4"}})
+    raw.update_entry(iid, 3, data_json="4")
     assert client.get(f"{API}/{iid}/verify").get_json() == {"ok": False, "checked": 4, "first_bad_seq": 3}
 
 
 @pytest.mark.parametrize(
     ("change", "bad_seq"),
     [
-        ({"$set": {"metadata_json": '{"by":"mallory"}'}}, 2),
-        ({"$set": {"type": "other"}}, 2),
-        ({"$set": {"recorded_at": "2020-01-01T00:00:00.000Z"}}, 2),
-        ({"$set": {"hash": "0" * 64}}, 2),
-        ({"$set": {"prev_hash": "0" * 64}}, 2),
+        ({"metadata_json": '{"by":"mallory"}'}, 2),
+        ({"type": "other"}, 2),
+        ({"recorded_at": "2020-01-01T00:00:00.000Z"}, 2),
+        ({"hash": "0" * 64}, 2),
+        ({"prev_hash": "0" * 64}, 2),
     ],
 )
-def test_verify_catches_every_hashed_field(client: FlaskClient, store: Any, iid: str,
+def test_verify_catches_every_hashed_field(client: FlaskClient, raw: Any, iid: str,
                                            change: dict[str, Any], bad_seq: int) -> None:
     _fill(client, iid, 5)
-    store._entries().update_one({"instance_id": iid, "seq": 2}, change)
+    raw.update_entry(iid, 2, **change)
     assert client.get(f"{API}/{iid}/verify").get_json()["first_bad_seq"] == bad_seq
 
 
-def test_verify_catches_removed_entries(client: FlaskClient, store: Any, iid: str) -> None:
+def test_verify_catches_removed_entries(client: FlaskClient, raw: Any, iid: str) -> None:
     _fill(client, iid, 5)
-    store._entries().delete_one({"instance_id": iid, "seq": 4})
+    raw.delete_entry(iid, 4)
     assert client.get(f"{API}/{iid}/verify").get_json() == {"ok": False, "checked": 4, "first_bad_seq": 4}
-    store._entries().delete_one({"instance_id": iid, "seq": 1})
+    raw.delete_entry(iid, 1)
     assert client.get(f"{API}/{iid}/verify").get_json() == {"ok": False, "checked": 2, "first_bad_seq": 1}
 
 
-def test_a_stale_summary_is_repaired_when_read(client: FlaskClient, store: Any, iid: str) -> None:
+def test_a_stale_summary_is_repaired_when_read(client: FlaskClient, raw: Any, iid: str) -> None:
     _fill(client, iid, 3)
     # As if the process died between inserting seq 2 and advancing the summary.
-    store._summaries().update_one({"_id": iid}, {"$set": {"head_seq": 1, "count": 2}})
+    raw.set_summary_head(iid, 1)
     head = client.get(f"{API}/{iid}/head").get_json()
     assert client.get(f"{API}/{iid}").get_json()["head_hash"] == head["hash"]
-    store._summaries().update_one({"_id": iid}, {"$set": {"head_seq": 0, "count": 1}})
+    raw.set_summary_head(iid, 0)
     listed = client.get(API, query_string={"limit": 1000}).get_json()["items"]
     assert [s["count"] for s in listed if s["instance_id"] == iid] == [3]
-    assert store._summaries().find_one({"_id": iid})["head_seq"] == 2
+    assert raw.summary_head(iid) == 2
 
 
-def test_a_first_append_that_died_leaves_nothing_visible(client: FlaskClient, store: Any, iid: str) -> None:
+def test_a_first_append_that_died_leaves_nothing_visible(client: FlaskClient, raw: Any, iid: str) -> None:
     # The summary placeholder is written before the first entry; the entry never came.
-    store._summaries().insert_one({"_id": iid, "head_seq": -1, "head_hash": None, "count": 0,
-                                   "first_recorded_at": "x", "last_recorded_at": "x"})
+    raw.insert_placeholder_summary(iid)
     assert client.get(f"{API}/{iid}").status_code == 404
     assert iid not in [s["instance_id"] for s in client.get(API, query_string={"limit": 1000}).get_json()["items"]]
     assert append(client, iid, {"type": "t", "data": 1}).status_code == 201
@@ -266,11 +264,10 @@ def test_orphaned_blobs_are_collected_and_used_ones_kept(app: Any, client: Flask
     assert client.get(f"{API}/{iid}/verify").get_json()["ok"] is True
 
 
-def test_a_refused_large_append_leaves_no_blob(client: FlaskClient, store: Any, iid: str) -> None:
+def test_a_refused_large_append_leaves_no_blob(client: FlaskClient, raw: Any, iid: str) -> None:
     entry_id = str(uuid.uuid4())
     append(client, iid, {"type": "t", "data": {"text": "x" * 10_000}, "id": entry_id})
     assert append(client, iid, {"type": "t", "data": {"text": "y" * 10_000}, "id": entry_id}).status_code == 409
     assert append(client, iid, {"type": "t", "data": {"text": "z" * 10_000}},
                   **{"If-Match": '"7"'}).status_code == 412
-    files = store._database()[f"{store._collection_name}_blobs.files"]
-    assert files.count_documents({"metadata.instance_id": iid}) == 1
+    assert raw.blob_count(iid) == 1

@@ -1,0 +1,381 @@
+"""SQLHistoryStore: history on SQLite (the embedded default) or PostgreSQL, with SQLAlchemy Core.
+
+An append inserts the entry and advances the instance summary in one short
+transaction, so a crash leaves both or neither. ``data`` and ``metadata`` are
+kept as their canonical JSON text, the exact bytes that are hashed; PostgreSQL
+also keeps a JSONB copy so operators can query them with psql (JSONB cannot be
+the record: it rewrites numbers such as 1e300 and refuses \\u0000).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from process_memory.history.errors import DuplicateEntry
+from process_memory.history.store import (
+    HistoryQuery,
+    HistoryStore,
+    InstanceSummary,
+    StoredEntry,
+    unavailable_on,
+)
+
+log = logging.getLogger(__name__)
+
+#: SQLite waits this long for another process's write lock before answering 503.
+SQLITE_BUSY_TIMEOUT_MS = 5000
+#: Rows per round trip while walking a chain; each row holds at most DOCDB_MAX_DATA of inline data.
+CHAIN_BATCH = 32
+
+# OperationalError covers an unreachable server and SQLite's "database is locked" after the busy timeout.
+_unavailable_on_database_error = unavailable_on(OperationalError)
+
+_ENTRY_FIELDS = (
+    "instance_id", "seq", "id", "type", "occurred_at", "recorded_at", "metadata_json",
+    "size", "data_sha256", "prev_hash", "hash", "data_json",
+)
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The three tables of the history, named from one prefix."""
+
+    entries: sa.Table
+    instances: sa.Table
+    blobs: sa.Table
+
+
+def build_tables(prefix: str, dialect: str) -> Tables:
+    """Describe the tables; PostgreSQL gets JSONB copies of data and metadata for psql."""
+    metadata = sa.MetaData()
+    timestamp = sa.String(24)  # RFC 3339 UTC with milliseconds: sorts as text
+    jsonb_copies = (
+        [sa.Column("data", postgresql.JSONB), sa.Column("metadata", postgresql.JSONB)]
+        if dialect == "postgresql" else []
+    )
+    entries = sa.Table(
+        f"{prefix}_entries", metadata,
+        sa.Column("instance_id", sa.String(128), primary_key=True),
+        sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("id", sa.String(36), nullable=False),
+        sa.Column("type", sa.String(256), nullable=False),
+        sa.Column("occurred_at", timestamp),
+        sa.Column("recorded_at", timestamp, nullable=False),
+        sa.Column("metadata_json", sa.Text, nullable=False),
+        sa.Column("size", sa.BigInteger, nullable=False),
+        sa.Column("data_sha256", sa.String(64), nullable=False),
+        sa.Column("prev_hash", sa.String(64)),
+        sa.Column("hash", sa.String(64), nullable=False),
+        sa.Column("data_json", sa.Text),
+        sa.Column("data_blob", sa.String(36)),
+        *jsonb_copies,
+        sa.UniqueConstraint("instance_id", "id", name=f"{prefix}_entries_instance_entry_id"),
+        sa.Index(f"{prefix}_entries_instance_type_seq", "instance_id", "type", "seq"),
+        sa.Index(f"{prefix}_entries_instance_recorded_at", "instance_id", "recorded_at"),
+        sa.Index(f"{prefix}_entries_data_blob", "data_blob"),
+    )
+    instances = sa.Table(
+        f"{prefix}_instances", metadata,
+        sa.Column("instance_id", sa.String(128), primary_key=True),
+        sa.Column("count", sa.BigInteger, nullable=False),
+        sa.Column("head_seq", sa.BigInteger, nullable=False),
+        sa.Column("head_hash", sa.String(64)),
+        sa.Column("first_recorded_at", timestamp, nullable=False),
+        sa.Column("last_recorded_at", timestamp, nullable=False),
+    )
+    blobs = sa.Table(
+        f"{prefix}_blobs", metadata,
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("instance_id", sa.String(128), nullable=False),
+        sa.Column("entry_id", sa.String(36), nullable=False),
+        sa.Column("created_at", sa.DateTime, nullable=False, index=True),
+        sa.Column("content", sa.LargeBinary, nullable=False),
+    )
+    return Tables(entries, instances, blobs)
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers run beside the one writer; FULL makes every acknowledged commit durable.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+class SQLHistoryStore(HistoryStore):
+    """History entries, summaries and offloaded data in three SQL tables."""
+
+    def __init__(self, url: str, table_prefix: str = "process_memory", timeout_ms: int = 5000) -> None:
+        self._url = make_url(url)
+        self._prefix = table_prefix
+        self._timeout_ms = timeout_ms
+        self.tables = build_tables(table_prefix, self._url.get_backend_name())
+        self._lock = threading.Lock()
+        self._engine: Engine | None = None
+        self._engine_pid: int | None = None
+        self._schema_ready = False
+
+    # -- connection ----------------------------------------------------------
+
+    def _connect(self) -> Engine:
+        # One engine per process, created on first use: pooled connections must not cross a fork.
+        if self._engine is None or self._engine_pid != os.getpid():
+            with self._lock:
+                if self._engine is None or self._engine_pid != os.getpid():
+                    self._engine = self._create_engine()
+                    self._engine_pid = os.getpid()
+                    self._schema_ready = False
+        if not self._schema_ready:
+            self._create_schema(self._engine)
+            self._schema_ready = True
+        return self._engine
+
+    def _create_engine(self) -> Engine:
+        if self._url.get_backend_name() == "sqlite":
+            if self._url.database and self._url.database != ":memory:":
+                Path(self._url.database).parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(self._url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+            sa.event.listen(engine, "connect", _configure_sqlite)
+            return engine
+        return sa.create_engine(
+            self._url,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": max(1, self._timeout_ms // 1000)},
+        )
+
+    def _create_schema(self, engine: Engine) -> None:
+        try:
+            self.tables.entries.metadata.create_all(engine)
+        except (IntegrityError, DBAPIError):
+            # Another worker created the same tables a moment earlier: check again.
+            self.tables.entries.metadata.create_all(engine)
+
+    @_unavailable_on_database_error
+    def ensure_schema(self) -> None:
+        """Create the tables and indexes when missing."""
+        self._schema_ready = False
+        self._connect()
+
+    @_unavailable_on_database_error
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers."""
+        with self._connect().connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def close(self) -> None:
+        """Close this process's pooled connections."""
+        if self._engine is not None and self._engine_pid == os.getpid():
+            self._engine.dispose()
+        self._engine = None
+
+    def describe(self) -> str:
+        """Name the database without credentials, for the start-up line."""
+        if self._url.get_backend_name() == "sqlite":
+            return f"SQLite file {Path(self._url.database or '').resolve()}"
+        return f"PostgreSQL {self._url.host}:{self._url.port or 5432}/{self._url.database}"
+
+    # -- entries -------------------------------------------------------------
+
+    def _one(self, criteria: Any, order: Any = None) -> StoredEntry | None:
+        entries = self.tables.entries
+        query = sa.select(*[entries.c[name] for name in _ENTRY_FIELDS], entries.c.data_blob).where(criteria)
+        if order is not None:
+            query = query.order_by(order).limit(1)
+        with self._connect().connect() as conn:
+            row = conn.execute(query).first()
+        return _to_entry(row) if row else None
+
+    @_unavailable_on_database_error
+    def head(self, instance_id: str) -> StoredEntry | None:
+        """Return the entry with the highest seq."""
+        entries = self.tables.entries
+        return self._one(entries.c.instance_id == instance_id, entries.c.seq.desc())
+
+    @_unavailable_on_database_error
+    def get_by_seq(self, instance_id: str, seq: int) -> StoredEntry | None:
+        """Return the entry at ``seq``."""
+        entries = self.tables.entries
+        return self._one(sa.and_(entries.c.instance_id == instance_id, entries.c.seq == seq))
+
+    @_unavailable_on_database_error
+    def get_by_id(self, instance_id: str, entry_id: str) -> StoredEntry | None:
+        """Return the entry with this id."""
+        entries = self.tables.entries
+        return self._one(sa.and_(entries.c.instance_id == instance_id, entries.c.id == entry_id))
+
+    @_unavailable_on_database_error
+    def insert(self, entry: StoredEntry) -> None:
+        """Insert the entry and advance its instance summary in one transaction."""
+        row: dict[str, Any] = {name: getattr(entry, name) for name in _ENTRY_FIELDS}
+        row["data_blob"] = entry.blob_ref
+        if "data" in self.tables.entries.c:
+            row["metadata"] = _jsonb(entry.metadata_json)
+            row["data"] = _jsonb(entry.data_json)
+        try:
+            with self._connect().begin() as conn:
+                conn.execute(self.tables.entries.insert().values(**row))
+                self._advance_summary(conn, entry)
+        except IntegrityError:
+            raise DuplicateEntry() from None
+
+    def _advance_summary(self, conn: Connection, entry: StoredEntry) -> None:
+        instances = self.tables.instances
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        upsert = dialect.insert(instances).values(
+            instance_id=entry.instance_id, count=entry.seq + 1, head_seq=entry.seq, head_hash=entry.hash,
+            first_recorded_at=entry.recorded_at, last_recorded_at=entry.recorded_at,
+        )
+        conn.execute(upsert.on_conflict_do_update(
+            index_elements=[instances.c.instance_id],
+            set_={name: upsert.excluded[name] for name in ("count", "head_seq", "head_hash", "last_recorded_at")},
+            where=instances.c.head_seq < upsert.excluded.head_seq,
+        ))
+
+    @_unavailable_on_database_error
+    def find(self, instance_id: str, query: HistoryQuery) -> list[StoredEntry]:
+        """Return one page of entries."""
+        entries = self.tables.entries
+        criteria = [entries.c.instance_id == instance_id]
+        if query.after is not None:
+            criteria.append(entries.c.seq > query.after)
+        if query.before is not None:
+            criteria.append(entries.c.seq < query.before)
+        if query.type is not None:
+            criteria.append(entries.c.type == query.type)
+        if query.since is not None:
+            criteria.append(entries.c.recorded_at >= query.since)
+        if query.until is not None:
+            criteria.append(entries.c.recorded_at < query.until)
+        order = entries.c.seq.asc() if query.direction == "forward" else entries.c.seq.desc()
+        statement = (
+            sa.select(*[entries.c[name] for name in _ENTRY_FIELDS], entries.c.data_blob)
+            .where(*criteria).order_by(order).limit(query.limit)
+        )
+        with self._connect().connect() as conn:
+            return [_to_entry(row) for row in conn.execute(statement)]
+
+    def iter_chain(self, instance_id: str) -> Iterator[StoredEntry]:
+        """Yield entries by ascending seq, CHAIN_BATCH rows per query (keyset paging)."""
+        after = -1
+        while True:
+            batch = self.find(instance_id, HistoryQuery(after=after, limit=CHAIN_BATCH))
+            yield from batch
+            if len(batch) < CHAIN_BATCH:
+                return
+            after = batch[-1].seq
+
+    # -- blobs ---------------------------------------------------------------
+
+    @_unavailable_on_database_error
+    def put_blob(self, instance_id: str, entry_id: str, compressed: bytes) -> str:
+        """Store compressed data in the blobs table and return its id."""
+        blob_id = str(uuid.uuid4())
+        with self._connect().begin() as conn:
+            conn.execute(self.tables.blobs.insert().values(
+                id=blob_id, instance_id=instance_id, entry_id=entry_id,
+                created_at=datetime.now(timezone.utc).replace(tzinfo=None), content=compressed,
+            ))
+        return blob_id
+
+    @_unavailable_on_database_error
+    def get_blob(self, ref: str) -> bytes:
+        """Return a blob's content."""
+        blobs = self.tables.blobs
+        with self._connect().connect() as conn:
+            content = conn.execute(sa.select(blobs.c.content).where(blobs.c.id == ref)).scalar()
+        if content is None:
+            raise KeyError(ref)
+        return bytes(content)
+
+    @_unavailable_on_database_error
+    def delete_blob(self, ref: str) -> None:
+        """Delete a blob."""
+        with self._connect().begin() as conn:
+            conn.execute(self.tables.blobs.delete().where(self.tables.blobs.c.id == ref))
+
+    @_unavailable_on_database_error
+    def delete_orphan_blobs(self, older_than: datetime) -> int:
+        """Delete blobs older than ``older_than`` that no entry refers to."""
+        blobs, entries = self.tables.blobs, self.tables.entries
+        cutoff = older_than.astimezone(timezone.utc).replace(tzinfo=None)
+        referenced = sa.select(entries.c.data_blob).where(entries.c.data_blob == blobs.c.id).exists()
+        with self._connect().begin() as conn:
+            result = conn.execute(blobs.delete().where(blobs.c.created_at < cutoff, ~referenced))
+        return result.rowcount
+
+    # -- summaries -----------------------------------------------------------
+
+    def _summaries(self, criteria: Any, limit: int) -> list[InstanceSummary | None]:
+        instances, entries = self.tables.instances, self.tables.entries
+        # A summary behind its entries can only come from outside the service; repair it all the same.
+        stale = sa.select(entries.c.seq).where(
+            entries.c.instance_id == instances.c.instance_id, entries.c.seq == instances.c.head_seq + 1
+        ).exists()
+        statement = (
+            sa.select(instances, stale.label("stale")).where(criteria)
+            .order_by(instances.c.instance_id).limit(limit)
+        )
+        with self._connect().connect() as conn:
+            rows = conn.execute(statement).all()
+        return [self._repair(row.instance_id) if row.stale else _to_summary(row) for row in rows]
+
+    @_unavailable_on_database_error
+    def summary(self, instance_id: str) -> InstanceSummary | None:
+        """Return the instance's summary."""
+        found = self._summaries(self.tables.instances.c.instance_id == instance_id, 1)
+        return found[0] if found else None
+
+    @_unavailable_on_database_error
+    def list_summaries(self, after: str | None, limit: int) -> list[InstanceSummary]:
+        """Return summaries ordered by instance id."""
+        instances = self.tables.instances
+        criteria = instances.c.instance_id > after if after is not None else sa.true()
+        return [summary for summary in self._summaries(criteria, limit) if summary is not None]
+
+    def _repair(self, instance_id: str) -> InstanceSummary | None:
+        head, first = self.head(instance_id), self.get_by_seq(instance_id, 0)
+        if head is None or first is None:
+            return None
+        fields = {"count": head.seq + 1, "head_seq": head.seq, "head_hash": head.hash,
+                  "first_recorded_at": first.recorded_at, "last_recorded_at": head.recorded_at}
+        instances = self.tables.instances
+        with self._connect().begin() as conn:
+            conn.execute(instances.update().where(
+                instances.c.instance_id == instance_id, instances.c.head_seq < head.seq).values(**fields))
+        return InstanceSummary(instance_id=instance_id, **fields)
+
+
+def _jsonb(canonical: str | None) -> Any:
+    # PostgreSQL's JSONB refuses the NUL character; such values are only kept as text.
+    if canonical is None or "\\u0000" in canonical:
+        return None
+    # Bound as text and parsed by PostgreSQL; a JSONB-typed bind would encode it a second time.
+    return sa.cast(sa.literal(canonical, sa.Text()), postgresql.JSONB)
+
+
+def _to_entry(row: Any) -> StoredEntry:
+    mapping = row._mapping
+    return StoredEntry(**{name: mapping[name] for name in _ENTRY_FIELDS}, blob_ref=mapping["data_blob"])
+
+
+def _to_summary(row: Any) -> InstanceSummary | None:
+    if row.head_seq < 0:
+        return None
+    return InstanceSummary(
+        instance_id=row.instance_id, count=row.count, first_recorded_at=row.first_recorded_at,
+        last_recorded_at=row.last_recorded_at, head_seq=row.head_seq, head_hash=row.head_hash,
+    )

@@ -1,0 +1,111 @@
+"""Direct database access for tests that play crash or tamper behind the service's back."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from process_memory.history.mongo import MongoHistoryStore
+from process_memory.history.sql import SQLHistoryStore
+
+
+class RawAccess(Protocol):
+    """What the contract tests do to a backend's tables or collections directly."""
+
+    def entry_row(self, instance_id: str, seq: int) -> dict[str, Any]: ...
+    def update_entry(self, instance_id: str, seq: int, **fields: Any) -> None: ...
+    def delete_entry(self, instance_id: str, seq: int) -> None: ...
+    def set_summary_head(self, instance_id: str, head_seq: int) -> None: ...
+    def summary_head(self, instance_id: str) -> int: ...
+    def insert_placeholder_summary(self, instance_id: str) -> None: ...
+    def blob_count(self, instance_id: str) -> int: ...
+    def drop(self) -> None: ...
+
+
+class MongoRaw:
+    """Raw access to a MongoHistoryStore's collections."""
+
+    def __init__(self, store: MongoHistoryStore) -> None:
+        self.store = store
+
+    def entry_row(self, instance_id: str, seq: int) -> dict[str, Any]:
+        return self.store._entries().find_one({"instance_id": instance_id, "seq": seq})
+
+    def update_entry(self, instance_id: str, seq: int, **fields: Any) -> None:
+        self.store._entries().update_one({"instance_id": instance_id, "seq": seq}, {"$set": fields})
+
+    def delete_entry(self, instance_id: str, seq: int) -> None:
+        self.store._entries().delete_one({"instance_id": instance_id, "seq": seq})
+
+    def set_summary_head(self, instance_id: str, head_seq: int) -> None:
+        self.store._summaries().update_one({"_id": instance_id}, {"$set": {"head_seq": head_seq,
+                                                                          "count": head_seq + 1}})
+
+    def summary_head(self, instance_id: str) -> int:
+        return self.store._summaries().find_one({"_id": instance_id})["head_seq"]
+
+    def insert_placeholder_summary(self, instance_id: str) -> None:
+        self.store._summaries().insert_one({"_id": instance_id, "head_seq": -1, "head_hash": None, "count": 0,
+                                            "first_recorded_at": "x", "last_recorded_at": "x"})
+
+    def blob_count(self, instance_id: str) -> int:
+        files = self.store._database()[f"{self.store._collection_name}_blobs.files"]
+        return files.count_documents({"metadata.instance_id": instance_id})
+
+    def drop(self) -> None:
+        database = self.store._database()
+        for name in database.list_collection_names():
+            if name.startswith(self.store._collection_name):
+                database.drop_collection(name)
+
+
+class SQLRaw:
+    """Raw access to a SQLHistoryStore's tables."""
+
+    def __init__(self, store: SQLHistoryStore) -> None:
+        self.store = store
+        self.tables = store.tables
+
+    def _execute(self, statement: Any) -> Any:
+        with self.store._connect().begin() as conn:
+            return conn.execute(statement)
+
+    def _entry(self, instance_id: str, seq: int) -> Any:
+        entries = self.tables.entries
+        return sa.and_(entries.c.instance_id == instance_id, entries.c.seq == seq)
+
+    def entry_row(self, instance_id: str, seq: int) -> dict[str, Any]:
+        return dict(self._execute(sa.select(self.tables.entries).where(self._entry(instance_id, seq))).one()._mapping)
+
+    def update_entry(self, instance_id: str, seq: int, **fields: Any) -> None:
+        self._execute(self.tables.entries.update().where(self._entry(instance_id, seq)).values(**fields))
+
+    def delete_entry(self, instance_id: str, seq: int) -> None:
+        self._execute(self.tables.entries.delete().where(self._entry(instance_id, seq)))
+
+    def set_summary_head(self, instance_id: str, head_seq: int) -> None:
+        instances = self.tables.instances
+        self._execute(instances.update().where(instances.c.instance_id == instance_id)
+                      .values(head_seq=head_seq, count=head_seq + 1))
+
+    def summary_head(self, instance_id: str) -> int:
+        instances = self.tables.instances
+        return self._execute(sa.select(instances.c.head_seq).where(instances.c.instance_id == instance_id)).scalar()
+
+    def insert_placeholder_summary(self, instance_id: str) -> None:
+        self._execute(self.tables.instances.insert().values(
+            instance_id=instance_id, count=0, head_seq=-1, head_hash=None,
+            first_recorded_at="x", last_recorded_at="x"))
+
+    def blob_count(self, instance_id: str) -> int:
+        blobs = self.tables.blobs
+        return self._execute(sa.select(sa.func.count()).where(blobs.c.instance_id == instance_id)).scalar()
+
+    def drop(self) -> None:
+        self.tables.entries.metadata.drop_all(self.store._connect())
+
+
+def raw_access(store: Any) -> RawAccess:
+    """Return the raw access that fits the store's backend."""
+    return MongoRaw(store) if isinstance(store, MongoHistoryStore) else SQLRaw(store)
