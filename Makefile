@@ -2,7 +2,6 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-BIND ?= 127.0.0.1:8000
 
 .PHONY: install run test ferretdb clean
 
@@ -15,7 +14,7 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 install: $(BIN)/.installed
 
 run: install
-	$(BIN)/gunicorn --bind $(BIND) --workers 2 wsgi:process_memory_app
+	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:process_memory_app
 
 ferretdb:
 	tools/ferretdb/build.sh

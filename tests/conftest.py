@@ -69,9 +69,9 @@ def postgres() -> Iterator[PostgresServer]:
     if reason:
         unavailable(reason)
     server = PostgresServer()
-    server.start()
+    server.create()
     yield server
-    server.stop()
+    server.destroy()
 
 
 @dataclass

@@ -106,13 +106,15 @@ def http_ok(url: str) -> bool:
 
 
 class GunicornServer:
-    """``gunicorn wsgi:process_memory_app`` on a loopback port with the given environment."""
+    """``gunicorn -c gunicorn.conf.py wsgi:process_memory_app``, as `make run` starts it, on a loopback port."""
 
-    def __init__(self, env: dict[str, str], workers: int = 4, log_path: Path | None = None) -> None:
+    def __init__(self, env: dict[str, str], workers: int = 4, cwd: Path | None = None,
+                 log_path: Path | None = None) -> None:
         self.port = free_port()
         self.env = env
         self.workers = workers
-        self.log_path = log_path
+        self.cwd = cwd or ROOT
+        self.log_path = log_path or self.cwd / "gunicorn.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -122,26 +124,39 @@ class GunicornServer:
 
     def start(self) -> None:
         """Start gunicorn and wait until a worker answers."""
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", f"--bind=127.0.0.1:{self.port}", f"--workers={self.workers}",
-             "--graceful-timeout=5", "wsgi:process_memory_app"],
-            cwd=ROOT,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **self.env},
-            stdout=log,
-            stderr=log,
-        )
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                # The access log names the worker (%(p)s) so tests can see which process served what.
+                [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
+                 f"--chdir={self.cwd}", f"--pythonpath={ROOT}", "--access-logfile=-",
+                 "--access-logformat=%(p)s %(m)s %(U)s %(s)s", "wsgi:process_memory_app"],
+                cwd=self.cwd,
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PROCESS_MEMORY_BIND": f"127.0.0.1:{self.port}",
+                     "WEB_CONCURRENCY": str(self.workers), **self.env},
+                stdout=log,
+                stderr=log,
+            )
         wait_until(lambda: http_ok(f"{self.url}/api/v1/openapi.json") or self.process.poll() is not None,
                    60, "gunicorn start")
         if self.process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {self.process.returncode}")
+            raise RuntimeError(f"gunicorn exited with {self.process.returncode}: {self.log_path.read_text()[-2000:]}")
+
+    def worker_pids(self) -> list[int]:
+        """The master's current worker processes."""
+        assert self.process is not None
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text()
+        return [int(pid) for pid in children.split()]
+
+    def log(self) -> str:
+        """Everything gunicorn and the app wrote so far."""
+        return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
         """Stop gunicorn gracefully."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=20)
+                self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -184,22 +199,31 @@ class PostgresServer:
     def _run(self, *args: str) -> None:
         subprocess.run([*self.run_as, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
-    def start(self) -> None:
-        """Create the cluster and the pm_test database."""
+    def create(self) -> None:
+        """Initialise the cluster, start it and create the pm_test database."""
         self._run(str(self.bindir / "initdb"), "-D", str(self.data_dir), "-A", "trust", "-U", "postgres",
                   "--no-sync", "-E", "UTF8")
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-o", options, "-w", "-t", "60",
-                  "-l", str(self.root / "log"), "start")
+        self.start()
         import psycopg
 
         with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
                              autocommit=True) as conn:
             conn.execute("CREATE DATABASE pm_test")
 
+    def start(self) -> None:
+        """Start the cluster and wait until it accepts connections."""
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-o", options, "-w", "-t", "60",
+                  "-l", str(self.root / "log"), "start")
+
     def stop(self) -> None:
-        """Stop the cluster and remove its files."""
+        """Stop the cluster at once, as a crash would."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
+
+    def destroy(self) -> None:
+        """Stop the cluster if it runs and remove its files."""
         try:
-            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
-        finally:
-            shutil.rmtree(self.root, ignore_errors=True)
+            self.stop()
+        except subprocess.CalledProcessError:
+            pass  # already stopped
+        shutil.rmtree(self.root, ignore_errors=True)

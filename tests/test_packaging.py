@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 
 def _requirements(path: Path) -> dict[str, str]:
@@ -14,12 +15,21 @@ def _requirements(path: Path) -> dict[str, str]:
         if line and not line.startswith("-"):
             name, _, version = line.partition("==")
             assert version, f"{path.name}: {line} is not pinned"
-            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+            pins[_normalise(name)] = version
     return pins
 
 
-def _pipfile(section: dict[str, str]) -> dict[str, str]:
-    return {re.sub(r"[-_.]+", "-", name).lower(): spec.removeprefix("==") for name, spec in section.items()}
+def _normalise(name: str) -> str:
+    """PEP 503 name without extras: psycopg[binary] and psycopg are one package."""
+    return re.sub(r"[-_.]+", "-", name.split("[")[0]).lower()
+
+
+def _pipfile(section: dict[str, Any]) -> dict[str, str]:
+    pins = {}
+    for name, spec in section.items():
+        version = spec if isinstance(spec, str) else spec["version"]
+        pins[_normalise(name)] = version.removeprefix("==")
+    return pins
 
 
 def test_requirements_and_pipfile_agree(project_root: Path) -> None:

@@ -133,6 +133,11 @@ class MongoHistoryStore(HistoryStore):
         """Raise StoreUnavailable unless the server answers a ping."""
         self._database().command("ping")
 
+    def describe(self) -> str:
+        """Name the hosts, database and collection, without credentials."""
+        hosts = self._uri.split("@")[-1].split("/")[0]
+        return f"MongoDB-compatible database {hosts}, {self._database_name}.{self._collection_name}"
+
     def close(self) -> None:
         """Close this process's client."""
         if self._client is not None:

@@ -35,8 +35,6 @@ from process_memory.history.store import (
 
 log = logging.getLogger(__name__)
 
-#: SQLite waits this long for another process's write lock before answering 503.
-SQLITE_BUSY_TIMEOUT_MS = 5000
 #: Rows per round trip while walking a chain; each row holds at most DOCDB_MAX_DATA of inline data.
 CHAIN_BATCH = 32
 
@@ -107,13 +105,17 @@ def build_tables(prefix: str, dialect: str) -> Tables:
     return Tables(entries, instances, blobs)
 
 
-def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets readers run beside the one writer; FULL makes every acknowledged commit durable.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.close()
+def _sqlite_setup(busy_timeout_ms: int) -> Any:
+    def configure(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL lets readers run beside the one writer; FULL makes every acknowledged commit durable;
+        # a writer waits up to the busy timeout for another process's lock, then the client gets 503.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.close()
+
+    return configure
 
 
 class SQLHistoryStore(HistoryStore):
@@ -148,8 +150,8 @@ class SQLHistoryStore(HistoryStore):
         if self._url.get_backend_name() == "sqlite":
             if self._url.database and self._url.database != ":memory:":
                 Path(self._url.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(self._url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-            sa.event.listen(engine, "connect", _configure_sqlite)
+            engine = sa.create_engine(self._url, connect_args={"timeout": self._timeout_ms / 1000})
+            sa.event.listen(engine, "connect", _sqlite_setup(self._timeout_ms))
             return engine
         return sa.create_engine(
             self._url,
@@ -361,8 +363,9 @@ class SQLHistoryStore(HistoryStore):
 
 def _jsonb(canonical: str | None) -> Any:
     # PostgreSQL's JSONB refuses the NUL character; such values are only kept as text.
+    # sa.null(): a plain None would be stored as the JSON value null.
     if canonical is None or "\\u0000" in canonical:
-        return None
+        return sa.null()
     # Bound as text and parsed by PostgreSQL; a JSONB-typed bind would encode it a second time.
     return sa.cast(sa.literal(canonical, sa.Text()), postgresql.JSONB)
 

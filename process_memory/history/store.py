@@ -146,5 +146,9 @@ class HistoryStore(ABC):
     def list_summaries(self, after: str | None, limit: int) -> list[InstanceSummary]:
         """Return up to ``limit`` summaries ordered by instance id, after ``after``."""
 
+    @abstractmethod
+    def describe(self) -> str:
+        """Name the database for the start-up line, without credentials."""
+
     def close(self) -> None:
         """Release connections; the default has nothing to release."""

@@ -1,0 +1,27 @@
+"""gunicorn settings for process-memory (`make run` and production): `gunicorn -c gunicorn.conf.py wsgi:process_memory_app`."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+
+# PROCESS_MEMORY_BIND: host:port, or unix:/path/to.sock.
+bind = os.environ.get("PROCESS_MEMORY_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, 8)))
+# The app opens its database clients on first use in each worker, after the fork: never preload them.
+preload_app = False
+graceful_timeout = 30
+timeout = 120
+
+
+def on_starting(server: object) -> None:
+    """Say once, from the master, where the history is kept (never with credentials)."""
+    from process_memory.config import ConfigError, Settings
+    from process_memory.history import create_history_store
+
+    try:
+        store = create_history_store(Settings.from_env())
+    except ConfigError:
+        return  # each worker reports the bad variable and gunicorn stops
+    print(f"process-memory: history in {store.describe()}", file=sys.stderr, flush=True)

@@ -1,0 +1,168 @@
+"""Real gunicorn workers over real databases: concurrency, worker crashes, the embedded default."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.services import GunicornServer, wait_until
+
+SERVER_BACKENDS = ["sqlite", "postgresql", "ferretdb"]
+
+
+def backend_env(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> dict[str, str]:
+    """Environment that points a gunicorn at one backend, in tables or a collection of its own."""
+    if name == "sqlite":
+        return {"PROCESS_MEMORY_DATABASE_URL": f"sqlite:///{tmp_path / 'history.sqlite3'}"}
+    if name == "postgresql":
+        return {"PROCESS_MEMORY_DATABASE_URL": request.getfixturevalue("postgres").url}
+    return {"DOCDB_URI": request.getfixturevalue("ferretdb").uri, "DOCDB_DATABASE_NAME": "pm_test",
+            "DOCDB_COLLECTION": f"t_{uuid.uuid4().hex[:12]}"}
+
+
+@pytest.fixture(params=SERVER_BACKENDS)
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GunicornServer]:
+    """gunicorn with four workers over one backend; large data offloaded from 2,000 bytes."""
+    env = {**backend_env(request, request.param, tmp_path), "DOCDB_MAX_DATA": "2000"}
+    gunicorn = GunicornServer(env, workers=4, cwd=tmp_path)
+    gunicorn.start()
+    yield gunicorn
+    gunicorn.stop()
+
+
+def append_with_retries(session: requests.Session, base: str, iid: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Append, retrying with the same id through 503s and dropped connections: safe by design."""
+    for _ in range(50):
+        try:
+            response = session.post(f"{base}/api/v1/instances/{iid}/history", json=body, timeout=60)
+        except requests.ConnectionError:
+            continue
+        if response.status_code not in (502, 503):
+            assert response.status_code in (200, 201), response.text
+            return response.json()
+    raise AssertionError("append never succeeded")
+
+
+def read_all(base: str, iid: str) -> list[dict[str, Any]]:
+    """Every entry of the instance, page by page."""
+    entries: list[dict[str, Any]] = []
+    after = -1
+    while True:
+        page = requests.get(f"{base}/api/v1/instances/{iid}/history", params={"after": after, "limit": 1000},
+                            timeout=60).json()
+        entries += page["items"]
+        if page["next"] is None:
+            return entries
+        after = page["next"]
+
+
+def assert_complete_chain(base: str, iid: str, acknowledged: set[str]) -> None:
+    """Every acknowledged id is stored once, seqs have no gap, and verify holds."""
+    entries = read_all(base, iid)
+    assert [e["seq"] for e in entries] == list(range(len(entries)))
+    ids = [e["id"] for e in entries]
+    assert len(ids) == len(set(ids))
+    assert acknowledged <= set(ids)
+    assert requests.get(f"{base}/api/v1/instances/{iid}/verify", timeout=120).json() == {
+        "ok": True, "checked": len(entries), "first_bad_seq": None}
+
+
+def test_concurrent_appends_are_gapless_unique_and_chained(server: GunicornServer) -> None:
+    iid, clients, per_client = str(uuid.uuid4()), 6, 20
+
+    def run(client_no: int) -> list[str]:
+        ids = []
+        with requests.Session() as session:
+            for n in range(per_client):
+                # Every third entry is large enough to be offloaded.
+                body = {"type": "c", "id": str(uuid.uuid4()),
+                        "data": {"client": client_no, "n": n, "pad": "x" * (3000 if n % 3 == 0 else 10)}}
+                ids.append(append_with_retries(session, server.url, iid, body)["id"])
+        return ids
+
+    with ThreadPoolExecutor(clients) as pool:
+        acknowledged = {entry_id for ids in pool.map(run, range(clients)) for entry_id in ids}
+    assert len(acknowledged) == clients * per_client
+    assert_complete_chain(server.url, iid, acknowledged)
+    assert len(read_all(server.url, iid)) == clients * per_client
+
+
+def test_a_worker_killed_mid_appends_loses_nothing_acknowledged(server: GunicornServer) -> None:
+    iid, acknowledged, stop = str(uuid.uuid4()), set(), threading.Event()
+    lock = threading.Lock()
+
+    def keep_appending() -> None:
+        with requests.Session() as session:
+            while not stop.is_set():
+                entry = append_with_retries(session, server.url, iid,
+                                            {"type": "c", "id": str(uuid.uuid4()), "data": {"pad": "y" * 2500}})
+                with lock:
+                    acknowledged.add(entry["id"])
+
+    writers = [threading.Thread(target=keep_appending) for _ in range(4)]
+    for writer in writers:
+        writer.start()
+    try:
+        wait_until(lambda: len(acknowledged) >= 40, 120, "40 acknowledged appends")
+        victims = server.worker_pids()
+        for pid in victims[:2]:
+            os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not set(victims[:2]) & set(server.worker_pids()), 30, "workers replaced")
+        count_at_kill = len(acknowledged)
+        wait_until(lambda: len(acknowledged) >= count_at_kill + 40, 120, "40 more acknowledged appends")
+    finally:
+        stop.set()
+        for writer in writers:
+            writer.join(timeout=120)
+    assert_complete_chain(server.url, iid, acknowledged)
+
+
+def _served_by(log: str) -> list[tuple[int, str, str]]:
+    return [(int(pid), method, path) for pid, method, path in
+            re.findall(r"^<(\d+)> (GET|POST) (/api/v1/instances/\S+) 20[01]$", log, re.MULTILINE)]
+
+
+def test_embedded_default_needs_nothing_persists_and_is_shared_by_workers(tmp_path: Path) -> None:
+    """`make run`'s set-up with no environment at all: a SQLite file under ./var, shared by four workers."""
+    server = GunicornServer({}, workers=4, cwd=tmp_path)
+    server.start()
+    iid = str(uuid.uuid4())
+    try:
+        def post_then_get(n: int) -> None:
+            with requests.Session() as session:
+                entry = append_with_retries(session, server.url, iid, {"type": "t", "data": n, "id": str(uuid.uuid4())})
+                fetched = session.get(f"{server.url}/api/v1/instances/{iid}/history/{entry['seq']}", timeout=30)
+                assert fetched.json()["id"] == entry["id"]
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(post_then_get, range(40)))
+        served = _served_by(server.log())
+        posting, reading = {p for p, m, _ in served if m == "POST"}, {p for p, m, _ in served if m == "GET"}
+        assert len(posting | reading) >= 2, "only one worker served: nothing crossed a process"
+        # Every worker that read saw all 40 entries, whichever worker wrote them.
+        for _ in range(12):
+            with requests.Session() as session:
+                assert len(session.get(f"{server.url}/api/v1/instances/{iid}/history", timeout=30).json()["items"]) == 40
+    finally:
+        server.stop()
+    database = tmp_path / "var" / "process_memory.sqlite3"
+    assert database.exists()
+    assert server.log().count(f"process-memory: history in SQLite file {database}") == 1
+
+    again = GunicornServer({}, workers=2, cwd=tmp_path)
+    again.start()
+    try:
+        assert len(read_all(again.url, iid)) == 40
+        assert requests.get(f"{again.url}/api/v1/instances/{iid}/verify", timeout=30).json()["ok"] is True
+    finally:
+        again.stop()

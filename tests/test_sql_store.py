@@ -1,0 +1,91 @@
+"""What only the SQL backend does: SQLite's locking and WAL, PostgreSQL's JSONB copies, schema commands."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from process_memory import create_app
+from process_memory.config import Settings
+from process_memory.history.sql import SQLHistoryStore
+from tests.services import PostgresServer
+
+API = "/api/v1/instances"
+
+
+def test_a_held_sqlite_lock_gives_503_then_the_append_succeeds(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'h.sqlite3'}"
+    store = SQLHistoryStore(url, timeout_ms=300)
+    client = create_app(Settings(database_url=url), history_store=store).test_client()
+    iid = str(uuid.uuid4())
+    first = client.post(f"{API}/{iid}/history", json={"type": "t", "data": 0}).get_json()
+
+    other_process = sqlite3.connect(tmp_path / "h.sqlite3", isolation_level=None)
+    other_process.execute("BEGIN EXCLUSIVE")
+    try:
+        locked = client.post(f"{API}/{iid}/history", json={"type": "t", "data": 1})
+        assert locked.status_code == 503 and locked.headers["Retry-After"].isdigit()
+        assert "locked" not in locked.get_data(as_text=True)  # the driver's words stay inside
+    finally:
+        other_process.execute("ROLLBACK")
+        other_process.close()
+    assert client.post(f"{API}/{iid}/history", json={"type": "t", "data": 1}).get_json()["seq"] == 1
+    assert client.get(f"{API}/{iid}/history/0").get_json() == first
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    store = SQLHistoryStore(f"sqlite:///{tmp_path / 'h.sqlite3'}")
+    store.ensure_schema()
+    with store._connect().connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+
+
+def test_postgres_keeps_queryable_jsonb_copies(postgres: PostgresServer) -> None:
+    prefix = f"t_{uuid.uuid4().hex[:12]}"
+    store = SQLHistoryStore(postgres.url, table_prefix=prefix)
+    client = create_app(Settings(database_url=postgres.url), history_store=store).test_client()
+    iid = str(uuid.uuid4())
+    client.post(f"{API}/{iid}/history", json={"type": "t", "data": {"rows": 120, "big": 2**70},
+                                              "metadata": {"processId": "p-7"}})
+    client.post(f"{API}/{iid}/history", json={"type": "t", "data": {"text": "nul \u0000 inside"}})
+    with store._connect().connect() as conn:
+        rows = conn.exec_driver_sql(
+            f"SELECT data->>'rows', (data->>'big')::numeric, metadata->>'processId', data IS NULL "
+            f"FROM {prefix}_entries WHERE instance_id = %s ORDER BY seq", (iid,)).all()
+    assert rows[0] == ("120", 2**70, "p-7", False)
+    assert rows[1][3] is True  # JSONB cannot hold NUL: the text column alone keeps it
+    assert client.get(f"{API}/{iid}/history/1").get_json()["data"] == {"text": "nul \u0000 inside"}
+    store.tables.entries.metadata.drop_all(store._connect())
+
+
+def test_history_init_creates_the_schema_ahead_of_time(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'h.sqlite3'}"
+    result = create_app(Settings(database_url=url)).test_cli_runner().invoke(args=["history", "init"])
+    assert result.exit_code == 0 and "history schema ready" in result.output
+    tables = set(sa.inspect(sa.create_engine(url)).get_table_names())
+    assert tables == {"process_memory_entries", "process_memory_instances", "process_memory_blobs"}
+
+
+def test_history_gc_removes_only_unreferenced_old_blobs(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'h.sqlite3'}"
+    app = create_app(Settings(database_url=url, docdb_max_data=100))
+    client, store = app.test_client(), app.extensions["process_memory.history"].store
+    client.post(f"{API}/kept/history", json={"type": "t", "data": "k" * 1000})
+    orphan = store.put_blob("gone", str(uuid.uuid4()), b"left behind")
+    runner = app.test_cli_runner()
+    assert "deleted 0 " in runner.invoke(args=["history", "gc"]).output  # too young to judge
+    blobs = store.tables.blobs
+    with store._connect().begin() as conn:
+        conn.execute(blobs.update().values(created_at=sa.func.datetime("now", "-2 hours")))
+    assert "deleted 1 " in runner.invoke(args=["history", "gc"]).output
+    assert client.get(f"{API}/kept/head").get_json()["data"] == "k" * 1000
+    assert client.get(f"{API}/kept/verify").get_json()["ok"] is True
+    try:
+        store.get_blob(orphan)
+        raise AssertionError("the orphan is still there")
+    except KeyError:
+        pass
