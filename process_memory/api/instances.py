@@ -16,6 +16,7 @@ from process_memory.api.schemas import (
     HistoryPageSchema,
     InstanceListArgsSchema,
     InstancePageSchema,
+    MAX_SEQ,
     InstanceSchema,
     NewEntrySchema,
     VerifySchema,
@@ -46,7 +47,7 @@ class Instances(MethodView):
     @blp.response(200, InstancePageSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """List instance summaries by id, a page at a time."""
-        items, cursor = history_service().list_instances(args["after"], args["limit"])
+        items, cursor = history_service().list_instances(args.get("after"), args["limit"])
         return {"items": items, "next": cursor}, 200, _next_link("after", cursor)
 
 
@@ -81,21 +82,22 @@ class History(MethodView):
     @blp.response(200, HistoryPageSchema)
     def get(self, args: dict[str, Any], instance_id: str) -> Any:
         """Read a page of history, forwards or backwards."""
+        since, until = args.get("since"), args.get("until")
         query = HistoryQuery(
             direction=args["direction"],
-            after=args["after"],
-            before=args["before"],
+            after=args.get("after"),
+            before=args.get("before"),
             limit=args["limit"],
-            type=args["type"],
-            since=format_timestamp(args["since"]) if args["since"] else None,
-            until=format_timestamp(args["until"]) if args["until"] else None,
+            type=args.get("type"),
+            since=format_timestamp(since) if since else None,
+            until=format_timestamp(until) if until else None,
         )
         items, cursor = history_service().read_history(instance_id, query)
         cursor_name = "after" if query.direction == "forward" else "before"
         return {"items": items, "next": cursor}, 200, _next_link(cursor_name, cursor)
 
 
-@blp.route("/<iid:instance_id>/history/<int:seq>")
+@blp.route(f"/<iid:instance_id>/history/<int(max={MAX_SEQ}):seq>")
 class Entry(MethodView):
     """One entry."""
 

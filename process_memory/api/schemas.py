@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_load, validate, validates
+from marshmallow import EXCLUDE, RAISE, Schema, fields, post_load, validate
 
 from process_memory.history.service import NewEntry
 
-_ETAG_SEQ = re.compile(r'^(?:W/)?"?(-?\d+)"?$')
+_ETAG_SEQ = re.compile(r'^(?:W/)?"?(-?\d{1,19})"?$')
+#: Seqs are stored as signed 64-bit integers.
+MAX_SEQ = 2**63 - 1
 
 
 class NewEntrySchema(Schema):
@@ -45,21 +47,15 @@ class AppendHeadersSchema(Schema):
 
     if_match = fields.String(
         data_key="If-Match",
-        load_default=None,
+        validate=validate.Regexp(_ETAG_SEQ, error='If-Match must be a quoted seq such as "41"'),
         metadata={"description": 'the expected head seq, quoted: "41"; "-1" for an empty instance'},
     )
-
-    @validates("if_match")
-    def check_if_match(self, value: str | None, **_: Any) -> None:
-        """Accept only a quoted seq."""
-        if value is not None and not _ETAG_SEQ.match(value.strip()):
-            raise ValidationError('If-Match must be a quoted seq such as "41"')
 
     @post_load
     def expected_head(self, values: dict[str, Any], **_: Any) -> int | None:
         """Return the expected head seq, or None without a precondition."""
-        value = values["if_match"]
-        match = _ETAG_SEQ.match(value.strip()) if value is not None else None
+        value = values.get("if_match")
+        match = _ETAG_SEQ.match(value) if value is not None else None
         return int(match.group(1)) if match else None
 
 
@@ -87,12 +83,12 @@ class HistoryArgsSchema(Schema):
         unknown = RAISE
 
     direction = fields.String(load_default="forward", validate=validate.OneOf(["forward", "backward"]))
-    after = fields.Integer(load_default=None, validate=validate.Range(min=-1))
-    before = fields.Integer(load_default=None, validate=validate.Range(min=0))
+    after = fields.Integer(validate=validate.Range(min=-1, max=MAX_SEQ))
+    before = fields.Integer(validate=validate.Range(min=0, max=MAX_SEQ))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    type = fields.String(load_default=None, validate=validate.Length(min=1, max=256))
-    since = fields.AwareDateTime(load_default=None, metadata={"description": "recorded_at >= since"})
-    until = fields.AwareDateTime(load_default=None, metadata={"description": "recorded_at < until"})
+    type = fields.String(validate=validate.Length(min=1, max=256))
+    since = fields.AwareDateTime(metadata={"description": "recorded_at >= since"})
+    until = fields.AwareDateTime(metadata={"description": "recorded_at < until"})
 
 
 class HistoryPageSchema(Schema):
@@ -122,7 +118,7 @@ class InstanceListArgsSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    after = fields.String(load_default=None, validate=validate.Length(min=1, max=128))
+    after = fields.String(validate=validate.Length(min=1, max=128))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
 
