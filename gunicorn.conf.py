@@ -13,6 +13,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_coun
 preload_app = False
 graceful_timeout = 30
 timeout = 120
+# gunicorn's runtime control socket lives at one path per user (~/.gunicorn); a second server on the
+# host (another deployment, the test suite) would take it over. Signals (HUP, TERM) do the same job.
+control_socket_disable = True
 
 
 def on_starting(server: object) -> None:
