@@ -77,15 +77,20 @@ class FerretDBServer:
 
     def stop(self) -> None:
         """Stop the server and wait until its port is closed."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=10)
         self.process = None
         wait_until(lambda: not port_open(self.port), 10, "FerretDB stop")
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """Terminate a process, and kill it if it has not exited within ``timeout`` seconds."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def ferretdb_available() -> str | None:
@@ -153,13 +158,7 @@ class GunicornServer:
 
     def stop(self) -> None:
         """Stop gunicorn gracefully."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=30)
 
 
 def _postgres_bindir() -> Path | None:

@@ -9,6 +9,7 @@ nested arrays, integers beyond 64 bits); docs/storage.md explains the layout.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -26,6 +27,7 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from process_memory.history.errors import DuplicateEntry, StoreUnavailable
 from process_memory.history.store import (
+    ENTRY_FIELDS,
     HistoryQuery,
     HistoryStore,
     InstanceSummary,
@@ -35,20 +37,6 @@ from process_memory.history.store import (
 
 log = logging.getLogger(__name__)
 
-_HEADER_FIELDS = (
-    "instance_id",
-    "seq",
-    "id",
-    "type",
-    "occurred_at",
-    "recorded_at",
-    "metadata_json",
-    "size",
-    "data_sha256",
-    "prev_hash",
-    "hash",
-    "data_json",
-)
 
 
 _unavailable_on_network_error = unavailable_on(ConnectionFailure)
@@ -182,7 +170,7 @@ class MongoHistoryStore(HistoryStore):
                 )
             except DuplicateKeyError:
                 pass  # a concurrent first append created it
-        doc = {name: getattr(entry, name) for name in _HEADER_FIELDS}
+        doc = {name: getattr(entry, name) for name in ENTRY_FIELDS}
         doc["data_blob"] = ObjectId(entry.blob_ref) if entry.blob_ref else None
         try:
             self._entries().insert_one(doc)
@@ -308,20 +296,18 @@ class MongoHistoryStore(HistoryStore):
         return [self._repair(doc["_id"]) if doc["_id"] in stale else _to_summary(doc) for doc in docs]
 
     def _repair(self, instance_id: str) -> InstanceSummary | None:
-        head = self.head(instance_id)
-        first = self.get_by_seq(instance_id, 0)
-        if head is None or first is None:
-            return None
-        fields = {"head_seq": head.seq, "head_hash": head.hash, "count": head.seq + 1,
-                  "first_recorded_at": first.recorded_at, "last_recorded_at": head.recorded_at}
-        self._summaries().update_one({"_id": instance_id, "head_seq": {"$lt": head.seq}}, {"$set": fields})
-        return InstanceSummary(instance_id=instance_id, **fields)
+        summary = self.summary_from_entries(instance_id)
+        if summary is not None:
+            fields = {k: v for k, v in dataclasses.asdict(summary).items() if k != "instance_id"}
+            self._summaries().update_one({"_id": instance_id, "head_seq": {"$lt": summary.head_seq}},
+                                         {"$set": fields})
+        return summary
 
 
 def _to_entry(doc: dict[str, Any]) -> StoredEntry:
     blob = doc.get("data_blob")
     return StoredEntry(
-        **{name: doc.get(name) for name in _HEADER_FIELDS},
+        **{name: doc.get(name) for name in ENTRY_FIELDS},
         blob_ref=str(blob) if blob is not None else None,
     )
 

@@ -9,6 +9,7 @@ the record: it rewrites numbers such as 1e300 and refuses \\u0000).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -26,6 +27,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from process_memory.history.errors import DuplicateEntry
 from process_memory.history.store import (
+    ENTRY_FIELDS,
     HistoryQuery,
     HistoryStore,
     InstanceSummary,
@@ -41,10 +43,6 @@ CHAIN_BATCH = 32
 # OperationalError covers an unreachable server and SQLite's "database is locked" after the busy timeout.
 _unavailable_on_database_error = unavailable_on(OperationalError)
 
-_ENTRY_FIELDS = (
-    "instance_id", "seq", "id", "type", "occurred_at", "recorded_at", "metadata_json",
-    "size", "data_sha256", "prev_hash", "hash", "data_json",
-)
 
 
 @dataclass(frozen=True)
@@ -194,7 +192,7 @@ class SQLHistoryStore(HistoryStore):
 
     def _one(self, criteria: Any, order: Any = None) -> StoredEntry | None:
         entries = self.tables.entries
-        query = sa.select(*[entries.c[name] for name in _ENTRY_FIELDS], entries.c.data_blob).where(criteria)
+        query = sa.select(*[entries.c[name] for name in ENTRY_FIELDS], entries.c.data_blob).where(criteria)
         if order is not None:
             query = query.order_by(order).limit(1)
         with self._connect().connect() as conn:
@@ -222,7 +220,7 @@ class SQLHistoryStore(HistoryStore):
     @_unavailable_on_database_error
     def insert(self, entry: StoredEntry) -> None:
         """Insert the entry and advance its instance summary in one transaction."""
-        row: dict[str, Any] = {name: getattr(entry, name) for name in _ENTRY_FIELDS}
+        row: dict[str, Any] = {name: getattr(entry, name) for name in ENTRY_FIELDS}
         row["data_blob"] = entry.blob_ref
         if "data" in self.tables.entries.c:
             row["metadata"] = _jsonb(entry.metadata_json)
@@ -264,7 +262,7 @@ class SQLHistoryStore(HistoryStore):
             criteria.append(entries.c.recorded_at < query.until)
         order = entries.c.seq.asc() if query.direction == "forward" else entries.c.seq.desc()
         statement = (
-            sa.select(*[entries.c[name] for name in _ENTRY_FIELDS], entries.c.data_blob)
+            sa.select(*[entries.c[name] for name in ENTRY_FIELDS], entries.c.data_blob)
             .where(*criteria).order_by(order).limit(query.limit)
         )
         with self._connect().connect() as conn:
@@ -349,16 +347,15 @@ class SQLHistoryStore(HistoryStore):
         return [summary for summary in self._summaries(criteria, limit) if summary is not None]
 
     def _repair(self, instance_id: str) -> InstanceSummary | None:
-        head, first = self.head(instance_id), self.get_by_seq(instance_id, 0)
-        if head is None or first is None:
-            return None
-        fields = {"count": head.seq + 1, "head_seq": head.seq, "head_hash": head.hash,
-                  "first_recorded_at": first.recorded_at, "last_recorded_at": head.recorded_at}
-        instances = self.tables.instances
-        with self._connect().begin() as conn:
-            conn.execute(instances.update().where(
-                instances.c.instance_id == instance_id, instances.c.head_seq < head.seq).values(**fields))
-        return InstanceSummary(instance_id=instance_id, **fields)
+        summary = self.summary_from_entries(instance_id)
+        if summary is not None:
+            instances = self.tables.instances
+            fields = {k: v for k, v in dataclasses.asdict(summary).items() if k != "instance_id"}
+            with self._connect().begin() as conn:
+                conn.execute(instances.update().where(
+                    instances.c.instance_id == instance_id, instances.c.head_seq < summary.head_seq
+                ).values(**fields))
+        return summary
 
 
 def _jsonb(canonical: str | None) -> Any:
@@ -372,7 +369,7 @@ def _jsonb(canonical: str | None) -> Any:
 
 def _to_entry(row: Any) -> StoredEntry:
     mapping = row._mapping
-    return StoredEntry(**{name: mapping[name] for name in _ENTRY_FIELDS}, blob_ref=mapping["data_blob"])
+    return StoredEntry(**{name: mapping[name] for name in ENTRY_FIELDS}, blob_ref=mapping["data_blob"])
 
 
 def _to_summary(row: Any) -> InstanceSummary | None:

@@ -57,6 +57,13 @@ class StoredEntry:
     blob_ref: str | None
 
 
+#: The columns every backend keeps for an entry, besides where offloaded data lives.
+ENTRY_FIELDS: tuple[str, ...] = (
+    "instance_id", "seq", "id", "type", "occurred_at", "recorded_at", "metadata_json",
+    "size", "data_sha256", "prev_hash", "hash", "data_json",
+)
+
+
 @dataclass(frozen=True)
 class InstanceSummary:
     """What is known about one instance without reading its entries."""
@@ -145,6 +152,20 @@ class HistoryStore(ABC):
     @abstractmethod
     def list_summaries(self, after: str | None, limit: int) -> list[InstanceSummary]:
         """Return up to ``limit`` summaries ordered by instance id, after ``after``."""
+
+    def summary_from_entries(self, instance_id: str) -> InstanceSummary | None:
+        """Recompute an instance's summary from its entries (two indexed reads), to repair a stale one."""
+        head, first = self.head(instance_id), self.get_by_seq(instance_id, 0)
+        if head is None or first is None:
+            return None
+        return InstanceSummary(
+            instance_id=instance_id,
+            count=head.seq + 1,
+            first_recorded_at=first.recorded_at,
+            last_recorded_at=head.recorded_at,
+            head_seq=head.seq,
+            head_hash=head.hash,
+        )
 
     @abstractmethod
     def describe(self) -> str:
