@@ -9,6 +9,7 @@ because some values (``DOCDB_URI``, ``DOCDB_SECRET``) carry credentials.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote_plus
@@ -26,6 +27,10 @@ MAX_INLINE_DATA_CEILING = 16_000_000
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 #: The embedded default: history in a SQLite file, relative to the working directory.
 EMBEDDED_DATABASE_PATH = Path("var") / "process_memory.sqlite3"
+#: The default state store: files, because memory would be private to each gunicorn worker.
+DEFAULT_STATE_DIR = Path("var") / "state"
+STATE_BACKENDS = ("memory", "file", "sql", "redis")
+_SQL_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
 class ConfigError(ValueError):
@@ -46,6 +51,17 @@ class Settings:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     #: How long a request waits for an unreachable database before answering 503.
     docdb_timeout_ms: int = 5000
+    # from_env defaults to "file"; code that builds Settings by hand gets a store that writes nothing.
+    state_backend: str = "memory"
+    state_file_dir: str = str(DEFAULT_STATE_DIR)
+    state_sql_url: str | None = field(default=None, repr=False)
+    state_sql_table: str = "process_memory_state"
+    state_redis_url: str | None = field(default=None, repr=False)
+    #: Default expiry of instance state in seconds; None: never.
+    state_ttl: int | None = None
+    state_max_bytes: int = 1024 * 1024
+    #: How often each worker deletes expired state in the background.
+    state_sweep_seconds: int = 300
 
     @classmethod
     def from_env(
@@ -57,9 +73,14 @@ class Settings:
             values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
         values.update(os.environ if environ is None else environ)
         docdb_uri = _mongo_uri(values)
+        database_url = None if docdb_uri else _database_url(values)
+        state_backend = values.get("PROCESS_MEMORY_STATE_BACKEND", "").strip() or "file"
+        if state_backend not in STATE_BACKENDS:
+            raise ConfigError(f"PROCESS_MEMORY_STATE_BACKEND must be one of {', '.join(STATE_BACKENDS)}")
+        ttl = _int(values, "PROCESS_MEMORY_STATE_TTL", 0, 1, 10 * 365 * 86400)
         return cls(
             docdb_uri=docdb_uri,
-            database_url=None if docdb_uri else _database_url(values),
+            database_url=database_url,
             docdb_database_name=_name(values, "DOCDB_DATABASE_NAME", "platform"),
             docdb_collection=_name(values, "DOCDB_COLLECTION", "process_memory"),
             docdb_max_data=_int(
@@ -68,6 +89,15 @@ class Settings:
             max_request_bytes=_int(
                 values, "PROCESS_MEMORY_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, 1, 2**40
             ),
+            state_backend=state_backend,
+            state_file_dir=str(Path(values.get("PROCESS_MEMORY_STATE_FILE_DIR", "").strip()
+                                    or DEFAULT_STATE_DIR).resolve()),
+            state_sql_url=_state_sql_url(values, state_backend, database_url),
+            state_sql_table=_identifier(values, "PROCESS_MEMORY_STATE_SQL_TABLE", "process_memory_state"),
+            state_redis_url=_redis_url(values, state_backend),
+            state_ttl=ttl or None,
+            state_max_bytes=_int(values, "PROCESS_MEMORY_STATE_MAX_BYTES", 1024 * 1024, 1, 64 * 1024 * 1024),
+            state_sweep_seconds=_int(values, "PROCESS_MEMORY_STATE_SWEEP_SECONDS", 300, 1, 86400),
         )
 
 
@@ -130,15 +160,45 @@ def _database_url(values: Mapping[str, str]) -> str:
     raw = values.get("PROCESS_MEMORY_DATABASE_URL", "").strip()
     if not raw:
         return f"sqlite:///{EMBEDDED_DATABASE_PATH.resolve()}"
+    return _sql_url(raw, "PROCESS_MEMORY_DATABASE_URL")
+
+
+def _sql_url(raw: str, name: str) -> str:
     try:
         url = make_url(raw)
     except ArgumentError:
-        raise ConfigError("PROCESS_MEMORY_DATABASE_URL is not a valid database URL") from None
+        raise ConfigError(f"{name} is not a valid database URL") from None
     if url.get_backend_name() not in ("sqlite", "postgresql"):
-        raise ConfigError("PROCESS_MEMORY_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL")
+        raise ConfigError(f"{name} must be a sqlite:/// or postgresql+psycopg:// URL")
     if url.get_backend_name() == "postgresql" and url.get_driver_name() != "psycopg":
-        raise ConfigError("PROCESS_MEMORY_DATABASE_URL must use the psycopg driver: postgresql+psycopg://")
+        raise ConfigError(f"{name} must use the psycopg driver: postgresql+psycopg://")
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         # Each connection would get a database of its own: nothing would be shared or kept.
-        raise ConfigError("PROCESS_MEMORY_DATABASE_URL must name a SQLite file, not memory")
+        raise ConfigError(f"{name} must name a SQLite file, not memory")
+    return raw
+
+
+def _state_sql_url(values: Mapping[str, str], backend: str, history_url: str | None) -> str | None:
+    """PROCESS_MEMORY_STATE_SQL_URL, or the history's SQL database when the state is kept in SQL too."""
+    raw = values.get("PROCESS_MEMORY_STATE_SQL_URL", "").strip()
+    if raw:
+        return _sql_url(raw, "PROCESS_MEMORY_STATE_SQL_URL")
+    if backend == "sql" and history_url is None:
+        raise ConfigError("PROCESS_MEMORY_STATE_SQL_URL must be set when the history is not in SQL")
+    return history_url if backend == "sql" else None
+
+
+def _redis_url(values: Mapping[str, str], backend: str) -> str | None:
+    raw = values.get("PROCESS_MEMORY_STATE_REDIS_URL", "").strip()
+    if backend == "redis" and not raw:
+        raise ConfigError("PROCESS_MEMORY_STATE_REDIS_URL must be set for the redis state backend")
+    if raw and not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("PROCESS_MEMORY_STATE_REDIS_URL must be a redis://, rediss:// or unix:// URL")
+    return raw or None
+
+
+def _identifier(values: Mapping[str, str], name: str, default: str) -> str:
+    raw = values.get(name, "").strip() or default
+    if not _SQL_IDENTIFIER.fullmatch(raw):
+        raise ConfigError(f"{name} must be a plain SQL identifier (letters, digits, underscores)")
     return raw

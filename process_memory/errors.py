@@ -14,23 +14,22 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
-from process_memory.history.errors import (
+from process_memory.db import StoreUnavailable
+from process_memory.exceptions import (
     Conflict,
-    HistoryError,
-    InvalidEntry,
+    ServiceError,
+    InvalidInput,
     NotFound,
     PreconditionFailed,
-    StoreUnavailable,
 )
 
 log = logging.getLogger(__name__)
 
-_STATUS_BY_ERROR: dict[type[HistoryError], int] = {
-    InvalidEntry: 422,
+_STATUS_BY_ERROR: dict[type[ServiceError], int] = {
+    InvalidInput: 422,
     NotFound: 404,
     Conflict: 409,
     PreconditionFailed: 412,
-    StoreUnavailable: 503,
 }
 
 
@@ -67,11 +66,15 @@ def handle_http_exception(error: HTTPException) -> Response:
     return error_response(status, message, details, headers=headers)
 
 
-def handle_history_error(error: HistoryError) -> Response:
+def handle_service_error(error: ServiceError) -> Response:
     """Render a domain error with its status."""
     status = next((s for cls, s in _STATUS_BY_ERROR.items() if isinstance(error, cls)), 500)
-    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, StoreUnavailable) else None
-    return error_response(status, error.message, error.details, code=error.code, headers=headers)
+    return error_response(status, error.message, error.details, code=error.code)
+
+
+def handle_store_unavailable(error: StoreUnavailable) -> Response:
+    """Answer 503 with the time after which a retry makes sense."""
+    return error_response(503, error.message, code=error.code, headers={"Retry-After": str(error.retry_after)})
 
 
 def handle_unexpected_error(error: Exception) -> Response:
@@ -84,5 +87,6 @@ def handle_unexpected_error(error: Exception) -> Response:
 def register_error_handlers(app: Flask) -> None:
     """Attach the handlers; flask-smorest's Api routes HTTPException here too."""
     app.register_error_handler(HTTPException, handle_http_exception)
-    app.register_error_handler(HistoryError, handle_history_error)
+    app.register_error_handler(ServiceError, handle_service_error)
+    app.register_error_handler(StoreUnavailable, handle_store_unavailable)
     app.register_error_handler(Exception, handle_unexpected_error)

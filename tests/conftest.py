@@ -26,8 +26,10 @@ from tests.backends import RawAccess, raw_access
 from tests.services import (
     FerretDBServer,
     PostgresServer,
+    RedisServer,
     ferretdb_available,
     postgres_available,
+    redis_available,
     unavailable,
 )
 
@@ -72,6 +74,18 @@ def postgres() -> Iterator[PostgresServer]:
     server.create()
     yield server
     server.destroy()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One Redis server for the whole run; tests isolate themselves by key prefix."""
+    reason = redis_available()
+    if reason:
+        unavailable(reason)
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
 
 
 @dataclass

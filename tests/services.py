@@ -226,3 +226,40 @@ class PostgresServer:
         except subprocess.CalledProcessError:
             pass  # already stopped
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def redis_available() -> str | None:
+    """Return None when a Redis server can be started, else why not."""
+    if shutil.which("redis-server") is None:
+        return "Redis server not installed (Debian package redis-server; .ci/run installs it)"
+    return None
+
+
+class RedisServer:
+    """A throw-away redis-server on a loopback port, without persistence."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """redis:// URL of the server."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(self.data_dir)],
+            stdout=subprocess.DEVNULL, stderr=sys.stderr,
+        )
+        wait_until(lambda: port_open(self.port) or self.process.poll() is not None, 30, "Redis start")
+        if self.process.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {self.process.returncode}")
+
+    def stop(self) -> None:
+        """Stop the server."""
+        stop_process(self.process, timeout=10)

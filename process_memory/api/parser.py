@@ -15,7 +15,7 @@ import flask
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
-from process_memory.history.errors import InvalidEntry
+from process_memory.exceptions import InvalidInput
 
 #: Deeper documents are refused with 422; well below Python's recursion limit,
 #: so whatever is accepted can always be encoded again on the way out.
@@ -51,19 +51,19 @@ def _too_deep(value: Any) -> bool:
 
 
 def load_json_body(raw: bytes) -> Any:
-    """Parse a request body strictly; raise BadRequest or InvalidEntry on refusal."""
+    """Parse a request body strictly; raise BadRequest or InvalidInput on refusal."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("malformed JSON: the body is not UTF-8") from None
-    too_deep = InvalidEntry("JSON nested too deeply", {"json": [f"at most {MAX_JSON_DEPTH} levels of nesting"]})
+    too_deep = InvalidInput("JSON nested too deeply", {"json": [f"at most {MAX_JSON_DEPTH} levels of nesting"]})
     try:
         value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         # Position only: the message must not echo the payload.
         raise BadRequest(f"malformed JSON at line {exc.lineno} column {exc.colno}") from None
     except _OutOfRange:
-        raise InvalidEntry("a number is out of range", {"json": ["numbers must be finite doubles or integers"]}) from None
+        raise InvalidInput("a number is out of range", {"json": ["numbers must be finite doubles or integers"]}) from None
     except RecursionError:
         raise too_deep from None
     # Counting brackets is cheap and rules out deep nesting for most bodies.

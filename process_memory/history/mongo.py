@@ -25,14 +25,14 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
-from process_memory.history.errors import DuplicateEntry, StoreUnavailable
+from process_memory.db import StoreUnavailable, unavailable_on
+from process_memory.exceptions import DuplicateEntry
 from process_memory.history.store import (
     ENTRY_FIELDS,
     HistoryQuery,
     HistoryStore,
     InstanceSummary,
     StoredEntry,
-    unavailable_on,
 )
 
 log = logging.getLogger(__name__)

@@ -24,11 +24,11 @@ from typing import Any
 import snappy
 
 from process_memory.chain import canonical_json, entry_hash, sha256_hex
-from process_memory.history.errors import (
+from process_memory.exceptions import (
     Conflict,
     DuplicateEntry,
-    HistoryError,
-    InvalidEntry,
+    ServiceError,
+    InvalidInput,
     NotFound,
     PreconditionFailed,
     StoreUnavailable,
@@ -47,7 +47,7 @@ MAX_APPEND_ATTEMPTS = 100
 _UNSET: Any = object()
 
 
-class CorruptEntry(HistoryError):
+class CorruptEntry(ServiceError):
     """An entry's stored data cannot be read back; ``verify`` names it."""
 
     code = "corrupt_entry"
@@ -87,7 +87,7 @@ def format_timestamp(moment: datetime) -> str:
 def check_instance_id(instance_id: str) -> str:
     """Return ``instance_id`` when it is 1-128 characters of ``[A-Za-z0-9._:-]``."""
     if not _INSTANCE_ID_RE.fullmatch(instance_id):
-        raise InvalidEntry(
+        raise InvalidInput(
             "invalid instance id", {"instance_id": ["1-128 characters of A-Z a-z 0-9 . _ : -"]}
         )
     return instance_id
@@ -121,9 +121,9 @@ class HistoryService:
             data_bytes = canonical_json(new.data)
             metadata_bytes = canonical_json(new.metadata)
         except ValueError:
-            raise InvalidEntry("data holds a number JSON cannot represent", {"data": ["not finite"]}) from None
+            raise InvalidInput("data holds a number JSON cannot represent", {"data": ["not finite"]}) from None
         if len(metadata_bytes) > MAX_METADATA_BYTES:
-            raise InvalidEntry(
+            raise InvalidInput(
                 "metadata too large", {"metadata": [f"at most {MAX_METADATA_BYTES} bytes of JSON"]}
             )
         entry_id = new.id or str(uuid.uuid4())

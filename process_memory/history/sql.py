@@ -10,32 +10,26 @@ the record: it rewrites numbers such as 1e300 and refuses \\u0000).
 from __future__ import annotations
 
 import dataclasses
-import logging
-import os
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from process_memory.history.errors import DuplicateEntry
+from process_memory.db import ProcessLocalEngine, unavailable_on
+from process_memory.exceptions import DuplicateEntry
 from process_memory.history.store import (
     ENTRY_FIELDS,
     HistoryQuery,
     HistoryStore,
     InstanceSummary,
     StoredEntry,
-    unavailable_on,
 )
-
-log = logging.getLogger(__name__)
 
 #: Rows per round trip while walking a chain; each row holds at most DOCDB_MAX_DATA of inline data.
 CHAIN_BATCH = 32
@@ -103,72 +97,21 @@ def build_tables(prefix: str, dialect: str) -> Tables:
     return Tables(entries, instances, blobs)
 
 
-def _sqlite_setup(busy_timeout_ms: int) -> Any:
-    def configure(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        # WAL lets readers run beside the one writer; FULL makes every acknowledged commit durable;
-        # a writer waits up to the busy timeout for another process's lock, then the client gets 503.
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.close()
-
-    return configure
-
-
 class SQLHistoryStore(HistoryStore):
     """History entries, summaries and offloaded data in three SQL tables."""
 
     def __init__(self, url: str, table_prefix: str = "process_memory", timeout_ms: int = 5000) -> None:
-        self._url = make_url(url)
-        self._prefix = table_prefix
-        self._timeout_ms = timeout_ms
-        self.tables = build_tables(table_prefix, self._url.get_backend_name())
-        self._lock = threading.Lock()
-        self._engine: Engine | None = None
-        self._engine_pid: int | None = None
-        self._schema_ready = False
-
-    # -- connection ----------------------------------------------------------
+        dialect = make_url(url).get_backend_name()
+        self.tables = build_tables(table_prefix, dialect)
+        self._engine = ProcessLocalEngine(url, timeout_ms, self.tables.entries.metadata)
 
     def _connect(self) -> Engine:
-        # One engine per process, created on first use: pooled connections must not cross a fork.
-        if self._engine is None or self._engine_pid != os.getpid():
-            with self._lock:
-                if self._engine is None or self._engine_pid != os.getpid():
-                    self._engine = self._create_engine()
-                    self._engine_pid = os.getpid()
-                    self._schema_ready = False
-        if not self._schema_ready:
-            self._create_schema(self._engine)
-            self._schema_ready = True
-        return self._engine
-
-    def _create_engine(self) -> Engine:
-        if self._url.get_backend_name() == "sqlite":
-            if self._url.database and self._url.database != ":memory:":
-                Path(self._url.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(self._url, connect_args={"timeout": self._timeout_ms / 1000})
-            sa.event.listen(engine, "connect", _sqlite_setup(self._timeout_ms))
-            return engine
-        return sa.create_engine(
-            self._url,
-            pool_pre_ping=True,
-            connect_args={"connect_timeout": max(1, self._timeout_ms // 1000)},
-        )
-
-    def _create_schema(self, engine: Engine) -> None:
-        try:
-            self.tables.entries.metadata.create_all(engine)
-        except (IntegrityError, DBAPIError):
-            # Another worker created the same tables a moment earlier: check again.
-            self.tables.entries.metadata.create_all(engine)
+        return self._engine.get()
 
     @_unavailable_on_database_error
     def ensure_schema(self) -> None:
         """Create the tables and indexes when missing."""
-        self._schema_ready = False
-        self._connect()
+        self._engine.create_schema()
 
     @_unavailable_on_database_error
     def ping(self) -> None:
@@ -178,15 +121,11 @@ class SQLHistoryStore(HistoryStore):
 
     def close(self) -> None:
         """Close this process's pooled connections."""
-        if self._engine is not None and self._engine_pid == os.getpid():
-            self._engine.dispose()
-        self._engine = None
+        self._engine.dispose()
 
     def describe(self) -> str:
         """Name the database without credentials, for the start-up line."""
-        if self._url.get_backend_name() == "sqlite":
-            return f"SQLite file {Path(self._url.database or '').resolve()}"
-        return f"PostgreSQL {self._url.host}:{self._url.port or 5432}/{self._url.database}"
+        return self._engine.describe()
 
     # -- entries -------------------------------------------------------------
 
@@ -234,8 +173,7 @@ class SQLHistoryStore(HistoryStore):
 
     def _advance_summary(self, conn: Connection, entry: StoredEntry) -> None:
         instances = self.tables.instances
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        upsert = dialect.insert(instances).values(
+        upsert = self._engine.upsert(instances).values(
             instance_id=entry.instance_id, count=entry.seq + 1, head_seq=entry.seq, head_hash=entry.hash,
             first_recorded_at=entry.recorded_at, last_recorded_at=entry.recorded_at,
         )
@@ -314,8 +252,8 @@ class SQLHistoryStore(HistoryStore):
         cutoff = older_than.astimezone(timezone.utc).replace(tzinfo=None)
         referenced = sa.select(entries.c.data_blob).where(entries.c.data_blob == blobs.c.id).exists()
         with self._connect().begin() as conn:
-            result = conn.execute(blobs.delete().where(blobs.c.created_at < cutoff, ~referenced))
-        return result.rowcount
+            # Read inside the transaction: psycopg reports -1 once the connection is released.
+            return conn.execute(blobs.delete().where(blobs.c.created_at < cutoff, ~referenced)).rowcount
 
     # -- summaries -----------------------------------------------------------
 

@@ -7,34 +7,11 @@ threshold are the service's business. Each backend lives in its own module.
 
 from __future__ import annotations
 
-import functools
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, ParamSpec, TypeVar
-
-from process_memory.history.errors import StoreUnavailable
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def unavailable_on(*errors: type[BaseException]) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Turn a driver's connection errors into StoreUnavailable, dropping their text (it may quote data)."""
-
-    def decorate(method: Callable[P, R]) -> Callable[P, R]:
-        @functools.wraps(method)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            try:
-                return method(*args, **kwargs)
-            except errors:
-                raise StoreUnavailable() from None
-
-        return wrapper
-
-    return decorate
-
+from typing import Literal
 
 @dataclass(frozen=True)
 class StoredEntry:

@@ -1,0 +1,49 @@
+"""Domain errors of the services; the HTTP layer (errors.py) maps each to a status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from process_memory.db import StoreUnavailable
+
+__all__ = ["Conflict", "DuplicateEntry", "InvalidInput", "NotFound", "PreconditionFailed", "ServiceError",
+           "StoreUnavailable"]
+
+
+class ServiceError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    code = "service_error"
+
+    def __init__(self, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidInput(ServiceError):
+    """The input is well-formed JSON but cannot be stored as it is (422)."""
+
+    code = "unprocessable_entity"  # the same code as the schemas' 422s
+
+
+class NotFound(ServiceError):
+    """No such instance, entry or state (404)."""
+
+    code = "not_found"
+
+
+class Conflict(ServiceError):
+    """An entry with this id exists with other content (409)."""
+
+    code = "conflict"
+
+
+class PreconditionFailed(ServiceError):
+    """The current version or head is not the one the client named (412)."""
+
+    code = "precondition_failed"
+
+
+class DuplicateEntry(Exception):
+    """Raised by a history store when an insert hits a taken ``seq`` or ``id`` of the instance."""

@@ -1,0 +1,146 @@
+"""The StateStore interface: a small key/value store with expiry, namespaces and compare-and-set.
+
+Modelled on Litestar's stores (same method names, synchronous), plus what they
+lack: ``get_versioned`` and ``set(..., if_version=...)`` so that concurrent
+writers on any backend never lose an update.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from datetime import timedelta
+
+#: Seconds as a number or a timedelta.
+Seconds = int | float | timedelta
+
+#: Keys are any NUL-free text of at most this many UTF-8 bytes (it fits every backend's index).
+MAX_KEY_BYTES = 1024
+_NAMESPACE_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
+
+
+class VersionConflict(Exception):
+    """A conditional write or delete lost: the value changed, exists, or is gone."""
+
+
+class StateStore(ABC):
+    """A key/value store of bytes with expiry, namespaces and compare-and-set.
+
+    Every backend is safe across threads; file, SQL and Redis also across
+    processes (and SQL and Redis across hosts). ``clock`` returns seconds since
+    the epoch and exists so tests can move time instead of sleeping.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+
+    @abstractmethod
+    def get(self, key: str, renew_for: Seconds | None = None) -> bytes | None:
+        """Return the value, or None when missing or expired.
+
+        With ``renew_for``, a value that has an expiry gets a new one, ``renew_for`` from now.
+        """
+
+    @abstractmethod
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        """Return the value and its version (for ``set(..., if_version=...)``), or None."""
+
+    @abstractmethod
+    def set(
+        self,
+        key: str,
+        value: str | bytes,
+        expires_in: Seconds | None = None,
+        *,
+        if_version: str | None = None,
+        if_absent: bool = False,
+    ) -> str:
+        """Store ``value`` (str is UTF-8 encoded) and return its new version.
+
+        ``if_version``: only if the current version is this one. ``if_absent``:
+        only if there is no live value. Either failing raises VersionConflict.
+        """
+
+    @abstractmethod
+    def delete(self, key: str, *, if_version: str | None = None) -> bool:
+        """Delete the value; return whether there was one. A stale ``if_version`` raises VersionConflict."""
+
+    @abstractmethod
+    def delete_all(self) -> None:
+        """Delete every value of this namespace and of its child namespaces, and nothing else."""
+
+    @abstractmethod
+    def expires_in(self, key: str) -> int | None:
+        """Return the whole seconds (rounded up) until the value expires; None without expiry or value."""
+
+    @abstractmethod
+    def delete_expired(self) -> int:
+        """Delete the expired values of this namespace and its children; return how many (if known)."""
+
+    @abstractmethod
+    def with_namespace(self, name: str) -> StateStore:
+        """Return a view of this store confined to the child namespace ``name``."""
+
+    def exists(self, key: str) -> bool:
+        """Return whether a live value is stored under ``key``."""
+        return self.get_versioned(key) is not None
+
+    def close(self) -> None:
+        """Release connections or handles; the default has none."""
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` when it is usable on every backend, else raise ValueError."""
+    if not isinstance(key, str) or not key:
+        raise ValueError("a key is a non-empty string")
+    if "\0" in key:
+        raise ValueError("a key cannot contain NUL")
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise ValueError(f"a key is at most {MAX_KEY_BYTES} bytes of UTF-8")
+    return key
+
+
+def check_namespace(name: str) -> str:
+    """Return a namespace name when it is 1-64 of ``A-Z a-z 0-9 . _ -`` not starting with a dot."""
+    if not isinstance(name, str) or not _NAMESPACE_RE.fullmatch(name):
+        raise ValueError("a namespace name is 1-64 characters of A-Z a-z 0-9 . _ - not starting with '.'")
+    return name
+
+
+def as_bytes(value: str | bytes) -> bytes:
+    """Return the bytes to store."""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError("a value is bytes or str")
+
+
+def as_seconds(value: Seconds | None) -> float | None:
+    """Return a duration in seconds, refusing zero or negative ones."""
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if not seconds > 0 or math.isinf(seconds):
+        raise ValueError("an expiry is a positive, finite number of seconds")
+    return seconds
+
+
+def check_condition(if_version: str | None, if_absent: bool) -> None:
+    """Refuse asking for a version and for absence at once."""
+    if if_version is not None and if_absent:
+        raise ValueError("if_version and if_absent exclude each other")
+
+
+def remaining_seconds(deadline: float | None, now: float) -> int | None:
+    """Return the whole seconds left before ``deadline``, rounded up."""
+    return None if deadline is None else max(0, math.ceil(deadline - now))
+
+
+def new_version() -> str:
+    """Return a fresh version: random, so a deleted and re-created value never reuses one."""
+    return uuid.uuid4().hex

@@ -1,0 +1,219 @@
+"""FileStore: state in files under one directory; safe across the processes of one host.
+
+Improves on Litestar's FileStore in the two ways STYLE.md names: every write
+is fsynced (file and directory) before it is acknowledged and write errors are
+raised, and an expired file is removed only under the key's lock after checking
+that it is still the expired value, never a value another process just wrote.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from process_memory.stores.base import (
+    Seconds,
+    StateStore,
+    VersionConflict,
+    as_bytes,
+    as_seconds,
+    check_condition,
+    check_key,
+    check_namespace,
+    new_version,
+    remaining_seconds,
+)
+
+#: Temporary files older than this were left by a writer that died; the sweep removes them.
+STALE_TEMP_SECONDS = 3600
+_TEMP_PREFIX = ".tmp-"
+
+
+@dataclass(frozen=True)
+class _Record:
+    value: bytes
+    version: str
+    deadline: float | None
+
+
+def _read(path: Path) -> _Record | None:
+    # A file is one JSON header line, then the value's bytes.
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    header, _, value = raw.partition(b"\n")
+    meta = json.loads(header)
+    return _Record(value, meta["version"], meta["deadline"])
+
+
+def _write(path: Path, record: _Record) -> None:
+    """Write atomically: a temporary file, fsync, rename over the old one, fsync the directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = json.dumps({"version": record.version, "deadline": record.deadline}).encode() + b"\n"
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(header)
+            file.write(record.value)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FileStore(StateStore):
+    """One file per value, named by the SHA-256 of its key (no key can escape the directory)."""
+
+    def __init__(self, path: str | Path, clock: Callable[[], float] = time.time, *,
+                 _namespace: tuple[str, ...] = ()) -> None:
+        super().__init__(clock)
+        self.root = Path(path)
+        self._namespace = _namespace
+        self._dir = self.root / "data"
+        for name in _namespace:
+            self._dir = self._dir / "ns" / name
+
+    def _path(self, key: str) -> Path:
+        return self._dir / "keys" / hashlib.sha256(check_key(key).encode("utf-8")).hexdigest()
+
+    @contextmanager
+    def _locked(self, path: Path) -> Iterator[None]:
+        # 256 lock stripes by file name: an exclusive flock serialises writers across processes.
+        locks = self.root / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        fd = os.open(locks / f"{path.name[:2]}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _live(self, path: Path) -> _Record | None:
+        record = _read(path)
+        if record is None or record.deadline is None or record.deadline > self.clock():
+            return record
+        self._remove_if_expired(path, record.version)
+        return None
+
+    def _remove_if_expired(self, path: Path, version: str) -> None:
+        with self._locked(path):
+            current = _read(path)
+            if current is not None and current.version == version and current.deadline is not None \
+                    and current.deadline <= self.clock():
+                path.unlink(missing_ok=True)
+
+    def get(self, key: str, renew_for: Seconds | None = None) -> bytes | None:
+        """Return the value, renewing its expiry when asked."""
+        renew, path = as_seconds(renew_for), self._path(key)
+        record = self._live(path)
+        if record is None or renew is None or record.deadline is None:
+            return record.value if record else None
+        with self._locked(path):
+            record = self._live_locked(path)  # flock is per descriptor: never re-lock inside
+            if record is not None and record.deadline is not None:
+                _write(path, _Record(record.value, record.version, self.clock() + renew))
+            return record.value if record else None
+
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        """Return the value and its version."""
+        record = self._live(self._path(key))
+        return (record.value, record.version) if record else None
+
+    def set(
+        self,
+        key: str,
+        value: str | bytes,
+        expires_in: Seconds | None = None,
+        *,
+        if_version: str | None = None,
+        if_absent: bool = False,
+    ) -> str:
+        """Write the value durably; a condition is checked and the write made under one lock."""
+        check_condition(if_version, if_absent)
+        data, ttl, path = as_bytes(value), as_seconds(expires_in), self._path(key)
+        with self._locked(path):
+            current = self._live_locked(path)
+            if if_absent and current is not None:
+                raise VersionConflict(key)
+            if if_version is not None and (current is None or current.version != if_version):
+                raise VersionConflict(key)
+            version = new_version()
+            _write(path, _Record(data, version, None if ttl is None else self.clock() + ttl))
+            return version
+
+    def _live_locked(self, path: Path) -> _Record | None:
+        record = _read(path)
+        if record is not None and record.deadline is not None and record.deadline <= self.clock():
+            return None
+        return record
+
+    def delete(self, key: str, *, if_version: str | None = None) -> bool:
+        """Delete the value's file."""
+        path = self._path(key)
+        with self._locked(path):
+            current = self._live_locked(path)
+            if if_version is not None and (current is None or current.version != if_version):
+                raise VersionConflict(key)
+            path.unlink(missing_ok=True)
+            return current is not None
+
+    def delete_all(self) -> None:
+        """Move this namespace's directory aside in one rename, then remove it."""
+        trash = self.root / "trash" / uuid.uuid4().hex
+        trash.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(self._dir, trash)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(trash)
+
+    def expires_in(self, key: str) -> int | None:
+        """Return the seconds left."""
+        record = self._live(self._path(key))
+        return remaining_seconds(record.deadline, self.clock()) if record else None
+
+    def delete_expired(self) -> int:
+        """Remove expired files, and temporary files of writers that died, in this namespace and below."""
+        if not self._dir.exists():
+            return 0
+        removed, now = 0, self.clock()
+        for path in self._dir.rglob("keys/*"):
+            if path.name.startswith(_TEMP_PREFIX):
+                try:
+                    if path.stat().st_mtime < time.time() - STALE_TEMP_SECONDS:
+                        path.unlink(missing_ok=True)
+                except FileNotFoundError:
+                    pass
+                continue
+            record = _read(path)
+            if record is not None and record.deadline is not None and record.deadline <= now:
+                self._remove_if_expired(path, record.version)
+                removed += 0 if path.exists() else 1
+        return removed
+
+    def with_namespace(self, name: str) -> FileStore:
+        """Return the child namespace: a subdirectory."""
+        return FileStore(self.root, self.clock, _namespace=(*self._namespace, check_namespace(name)))

@@ -1,0 +1,156 @@
+"""MemoryStore: state in this process's memory; thread-safe, optionally bounded (LRU)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from process_memory.stores.base import (
+    Seconds,
+    StateStore,
+    VersionConflict,
+    as_bytes,
+    as_seconds,
+    check_condition,
+    check_key,
+    check_namespace,
+    new_version,
+    remaining_seconds,
+)
+
+
+@dataclass
+class _Item:
+    value: bytes
+    version: str
+    deadline: float | None
+
+
+class _Shared:
+    """What every namespace view of one MemoryStore shares: the items, the lock, the bound."""
+
+    def __init__(self, max_entries: int | None) -> None:
+        self.items: OrderedDict[tuple[tuple[str, ...], str], _Item] = OrderedDict()
+        self.lock = threading.Lock()
+        self.max_entries = max_entries
+
+
+class MemoryStore(StateStore):
+    """Values in a dict guarded by a lock; with ``max_entries``, the least recently used go first.
+
+    Per process: several gunicorn workers each see their own store.
+    """
+
+    def __init__(
+        self,
+        max_entries: int | None = None,
+        clock: Callable[[], float] = time.time,
+        *,
+        _shared: _Shared | None = None,
+        _namespace: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(clock)
+        if max_entries is not None and max_entries < 1:
+            raise ValueError("max_entries is at least 1")
+        self._shared = _shared or _Shared(max_entries)
+        self._namespace = _namespace
+
+    def _live(self, key: str) -> _Item | None:
+        """Return the live item under the lock, dropping it when expired."""
+        slot = (self._namespace, check_key(key))
+        item = self._shared.items.get(slot)
+        if item is None:
+            return None
+        if item.deadline is not None and item.deadline <= self.clock():
+            del self._shared.items[slot]
+            return None
+        self._shared.items.move_to_end(slot)
+        return item
+
+    def get(self, key: str, renew_for: Seconds | None = None) -> bytes | None:
+        """Return the value, renewing its expiry when asked."""
+        renew = as_seconds(renew_for)
+        with self._shared.lock:
+            item = self._live(key)
+            if item is None:
+                return None
+            if renew is not None and item.deadline is not None:
+                item.deadline = self.clock() + renew
+            return item.value
+
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        """Return the value and its version."""
+        with self._shared.lock:
+            item = self._live(key)
+            return (item.value, item.version) if item else None
+
+    def set(
+        self,
+        key: str,
+        value: str | bytes,
+        expires_in: Seconds | None = None,
+        *,
+        if_version: str | None = None,
+        if_absent: bool = False,
+    ) -> str:
+        """Store the value, checking the condition under the same lock."""
+        check_condition(if_version, if_absent)
+        data, ttl = as_bytes(value), as_seconds(expires_in)
+        with self._shared.lock:
+            current = self._live(key)
+            if if_absent and current is not None:
+                raise VersionConflict(key)
+            if if_version is not None and (current is None or current.version != if_version):
+                raise VersionConflict(key)
+            version = new_version()
+            slot = (self._namespace, key)
+            self._shared.items[slot] = _Item(data, version, None if ttl is None else self.clock() + ttl)
+            self._shared.items.move_to_end(slot)
+            bound = self._shared.max_entries
+            while bound is not None and len(self._shared.items) > bound:
+                self._shared.items.popitem(last=False)
+            return version
+
+    def delete(self, key: str, *, if_version: str | None = None) -> bool:
+        """Delete the value."""
+        with self._shared.lock:
+            current = self._live(key)
+            if if_version is not None and (current is None or current.version != if_version):
+                raise VersionConflict(key)
+            if current is None:
+                return False
+            del self._shared.items[(self._namespace, key)]
+            return True
+
+    def _mine(self, namespace: tuple[str, ...]) -> bool:
+        return namespace[: len(self._namespace)] == self._namespace
+
+    def delete_all(self) -> None:
+        """Delete this namespace's values and its children's."""
+        with self._shared.lock:
+            for slot in [slot for slot in self._shared.items if self._mine(slot[0])]:
+                del self._shared.items[slot]
+
+    def expires_in(self, key: str) -> int | None:
+        """Return the seconds left."""
+        with self._shared.lock:
+            item = self._live(key)
+            return remaining_seconds(item.deadline, self.clock()) if item else None
+
+    def delete_expired(self) -> int:
+        """Drop expired values of this namespace and its children."""
+        now = self.clock()
+        with self._shared.lock:
+            expired = [slot for slot, item in self._shared.items.items()
+                       if self._mine(slot[0]) and item.deadline is not None and item.deadline <= now]
+            for slot in expired:
+                del self._shared.items[slot]
+            return len(expired)
+
+    def with_namespace(self, name: str) -> MemoryStore:
+        """Return the child namespace, sharing this store's items and bound."""
+        return MemoryStore(clock=self.clock, _shared=self._shared,
+                           _namespace=(*self._namespace, check_namespace(name)))

@@ -1,0 +1,194 @@
+"""SQLStore: state in one SQL table (SQLite file or PostgreSQL), safe across processes and hosts.
+
+Compare-and-set is one statement: an UPDATE that names the expected version,
+or an INSERT whose ON CONFLICT branch only replaces an expired row. Whether it
+won is its row count, so no lock is held across round trips.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
+
+from process_memory.db import ProcessLocalEngine, unavailable_on
+from process_memory.stores.base import (
+    Seconds,
+    StateStore,
+    VersionConflict,
+    as_bytes,
+    as_seconds,
+    check_condition,
+    check_key,
+    check_namespace,
+    new_version,
+    remaining_seconds,
+)
+
+_unavailable_on_database_error = unavailable_on(OperationalError)
+
+
+def build_state_table(name: str) -> sa.Table:
+    """Describe the state table: one row per (namespace, key), with an index for expiry sweeps."""
+    return sa.Table(
+        name, sa.MetaData(),
+        sa.Column("namespace", sa.String(512), primary_key=True),
+        sa.Column("key", sa.String(1024), primary_key=True),
+        sa.Column("value", sa.LargeBinary, nullable=False),
+        sa.Column("version", sa.String(32), nullable=False),
+        sa.Column("expires_at", sa.Float),  # seconds since the epoch; NULL: never
+        sa.Index(f"{name}_expires_at", "expires_at"),
+    )
+
+
+class SQLStore(StateStore):
+    """State rows keyed by namespace path (``a/b``; the root is ``""``) and key."""
+
+    def __init__(
+        self,
+        url: str,
+        table: str = "process_memory_state",
+        clock: Callable[[], float] = time.time,
+        timeout_ms: int = 5000,
+        *,
+        _engine: ProcessLocalEngine | None = None,
+        _namespace: str = "",
+    ) -> None:
+        super().__init__(clock)
+        if _engine is None:
+            self.table = build_state_table(table)
+            self._engine = ProcessLocalEngine(url, timeout_ms, self.table.metadata)
+        else:  # a namespace view shares its parent's engine and table
+            self._engine, self.table = _engine, _engine.metadata.tables[table]
+        self._namespace = _namespace
+
+    def _row(self, key: str) -> Any:
+        c = self.table.c
+        return sa.and_(c.namespace == self._namespace, c.key == check_key(key))
+
+    def _live(self, now: float) -> Any:
+        c = self.table.c
+        return sa.or_(c.expires_at.is_(None), c.expires_at > now)
+
+    def _scope(self) -> Any:
+        """This namespace and its children: ``a`` and ``a/…`` (a range, not LIKE, so no escaping)."""
+        if not self._namespace:
+            return sa.true()
+        c = self.table.c
+        # "0" is the character after "/": the range holds exactly the paths below this one.
+        return sa.or_(c.namespace == self._namespace,
+                      sa.and_(c.namespace >= self._namespace + "/", c.namespace < self._namespace + "0"))
+
+    def _write(self, statement: Any) -> int:
+        """Run a write in its own transaction and return how many rows it touched."""
+        with self._engine.get().begin() as conn:
+            # An upsert's count says whether a condition held; SQLAlchemy keeps it for INSERT only when asked.
+            return conn.execute(statement.execution_options(preserve_rowcount=True)).rowcount
+
+    @_unavailable_on_database_error
+    def ensure_schema(self) -> None:
+        """Create the table and its index when missing."""
+        self._engine.create_schema()
+
+    @_unavailable_on_database_error
+    def get(self, key: str, renew_for: Seconds | None = None) -> bytes | None:
+        """Return the value, renewing its expiry when asked."""
+        renew = as_seconds(renew_for)
+        found = self._read(key)
+        if found is None:
+            return None
+        value, version, deadline = found
+        if renew is not None and deadline is not None:
+            c = self.table.c
+            self._write(self.table.update().where(self._row(key), c.version == version)
+                        .values(expires_at=self.clock() + renew))
+        return value
+
+    def _read(self, key: str) -> tuple[bytes, str, float | None] | None:
+        c = self.table.c
+        now = self.clock()
+        with self._engine.get().connect() as conn:
+            row = conn.execute(sa.select(c.value, c.version, c.expires_at).where(self._row(key))).first()
+        if row is None:
+            return None
+        if row.expires_at is not None and row.expires_at <= now:
+            # Only this expired version: a value written meanwhile stays.
+            self._write(self.table.delete().where(self._row(key), c.version == row.version))
+            return None
+        return bytes(row.value), row.version, row.expires_at
+
+    @_unavailable_on_database_error
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        """Return the value and its version."""
+        found = self._read(key)
+        return (found[0], found[1]) if found else None
+
+    @_unavailable_on_database_error
+    def set(
+        self,
+        key: str,
+        value: str | bytes,
+        expires_in: Seconds | None = None,
+        *,
+        if_version: str | None = None,
+        if_absent: bool = False,
+    ) -> str:
+        """Store the value; a condition is part of the one statement that writes."""
+        check_condition(if_version, if_absent)
+        data, ttl, now = as_bytes(value), as_seconds(expires_in), self.clock()
+        version = new_version()
+        fields = {"value": data, "version": version, "expires_at": None if ttl is None else now + ttl}
+        c = self.table.c
+        if if_version is not None:
+            written = self._write(self.table.update().where(
+                self._row(key), c.version == if_version, self._live(now)).values(**fields))
+        else:
+            insert = self._engine.upsert(self.table).values(namespace=self._namespace, key=check_key(key), **fields)
+            replace_when = sa.and_(c.expires_at.is_not(None), c.expires_at <= now) if if_absent else None
+            written = self._write(insert.on_conflict_do_update(
+                index_elements=[c.namespace, c.key], set_=fields, where=replace_when))
+        if written != 1:
+            raise VersionConflict(key)
+        return version
+
+    @_unavailable_on_database_error
+    def delete(self, key: str, *, if_version: str | None = None) -> bool:
+        """Delete the value."""
+        c = self.table.c
+        now = self.clock()
+        condition = [self._row(key), self._live(now)]
+        if if_version is not None:
+            condition.append(c.version == if_version)
+        deleted = self._write(self.table.delete().where(*condition)) == 1
+        if if_version is not None and not deleted:
+            raise VersionConflict(key)
+        return deleted
+
+    @_unavailable_on_database_error
+    def delete_all(self) -> None:
+        """Delete this namespace's rows and its children's."""
+        self._write(self.table.delete().where(self._scope()))
+
+    @_unavailable_on_database_error
+    def expires_in(self, key: str) -> int | None:
+        """Return the seconds left."""
+        found = self._read(key)
+        return remaining_seconds(found[2], self.clock()) if found else None
+
+    @_unavailable_on_database_error
+    def delete_expired(self) -> int:
+        """Delete expired rows of this namespace and its children (the expires_at index finds them)."""
+        c = self.table.c
+        return self._write(self.table.delete().where(self._scope(), c.expires_at <= self.clock()))
+
+    def with_namespace(self, name: str) -> SQLStore:
+        """Return the child namespace, sharing the engine."""
+        path = f"{self._namespace}/{check_namespace(name)}" if self._namespace else check_namespace(name)
+        return SQLStore("", self.table.name, self.clock, _engine=self._engine, _namespace=path)
+
+    def close(self) -> None:
+        """Close this process's pooled connections."""
+        self._engine.dispose()
