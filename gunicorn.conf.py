@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+from typing import Any
 
 # PROCESS_MEMORY_BIND: host:port, or unix:/path/to.sock.
 bind = os.environ.get("PROCESS_MEMORY_BIND", "127.0.0.1:8000")
@@ -18,13 +19,22 @@ timeout = 120
 control_socket_disable = True
 
 
-def on_starting(server: object) -> None:
-    """Say once, from the master, where the history is kept (never with credentials)."""
+def on_starting(server: Any) -> None:
+    """Say once, from the master, where history and state are kept (never with credentials)."""
     from process_memory.config import ConfigError, Settings
     from process_memory.history import create_history_store
 
     try:
-        store = create_history_store(Settings.from_env())
+        settings = Settings.from_env()
+        store = create_history_store(settings)
     except ConfigError:
         return  # each worker reports the bad variable and gunicorn stops
     print(f"process-memory: history in {store.describe()}", file=sys.stderr, flush=True)
+    print(f"process-memory: state in the {settings.state_backend} store", file=sys.stderr, flush=True)
+    if settings.state_backend == "memory" and server.cfg.workers > 1:
+        print(
+            f"process-memory: WARNING: PROCESS_MEMORY_STATE_BACKEND=memory with {server.cfg.workers} workers: "
+            "each worker keeps its own state, so a client sees whichever worker answers. "
+            "Use file (one host), sql or redis.",
+            file=sys.stderr, flush=True,
+        )

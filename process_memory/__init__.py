@@ -14,9 +14,15 @@ from process_memory.errors import register_error_handlers
 from process_memory.history import create_history_store
 from process_memory.history.service import HistoryService
 from process_memory.history.store import HistoryStore
+from process_memory.state import INSTANCE_STATE_NAMESPACE, ExpirySweeper, StateService
+from process_memory.stores import SQLStore, StateStore, StoreRegistry, create_state_store
 
 
-def create_app(config: Settings | None = None, history_store: HistoryStore | None = None) -> Flask:
+def create_app(
+    config: Settings | None = None,
+    history_store: HistoryStore | None = None,
+    state_store: StateStore | None = None,
+) -> Flask:
     """Build the WSGI app from ``config`` (default: the environment and ``.env``)."""
     settings = config or Settings.from_env()
     app = Flask(__name__)
@@ -24,7 +30,7 @@ def create_app(config: Settings | None = None, history_store: HistoryStore | Non
     # Werkzeug refuses longer bodies while reading; the hook below refuses them before.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     configure_logger(app)
-    register_services(app, settings, history_store)
+    register_services(app, settings, history_store, state_store)
     register_request_limits(app, settings)
     register_error_handlers(app)
     register_blueprints(app)
@@ -40,10 +46,31 @@ def configure_logger(app: Flask) -> None:
     logging.getLogger("pymongo").setLevel(logging.WARNING)
 
 
-def register_services(app: Flask, settings: Settings, history_store: HistoryStore | None) -> None:
-    """Create the history service over the configured store (connections open lazily, after fork)."""
+def register_services(
+    app: Flask, settings: Settings, history_store: HistoryStore | None, state_store: StateStore | None
+) -> None:
+    """Create the history and state services over the configured stores (connections open lazily, after fork)."""
     store = history_store or create_history_store(settings)
     app.extensions["process_memory.history"] = HistoryService(store, settings.docdb_max_data)
+
+    root = state_store or create_state_store(
+        settings.state_backend,
+        file_dir=settings.state_file_dir,
+        sql_url=settings.state_sql_url,
+        sql_table=settings.state_sql_table,
+        redis_url=settings.state_redis_url,
+    )
+    app.extensions["process_memory.state_root"] = root
+    registry = StoreRegistry(default_factory=root.with_namespace)
+    app.extensions["process_memory.stores"] = registry
+    app.extensions["process_memory.state"] = StateService(registry.get(INSTANCE_STATE_NAMESPACE), settings.state_ttl)
+    sweeper = ExpirySweeper(root, settings.state_sweep_seconds)
+    app.extensions["process_memory.state_sweeper"] = sweeper
+
+    @app.before_request
+    def start_sweeper() -> None:
+        # Started by the first request of each worker: a thread started before a fork would not survive it.
+        sweeper.ensure_running()
 
 
 def register_request_limits(app: Flask, settings: Settings) -> None:
@@ -81,3 +108,15 @@ def register_commands(app: Flask) -> None:
         click.echo(f"deleted {count} orphaned blobs")
 
     app.cli.add_command(group)
+
+    state = click.Group("state", help="Maintain the state store.")
+
+    @state.command("init")
+    def init_state() -> None:
+        """Create the SQL state table ahead of time (other backends need nothing)."""
+        root = app.extensions["process_memory.state_root"]
+        if isinstance(root, SQLStore):
+            root.ensure_schema()
+        click.echo(f"{app.config['SETTINGS'].state_backend} state store ready")
+
+    app.cli.add_command(state)

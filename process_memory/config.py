@@ -166,7 +166,7 @@ def _database_url(values: Mapping[str, str]) -> str:
 def _sql_url(raw: str, name: str) -> str:
     try:
         url = make_url(raw)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError quotes the URL: never pass it on
         raise ConfigError(f"{name} is not a valid database URL") from None
     if url.get_backend_name() not in ("sqlite", "postgresql"):
         raise ConfigError(f"{name} must be a sqlite:/// or postgresql+psycopg:// URL")

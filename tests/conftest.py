@@ -22,6 +22,7 @@ from process_memory.history.mongo import MongoHistoryStore
 from process_memory.history.service import HistoryService
 from process_memory.history.sql import SQLHistoryStore
 from process_memory.history.store import HistoryStore
+from process_memory.stores import FileStore, MemoryStore, SQLStore, StateStore
 from tests.backends import RawAccess, raw_access
 from tests.services import (
     FerretDBServer,
@@ -166,3 +167,53 @@ def iid() -> str:
 def project_root() -> Path:
     """The repository root."""
     return Path(__file__).resolve().parent.parent
+
+
+STATE_BACKENDS = ["memory", "file", "sqlite", "postgresql", "redis"]
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """The store's clock."""
+    return FakeClock()
+
+
+def make_state_store(name: str, request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> StateStore:
+    """A root store over one backend, private to the test."""
+    if name == "memory":
+        return MemoryStore(clock=clock)
+    if name == "file":
+        return FileStore(tmp_path / "state", clock=clock)
+    if name == "sqlite":
+        return SQLStore(f"sqlite:///{tmp_path / 'state.sqlite3'}", clock=clock)
+    if name == "postgresql":
+        return SQLStore(request.getfixturevalue("postgres").url, table=f"state_{uuid.uuid4().hex[:12]}",
+                        clock=clock)
+    from process_memory.stores.redis import RedisStore
+
+    return RedisStore(request.getfixturevalue("redis_server").url, prefix=f"t{uuid.uuid4().hex[:12]}:",
+                      clock=clock)
+
+
+@pytest.fixture(params=STATE_BACKENDS)
+def state_store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Iterator[StateStore]:
+    """A root state store over one backend."""
+    state = make_state_store(request.param, request, tmp_path, clock)
+    yield state
+    state.delete_all()
+    if isinstance(state, SQLStore) and request.param == "postgresql":
+        state.table.drop(state._engine.get())
+    state.close()

@@ -81,3 +81,53 @@ def test_start_up_with_a_bad_value_stops_with_one_line(project_root: Path, tmp_p
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "DOCDB_URI" in lines[0]
     assert "w/rd" not in result.stderr + result.stdout
+
+
+def test_state_defaults_to_files_under_var(tmp_path: Path) -> None:
+    settings = Settings.from_env({}, dotenv_path=None)
+    assert settings.state_backend == "file"
+    assert settings.state_file_dir == str((Path("var") / "state").resolve())
+    assert (settings.state_ttl, settings.state_max_bytes) == (None, 1024 * 1024)
+
+
+def test_sql_state_defaults_to_the_history_database() -> None:
+    settings = Settings.from_env({"PROCESS_MEMORY_STATE_BACKEND": "sql",
+                                  "PROCESS_MEMORY_DATABASE_URL": "sqlite:////srv/h.sqlite3"}, dotenv_path=None)
+    assert settings.state_sql_url == "sqlite:////srv/h.sqlite3"
+    own = Settings.from_env({"PROCESS_MEMORY_STATE_BACKEND": "sql", "DOCDB_HOST": "db",
+                             "PROCESS_MEMORY_STATE_SQL_URL": "postgresql+psycopg://u:p@h/db",
+                             "PROCESS_MEMORY_STATE_SQL_TABLE": "my_state", "PROCESS_MEMORY_STATE_TTL": "3600"},
+                            dotenv_path=None)
+    assert (own.state_sql_url, own.state_sql_table, own.state_ttl) == ("postgresql+psycopg://u:p@h/db", "my_state", 3600)
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"PROCESS_MEMORY_STATE_BACKEND": "etcd"}, "PROCESS_MEMORY_STATE_BACKEND"),
+        ({"PROCESS_MEMORY_STATE_BACKEND": "redis"}, "PROCESS_MEMORY_STATE_REDIS_URL"),
+        ({"PROCESS_MEMORY_STATE_REDIS_URL": f"http://:{SECRET}@h"}, "PROCESS_MEMORY_STATE_REDIS_URL"),
+        ({"PROCESS_MEMORY_STATE_BACKEND": "sql", "DOCDB_HOST": "h"}, "PROCESS_MEMORY_STATE_SQL_URL"),
+        ({"PROCESS_MEMORY_STATE_SQL_URL": f"mysql://u:{SECRET}@h/db"}, "PROCESS_MEMORY_STATE_SQL_URL"),
+        ({"PROCESS_MEMORY_STATE_SQL_TABLE": "state; DROP TABLE x"}, "PROCESS_MEMORY_STATE_SQL_TABLE"),
+        ({"PROCESS_MEMORY_STATE_TTL": "-5"}, "PROCESS_MEMORY_STATE_TTL"),
+        ({"PROCESS_MEMORY_STATE_MAX_BYTES": "1MB"}, "PROCESS_MEMORY_STATE_MAX_BYTES"),
+        ({"PROCESS_MEMORY_DATABASE_URL": "sqlite://"}, "PROCESS_MEMORY_DATABASE_URL"),
+    ],
+)
+def test_bad_state_values_name_the_variable(environ: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env(environ, dotenv_path=None)
+    assert variable in str(error.value) and "w/rd" not in str(error.value)
+
+
+def test_state_init_creates_the_sql_table(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from process_memory import create_app
+
+    url = f"sqlite:///{tmp_path / 's.sqlite3'}"
+    app = create_app(Settings(database_url=url, state_backend="sql", state_sql_url=url, state_sql_table="st"))
+    result = app.test_cli_runner().invoke(args=["state", "init"])
+    assert result.exit_code == 0 and "sql state store ready" in result.output
+    assert "st" in sa.inspect(sa.create_engine(url)).get_table_names()

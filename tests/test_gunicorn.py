@@ -146,6 +146,12 @@ def test_embedded_default_needs_nothing_persists_and_is_shared_by_workers(tmp_pa
 
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(post_then_get, range(40)))
+        # The default state store (files under ./var/state) is shared by the workers too.
+        state_url = f"{server.url}/api/v1/instances/{iid}/state"
+        etag = requests.put(state_url, json={"step": 1}, timeout=30).headers["ETag"]
+        for _ in range(12):
+            with requests.Session() as session:
+                assert session.get(state_url, timeout=30).headers["ETag"] == etag
         served = _served_by(server.log())
         posting, reading = {p for p, m, _ in served if m == "POST"}, {p for p, m, _ in served if m == "GET"}
         assert len(posting | reading) >= 2, "only one worker served: nothing crossed a process"
@@ -156,7 +162,8 @@ def test_embedded_default_needs_nothing_persists_and_is_shared_by_workers(tmp_pa
     finally:
         server.stop()
     database = tmp_path / "var" / "process_memory.sqlite3"
-    assert database.exists()
+    assert database.exists() and (tmp_path / "var" / "state").is_dir()
+    assert "WARNING" not in server.log()
     assert server.log().count(f"process-memory: history in SQLite file {database}") == 1
 
     again = GunicornServer({}, workers=2, cwd=tmp_path)
@@ -166,3 +173,11 @@ def test_embedded_default_needs_nothing_persists_and_is_shared_by_workers(tmp_pa
         assert requests.get(f"{again.url}/api/v1/instances/{iid}/verify", timeout=30).json()["ok"] is True
     finally:
         again.stop()
+
+
+def test_memory_state_with_several_workers_warns_at_start_up(tmp_path: Path) -> None:
+    server = GunicornServer({"PROCESS_MEMORY_STATE_BACKEND": "memory"}, workers=2, cwd=tmp_path)
+    server.start()
+    server.stop()
+    warnings = [line for line in server.log().splitlines() if "WARNING" in line]
+    assert len(warnings) == 1 and "PROCESS_MEMORY_STATE_BACKEND=memory with 2 workers" in warnings[0]

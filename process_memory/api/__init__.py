@@ -46,7 +46,7 @@ def history_service() -> HistoryService:
 
 def register_api(app: Flask) -> None:
     """Attach the OpenAPI machinery and every blueprint of the API."""
-    from process_memory.api import instances
+    from process_memory.api import instances, state
 
     app.config.update(
         API_TITLE="process-memory",
@@ -63,3 +63,4 @@ def register_api(app: Flask) -> None:
         InstanceIdConverter, lambda _: {"type": "string", "pattern": f"^{INSTANCE_ID_PATTERN}$"}
     )
     api.register_blueprint(instances.blp, url_prefix=f"{API_PREFIX}/instances")
+    api.register_blueprint(state.blp, url_prefix=f"{API_PREFIX}/instances")

@@ -72,6 +72,13 @@ def load_json_body(raw: bytes) -> Any:
     return value
 
 
+def read_json_request(req: flask.Request) -> Any:
+    """Return the request's JSON body: 415 unless it is JSON, then :func:`load_json_body`'s rules."""
+    if not is_json_request(req):
+        raise UnsupportedMediaType("the body must be application/json")
+    return load_json_body(req.get_data(cache=True))
+
+
 class StrictJSONParser(FlaskParser):
     """webargs' Flask parser with process-memory's JSON rules."""
 
@@ -79,6 +86,4 @@ class StrictJSONParser(FlaskParser):
     DEFAULT_UNKNOWN_BY_LOCATION: dict[str, str | None] = {}
 
     def _raw_load_json(self, req: flask.Request) -> Any:
-        if not is_json_request(req):
-            raise UnsupportedMediaType("the body must be application/json")
-        return load_json_body(req.get_data(cache=True))
+        return read_json_request(req)

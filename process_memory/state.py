@@ -1,0 +1,132 @@
+"""The instance state service: one small mutable JSON document per instance, in a StateStore.
+
+The HTTP layer speaks ETags; this layer speaks versions. Values are stored as
+canonical JSON bytes, so GET returns them without decoding and re-encoding.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from process_memory.chain import canonical_json
+from process_memory.exceptions import InvalidInput, NotFound, PreconditionFailed
+from process_memory.history.service import check_instance_id
+from process_memory.stores import StateStore, VersionConflict
+
+log = logging.getLogger(__name__)
+
+#: The namespace of instance state inside the configured state store.
+INSTANCE_STATE_NAMESPACE = "instance_state"
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """A state document as stored: canonical JSON and its version."""
+
+    json: bytes
+    version: str
+
+
+class StateService:
+    """Read, replace and delete instance state with optimistic concurrency."""
+
+    def __init__(self, store: StateStore, default_ttl: int | None = None) -> None:
+        self.store = store
+        self.default_ttl = default_ttl
+
+    def get_state(self, instance_id: str) -> StoredState:
+        """Return the instance's state."""
+        found = self.store.get_versioned(check_instance_id(instance_id))
+        if found is None:
+            raise NotFound("the instance has no state", {"instance_id": instance_id})
+        return StoredState(*found)
+
+    def put_state(
+        self,
+        instance_id: str,
+        value: Any,
+        *,
+        if_match: str | None = None,
+        create_only: bool = False,
+        ttl: int | None = None,
+    ) -> tuple[StoredState, bool]:
+        """Replace (or create) the state; return it and whether it was created.
+
+        ``if_match`` is a version or ``*`` (any existing state); ``create_only``
+        refuses to replace. A failed condition raises PreconditionFailed.
+        """
+        key = check_instance_id(instance_id)
+        try:
+            document = canonical_json(value)
+        except ValueError:
+            raise InvalidInput("the state holds a number JSON cannot represent") from None
+        expires_in = ttl or self.default_ttl
+        try:
+            if create_only:
+                return StoredState(document, self.store.set(key, document, expires_in, if_absent=True)), True
+            if if_match is not None:
+                expected = if_match if if_match != "*" else self._current_version(key)
+                return StoredState(document, self.store.set(key, document, expires_in, if_version=expected)), False
+            try:
+                return StoredState(document, self.store.set(key, document, expires_in, if_absent=True)), True
+            except VersionConflict:
+                return StoredState(document, self.store.set(key, document, expires_in)), False
+        except VersionConflict:
+            raise PreconditionFailed("the state has changed", {"instance_id": instance_id}) from None
+
+    def _current_version(self, key: str) -> str:
+        found = self.store.get_versioned(key)
+        if found is None:
+            raise VersionConflict(key)
+        return found[1]
+
+    def delete_state(self, instance_id: str, if_match: str | None = None) -> None:
+        """Delete the state; 404 when there is none, 412 when ``if_match`` is stale."""
+        key = check_instance_id(instance_id)
+        try:
+            expected = self._current_version(key) if if_match == "*" else if_match
+            deleted = self.store.delete(key, if_version=expected)
+        except VersionConflict:
+            if self.store.get_versioned(key) is None:
+                raise NotFound("the instance has no state", {"instance_id": instance_id}) from None
+            raise PreconditionFailed("the state has changed", {"instance_id": instance_id}) from None
+        if not deleted:
+            raise NotFound("the instance has no state", {"instance_id": instance_id})
+
+
+class ExpirySweeper:
+    """Deletes expired state in the background of each worker, so no request pays for a scan."""
+
+    def __init__(self, store: StateStore, interval_seconds: float) -> None:
+        self.store = store
+        self.interval = interval_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def ensure_running(self) -> None:
+        """Start the thread in this process if it is not running (threads do not survive a fork)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="state-expiry-sweeper", daemon=True)
+                self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to finish."""
+        self._stop.set()
+
+    def _run(self) -> None:
+        # Jitter spreads the workers' sweeps apart.
+        while not self._stop.wait(self.interval * random.uniform(0.5, 1.0)):
+            try:
+                removed = self.store.delete_expired()
+                if removed:
+                    log.info("deleted %d expired state values", removed)
+            except Exception as error:  # a database hiccup must not end the sweeper
+                log.warning("state expiry sweep failed: %s", type(error).__name__)
