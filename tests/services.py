@@ -66,20 +66,24 @@ class FerretDBServer:
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
+        self.process = spawn_server(
             [str(FERRETDB_BINARY), f"--listen-addr=127.0.0.1:{self.port}", f"--sqlite-url=file:{self.data_dir}/"],
-            stdout=subprocess.DEVNULL,
-            stderr=sys.stderr,
-        )
-        wait_until(lambda: port_open(self.port) or self.process.poll() is not None, 30, "FerretDB start")
-        if self.process.poll() is not None:
-            raise RuntimeError(f"FerretDB exited with {self.process.returncode}")
+            self.port, "FerretDB")
 
     def stop(self) -> None:
         """Stop the server and wait until its port is closed."""
         stop_process(self.process, timeout=10)
         self.process = None
         wait_until(lambda: not port_open(self.port), 10, "FerretDB stop")
+
+
+def spawn_server(command: list[str], port: int, what: str) -> subprocess.Popen[bytes]:
+    """Start a server process and wait until it listens on ``port``; fail if it exits first."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=sys.stderr)
+    wait_until(lambda: port_open(port) or process.poll() is not None, 30, f"{what} start")
+    if process.poll() is not None:
+        raise RuntimeError(f"{what} exited with {process.returncode}")
+    return process
 
 
 def stop_process(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
@@ -251,14 +255,10 @@ class RedisServer:
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
+        self.process = spawn_server(
             [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--dir", str(self.data_dir)],
-            stdout=subprocess.DEVNULL, stderr=sys.stderr,
-        )
-        wait_until(lambda: port_open(self.port) or self.process.poll() is not None, 30, "Redis start")
-        if self.process.poll() is not None:
-            raise RuntimeError(f"redis-server exited with {self.process.returncode}")
+            self.port, "Redis")
 
     def stop(self) -> None:
         """Stop the server."""

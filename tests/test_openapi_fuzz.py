@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,11 +23,26 @@ app = create_app(Settings(database_url=f"sqlite:///{_DB}", docdb_max_data=2048))
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
 
 
+def _headers_break_their_pattern(case: schemathesis.Case) -> bool:
+    """True when a generated header value does not match the pattern the document gives it.
+
+    schemathesis' coverage phase does not generate header values for patterns that need
+    punctuation (such as a quoted ETag) and sends a placeholder instead (schemathesis#4205),
+    which is not valid data, so refusing it is right.
+    """
+    for parameter in case.operation.definition.raw.get("parameters", []):
+        pattern = parameter.get("schema", {}).get("pattern")
+        value = (case.headers or {}).get(parameter["name"])
+        if parameter["in"] == "header" and pattern and value is not None and not re.search(pattern, value):
+            return True
+    return False
+
+
 @schema.parametrize()
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_operation_answers_as_documented(case: schemathesis.Case) -> None:
     # Server errors, statuses, content types, headers and bodies, all checked against the document.
     response = case.call()
-    # A valid append may still meet a head that moved (412): that is state, not a rejected input.
-    excluded = [positive_data_acceptance] if response.status_code == 412 else []
-    case.validate_response(response, excluded_checks=excluded)
+    # A valid write may still meet a head or version that moved (412): that is state, not a rejected input.
+    not_positive = response.status_code == 412 or _headers_break_their_pattern(case)
+    case.validate_response(response, excluded_checks=[positive_data_acceptance] if not_positive else [])

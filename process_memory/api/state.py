@@ -42,7 +42,7 @@ class StateHeadersSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    if_match = fields.String(data_key="If-Match", validate=validate.Regexp(rf"{_ETAG}|^\*$"),
+    if_match = fields.String(data_key="If-Match", validate=validate.Regexp(r'^(?:\*|(?:W/)?"[0-9a-f]{32}")$'),
                              metadata={"description": "the ETag the state must still have, or *"})
     if_none_match = fields.String(data_key="If-None-Match", validate=validate.Equal("*"),
                                   metadata={"description": "* : create only"})

@@ -38,18 +38,17 @@ class StateStore(ABC):
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
 
-    @abstractmethod
     def get(self, key: str, renew_for: Seconds | None = None) -> bytes | None:
         """Return the value, or None when missing or expired.
 
         With ``renew_for``, a value that has an expiry gets a new one, ``renew_for`` from now.
         """
+        return self._get(check_key(key), as_seconds(renew_for))
 
-    @abstractmethod
     def get_versioned(self, key: str) -> tuple[bytes, str] | None:
         """Return the value and its version (for ``set(..., if_version=...)``), or None."""
+        return self._get_versioned(check_key(key))
 
-    @abstractmethod
     def set(
         self,
         key: str,
@@ -64,33 +63,56 @@ class StateStore(ABC):
         ``if_version``: only if the current version is this one. ``if_absent``:
         only if there is no live value. Either failing raises VersionConflict.
         """
+        if if_version is not None and if_absent:
+            raise ValueError("if_version and if_absent exclude each other")
+        return self._set(check_key(key), as_bytes(value), as_seconds(expires_in), if_version, if_absent)
 
-    @abstractmethod
     def delete(self, key: str, *, if_version: str | None = None) -> bool:
         """Delete the value; return whether there was one. A stale ``if_version`` raises VersionConflict."""
+        return self._delete(check_key(key), if_version)
+
+    def expires_in(self, key: str) -> int | None:
+        """Return the whole seconds (rounded up) until the value expires; None without expiry or value."""
+        return self._expires_in(check_key(key))
+
+    def exists(self, key: str) -> bool:
+        """Return whether a live value is stored under ``key``."""
+        return self.get_versioned(key) is not None
+
+    def with_namespace(self, name: str) -> StateStore:
+        """Return a view of this store confined to the child namespace ``name``."""
+        return self._child(check_namespace(name))
 
     @abstractmethod
     def delete_all(self) -> None:
         """Delete every value of this namespace and of its child namespaces, and nothing else."""
 
     @abstractmethod
-    def expires_in(self, key: str) -> int | None:
-        """Return the whole seconds (rounded up) until the value expires; None without expiry or value."""
-
-    @abstractmethod
     def delete_expired(self) -> int:
         """Delete the expired values of this namespace and its children; return how many (if known)."""
 
-    @abstractmethod
-    def with_namespace(self, name: str) -> StateStore:
-        """Return a view of this store confined to the child namespace ``name``."""
-
-    def exists(self, key: str) -> bool:
-        """Return whether a live value is stored under ``key``."""
-        return self.get_versioned(key) is not None
-
     def close(self) -> None:
         """Release connections or handles; the default has none."""
+
+    # What a backend implements; arguments arrive checked and converted.
+
+    @abstractmethod
+    def _get(self, key: str, renew: float | None) -> bytes | None: ...
+
+    @abstractmethod
+    def _get_versioned(self, key: str) -> tuple[bytes, str] | None: ...
+
+    @abstractmethod
+    def _set(self, key: str, value: bytes, ttl: float | None, if_version: str | None, if_absent: bool) -> str: ...
+
+    @abstractmethod
+    def _delete(self, key: str, if_version: str | None) -> bool: ...
+
+    @abstractmethod
+    def _expires_in(self, key: str) -> int | None: ...
+
+    @abstractmethod
+    def _child(self, name: str) -> StateStore: ...
 
 
 def check_key(key: str) -> str:
@@ -128,12 +150,6 @@ def as_seconds(value: Seconds | None) -> float | None:
     if not seconds > 0 or math.isinf(seconds):
         raise ValueError("an expiry is a positive, finite number of seconds")
     return seconds
-
-
-def check_condition(if_version: str | None, if_absent: bool) -> None:
-    """Refuse asking for a version and for absence at once."""
-    if if_version is not None and if_absent:
-        raise ValueError("if_version and if_absent exclude each other")
 
 
 def remaining_seconds(deadline: float | None, now: float) -> int | None:

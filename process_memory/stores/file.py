@@ -21,18 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from process_memory.stores.base import (
-    Seconds,
-    StateStore,
-    VersionConflict,
-    as_bytes,
-    as_seconds,
-    check_condition,
-    check_key,
-    check_namespace,
-    new_version,
-    remaining_seconds,
-)
+from process_memory.stores.base import StateStore, VersionConflict, new_version, remaining_seconds
 
 #: Temporary files older than this were left by a writer that died; the sweep removes them.
 STALE_TEMP_SECONDS = 3600
@@ -96,7 +85,7 @@ class FileStore(StateStore):
             self._dir = self._dir / "ns" / name
 
     def _path(self, key: str) -> Path:
-        return self._dir / "keys" / hashlib.sha256(check_key(key).encode("utf-8")).hexdigest()
+        return self._dir / "keys" / hashlib.sha256(key.encode("utf-8")).hexdigest()
 
     @contextmanager
     def _locked(self, path: Path) -> Iterator[None]:
@@ -125,9 +114,8 @@ class FileStore(StateStore):
                     and current.deadline <= self.clock():
                 path.unlink(missing_ok=True)
 
-    def get(self, key: str, renew_for: Seconds | None = None) -> bytes | None:
-        """Return the value, renewing its expiry when asked."""
-        renew, path = as_seconds(renew_for), self._path(key)
+    def _get(self, key: str, renew: float | None) -> bytes | None:
+        path = self._path(key)
         record = self._live(path)
         if record is None or renew is None or record.deadline is None:
             return record.value if record else None
@@ -137,23 +125,13 @@ class FileStore(StateStore):
                 _write(path, _Record(record.value, record.version, self.clock() + renew))
             return record.value if record else None
 
-    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
-        """Return the value and its version."""
+    def _get_versioned(self, key: str) -> tuple[bytes, str] | None:
         record = self._live(self._path(key))
         return (record.value, record.version) if record else None
 
-    def set(
-        self,
-        key: str,
-        value: str | bytes,
-        expires_in: Seconds | None = None,
-        *,
-        if_version: str | None = None,
-        if_absent: bool = False,
-    ) -> str:
-        """Write the value durably; a condition is checked and the write made under one lock."""
-        check_condition(if_version, if_absent)
-        data, ttl, path = as_bytes(value), as_seconds(expires_in), self._path(key)
+    def _set(self, key: str, data: bytes, ttl: float | None, if_version: str | None, if_absent: bool) -> str:
+        # The condition is checked, and the write made, under one lock.
+        path = self._path(key)
         with self._locked(path):
             current = self._live_locked(path)
             if if_absent and current is not None:
@@ -170,8 +148,7 @@ class FileStore(StateStore):
             return None
         return record
 
-    def delete(self, key: str, *, if_version: str | None = None) -> bool:
-        """Delete the value's file."""
+    def _delete(self, key: str, if_version: str | None) -> bool:
         path = self._path(key)
         with self._locked(path):
             current = self._live_locked(path)
@@ -190,8 +167,7 @@ class FileStore(StateStore):
             return
         shutil.rmtree(trash)
 
-    def expires_in(self, key: str) -> int | None:
-        """Return the seconds left."""
+    def _expires_in(self, key: str) -> int | None:
         record = self._live(self._path(key))
         return remaining_seconds(record.deadline, self.clock()) if record else None
 
@@ -214,6 +190,5 @@ class FileStore(StateStore):
                 removed += 0 if path.exists() else 1
         return removed
 
-    def with_namespace(self, name: str) -> FileStore:
-        """Return the child namespace: a subdirectory."""
-        return FileStore(self.root, self.clock, _namespace=(*self._namespace, check_namespace(name)))
+    def _child(self, name: str) -> FileStore:
+        return FileStore(self.root, self.clock, _namespace=(*self._namespace, name))  # a subdirectory

@@ -8,18 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from process_memory.stores.base import (
-    Seconds,
-    StateStore,
-    VersionConflict,
-    as_bytes,
-    as_seconds,
-    check_condition,
-    check_key,
-    check_namespace,
-    new_version,
-    remaining_seconds,
-)
+from process_memory.stores.base import StateStore, VersionConflict, new_version, remaining_seconds
 
 
 @dataclass
@@ -60,7 +49,7 @@ class MemoryStore(StateStore):
 
     def _live(self, key: str) -> _Item | None:
         """Return the live item under the lock, dropping it when expired."""
-        slot = (self._namespace, check_key(key))
+        slot = (self._namespace, key)
         item = self._shared.items.get(slot)
         if item is None:
             return None
@@ -70,9 +59,7 @@ class MemoryStore(StateStore):
         self._shared.items.move_to_end(slot)
         return item
 
-    def get(self, key: str, renew_for: Seconds | None = None) -> bytes | None:
-        """Return the value, renewing its expiry when asked."""
-        renew = as_seconds(renew_for)
+    def _get(self, key: str, renew: float | None) -> bytes | None:
         with self._shared.lock:
             item = self._live(key)
             if item is None:
@@ -81,24 +68,13 @@ class MemoryStore(StateStore):
                 item.deadline = self.clock() + renew
             return item.value
 
-    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
-        """Return the value and its version."""
+    def _get_versioned(self, key: str) -> tuple[bytes, str] | None:
         with self._shared.lock:
             item = self._live(key)
             return (item.value, item.version) if item else None
 
-    def set(
-        self,
-        key: str,
-        value: str | bytes,
-        expires_in: Seconds | None = None,
-        *,
-        if_version: str | None = None,
-        if_absent: bool = False,
-    ) -> str:
-        """Store the value, checking the condition under the same lock."""
-        check_condition(if_version, if_absent)
-        data, ttl = as_bytes(value), as_seconds(expires_in)
+    def _set(self, key: str, data: bytes, ttl: float | None, if_version: str | None, if_absent: bool) -> str:
+        # The condition is checked under the same lock as the write.
         with self._shared.lock:
             current = self._live(key)
             if if_absent and current is not None:
@@ -114,8 +90,7 @@ class MemoryStore(StateStore):
                 self._shared.items.popitem(last=False)
             return version
 
-    def delete(self, key: str, *, if_version: str | None = None) -> bool:
-        """Delete the value."""
+    def _delete(self, key: str, if_version: str | None) -> bool:
         with self._shared.lock:
             current = self._live(key)
             if if_version is not None and (current is None or current.version != if_version):
@@ -134,8 +109,7 @@ class MemoryStore(StateStore):
             for slot in [slot for slot in self._shared.items if self._mine(slot[0])]:
                 del self._shared.items[slot]
 
-    def expires_in(self, key: str) -> int | None:
-        """Return the seconds left."""
+    def _expires_in(self, key: str) -> int | None:
         with self._shared.lock:
             item = self._live(key)
             return remaining_seconds(item.deadline, self.clock()) if item else None
@@ -150,7 +124,6 @@ class MemoryStore(StateStore):
                 del self._shared.items[slot]
             return len(expired)
 
-    def with_namespace(self, name: str) -> MemoryStore:
-        """Return the child namespace, sharing this store's items and bound."""
-        return MemoryStore(clock=self.clock, _shared=self._shared,
-                           _namespace=(*self._namespace, check_namespace(name)))
+    def _child(self, name: str) -> MemoryStore:
+        # A child shares this store's items and bound.
+        return MemoryStore(clock=self.clock, _shared=self._shared, _namespace=(*self._namespace, name))

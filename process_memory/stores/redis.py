@@ -18,18 +18,7 @@ from typing import Any
 import redis as redis_py
 
 from process_memory.db import unavailable_on
-from process_memory.stores.base import (
-    Seconds,
-    StateStore,
-    VersionConflict,
-    as_bytes,
-    as_seconds,
-    check_condition,
-    check_key,
-    check_namespace,
-    new_version,
-    remaining_seconds,
-)
+from process_memory.stores.base import StateStore, VersionConflict, new_version, remaining_seconds
 
 _unavailable_on_redis_error = unavailable_on(redis_py.ConnectionError, redis_py.TimeoutError)
 
@@ -98,59 +87,47 @@ class RedisStore(StateStore):
         self.client = client
         self.prefix = prefix
         self._namespace = _namespace
-        self._set = client.register_script(_SET)
-        self._get = client.register_script(_GET)
-        self._delete = client.register_script(_DELETE)
+        self._set_script = client.register_script(_SET)
+        self._get_script = client.register_script(_GET)
+        self._delete_script = client.register_script(_DELETE)
 
     def _key(self, key: str) -> str:
-        return f"{self.prefix}{self._namespace}:{check_key(key)}"
+        return f"{self.prefix}{self._namespace}:{key}"
 
     def _fetch(self, key: str, renew: float | None) -> tuple[bytes, str, float | None] | None:
         now = self.clock()
         renewal = ["", ""] if renew is None else [repr(now + renew), str(int(renew * 1000))]
-        found = self._get(keys=[self._key(key)], args=[repr(now), *renewal])
+        found = self._get_script(keys=[self._key(key)], args=[repr(now), *renewal])
         if found is None:
             return None
         value, version, deadline = found
         return value, version.decode(), float(deadline) if deadline else None
 
     @_unavailable_on_redis_error
-    def get(self, key: str, renew_for: Seconds | None = None) -> bytes | None:
-        """Return the value, renewing its expiry when asked."""
-        found = self._fetch(key, as_seconds(renew_for))
+    def _get(self, key: str, renew: float | None) -> bytes | None:
+        found = self._fetch(key, renew)
         return found[0] if found else None
 
     @_unavailable_on_redis_error
-    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
-        """Return the value and its version."""
+    def _get_versioned(self, key: str) -> tuple[bytes, str] | None:
         found = self._fetch(key, None)
         return (found[0], found[1]) if found else None
 
     @_unavailable_on_redis_error
-    def set(
-        self,
-        key: str,
-        value: str | bytes,
-        expires_in: Seconds | None = None,
-        *,
-        if_version: str | None = None,
-        if_absent: bool = False,
-    ) -> str:
-        """Store the value; the condition is checked in the same script that writes."""
-        check_condition(if_version, if_absent)
-        data, ttl, now = as_bytes(value), as_seconds(expires_in), self.clock()
+    def _set(self, key: str, data: bytes, ttl: float | None, if_version: str | None, if_absent: bool) -> str:
+        # The condition is checked in the same script that writes.
+        now = self.clock()
         mode = "version" if if_version is not None else "absent" if if_absent else "any"
         version = new_version()
         args: list[Any] = [repr(now), mode, if_version or "", data, version,
                            "" if ttl is None else repr(now + ttl), "" if ttl is None else str(max(1, int(ttl * 1000)))]
-        if self._set(keys=[self._key(key)], args=args) != 1:
+        if self._set_script(keys=[self._key(key)], args=args) != 1:
             raise VersionConflict(key)
         return version
 
     @_unavailable_on_redis_error
-    def delete(self, key: str, *, if_version: str | None = None) -> bool:
-        """Delete the value."""
-        outcome = self._delete(keys=[self._key(key)], args=[repr(self.clock()), if_version or ""])
+    def _delete(self, key: str, if_version: str | None) -> bool:
+        outcome = self._delete_script(keys=[self._key(key)], args=[repr(self.clock()), if_version or ""])
         if outcome == -1:
             raise VersionConflict(key)
         return outcome == 1
@@ -175,8 +152,7 @@ class RedisStore(StateStore):
                 self.client.unlink(*batch)
 
     @_unavailable_on_redis_error
-    def expires_in(self, key: str) -> int | None:
-        """Return the seconds left."""
+    def _expires_in(self, key: str) -> int | None:
         found = self._fetch(key, None)
         return remaining_seconds(found[2], self.clock()) if found else None
 
@@ -184,9 +160,8 @@ class RedisStore(StateStore):
         """Nothing to do: Redis expires keys itself."""
         return 0
 
-    def with_namespace(self, name: str) -> RedisStore:
-        """Return the child namespace, sharing the client."""
-        path = f"{self._namespace}/{check_namespace(name)}" if self._namespace else check_namespace(name)
+    def _child(self, name: str) -> RedisStore:
+        path = f"{self._namespace}/{name}" if self._namespace else name
         return RedisStore(self.client, self.prefix, self.clock, _namespace=path)
 
     def close(self) -> None:

@@ -15,18 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
 from process_memory.db import ProcessLocalEngine, unavailable_on
-from process_memory.stores.base import (
-    Seconds,
-    StateStore,
-    VersionConflict,
-    as_bytes,
-    as_seconds,
-    check_condition,
-    check_key,
-    check_namespace,
-    new_version,
-    remaining_seconds,
-)
+from process_memory.stores.base import StateStore, VersionConflict, new_version, remaining_seconds
 
 _unavailable_on_database_error = unavailable_on(OperationalError)
 
@@ -67,7 +56,7 @@ class SQLStore(StateStore):
 
     def _row(self, key: str) -> Any:
         c = self.table.c
-        return sa.and_(c.namespace == self._namespace, c.key == check_key(key))
+        return sa.and_(c.namespace == self._namespace, c.key == key)
 
     def _live(self, now: float) -> Any:
         c = self.table.c
@@ -94,9 +83,7 @@ class SQLStore(StateStore):
         self._engine.create_schema()
 
     @_unavailable_on_database_error
-    def get(self, key: str, renew_for: Seconds | None = None) -> bytes | None:
-        """Return the value, renewing its expiry when asked."""
-        renew = as_seconds(renew_for)
+    def _get(self, key: str, renew: float | None) -> bytes | None:
         found = self._read(key)
         if found is None:
             return None
@@ -121,24 +108,14 @@ class SQLStore(StateStore):
         return bytes(row.value), row.version, row.expires_at
 
     @_unavailable_on_database_error
-    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
-        """Return the value and its version."""
+    def _get_versioned(self, key: str) -> tuple[bytes, str] | None:
         found = self._read(key)
         return (found[0], found[1]) if found else None
 
     @_unavailable_on_database_error
-    def set(
-        self,
-        key: str,
-        value: str | bytes,
-        expires_in: Seconds | None = None,
-        *,
-        if_version: str | None = None,
-        if_absent: bool = False,
-    ) -> str:
-        """Store the value; a condition is part of the one statement that writes."""
-        check_condition(if_version, if_absent)
-        data, ttl, now = as_bytes(value), as_seconds(expires_in), self.clock()
+    def _set(self, key: str, data: bytes, ttl: float | None, if_version: str | None, if_absent: bool) -> str:
+        # A condition is part of the one statement that writes.
+        now = self.clock()
         version = new_version()
         fields = {"value": data, "version": version, "expires_at": None if ttl is None else now + ttl}
         c = self.table.c
@@ -146,7 +123,7 @@ class SQLStore(StateStore):
             written = self._write(self.table.update().where(
                 self._row(key), c.version == if_version, self._live(now)).values(**fields))
         else:
-            insert = self._engine.upsert(self.table).values(namespace=self._namespace, key=check_key(key), **fields)
+            insert = self._engine.upsert(self.table).values(namespace=self._namespace, key=key, **fields)
             replace_when = sa.and_(c.expires_at.is_not(None), c.expires_at <= now) if if_absent else None
             written = self._write(insert.on_conflict_do_update(
                 index_elements=[c.namespace, c.key], set_=fields, where=replace_when))
@@ -155,8 +132,7 @@ class SQLStore(StateStore):
         return version
 
     @_unavailable_on_database_error
-    def delete(self, key: str, *, if_version: str | None = None) -> bool:
-        """Delete the value."""
+    def _delete(self, key: str, if_version: str | None) -> bool:
         c = self.table.c
         now = self.clock()
         condition = [self._row(key), self._live(now)]
@@ -173,8 +149,7 @@ class SQLStore(StateStore):
         self._write(self.table.delete().where(self._scope()))
 
     @_unavailable_on_database_error
-    def expires_in(self, key: str) -> int | None:
-        """Return the seconds left."""
+    def _expires_in(self, key: str) -> int | None:
         found = self._read(key)
         return remaining_seconds(found[2], self.clock()) if found else None
 
@@ -184,9 +159,8 @@ class SQLStore(StateStore):
         c = self.table.c
         return self._write(self.table.delete().where(self._scope(), c.expires_at <= self.clock()))
 
-    def with_namespace(self, name: str) -> SQLStore:
-        """Return the child namespace, sharing the engine."""
-        path = f"{self._namespace}/{check_namespace(name)}" if self._namespace else check_namespace(name)
+    def _child(self, name: str) -> SQLStore:
+        path = f"{self._namespace}/{name}" if self._namespace else name
         return SQLStore("", self.table.name, self.clock, _engine=self._engine, _namespace=path)
 
     def close(self) -> None:
