@@ -46,4 +46,11 @@ class PreconditionFailed(ServiceError):
 
 
 class DuplicateEntry(Exception):
-    """Raised by a history store when an insert hits a taken ``seq`` or ``id`` of the instance."""
+    """Raised by a history store when an insert hits a taken ``seq`` or ``id`` of the instance.
+
+    ``inserted`` counts the leading entries of an ordered batch that were stored before the clash.
+    """
+
+    def __init__(self, inserted: int = 0) -> None:
+        super().__init__(f"{inserted} inserted before a duplicate")
+        self.inserted = inserted

@@ -23,7 +23,7 @@ from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from process_memory.db import StoreUnavailable, unavailable_on
 from process_memory.exceptions import DuplicateEntry
@@ -32,6 +32,7 @@ from process_memory.history.store import (
     HistoryQuery,
     HistoryStore,
     InstanceSummary,
+    SearchQuery,
     StoredEntry,
 )
 
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 
 _unavailable_on_network_error = unavailable_on(ConnectionFailure)
+_DUPLICATE_KEY = 11000
 
 
 class MongoHistoryStore(HistoryStore):
@@ -109,6 +111,11 @@ class MongoHistoryStore(HistoryStore):
             [("instance_id", ASCENDING), ("recorded_at", ASCENDING)], name="instance_recorded_at"
         )
         entries.create_index([("data_blob", ASCENDING)], name="data_blob")
+        # Search across instances: by type and time, or by time alone, in a stable order.
+        entries.create_index([("type", ASCENDING), ("recorded_at", ASCENDING), ("instance_id", ASCENDING),
+                              ("seq", ASCENDING)], name="type_recorded_at")
+        entries.create_index([("recorded_at", ASCENDING), ("instance_id", ASCENDING), ("seq", ASCENDING)],
+                             name="recorded_at")
 
     @_unavailable_on_network_error
     def ensure_schema(self) -> None:
@@ -153,39 +160,59 @@ class MongoHistoryStore(HistoryStore):
         return _to_entry(doc) if doc else None
 
     @_unavailable_on_network_error
-    def insert(self, entry: StoredEntry) -> None:
-        """Insert the entry in one atomic write, then advance the summary."""
-        summaries = self._summaries()
-        if entry.seq == 0:
+    def get_by_ids(self, instance_id: str, entry_ids: list[str]) -> dict[str, StoredEntry]:
+        """Return the entries with these ids, in one query."""
+        if not entry_ids:
+            return {}
+        cursor = self._entries().find({"instance_id": instance_id, "id": {"$in": entry_ids}})
+        return {doc["id"]: _to_entry(doc) for doc in cursor}
+
+    @_unavailable_on_network_error
+    def insert_many(self, entries: list[StoredEntry]) -> None:
+        """Insert the entries with one ordered insert_many, then advance the summary."""
+        first = entries[0]
+        if first.seq == 0:
             # The summary exists before the first entry does, so a crash between
             # the two writes leaves an instance that reads repair, never one that
             # listing cannot see.
             try:
-                summaries.update_one(
-                    {"_id": entry.instance_id},
+                self._summaries().update_one(
+                    {"_id": first.instance_id},
                     {"$setOnInsert": {"head_seq": -1, "head_hash": None, "count": 0,
-                                      "first_recorded_at": entry.recorded_at,
-                                      "last_recorded_at": entry.recorded_at}},
+                                      "first_recorded_at": first.recorded_at,
+                                      "last_recorded_at": first.recorded_at}},
                     upsert=True,
                 )
             except DuplicateKeyError:
                 pass  # a concurrent first append created it
-        doc = {name: getattr(entry, name) for name in ENTRY_FIELDS}
-        doc["data_blob"] = ObjectId(entry.blob_ref) if entry.blob_ref else None
+        docs = []
+        for entry in entries:
+            doc = {name: getattr(entry, name) for name in ENTRY_FIELDS}
+            doc["data_blob"] = ObjectId(entry.blob_ref) if entry.blob_ref else None
+            docs.append(doc)
         try:
-            self._entries().insert_one(doc)
-        except DuplicateKeyError:
-            raise DuplicateEntry() from None
+            self._entries().insert_many(docs, ordered=True)
+            stored = len(entries)
+        except BulkWriteError as error:
+            stored = error.details.get("nInserted", 0)
+            if any(e.get("code") != _DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+                raise
+            if stored:
+                self._advance_summary_quietly(entries[:stored])
+            raise DuplicateEntry(stored) from None
+        self._advance_summary_quietly(entries)
+
+    def _advance_summary_quietly(self, stored: list[StoredEntry]) -> None:
         try:
-            self._advance_summary(entry)
+            self._advance_summary(stored[0], stored[-1])
         except PyMongoError as exc:
-            # The entry is durable; the summary is repaired when next read.
+            # The entries are durable; the summary is repaired when next read.
             log.warning("instance summary not updated (%s); it is repaired on read", type(exc).__name__)
 
-    def _advance_summary(self, entry: StoredEntry) -> None:
+    def _advance_summary(self, first: StoredEntry, entry: StoredEntry) -> None:
         summaries = self._summaries()
-        if entry.seq == 0:
-            summaries.update_one({"_id": entry.instance_id}, {"$set": {"first_recorded_at": entry.recorded_at}})
+        if first.seq == 0:
+            summaries.update_one({"_id": first.instance_id}, {"$set": {"first_recorded_at": first.recorded_at}})
         summaries.update_one(
             {"_id": entry.instance_id, "head_seq": {"$lt": entry.seq}},
             {"$set": {"head_seq": entry.seq, "head_hash": entry.hash, "count": entry.seq + 1,
@@ -215,6 +242,30 @@ class MongoHistoryStore(HistoryStore):
         order = ASCENDING if query.direction == "forward" else DESCENDING
         cursor = self._entries().find(criteria).sort("seq", order).limit(query.limit)
         return [_to_entry(doc) for doc in cursor]
+
+    @_unavailable_on_network_error
+    def search(self, query: SearchQuery) -> list[StoredEntry]:
+        """Search across instances by type and time, in (recorded_at, instance_id, seq) order."""
+        clauses: list[dict[str, Any]] = []
+        if query.type is not None:
+            clauses.append({"type": query.type})
+        recorded: dict[str, str] = {}
+        if query.since is not None:
+            recorded["$gte"] = query.since
+        if query.until is not None:
+            recorded["$lt"] = query.until
+        if recorded:
+            clauses.append({"recorded_at": recorded})
+        if query.after is not None:
+            at, instance, seq = query.after
+            clauses.append({"$or": [
+                {"recorded_at": {"$gt": at}},
+                {"recorded_at": at, "instance_id": {"$gt": instance}},
+                {"recorded_at": at, "instance_id": instance, "seq": {"$gt": seq}},
+            ]})
+        criteria = {"$and": clauses} if clauses else {}
+        order = [("recorded_at", ASCENDING), ("instance_id", ASCENDING), ("seq", ASCENDING)]
+        return [_to_entry(doc) for doc in self._entries().find(criteria).sort(order).limit(query.limit)]
 
     def iter_chain(self, instance_id: str) -> Iterator[StoredEntry]:
         """Yield entries by ascending seq; the server caps each batch at 16 MiB."""

@@ -14,6 +14,7 @@ import json
 import logging
 import random
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -64,6 +65,17 @@ class NewEntry:
     occurred_at: datetime | None = None
 
 
+@dataclass
+class _PreparedEntry:
+    """An entry canonicalised and hashed as far as it can be before it has a place in the chain."""
+
+    id: str
+    data_bytes: bytes
+    metadata_json: str
+    fields: dict[str, Any]
+    blob_ref: str | None = None
+
+
 @dataclass(frozen=True)
 class VerifyResult:
     """The outcome of walking an instance's chain."""
@@ -105,6 +117,8 @@ class HistoryService:
         self.store = store
         self.max_inline_data = max_inline_data
         self.clock = clock
+        # Wakes live-tail readers in this process at once; other processes' appends are polled.
+        self._appended = threading.Condition()
 
     # -- writing -------------------------------------------------------------
 
@@ -116,76 +130,125 @@ class HistoryService:
         ``expected_head`` is the seq the client believes is the head (-1 for an
         empty instance); another head raises PreconditionFailed.
         """
+        [(stored, created)] = self.append_entries(instance_id, [new], expected_head)
+        return self._render(stored, new.data if created else _UNSET), created
+
+    def append_entries(
+        self, instance_id: str, news: list[NewEntry], expected_head: int | None = None
+    ) -> list[tuple[StoredEntry, bool]]:
+        """Append entries in order; return each stored entry and whether this call created it.
+
+        An entry whose id is stored already with the same content is not stored
+        again (a batch that failed half-way can be sent again as it was); with
+        other content the whole call raises Conflict and stores nothing more.
+        New entries go to the store in one round trip per attempt.
+        """
         check_instance_id(instance_id)
+        prepared = [self._prepare(instance_id, new) for new in news]
+        ids = [entry.id for entry in prepared]
+        if len(set(ids)) != len(ids):
+            raise InvalidInput("an id appears twice in the batch", {"entries": ["ids must be unique"]})
+        results: list[tuple[StoredEntry, bool] | None] = [None] * len(prepared)
+        expected = expected_head
+        # Offloaded data is ours to delete only while no entry can refer to it: not after
+        # an insert that failed ambiguously (a timeout), which the orphan sweep decides.
+        ambiguous: set[int] = set()
+        try:
+            for attempt in range(MAX_APPEND_ATTEMPTS):
+                pending = self._settle_existing(instance_id, prepared, results)
+                if not pending:
+                    break
+                head = self.store.head(instance_id)
+                head_seq = head.seq if head else -1
+                if expected is not None and expected != head_seq:
+                    raise PreconditionFailed("the instance's head has moved", {"head": head_seq})
+                batch = self._chain(instance_id, [prepared[i] for i in pending], head)
+                ambiguous = set(pending)
+                try:
+                    self.store.insert_many(batch)
+                except DuplicateEntry as clash:
+                    # Another writer took a seq (or an id): keep what was stored, re-read and retry.
+                    ambiguous = set()
+                    for i, stored in zip(pending[: clash.inserted], batch):
+                        results[i] = (stored, True)
+                    if clash.inserted and expected is not None:
+                        expected = batch[clash.inserted - 1].seq
+                    time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+                    continue
+                ambiguous = set()
+                for i, stored in zip(pending, batch):
+                    results[i] = (stored, True)
+                self._notify_appended()
+                break
+            else:
+                raise StoreUnavailable("too many concurrent appends to this instance", retry_after=1)
+        finally:
+            for i, entry in enumerate(prepared):
+                created = results[i] is not None and results[i][1]
+                if entry.blob_ref is not None and not created and i not in ambiguous:
+                    self._delete_blob_quietly(entry.blob_ref)
+        return [result for result in results if result is not None]
+
+    def _prepare(self, instance_id: str, new: NewEntry) -> _PreparedEntry:
         try:
             data_bytes = canonical_json(new.data)
             metadata_bytes = canonical_json(new.metadata)
         except ValueError:
             raise InvalidInput("data holds a number JSON cannot represent", {"data": ["not finite"]}) from None
         if len(metadata_bytes) > MAX_METADATA_BYTES:
-            raise InvalidInput(
-                "metadata too large", {"metadata": [f"at most {MAX_METADATA_BYTES} bytes of JSON"]}
-            )
+            raise InvalidInput("metadata too large", {"metadata": [f"at most {MAX_METADATA_BYTES} bytes of JSON"]})
         entry_id = new.id or str(uuid.uuid4())
-        occurred_at = format_timestamp(new.occurred_at) if new.occurred_at else None
-        fields: dict[str, Any] = {
+        fields = {
             "instance_id": instance_id,
             "id": entry_id,
             "type": new.type,
-            "occurred_at": occurred_at,
+            "occurred_at": format_timestamp(new.occurred_at) if new.occurred_at else None,
             "metadata": new.metadata,
             "size": len(data_bytes),
             "data_sha256": sha256_hex(data_bytes),
         }
-        metadata_json = metadata_bytes.decode("utf-8")
-        data_json: str | None = data_bytes.decode("utf-8")
-        blob_ref: str | None = None
-        if len(data_bytes) > self.max_inline_data:
-            blob_ref = self.store.put_blob(instance_id, entry_id, snappy.compress(data_bytes))
-            data_json = None
-        # The blob is ours to delete only while we know no entry refers to it;
-        # after an ambiguous failure (a timeout mid-insert) the orphan sweep decides.
-        blob_is_unused = True
-        try:
-            for attempt in range(MAX_APPEND_ATTEMPTS):
-                if new.id is not None:
-                    existing = self.store.get_by_id(instance_id, entry_id)
-                    if existing is not None:
-                        if not _same_content(existing, fields, metadata_json):
-                            raise Conflict(
-                                "an entry with this id exists with other content",
-                                {"id": entry_id, "seq": existing.seq},
-                            )
-                        return self._render(existing), False
-                head = self.store.head(instance_id)
-                head_seq = head.seq if head else -1
-                if expected_head is not None and expected_head != head_seq:
-                    raise PreconditionFailed("the instance's head has moved", {"head": head_seq})
-                fields.update(
-                    seq=head_seq + 1,
-                    prev_hash=head.hash if head else None,
-                    recorded_at=format_timestamp(self.clock()),
-                )
-                stored = StoredEntry(
-                    metadata_json=metadata_json,
-                    hash=entry_hash(fields),
-                    data_json=data_json,
-                    blob_ref=blob_ref,
-                    **{k: v for k, v in fields.items() if k != "metadata"},
-                )
-                try:
-                    blob_is_unused = False
-                    self.store.insert(stored)
-                except DuplicateEntry:
-                    blob_is_unused = True
-                    # Another writer took this seq (or this id): back off a little and re-read.
-                    time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
-                    continue
-                return self._render(stored, new.data), True
-            raise StoreUnavailable("too many concurrent appends to this instance", retry_after=1)
-        finally:
-            if blob_ref is not None and blob_is_unused:
-                self._delete_blob_quietly(blob_ref)
+        return _PreparedEntry(entry_id, data_bytes, metadata_bytes.decode("utf-8"), fields)
+
+    def _settle_existing(
+        self, instance_id: str, prepared: list[_PreparedEntry], results: list[tuple[StoredEntry, bool] | None]
+    ) -> list[int]:
+        """Record entries already stored (safe retries); return the positions still to append."""
+        pending = [i for i, result in enumerate(results) if result is None]
+        existing = self.store.get_by_ids(instance_id, [prepared[i].id for i in pending])
+        for i in pending:
+            found = existing.get(prepared[i].id)
+            if found is None:
+                continue
+            if not _same_content(found, prepared[i]):
+                raise Conflict("an entry with this id exists with other content",
+                               {"id": found.id, "seq": found.seq})
+            results[i] = (found, False)
+        return [i for i in pending if results[i] is None]
+
+    def _chain(self, instance_id: str, entries: list[_PreparedEntry], head: StoredEntry | None) -> list[StoredEntry]:
+        """Give the entries consecutive seqs after ``head`` and link their hashes."""
+        recorded_at = format_timestamp(self.clock())
+        seq, prev_hash = (head.seq, head.hash) if head else (-1, None)
+        chained = []
+        for entry in entries:
+            if len(entry.data_bytes) > self.max_inline_data and entry.blob_ref is None:
+                entry.blob_ref = self.store.put_blob(instance_id, entry.id, snappy.compress(entry.data_bytes))
+            seq += 1
+            fields = {**entry.fields, "seq": seq, "prev_hash": prev_hash, "recorded_at": recorded_at}
+            stored = StoredEntry(
+                metadata_json=entry.metadata_json,
+                hash=entry_hash(fields),
+                data_json=None if entry.blob_ref else entry.data_bytes.decode("utf-8"),
+                blob_ref=entry.blob_ref,
+                **{k: v for k, v in fields.items() if k != "metadata"},
+            )
+            chained.append(stored)
+            prev_hash = stored.hash
+        return chained
+
+    def _notify_appended(self) -> None:
+        with self._appended:
+            self._appended.notify_all()
 
     def _delete_blob_quietly(self, ref: str) -> None:
         try:
@@ -320,12 +383,12 @@ class HistoryService:
         }
 
 
-def _same_content(existing: StoredEntry, fields: dict[str, Any], metadata_json: str) -> bool:
+def _same_content(existing: StoredEntry, entry: _PreparedEntry) -> bool:
     return (
-        existing.type == fields["type"]
-        and existing.data_sha256 == fields["data_sha256"]
-        and existing.metadata_json == metadata_json
-        and existing.occurred_at == fields["occurred_at"]
+        existing.type == entry.fields["type"]
+        and existing.data_sha256 == entry.fields["data_sha256"]
+        and existing.metadata_json == entry.metadata_json
+        and existing.occurred_at == entry.fields["occurred_at"]
     )
 
 

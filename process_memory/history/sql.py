@@ -28,6 +28,7 @@ from process_memory.history.store import (
     HistoryQuery,
     HistoryStore,
     InstanceSummary,
+    SearchQuery,
     StoredEntry,
 )
 
@@ -76,6 +77,9 @@ def build_tables(prefix: str, dialect: str) -> Tables:
         sa.Index(f"{prefix}_entries_instance_type_seq", "instance_id", "type", "seq"),
         sa.Index(f"{prefix}_entries_instance_recorded_at", "instance_id", "recorded_at"),
         sa.Index(f"{prefix}_entries_data_blob", "data_blob"),
+        # Search across instances: by type and time, or by time alone, in a stable order.
+        sa.Index(f"{prefix}_entries_type_recorded_at", "type", "recorded_at", "instance_id", "seq"),
+        sa.Index(f"{prefix}_entries_recorded_at", "recorded_at", "instance_id", "seq"),
     )
     instances = sa.Table(
         f"{prefix}_instances", metadata,
@@ -157,25 +161,44 @@ class SQLHistoryStore(HistoryStore):
         return self._one(sa.and_(entries.c.instance_id == instance_id, entries.c.id == entry_id))
 
     @_unavailable_on_database_error
-    def insert(self, entry: StoredEntry) -> None:
-        """Insert the entry and advance its instance summary in one transaction."""
-        row: dict[str, Any] = {name: getattr(entry, name) for name in ENTRY_FIELDS}
-        row["data_blob"] = entry.blob_ref
-        if "data" in self.tables.entries.c:
-            row["metadata"] = _jsonb(entry.metadata_json)
-            row["data"] = _jsonb(entry.data_json)
+    def get_by_ids(self, instance_id: str, entry_ids: list[str]) -> dict[str, StoredEntry]:
+        """Return the entries with these ids, in one query."""
+        if not entry_ids:
+            return {}
+        entries = self.tables.entries
+        statement = sa.select(*[entries.c[name] for name in ENTRY_FIELDS], entries.c.data_blob).where(
+            entries.c.instance_id == instance_id, entries.c.id.in_(entry_ids))
+        with self._connect().connect() as conn:
+            return {row.id: _to_entry(row) for row in conn.execute(statement)}
+
+    @_unavailable_on_database_error
+    def insert_many(self, entries: list[StoredEntry]) -> None:
+        """Insert the entries and advance the summary in one transaction: all of them or none."""
+        rows = []
+        for entry in entries:
+            row: dict[str, Any] = {name: getattr(entry, name) for name in ENTRY_FIELDS}
+            row["data_blob"] = entry.blob_ref
+            if "data" in self.tables.entries.c:
+                row["metadata"] = _jsonb(entry.metadata_json)
+                row["data"] = _jsonb(entry.data_json)
+            rows.append(row)
         try:
             with self._connect().begin() as conn:
-                conn.execute(self.tables.entries.insert().values(**row))
-                self._advance_summary(conn, entry)
+                if "data" in self.tables.entries.c:
+                    # The JSONB casts are SQL expressions, so each row is its own statement.
+                    for row in rows:
+                        conn.execute(self.tables.entries.insert().values(**row))
+                else:
+                    conn.execute(self.tables.entries.insert(), rows)
+                self._advance_summary(conn, entries[0], entries[-1])
         except IntegrityError:
-            raise DuplicateEntry() from None
+            raise DuplicateEntry(0) from None
 
-    def _advance_summary(self, conn: Connection, entry: StoredEntry) -> None:
+    def _advance_summary(self, conn: Connection, first: StoredEntry, entry: StoredEntry) -> None:
         instances = self.tables.instances
         upsert = self._engine.upsert(instances).values(
             instance_id=entry.instance_id, count=entry.seq + 1, head_seq=entry.seq, head_hash=entry.hash,
-            first_recorded_at=entry.recorded_at, last_recorded_at=entry.recorded_at,
+            first_recorded_at=first.recorded_at, last_recorded_at=entry.recorded_at,
         )
         conn.execute(upsert.on_conflict_do_update(
             index_elements=[instances.c.instance_id],
@@ -202,6 +225,29 @@ class SQLHistoryStore(HistoryStore):
         statement = (
             sa.select(*[entries.c[name] for name in ENTRY_FIELDS], entries.c.data_blob)
             .where(*criteria).order_by(order).limit(query.limit)
+        )
+        with self._connect().connect() as conn:
+            return [_to_entry(row) for row in conn.execute(statement)]
+
+    @_unavailable_on_database_error
+    def search(self, query: SearchQuery) -> list[StoredEntry]:
+        """Search across instances by type and time, in (recorded_at, instance_id, seq) order."""
+        entries = self.tables.entries
+        criteria = []
+        if query.type is not None:
+            criteria.append(entries.c.type == query.type)
+        if query.since is not None:
+            criteria.append(entries.c.recorded_at >= query.since)
+        if query.until is not None:
+            criteria.append(entries.c.recorded_at < query.until)
+        if query.after is not None:
+            criteria.append(sa.tuple_(entries.c.recorded_at, entries.c.instance_id, entries.c.seq)
+                            > sa.tuple_(*[sa.literal(v) for v in query.after]))
+        statement = (
+            sa.select(*[entries.c[name] for name in ENTRY_FIELDS], entries.c.data_blob)
+            .where(*criteria)
+            .order_by(entries.c.recorded_at, entries.c.instance_id, entries.c.seq)
+            .limit(query.limit)
         )
         with self._connect().connect() as conn:
             return [_to_entry(row) for row in conn.execute(statement)]

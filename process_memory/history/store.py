@@ -66,6 +66,17 @@ class HistoryQuery:
     until: str | None = None
 
 
+@dataclass(frozen=True)
+class SearchQuery:
+    """A validated search across instances; ``after`` is the (recorded_at, instance_id, seq) to continue from."""
+
+    type: str | None = None
+    since: str | None = None
+    until: str | None = None
+    after: tuple[str, str, int] | None = None
+    limit: int = 100
+
+
 class HistoryStore(ABC):
     """Durable storage of entries, offloaded blobs and instance summaries."""
 
@@ -90,13 +101,22 @@ class HistoryStore(ABC):
         """Return the instance's entry with this id, or None."""
 
     @abstractmethod
-    def insert(self, entry: StoredEntry) -> None:
-        """Store ``entry`` atomically; raise DuplicateEntry when its seq or id is taken.
+    def get_by_ids(self, instance_id: str, entry_ids: list[str]) -> dict[str, StoredEntry]:
+        """Return the instance's entries with these ids, by id, in one round trip."""
 
-        Once this returns the entry is durable. Keeping the instance summary
-        up to date is part of the insert, but a summary left stale by a crash
-        must be repaired when read, never shown.
+    @abstractmethod
+    def insert_many(self, entries: list[StoredEntry]) -> None:
+        """Store consecutive entries of one instance, in order, in one round trip where the database allows.
+
+        Raise DuplicateEntry (with how many leading entries were stored) when a
+        seq or id is taken. Once this returns every entry is durable. Keeping
+        the instance summary up to date is part of it, but a summary left stale
+        by a crash must be repaired when read, never shown.
         """
+
+    @abstractmethod
+    def search(self, query: SearchQuery) -> list[StoredEntry]:
+        """Return up to ``query.limit`` entries of any instance by (recorded_at, instance_id, seq), from an index."""
 
     @abstractmethod
     def find(self, instance_id: str, query: HistoryQuery) -> list[StoredEntry]:
