@@ -46,7 +46,7 @@ def history_service() -> HistoryService:
 
 def register_api(app: Flask) -> None:
     """Attach the OpenAPI machinery and every blueprint of the API."""
-    from process_memory.api import instances, state
+    from process_memory.api import compat, instances, search, state
 
     app.config.update(
         API_TITLE="process-memory",
@@ -64,3 +64,5 @@ def register_api(app: Flask) -> None:
     )
     api.register_blueprint(instances.blp, url_prefix=f"{API_PREFIX}/instances")
     api.register_blueprint(state.blp, url_prefix=f"{API_PREFIX}/instances")
+    api.register_blueprint(search.blp, url_prefix=f"{API_PREFIX}/history")
+    api.register_blueprint(compat.blp)

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flask import request, url_for
+from flask import Response, request, stream_with_context, url_for
 from flask.views import MethodView
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from process_memory.api import ApiBlueprint, history_service
+from process_memory.api.parser import load_json_body
 from process_memory.api.schemas import (
-    AppendHeadersSchema,
-    EntrySchema,
+    MAX_SEQ,
     ApiErrorSchema,
+    AppendHeadersSchema,
+    BatchResultSchema,
+    BatchSchema,
+    CloneSchema,
+    EntrySchema,
     HistoryArgsSchema,
     HistoryPageSchema,
     InstanceListArgsSchema,
     InstancePageSchema,
-    MAX_SEQ,
     InstanceSchema,
     NewEntrySchema,
     VerifySchema,
 )
+from process_memory.exceptions import InvalidInput
 from process_memory.history.service import NewEntry, format_timestamp
 from process_memory.history.store import HistoryQuery
 
@@ -29,7 +36,7 @@ blp = ApiBlueprint("instances", __name__, description="App instances and their i
 _NOT_FOUND = {"description": "unknown instance or entry", "schema": ApiErrorSchema}
 
 
-def _next_link(cursor_name: str, cursor: Any) -> dict[str, str]:
+def next_link(cursor_name: str, cursor: Any) -> dict[str, str]:
     """Return a Link header for the next page: the same query with the cursor moved."""
     if cursor is None:
         return {}
@@ -48,7 +55,7 @@ class Instances(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """List instance summaries by id, a page at a time."""
         items, cursor = history_service().list_instances(args.get("after"), args["limit"])
-        return {"items": items, "next": cursor}, 200, _next_link("after", cursor)
+        return {"items": items, "next": cursor}, 200, next_link("after", cursor)
 
 
 @blp.route("/<iid:instance_id>")
@@ -92,9 +99,82 @@ class History(MethodView):
             since=format_timestamp(since) if since else None,
             until=format_timestamp(until) if until else None,
         )
-        items, cursor = history_service().read_history(instance_id, query)
+        items, cursor = history_service().read_history(instance_id, query, wait=args.get("wait", 0))
         cursor_name = "after" if query.direction == "forward" else "before"
-        return {"items": items, "next": cursor}, 200, _next_link(cursor_name, cursor)
+        return {"items": items, "next": cursor}, 200, next_link(cursor_name, cursor)
+
+
+@blp.route("/<iid:instance_id>/history/batch")
+class HistoryBatch(MethodView):
+    """Many entries at once."""
+
+    @blp.arguments(BatchSchema)
+    @blp.arguments(AppendHeadersSchema, location="headers")
+    @blp.response(201, BatchResultSchema, description="at least one entry was created")
+    @blp.alt_response(200, schema=BatchResultSchema, description="every entry was stored already")
+    @blp.alt_response(409, description="an id exists with other content; nothing more was stored",
+                      schema=ApiErrorSchema)
+    @blp.alt_response(412, description="If-Match is not the current head", schema=ApiErrorSchema)
+    def post(self, batch: dict[str, Any], expected_head: int | None, instance_id: str) -> Any:
+        """Append up to 1,000 entries in order, each idempotent by its id."""
+        results = history_service().append_entries(instance_id, batch["entries"], expected_head)
+        outcomes = [{"id": stored.id, "seq": stored.seq, "hash": stored.hash,
+                     "outcome": "created" if created else "existing"} for stored, created in results]
+        return {"results": outcomes}, 201 if any(created for _, created in results) else 200
+
+
+@blp.route("/<iid:instance_id>/clone")
+class Clone(MethodView):
+    """A copy of a history."""
+
+    @blp.arguments(CloneSchema)
+    @blp.response(201, InstanceSchema, description="the new instance")
+    @blp.alt_response(404, **_NOT_FOUND)
+    @blp.alt_response(409, description="the target instance already has entries", schema=ApiErrorSchema)
+    def post(self, clone: dict[str, Any], instance_id: str) -> Any:
+        """Copy an instance's entries (up to a seq) into a new instance, with a fresh chain."""
+        summary = history_service().clone(instance_id, clone["to"], clone.get("upto"))
+        return summary, 201, {"Location": url_for("instances.Instance", instance_id=clone["to"])}
+
+
+@blp.route("/<iid:instance_id>/export")
+class Export(MethodView):
+    """A whole history as NDJSON."""
+
+    @blp.response(200, description="one entry per line, in order, data inline",
+                  content_type="application/x-ndjson")
+    @blp.alt_response(404, **_NOT_FOUND)
+    def get(self, instance_id: str) -> Any:
+        """Stream an instance's whole history as NDJSON, in constant memory."""
+        entries = history_service().export_entries(instance_id)
+        lines = (json.dumps(entry, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+                 for entry in entries)
+        return Response(stream_with_context(lines), mimetype="application/x-ndjson",
+                        headers={"Content-Disposition": f'attachment; filename="{instance_id}.ndjson"'})
+
+
+@blp.route("/<iid:instance_id>/import")
+class Import(MethodView):
+    """A history brought back from an export."""
+
+    @blp.doc(requestBody={"required": True, "content": {"application/x-ndjson": {"schema": {
+        "type": "string", "description": "an export: one entry per line"}}}})
+    @blp.response(201, InstanceSchema, description="the imported instance")
+    @blp.alt_response(409, description="the instance already has entries", schema=ApiErrorSchema)
+    @blp.alt_response(422, description="a line breaks the chain (`details.seq`); nothing was stored",
+                      schema=ApiErrorSchema)
+    def post(self, instance_id: str) -> Any:
+        """Import an exported history into an empty instance, checking its whole chain first."""
+        if request.mimetype != "application/x-ndjson":
+            raise UnsupportedMediaType("the body must be application/x-ndjson")
+        exported = []
+        for number, line in enumerate(request.get_data().splitlines(), start=1):
+            if line.strip():
+                try:
+                    exported.append(load_json_body(line))
+                except (BadRequest, InvalidInput):
+                    raise BadRequest(f"line {number} is not valid JSON") from None
+        return history_service().import_entries(instance_id, exported), 201
 
 
 @blp.route(f"/<iid:instance_id>/history/<int(max={MAX_SEQ}):seq>")

@@ -7,11 +7,14 @@ from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, fields, post_load, validate
 
-from process_memory.history.service import NewEntry
+from process_memory.history.service import INSTANCE_ID_PATTERN, NewEntry
 
 _ETAG_SEQ = re.compile(r'^(?:W/)?"?(-?\d{1,19})"?$')
 #: Seqs are stored as signed 64-bit integers.
 MAX_SEQ = 2**63 - 1
+MAX_BATCH = 1000
+#: The longest a live-tail request may wait.
+MAX_WAIT_SECONDS = 30
 
 
 class NewEntrySchema(Schema):
@@ -37,6 +40,69 @@ class NewEntrySchema(Schema):
             id=str(entry_id) if entry_id is not None else None,
             occurred_at=values["occurred_at"],
         )
+
+
+class BatchEntrySchema(NewEntrySchema):
+    """An entry of a batch: its id is required, so the batch can be sent again safely."""
+
+    id = fields.UUID(required=True, metadata={"description": "makes the entry idempotent"})
+
+
+class BatchSchema(Schema):
+    """A batch of entries, appended in order."""
+
+    class Meta:
+        unknown = RAISE
+
+    entries = fields.List(fields.Nested(BatchEntrySchema), required=True,
+                          validate=validate.Length(min=1, max=MAX_BATCH))
+
+
+class BatchOutcomeSchema(Schema):
+    """What became of one entry of a batch."""
+
+    id = fields.String()
+    seq = fields.Integer()
+    hash = fields.String()
+    outcome = fields.String(metadata={"description": "`created`, or `existing` when it was stored before"})
+
+
+class BatchResultSchema(Schema):
+    """The outcome of every entry of a batch, in the batch's order."""
+
+    results = fields.List(fields.Nested(BatchOutcomeSchema))
+
+
+class CloneSchema(Schema):
+    """Where to clone to, and how far."""
+
+    class Meta:
+        unknown = RAISE
+
+    to = fields.String(required=True, validate=validate.Regexp(f"^{INSTANCE_ID_PATTERN}$"))
+    upto = fields.Integer(validate=validate.Range(min=0, max=MAX_SEQ),
+                          metadata={"description": "last seq to copy; default: the head"})
+
+
+class SearchArgsSchema(Schema):
+    """Filters and cursor of a search across instances."""
+
+    class Meta:
+        unknown = RAISE
+
+    type = fields.String(validate=validate.Length(min=1, max=256))
+    since = fields.AwareDateTime(metadata={"description": "recorded_at >= since"})
+    until = fields.AwareDateTime(metadata={"description": "recorded_at < until"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    after = fields.String(validate=validate.Length(min=1, max=400),
+                          metadata={"description": "the `next` cursor of the previous page"})
+
+
+class SearchPageSchema(Schema):
+    """One page of entries of any instance."""
+
+    items = fields.List(fields.Nested("EntrySchema"))
+    next = fields.String(allow_none=True, metadata={"description": "pass as `after` for the next page"})
 
 
 class AppendHeadersSchema(Schema):
@@ -89,6 +155,8 @@ class HistoryArgsSchema(Schema):
     type = fields.String(validate=validate.Length(min=1, max=256))
     since = fields.AwareDateTime(metadata={"description": "recorded_at >= since"})
     until = fields.AwareDateTime(metadata={"description": "recorded_at < until"})
+    wait = fields.Float(validate=validate.Range(min=0, max=MAX_WAIT_SECONDS),
+                        metadata={"description": "live tail: seconds to wait for an entry when the page is empty"})
 
 
 class HistoryPageSchema(Schema):

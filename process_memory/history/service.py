@@ -9,7 +9,9 @@ inserts a seq first wins and every other writer re-reads the head and retries.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import itertools
 import json
 import logging
 import random
@@ -17,7 +19,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -34,7 +36,7 @@ from process_memory.exceptions import (
     PreconditionFailed,
     StoreUnavailable,
 )
-from process_memory.history.store import HistoryQuery, HistoryStore, InstanceSummary, StoredEntry
+from process_memory.history.store import HistoryQuery, HistoryStore, InstanceSummary, SearchQuery, StoredEntry
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,10 @@ _INSTANCE_ID_RE = re.compile(INSTANCE_ID_PATTERN)
 MAX_METADATA_BYTES = 256 * 1024
 #: How often one append re-reads the head after losing a race before answering 503.
 MAX_APPEND_ATTEMPTS = 100
+#: How often a live-tail reader looks for entries appended by other processes.
+TAIL_POLL_SECONDS = 0.2
+#: Entries per batch when cloning or importing (bounds memory to this many entries' data).
+COPY_CHUNK = 100
 #: Marks "data not given" where JSON null is a valid value.
 _UNSET: Any = object()
 
@@ -283,13 +289,117 @@ class HistoryService:
         except NotFound:
             raise NotFound("the instance has no entry", {"instance_id": instance_id}) from None
 
-    def read_history(self, instance_id: str, query: HistoryQuery) -> tuple[list[dict[str, Any]], int | None]:
-        """Return one page of entries and the cursor of the next page (None on the last)."""
+    def read_history(
+        self, instance_id: str, query: HistoryQuery, wait: float = 0
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Return one page of entries and the cursor of the next page (None on the last).
+
+        With ``wait`` (seconds), an empty page is not answered until an entry
+        arrives or the wait ends: appends in this process wake the reader at
+        once, appends elsewhere are seen within TAIL_POLL_SECONDS.
+        """
         check_instance_id(instance_id)
-        page = self.store.find(instance_id, dataclasses.replace(query, limit=query.limit + 1))
+        deadline = time.monotonic() + wait
+        while True:
+            page = self.store.find(instance_id, dataclasses.replace(query, limit=query.limit + 1))
+            remaining = deadline - time.monotonic()
+            if page or remaining <= 0:
+                break
+            with self._appended:
+                self._appended.wait(timeout=min(remaining, TAIL_POLL_SECONDS))
         has_more = len(page) > query.limit
         page = page[: query.limit]
         return [self._render(entry) for entry in page], (page[-1].seq if has_more else None)
+
+    def search(self, query: SearchQuery, after: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """Return entries of every instance by time (and type), and an opaque cursor for the next page."""
+        position = _decode_cursor(after) if after else None
+        page = self.store.search(dataclasses.replace(query, after=position, limit=query.limit + 1))
+        has_more = len(page) > query.limit
+        page = page[: query.limit]
+        last = page[-1] if page else None
+        cursor = _encode_cursor((last.recorded_at, last.instance_id, last.seq)) if has_more and last else None
+        return [self._render(entry) for entry in page], cursor
+
+    # -- moving whole histories ----------------------------------------------
+
+    def export_entries(self, instance_id: str) -> Iterator[dict[str, Any]]:
+        """Yield every entry in order, data inline, one at a time (the store pages underneath)."""
+        if self.store.summary(check_instance_id(instance_id)) is None:
+            raise NotFound("unknown instance", {"instance_id": instance_id})
+        return (self._render(stored) for stored in self.store.iter_chain(instance_id))
+
+    def clone(self, source: str, target: str, upto: int | None = None) -> dict[str, Any]:
+        """Copy the entries up to ``upto`` into an empty instance, in order, with a fresh chain.
+
+        Each copy keeps its id and records where it came from in ``metadata.cloned_from``.
+        A clone that stopped half-way can be run again and completes it.
+        """
+        check_instance_id(source)
+        check_instance_id(target)
+        if source == target:
+            raise InvalidInput("cannot clone an instance into itself", {"to": ["another instance id"]})
+        head = self.store.head(source)
+        if head is None:
+            raise NotFound("unknown instance", {"instance_id": source})
+        last = head.seq if upto is None else upto
+        if last > head.seq:
+            raise InvalidInput("upto is past the head", {"upto": [f"at most {head.seq}"]})
+        self._require_empty_or_resuming(target, lambda first: first.get("cloned_from", {}).get("instance_id") == source)
+        chain = itertools.takewhile(lambda stored: stored.seq <= last, self.store.iter_chain(source))
+        self._append_in_chunks(target, (self._copy_of(stored, "cloned_from", source) for stored in chain))
+        return self.get_instance(target)
+
+    def import_entries(self, instance_id: str, exported: list[Any]) -> dict[str, Any]:
+        """Check an exported history (its entries as parsed JSON) whole, then append it to an empty instance.
+
+        An entry that breaks the chain is refused with 422 naming its seq, and nothing is stored.
+        """
+        check_instance_id(instance_id)
+        prev_hash: str | None = None
+        for seq, entry in enumerate(exported):
+            stored = _stored_from_export(entry) if isinstance(entry, dict) and set(entry) == _EXPORT_FIELDS else None
+            if stored is None or stored.seq != seq or stored.prev_hash != prev_hash or not self._entry_is_intact(stored):
+                raise InvalidInput("the imported history breaks its chain", {"seq": seq})
+            prev_hash = stored.hash
+        if not exported:
+            raise InvalidInput("the import holds no entry", {"body": ["one exported entry per line"]})
+        first_id = exported[0]["id"]
+        self._require_empty_or_resuming(instance_id, lambda _: True, first_id)
+        self._append_in_chunks(instance_id, (
+            NewEntry(type=entry["type"], data=entry["data"], id=entry["id"],
+                     occurred_at=_parse_timestamp(entry["occurred_at"]),
+                     metadata={**entry["metadata"], "imported_from": {
+                         "instance_id": entry["instance_id"], "seq": entry["seq"], "hash": entry["hash"]}})
+            for entry in exported))
+        return self.get_instance(instance_id)
+
+    def _require_empty_or_resuming(
+        self, instance_id: str, same_origin: Callable[[dict[str, Any]], bool], first_id: str | None = None
+    ) -> None:
+        """Refuse a target with entries, unless they are the start of this very copy (a retry)."""
+        first = self.store.get_by_seq(instance_id, 0)
+        if first is None:
+            return
+        if (first_id is None or first.id == first_id) and same_origin(json.loads(first.metadata_json)):
+            return
+        raise Conflict("the target instance already has entries", {"instance_id": instance_id})
+
+    def _copy_of(self, stored: StoredEntry, provenance: str, source: str) -> NewEntry:
+        metadata = json.loads(stored.metadata_json)
+        metadata[provenance] = {"instance_id": source, "seq": stored.seq, "hash": stored.hash}
+        return NewEntry(type=stored.type, data=json.loads(self._data_bytes(stored)), metadata=metadata,
+                        id=stored.id, occurred_at=_parse_timestamp(stored.occurred_at))
+
+    def _append_in_chunks(self, instance_id: str, entries: Iterable[NewEntry]) -> None:
+        chunk: list[NewEntry] = []
+        for entry in entries:
+            chunk.append(entry)
+            if len(chunk) == COPY_CHUNK:
+                self.append_entries(instance_id, chunk)
+                chunk = []
+        if chunk:
+            self.append_entries(instance_id, chunk)
 
     def get_instance(self, instance_id: str) -> dict[str, Any]:
         """Return the instance's summary."""
@@ -390,6 +500,42 @@ def _same_content(existing: StoredEntry, entry: _PreparedEntry) -> bool:
         and existing.metadata_json == entry.metadata_json
         and existing.occurred_at == entry.fields["occurred_at"]
     )
+
+
+def _parse_timestamp(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _encode_cursor(position: tuple[str, str, int]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str, int]:
+    try:
+        recorded_at, instance_id, seq = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if isinstance(recorded_at, str) and isinstance(instance_id, str) and isinstance(seq, int):
+            return recorded_at, instance_id, seq
+    except (ValueError, TypeError):
+        pass
+    raise InvalidInput("invalid cursor", {"after": ["pass the next cursor of the previous page"]})
+
+
+_EXPORT_FIELDS = {"instance_id", "seq", "id", "type", "occurred_at", "recorded_at", "metadata", "data", "size",
+                  "data_sha256", "prev_hash", "hash"}
+
+
+def _stored_from_export(entry: dict[str, Any]) -> StoredEntry | None:
+    """Rebuild a StoredEntry from an exported line, so the usual checks apply; None when malformed."""
+    try:
+        return StoredEntry(
+            instance_id=entry["instance_id"], seq=entry["seq"], id=entry["id"], type=entry["type"],
+            occurred_at=entry["occurred_at"], recorded_at=entry["recorded_at"],
+            metadata_json=canonical_json(entry["metadata"]).decode("utf-8"), size=entry["size"],
+            data_sha256=entry["data_sha256"], prev_hash=entry["prev_hash"], hash=entry["hash"],
+            data_json=canonical_json(entry["data"]).decode("utf-8"), blob_ref=None,
+        )
+    except (TypeError, ValueError):
+        return None
 
 
 def _render_summary(summary: InstanceSummary) -> dict[str, Any]:
