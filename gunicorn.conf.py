@@ -10,9 +10,14 @@ from typing import Any
 # PROCESS_MEMORY_BIND: host:port, or unix:/path/to.sock.
 bind = os.environ.get("PROCESS_MEMORY_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, 8)))
+# Threads, not sync workers: a live-tail request (GET history?wait=30) holds its thread while it waits,
+# so each worker serves PROCESS_MEMORY_THREADS requests at once and a few waiting clients never stall it.
+worker_class = "gthread"
+threads = int(os.environ.get("PROCESS_MEMORY_THREADS", 8))
 # The app opens its database clients on first use in each worker, after the fork: never preload them.
 preload_app = False
 graceful_timeout = 30
+# gthread's timeout is the worker heartbeat, not a request limit: long waits and large bodies are fine.
 timeout = 120
 # gunicorn's runtime control socket lives at one path per user (~/.gunicorn); a second server on the
 # host (another deployment, the test suite) would take it over. Signals (HUP, TERM) do the same job.

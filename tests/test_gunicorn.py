@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import re
 import signal
@@ -181,3 +183,28 @@ def test_memory_state_with_several_workers_warns_at_start_up(tmp_path: Path) -> 
     server.stop()
     warnings = [line for line in server.log().splitlines() if "WARNING" in line]
     assert len(warnings) == 1 and "PROCESS_MEMORY_STATE_BACKEND=memory with 2 workers" in warnings[0]
+
+
+def test_waiting_readers_do_not_hold_the_workers_hostage(tmp_path: Path) -> None:
+    """Two workers, six live-tail readers waiting at once, and other requests still answered."""
+    server = GunicornServer({}, workers=2, cwd=tmp_path)
+    server.start()
+    readers: list[http.client.HTTPConnection] = []
+    try:
+        iid = str(uuid.uuid4())
+        path = f"/api/v1/instances/{iid}/history"
+        requests.post(f"{server.url}{path}", json={"type": "t", "data": 0}, timeout=30)
+        for _ in range(6):
+            # request() writes the whole request before returning; the answer is read later.
+            reader = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+            reader.request("GET", f"{path}?after=0&wait=25")
+            readers.append(reader)
+        # Six readers are waiting on two workers; sync workers would leave this queued behind them.
+        assert requests.get(f"{server.url}{path}?limit=1", timeout=5).status_code == 200
+        written = requests.post(f"{server.url}{path}", json={"type": "t", "data": 1}, timeout=30).json()
+        for reader in readers:
+            assert json.loads(reader.getresponse().read())["items"] == [written]
+    finally:
+        for reader in readers:
+            reader.close()
+        server.stop()

@@ -89,3 +89,26 @@ def test_history_gc_removes_only_unreferenced_old_blobs(tmp_path: Path) -> None:
         raise AssertionError("the orphan is still there")
     except KeyError:
         pass
+
+
+def _search_plan(store: SQLHistoryStore) -> str:
+    store.ensure_schema()
+    query = (f"SELECT seq FROM {store.tables.entries.name} WHERE type = 't' AND recorded_at >= '2026' "
+             f"ORDER BY recorded_at, instance_id, seq LIMIT 10")
+    with store._connect().connect() as conn:
+        if conn.dialect.name == "sqlite":
+            return " ".join(str(row) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}"))
+        conn.exec_driver_sql("SET enable_seqscan = off")  # a tiny table would be scanned anyway
+        return " ".join(str(row) for row in conn.exec_driver_sql(f"EXPLAIN {query}"))
+
+
+def test_search_across_instances_reads_an_index_on_sqlite(tmp_path: Path) -> None:
+    plan = _search_plan(SQLHistoryStore(f"sqlite:///{tmp_path / 'h.sqlite3'}"))
+    assert "process_memory_entries_type_recorded_at" in plan and "TEMP B-TREE" not in plan
+
+
+def test_search_across_instances_reads_an_index_on_postgres(postgres: PostgresServer) -> None:
+    store = SQLHistoryStore(postgres.url, table_prefix=f"t_{uuid.uuid4().hex[:12]}")
+    plan = _search_plan(store)
+    assert "_entries_type_recorded_at" in plan and "Seq Scan" not in plan
+    store.tables.entries.metadata.drop_all(store._connect())

@@ -1,0 +1,106 @@
+"""Clone, export and import, on every history backend."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from flask.testing import FlaskClient
+
+API = "/api/v1/instances"
+
+
+def fill(client: FlaskClient, iid: str, count: int) -> list[dict[str, Any]]:
+    """Entries with metadata, times and some offloaded data."""
+    batch = [{"type": f"t{n % 3}", "id": str(uuid.uuid4()), "metadata": {"step": n},
+              "occurred_at": f"2026-05-01T10:00:0{n % 10}.250+02:00",
+              "data": {"n": n, "big": "z" * (6000 if n % 3 == 0 else 1), "$odd.key": [[n]]}} for n in range(count)]
+    client.post(f"{API}/{iid}/history/batch", json={"entries": batch})
+    return client.get(f"{API}/{iid}/history").get_json()["items"]
+
+
+def test_clone_copies_up_to_a_seq_with_a_fresh_chain(client: FlaskClient, iid: str) -> None:
+    source = fill(client, iid, 6)
+    target = str(uuid.uuid4())
+    response = client.post(f"{API}/{iid}/clone", json={"to": target, "upto": 3})
+    assert response.status_code == 201
+    assert response.headers["Location"] == f"{API}/{target}"
+    assert response.get_json()["count"] == 4
+    copies = client.get(f"{API}/{target}/history").get_json()["items"]
+    for original, copy in zip(source, copies):
+        assert (copy["id"], copy["type"], copy["data"], copy["occurred_at"], copy["data_sha256"]) == (
+            original["id"], original["type"], original["data"], original["occurred_at"], original["data_sha256"])
+        assert copy["metadata"] == {**original["metadata"], "cloned_from": {
+            "instance_id": iid, "seq": original["seq"], "hash": original["hash"]}}
+        assert copy["hash"] != original["hash"]
+    assert client.get(f"{API}/{target}/verify").get_json() == {"ok": True, "checked": 4, "first_bad_seq": None}
+
+
+def test_a_clone_that_stopped_half_way_completes(client: FlaskClient, iid: str) -> None:
+    fill(client, iid, 5)
+    target = str(uuid.uuid4())
+    client.post(f"{API}/{iid}/clone", json={"to": target, "upto": 1})  # as far as it got
+    assert client.post(f"{API}/{iid}/clone", json={"to": target}).status_code == 201
+    assert client.get(f"{API}/{target}").get_json()["count"] == 5
+    assert client.get(f"{API}/{target}/verify").get_json()["ok"] is True
+
+
+def test_clone_refusals(client: FlaskClient, iid: str) -> None:
+    fill(client, iid, 2)
+    occupied = str(uuid.uuid4())
+    client.post(f"{API}/{occupied}/history", json={"type": "mine", "data": 1})
+    assert client.post(f"{API}/{iid}/clone", json={"to": occupied}).status_code == 409
+    assert client.get(f"{API}/{occupied}").get_json()["count"] == 1
+    assert client.post(f"{API}/{uuid.uuid4()}/clone", json={"to": str(uuid.uuid4())}).status_code == 404
+    past = client.post(f"{API}/{iid}/clone", json={"to": str(uuid.uuid4()), "upto": 2})
+    assert past.status_code == 422 and "upto" in past.get_json()["error"]["details"]
+    assert client.post(f"{API}/{iid}/clone", json={"to": iid}).status_code == 422
+    assert client.post(f"{API}/{iid}/clone", json={"to": "bad id"}).status_code == 422
+
+
+def test_export_then_import_keeps_every_data_hash(client: FlaskClient, iid: str) -> None:
+    source = fill(client, iid, 7)
+    exported = client.get(f"{API}/{iid}/export")
+    assert exported.status_code == 200 and exported.mimetype == "application/x-ndjson" and exported.is_streamed
+    lines = exported.get_data().splitlines()
+    assert [json.loads(line) for line in lines] == source  # large payloads inline, in order
+    target = str(uuid.uuid4())
+    imported = client.post(f"{API}/{target}/import", data=exported.get_data(), content_type="application/x-ndjson")
+    assert imported.status_code == 201 and imported.get_json()["count"] == 7
+    copies = client.get(f"{API}/{target}/history").get_json()["items"]
+    assert [c["data_sha256"] for c in copies] == [s["data_sha256"] for s in source]
+    assert [c["data"] for c in copies] == [s["data"] for s in source]
+    assert copies[2]["metadata"]["imported_from"] == {"instance_id": iid, "seq": 2, "hash": source[2]["hash"]}
+    assert client.get(f"{API}/{target}/verify").get_json()["ok"] is True
+    again = client.post(f"{API}/{target}/import", data=exported.get_data(), content_type="application/x-ndjson")
+    assert again.status_code == 201 and again.get_json()["count"] == 7  # a retry, not a second copy
+
+
+def test_an_import_with_a_broken_chain_stores_nothing(client: FlaskClient, iid: str) -> None:
+    fill(client, iid, 5)
+    lines = client.get(f"{API}/{iid}/export").get_data().splitlines()
+    target = str(uuid.uuid4())
+    for bad_seq, broken in (
+        (3, lines[:3] + [lines[3].replace(b'"n":3', b'"n":33')] + lines[4:]),  # data changed
+        (2, lines[:2] + lines[3:]),  # an entry removed
+        (0, [lines[1], lines[0]] + lines[2:]),  # reordered
+    ):
+        response = client.post(f"{API}/{target}/import", data=b"\n".join(broken), content_type="application/x-ndjson")
+        assert response.status_code == 422 and response.get_json()["error"]["details"] == {"seq": bad_seq}
+        assert client.get(f"{API}/{target}").status_code == 404
+
+
+def test_import_refusals(client: FlaskClient, iid: str) -> None:
+    fill(client, iid, 2)
+    body = client.get(f"{API}/{iid}/export").get_data()
+    target = str(uuid.uuid4())
+    assert client.post(f"{API}/{target}/import", data=body, content_type="application/json").status_code == 415
+    assert client.post(f"{API}/{target}/import", data=body + b"{not json",
+                       content_type="application/x-ndjson").get_json()["error"]["message"] == "line 3 is not valid JSON"
+    assert client.post(f"{API}/{target}/import", data=b"", content_type="application/x-ndjson").status_code == 422
+    assert client.post(f"{API}/{iid}/import", data=body, content_type="application/x-ndjson").status_code == 409
+    other = str(uuid.uuid4())
+    client.post(f"{API}/{other}/history", json={"type": "mine", "data": 1})
+    assert client.post(f"{API}/{other}/import", data=body, content_type="application/x-ndjson").status_code == 409
+    assert client.get(f"{API}/{uuid.uuid4()}/export").status_code == 404
