@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test ferretdb clean
+.PHONY: install run test bench ferretdb clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ ferretdb:
 
 test: install ferretdb
 	$(BIN)/python -m pytest
+
+bench: install ferretdb
+	$(BIN)/python -m bench.batch_vs_single
+	$(BIN)/python -m bench.tail_latency
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .hypothesis
