@@ -230,15 +230,7 @@ class MongoHistoryStore(HistoryStore):
             seq_range["$lt"] = query.before
         if seq_range:
             criteria["seq"] = seq_range
-        if query.type is not None:
-            criteria["type"] = query.type
-        recorded: dict[str, str] = {}
-        if query.since is not None:
-            recorded["$gte"] = query.since
-        if query.until is not None:
-            recorded["$lt"] = query.until
-        if recorded:
-            criteria["recorded_at"] = recorded
+        criteria.update(_type_and_time(query.type, query.since, query.until))
         order = ASCENDING if query.direction == "forward" else DESCENDING
         cursor = self._entries().find(criteria).sort("seq", order).limit(query.limit)
         return [_to_entry(doc) for doc in cursor]
@@ -246,16 +238,7 @@ class MongoHistoryStore(HistoryStore):
     @_unavailable_on_network_error
     def search(self, query: SearchQuery) -> list[StoredEntry]:
         """Search across instances by type and time, in (recorded_at, instance_id, seq) order."""
-        clauses: list[dict[str, Any]] = []
-        if query.type is not None:
-            clauses.append({"type": query.type})
-        recorded: dict[str, str] = {}
-        if query.since is not None:
-            recorded["$gte"] = query.since
-        if query.until is not None:
-            recorded["$lt"] = query.until
-        if recorded:
-            clauses.append({"recorded_at": recorded})
+        clauses: list[dict[str, Any]] = [_type_and_time(query.type, query.since, query.until)]
         if query.after is not None:
             at, instance, seq = query.after
             clauses.append({"$or": [
@@ -353,6 +336,21 @@ class MongoHistoryStore(HistoryStore):
             self._summaries().update_one({"_id": instance_id, "head_seq": {"$lt": summary.head_seq}},
                                          {"$set": fields})
         return summary
+
+
+def _type_and_time(entry_type: str | None, since: str | None, until: str | None) -> dict[str, Any]:
+    """The filter on type and recorded time; only typed, validated values reach it."""
+    criteria: dict[str, Any] = {}
+    if entry_type is not None:
+        criteria["type"] = entry_type
+    recorded: dict[str, str] = {}
+    if since is not None:
+        recorded["$gte"] = since
+    if until is not None:
+        recorded["$lt"] = until
+    if recorded:
+        criteria["recorded_at"] = recorded
+    return criteria
 
 
 def _to_entry(doc: dict[str, Any]) -> StoredEntry:

@@ -133,9 +133,23 @@ class SQLHistoryStore(HistoryStore):
 
     # -- entries -------------------------------------------------------------
 
-    def _one(self, criteria: Any, order: Any = None) -> StoredEntry | None:
+    def _select_entries(self) -> sa.Select[Any]:
         entries = self.tables.entries
-        query = sa.select(*[entries.c[name] for name in ENTRY_FIELDS], entries.c.data_blob).where(criteria)
+        return sa.select(*[entries.c[name] for name in ENTRY_FIELDS], entries.c.data_blob)
+
+    def _type_and_time(self, entry_type: str | None, since: str | None, until: str | None) -> list[Any]:
+        entries = self.tables.entries
+        criteria = []
+        if entry_type is not None:
+            criteria.append(entries.c.type == entry_type)
+        if since is not None:
+            criteria.append(entries.c.recorded_at >= since)
+        if until is not None:
+            criteria.append(entries.c.recorded_at < until)
+        return criteria
+
+    def _one(self, criteria: Any, order: Any = None) -> StoredEntry | None:
+        query = self._select_entries().where(criteria)
         if order is not None:
             query = query.order_by(order).limit(1)
         with self._connect().connect() as conn:
@@ -166,8 +180,7 @@ class SQLHistoryStore(HistoryStore):
         if not entry_ids:
             return {}
         entries = self.tables.entries
-        statement = sa.select(*[entries.c[name] for name in ENTRY_FIELDS], entries.c.data_blob).where(
-            entries.c.instance_id == instance_id, entries.c.id.in_(entry_ids))
+        statement = self._select_entries().where(entries.c.instance_id == instance_id, entries.c.id.in_(entry_ids))
         with self._connect().connect() as conn:
             return {row.id: _to_entry(row) for row in conn.execute(statement)}
 
@@ -215,17 +228,9 @@ class SQLHistoryStore(HistoryStore):
             criteria.append(entries.c.seq > query.after)
         if query.before is not None:
             criteria.append(entries.c.seq < query.before)
-        if query.type is not None:
-            criteria.append(entries.c.type == query.type)
-        if query.since is not None:
-            criteria.append(entries.c.recorded_at >= query.since)
-        if query.until is not None:
-            criteria.append(entries.c.recorded_at < query.until)
+        criteria += self._type_and_time(query.type, query.since, query.until)
         order = entries.c.seq.asc() if query.direction == "forward" else entries.c.seq.desc()
-        statement = (
-            sa.select(*[entries.c[name] for name in ENTRY_FIELDS], entries.c.data_blob)
-            .where(*criteria).order_by(order).limit(query.limit)
-        )
+        statement = self._select_entries().where(*criteria).order_by(order).limit(query.limit)
         with self._connect().connect() as conn:
             return [_to_entry(row) for row in conn.execute(statement)]
 
@@ -233,21 +238,13 @@ class SQLHistoryStore(HistoryStore):
     def search(self, query: SearchQuery) -> list[StoredEntry]:
         """Search across instances by type and time, in (recorded_at, instance_id, seq) order."""
         entries = self.tables.entries
-        criteria = []
-        if query.type is not None:
-            criteria.append(entries.c.type == query.type)
-        if query.since is not None:
-            criteria.append(entries.c.recorded_at >= query.since)
-        if query.until is not None:
-            criteria.append(entries.c.recorded_at < query.until)
+        criteria = self._type_and_time(query.type, query.since, query.until)
         if query.after is not None:
             criteria.append(sa.tuple_(entries.c.recorded_at, entries.c.instance_id, entries.c.seq)
                             > sa.tuple_(*[sa.literal(v) for v in query.after]))
         statement = (
-            sa.select(*[entries.c[name] for name in ENTRY_FIELDS], entries.c.data_blob)
-            .where(*criteria)
-            .order_by(entries.c.recorded_at, entries.c.instance_id, entries.c.seq)
-            .limit(query.limit)
+            self._select_entries().where(*criteria)
+            .order_by(entries.c.recorded_at, entries.c.instance_id, entries.c.seq).limit(query.limit)
         )
         with self._connect().connect() as conn:
             return [_to_entry(row) for row in conn.execute(statement)]
