@@ -3,7 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test bench ferretdb clean
+.PHONY: install run test bench ferretdb nginx-config clean
+
+# make nginx-config LISTEN=80 UPSTREAM=unix:/run/process-memory/gunicorn.sock MAX_BODY=67108864
+LISTEN ?= 8080
+UPSTREAM ?= 127.0.0.1:8000
+MAX_BODY ?= 67108864
+SERVER_NAME ?= _
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +31,12 @@ test: install ferretdb
 bench: install ferretdb
 	$(BIN)/python -m bench.batch_vs_single
 	$(BIN)/python -m bench.tail_latency
+
+nginx-config: install
+	@mkdir -p var
+	$(BIN)/python -m process_memory.deploy --listen $(LISTEN) --upstream $(UPSTREAM) \
+		--max-body $(MAX_BODY) --server-name $(SERVER_NAME) > var/nginx-process_memory.conf
+	@echo "wrote var/nginx-process_memory.conf"
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .hypothesis

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import sys
 from typing import Any
 
@@ -16,16 +17,45 @@ worker_class = "gthread"
 threads = int(os.environ.get("PROCESS_MEMORY_THREADS", 8))
 # The app opens its database clients on first use in each worker, after the fork: never preload them.
 preload_app = False
+# On SIGTERM or SIGHUP a worker finishes the requests it has (up to this long) before it exits.
 graceful_timeout = 30
+# Longer than nginx's upstream keepalive_timeout (4 s), so nginx always closes first.
+keepalive = 5
 # gthread's timeout is the worker heartbeat, not a request limit: long waits and large bodies are fine.
 timeout = 120
 # gunicorn's runtime control socket lives at one path per user (~/.gunicorn); a second server on the
 # host (another deployment, the test suite) would take it over. Signals (HUP, TERM) do the same job.
 control_socket_disable = True
 
+# One JSON line per request, with the request id the app answered with.
+accesslog = "-"
+access_log_format = (
+    '{"time":"%(t)s","remote":"%(h)s","method":"%(m)s","path":"%(U)s","status":%(s)s,'
+    '"bytes":%(B)s,"duration_us":%(D)s,"request_id":"%({x-request-id}o)s","worker":"%(p)s"}'
+)
+
+# Metrics from every worker are summed at /metrics (prometheus-client's multiprocess mode); the
+# directory must exist, empty, before the workers start.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                                                               f"process-memory-metrics-{os.getpid()}"))
+
+
+def _reset_metrics_directory() -> None:
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory, exist_ok=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Fold a dead worker's live gauges away; its counters stay counted."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
 
 def on_starting(server: Any) -> None:
     """Say once, from the master, where history and state are kept (never with credentials)."""
+    _reset_metrics_directory()
     from process_memory.config import ConfigError, Settings
     from process_memory.history import create_history_store
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 import click
 from flask import Flask, request
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from process_memory.config import Settings
 from process_memory.errors import register_error_handlers
 from process_memory.history import create_history_store
 from process_memory.history.service import HistoryService
 from process_memory.history.store import HistoryStore
+from process_memory.observability import configure_json_logging, record_appends, register_request_observers
 from process_memory.state import INSTANCE_STATE_NAMESPACE, ExpirySweeper, StateService
 from process_memory.stores import SQLStore, StateStore, StoreRegistry, create_state_store
 
@@ -29,8 +30,10 @@ def create_app(
     app.config["SETTINGS"] = settings
     # Werkzeug refuses longer bodies while reading; the hook below refuses them before.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
-    configure_logger(app)
+    configure_json_logging()
+    register_proxy_trust(app, settings)
     register_services(app, settings, history_store, state_store)
+    register_request_observers(app)
     register_request_limits(app, settings)
     register_error_handlers(app)
     register_blueprints(app)
@@ -38,12 +41,10 @@ def create_app(
     return app
 
 
-def configure_logger(app: Flask) -> None:
-    """Log to stderr at INFO unless the host application configured logging."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # pymongo logs whole commands, documents included, at DEBUG: payloads must never reach a log.
-    logging.getLogger("pymongo").setLevel(logging.WARNING)
+def register_proxy_trust(app: Flask, settings: Settings) -> None:
+    """Believe X-Forwarded-For/-Proto from exactly as many proxies as configured (nginx: one)."""
+    if settings.proxy_hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)  # type: ignore[method-assign]
 
 
 def register_services(
@@ -51,7 +52,9 @@ def register_services(
 ) -> None:
     """Create the history and state services over the configured stores (connections open lazily, after fork)."""
     store = history_store or create_history_store(settings)
-    app.extensions["process_memory.history"] = HistoryService(store, settings.docdb_max_data)
+    history = HistoryService(store, settings.docdb_max_data)
+    history.listeners.append(record_appends)
+    app.extensions["process_memory.history"] = history
 
     root = state_store or create_state_store(
         settings.state_backend,
@@ -84,8 +87,9 @@ def register_request_limits(app: Flask, settings: Settings) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount the API."""
-    from process_memory.api import register_api
+    from process_memory.api import health, register_api
 
+    app.register_blueprint(health.blp)
     register_api(app)
 
 

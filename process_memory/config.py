@@ -62,6 +62,8 @@ class Settings:
     state_max_bytes: int = 1024 * 1024
     #: How often each worker deletes expired state in the background.
     state_sweep_seconds: int = 300
+    #: Proxies in front of the app whose X-Forwarded-For/-Proto are believed (nginx: 1).
+    proxy_hops: int = 0
 
     @classmethod
     def from_env(
@@ -98,6 +100,7 @@ class Settings:
             state_ttl=ttl or None,
             state_max_bytes=_int(values, "PROCESS_MEMORY_STATE_MAX_BYTES", 1024 * 1024, 1, 64 * 1024 * 1024),
             state_sweep_seconds=_int(values, "PROCESS_MEMORY_STATE_SWEEP_SECONDS", 300, 1, 86400),
+            proxy_hops=_int(values, "PROCESS_MEMORY_PROXY_HOPS", 1, 0, 5),
         )
 
 

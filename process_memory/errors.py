@@ -10,11 +10,12 @@ import logging
 import traceback
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, g, has_request_context, jsonify
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 from process_memory.db import StoreUnavailable
+from process_memory.observability import record_store_error
 from process_memory.exceptions import (
     Conflict,
     ServiceError,
@@ -39,6 +40,8 @@ def error_response(
     """Build the JSON error response every failure uses."""
     if code is None:
         code = HTTP_STATUS_CODES.get(status, "error").lower().replace(" ", "_").replace("-", "_")
+    if has_request_context():
+        g.error_code = code  # the request's log line names the outcome
     response = jsonify({"error": {"code": code, "message": message, "details": details}})
     response.status_code = status
     for name, value in (headers or {}).items():
@@ -74,6 +77,7 @@ def handle_service_error(error: ServiceError) -> Response:
 
 def handle_store_unavailable(error: StoreUnavailable) -> Response:
     """Answer 503 with the time after which a retry makes sense."""
+    record_store_error()
     return error_response(503, error.message, code=error.code, headers={"Retry-After": str(error.retry_after)})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -10,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,13 +137,12 @@ class GunicornServer:
         """Start gunicorn and wait until a worker answers."""
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                # The access log names the worker (%(p)s) so tests can see which process served what.
                 [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
-                 f"--chdir={self.cwd}", f"--pythonpath={ROOT}", "--access-logfile=-",
-                 "--access-logformat=%(p)s %(m)s %(U)s %(s)s", "wsgi:process_memory_app"],
+                 f"--chdir={self.cwd}", f"--pythonpath={ROOT}", "wsgi:process_memory_app"],
                 cwd=self.cwd,
                 env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PROCESS_MEMORY_BIND": f"127.0.0.1:{self.port}",
-                     "WEB_CONCURRENCY": str(self.workers), **self.env},
+                     "WEB_CONCURRENCY": str(self.workers),
+                     "PROMETHEUS_MULTIPROC_DIR": str(self.cwd / f"metrics-{self.port}"), **self.env},
                 stdout=log,
                 stderr=log,
             )
@@ -159,6 +160,17 @@ class GunicornServer:
     def log(self) -> str:
         """Everything gunicorn and the app wrote so far."""
         return self.log_path.read_text(errors="replace")
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        """The JSON lines of the log: gunicorn's access log and the app's request log."""
+        lines = []
+        for line in self.log().splitlines():
+            if line.startswith("{"):
+                parsed = json.loads(line)  # every {-line must be JSON: a broken format fails here
+                if "worker" in parsed:
+                    parsed["pid"] = int(parsed["worker"].strip("<>"))  # gunicorn writes <pid>
+                lines.append(parsed)
+        return lines
 
     def stop(self) -> None:
         """Stop gunicorn gracefully."""
@@ -262,4 +274,51 @@ class RedisServer:
 
     def stop(self) -> None:
         """Stop the server."""
+        stop_process(self.process, timeout=10)
+
+
+def nginx_binary() -> str | None:
+    """The nginx executable, if installed."""
+    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
+
+
+class NginxServer:
+    """nginx with the site `make nginx-config` renders, in a prefix directory of its own."""
+
+    def __init__(self, root: Path, upstream: str, max_body: int) -> None:
+        self.root = root
+        self.port = free_port()
+        self.upstream = upstream
+        self.max_body = max_body
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """nginx's base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Render the site, write a minimal nginx.conf around it, start nginx in the foreground."""
+        from process_memory.deploy import render_nginx_config
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "site.conf").write_text(
+            render_nginx_config(f"127.0.0.1:{self.port}", self.upstream, self.max_body))
+        temp = {name: self.root / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
+        for path in temp.values():
+            path.mkdir(exist_ok=True)
+        (self.root / "nginx.conf").write_text(
+            ("user root;\n" if os.geteuid() == 0 else "")
+            + f"worker_processes 1;\npid {self.root}/nginx.pid;\nerror_log {self.root}/error.log warn;\n"
+            "events { worker_connections 512; }\n"
+            f"http {{\n access_log {self.root}/access.log;\n"
+            f" client_body_temp_path {temp['body']};\n proxy_temp_path {temp['proxy']};\n"
+            f" fastcgi_temp_path {temp['fastcgi']};\n uwsgi_temp_path {temp['uwsgi']};\n"
+            f" scgi_temp_path {temp['scgi']};\n include {self.root}/site.conf;\n}}\n")
+        self.process = spawn_server(
+            [nginx_binary() or "nginx", "-p", str(self.root), "-c", str(self.root / "nginx.conf"),
+             "-g", "daemon off;"], self.port, "nginx")
+
+    def stop(self) -> None:
+        """Stop nginx."""
         stop_process(self.process, timeout=10)

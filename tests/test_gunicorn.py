@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import re
 import signal
 import threading
 import uuid
@@ -129,9 +128,11 @@ def test_a_worker_killed_mid_appends_loses_nothing_acknowledged(server: Gunicorn
     assert_complete_chain(server.url, iid, acknowledged)
 
 
-def _served_by(log: str) -> list[tuple[int, str, str]]:
-    return [(int(pid), method, path) for pid, method, path in
-            re.findall(r"^<(\d+)> (GET|POST) (/api/v1/instances/\S+) 20[01]$", log, re.MULTILINE)]
+def _served_by(server: GunicornServer) -> list[tuple[int, str, str]]:
+    """(pid, method, path) of every successful API request, from gunicorn's JSON access log."""
+    return [(line["pid"], line["method"], line["path"]) for line in server.json_lines()
+            if "status" in line and "pid" in line and line["status"] in (200, 201)
+            and line["path"].startswith("/api/v1/instances/")]
 
 
 def test_embedded_default_needs_nothing_persists_and_is_shared_by_workers(tmp_path: Path) -> None:
@@ -154,7 +155,7 @@ def test_embedded_default_needs_nothing_persists_and_is_shared_by_workers(tmp_pa
         for _ in range(12):
             with requests.Session() as session:
                 assert session.get(state_url, timeout=30).headers["ETag"] == etag
-        served = _served_by(server.log())
+        served = _served_by(server)
         posting, reading = {p for p, m, _ in served if m == "POST"}, {p for p, m, _ in served if m == "GET"}
         assert len(posting | reading) >= 2, "only one worker served: nothing crossed a process"
         # Every worker that read saw all 40 entries, whichever worker wrote them.

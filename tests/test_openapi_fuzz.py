@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import re
 import shutil
 import tempfile
@@ -21,6 +22,19 @@ atexit.register(shutil.rmtree, _DIR, ignore_errors=True)
 _DB = _DIR / "history.sqlite3"
 app = create_app(Settings(database_url=f"sqlite:///{_DB}", docdb_max_data=2048))
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+
+
+@schemathesis.serializer("application/x-ndjson")
+def _ndjson(_context: object, value: object) -> bytes:
+    """Import bodies are documented as text: send text as it is, anything else (negative cases) as JSON."""
+    if isinstance(value, bytes):
+        return value
+    return value.encode() if isinstance(value, str) else json.dumps(value).encode()
+
+
+#: Operations whose body no JSON Schema can describe (an NDJSON history whose hashes must chain):
+#: data "valid by the document" is not valid data there, so refusing it proves nothing.
+_BODY_NOT_DESCRIBABLE = {("POST", "/api/v1/instances/{instance_id}/import")}
 
 
 def _headers_break_their_pattern(case: schemathesis.Case) -> bool:
@@ -44,5 +58,6 @@ def test_every_operation_answers_as_documented(case: schemathesis.Case) -> None:
     # Server errors, statuses, content types, headers and bodies, all checked against the document.
     response = case.call()
     # A valid write may still meet a head or version that moved (412): that is state, not a rejected input.
-    not_positive = response.status_code == 412 or _headers_break_their_pattern(case)
+    not_positive = (response.status_code == 412 or _headers_break_their_pattern(case)
+                    or (case.method.upper(), case.path) in _BODY_NOT_DESCRIBABLE)
     case.validate_response(response, excluded_checks=[positive_data_acceptance] if not_positive else [])

@@ -42,9 +42,11 @@ def _namespace(spec: dict[str, Any], namespace: str) -> StateStore:
     return create_state_store(**spec).with_namespace(namespace)
 
 
-def _increment(spec: dict[str, Any], namespace: str, times: int) -> int:
+def _increment(spec: dict[str, Any], namespace: str, times: int, start: Any) -> int:
     """Add one to the counter ``times`` times by compare-and-set; return how many conflicts were retried."""
     store, conflicts = _namespace(spec, namespace), 0
+    store.exists("warm-up")  # connect before the race starts
+    start.wait(timeout=60)  # every process begins at once, so their writes really interleave
     for _ in range(times):
         while True:
             current = store.get_versioned("counter")
@@ -60,9 +62,11 @@ def _increment(spec: dict[str, Any], namespace: str, times: int) -> int:
 
 
 def test_compare_and_set_loses_no_update_across_processes(location: dict[str, Any]) -> None:
-    namespace, processes, times = f"cas{uuid.uuid4().hex[:8]}", 4, 40
-    with multiprocessing.get_context("spawn").Pool(processes) as pool:
-        conflicts = pool.starmap(_increment, [(location, namespace, times)] * processes)
+    namespace, processes, times = f"cas{uuid.uuid4().hex[:8]}", 4, 60
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, context.Pool(processes) as pool:
+        start = manager.Barrier(processes)
+        conflicts = pool.starmap(_increment, [(location, namespace, times, start)] * processes)
     assert int(_namespace(location, namespace).get("counter")) == processes * times
     # Not a speed claim: only that the processes really did overlap, so the check above meant something.
     assert sum(conflicts) > 0

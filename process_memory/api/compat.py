@@ -46,7 +46,8 @@ def _documents(instance_id: str, direction: str, limit: int) -> list[Any]:
 class Memory(MethodView):
     """An instance's memory documents."""
 
-    @blp.doc(**_COMPAT)
+    @blp.doc(**_COMPAT, requestBody={"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "description": "a memory document: event, map, dataset, fork and header fields"}}}})
     @blp.response(201, description="stored as one entry; `{instance_id, seq, id}`")
     @blp.alt_response(400, description="no body (the original answered 417)", schema=ApiErrorSchema)
     def post(self, instance_id: Any) -> Any:

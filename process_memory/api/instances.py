@@ -150,7 +150,8 @@ class Export(MethodView):
         lines = (json.dumps(entry, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n"
                  for entry in entries)
         return Response(stream_with_context(lines), mimetype="application/x-ndjson",
-                        headers={"Content-Disposition": f'attachment; filename="{instance_id}.ndjson"'})
+                        headers={"Content-Disposition": f'attachment; filename="{instance_id}.ndjson"',
+                                 "X-Accel-Buffering": "no"})  # nginx passes the stream on as it comes
 
 
 @blp.route("/<iid:instance_id>/import")

@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, fields, post_load, validate
 
-from process_memory.history.service import INSTANCE_ID_PATTERN, NewEntry
+from process_memory.history.service import INSTANCE_ID_PATTERN, SEARCH_CURSOR_PATTERN, NewEntry
 
 _ETAG_SEQ = re.compile(r'^(?:W/)?"?(-?\d{1,19})"?$')
 #: Seqs are stored as signed 64-bit integers.
@@ -94,8 +94,9 @@ class SearchArgsSchema(Schema):
     since = fields.AwareDateTime(metadata={"description": "recorded_at >= since"})
     until = fields.AwareDateTime(metadata={"description": "recorded_at < until"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    after = fields.String(validate=validate.Length(min=1, max=400),
-                          metadata={"description": "the `next` cursor of the previous page"})
+    after = fields.String(validate=validate.Regexp(f"^{SEARCH_CURSOR_PATTERN}$"),
+                          metadata={"description": "the `next` cursor of the previous page: "
+                                                   "`<recorded_at>,<instance id>,<seq>`"})
 
 
 class SearchPageSchema(Schema):

@@ -9,7 +9,6 @@ inserts a seq first wins and every other writer re-reads the head and retries.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import itertools
 import json
@@ -81,6 +80,11 @@ class _PreparedEntry:
     fields: dict[str, Any]
     blob_ref: str | None = None
 
+    @property
+    def content(self) -> tuple[Any, ...]:
+        """What makes two entries with one id the same entry (compared as stored)."""
+        return (self.fields["type"], self.fields["data_sha256"], self.metadata_json, self.fields["occurred_at"])
+
 
 @dataclass(frozen=True)
 class VerifyResult:
@@ -125,6 +129,8 @@ class HistoryService:
         self.clock = clock
         # Wakes live-tail readers in this process at once; other processes' appends are polled.
         self._appended = threading.Condition()
+        #: Called with the entries each successful insert created (metrics, for one).
+        self.listeners: list[Callable[[list[StoredEntry]], None]] = []
 
     # -- writing -------------------------------------------------------------
 
@@ -151,9 +157,25 @@ class HistoryService:
         """
         check_instance_id(instance_id)
         prepared = [self._prepare(instance_id, new) for new in news]
-        ids = [entry.id for entry in prepared]
-        if len(set(ids)) != len(ids):
-            raise InvalidInput("an id appears twice in the batch", {"entries": ["ids must be unique"]})
+        # An id repeated in one batch follows the rule across requests: same content, one entry; else 409.
+        first_of: dict[str, _PreparedEntry] = {}
+        for entry in prepared:
+            earlier = first_of.setdefault(entry.id, entry)
+            if earlier.content != entry.content:
+                raise Conflict("an id appears twice in the batch with other content", {"id": entry.id})
+        outcome = {stored.id: (stored, created)
+                   for stored, created in self._append_unique(instance_id, list(first_of.values()), expected_head)}
+        results, seen = [], set()
+        for entry in prepared:
+            stored, created = outcome[entry.id]
+            results.append((stored, created and entry.id not in seen))
+            seen.add(entry.id)
+        return results
+
+    def _append_unique(
+        self, instance_id: str, prepared: list[_PreparedEntry], expected_head: int | None
+    ) -> list[tuple[StoredEntry, bool]]:
+        """Append entries whose ids are distinct; see append_entries."""
         results: list[tuple[StoredEntry, bool] | None] = [None] * len(prepared)
         expected = expected_head
         # Offloaded data is ours to delete only while no entry can refer to it: not after
@@ -177,6 +199,7 @@ class HistoryService:
                     ambiguous = set()
                     for i, stored in zip(pending[: clash.inserted], batch):
                         results[i] = (stored, True)
+                    self._announce(batch[: clash.inserted])
                     if clash.inserted and expected is not None:
                         expected = batch[clash.inserted - 1].seq
                     time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
@@ -184,7 +207,7 @@ class HistoryService:
                 ambiguous = set()
                 for i, stored in zip(pending, batch):
                     results[i] = (stored, True)
-                self._notify_appended()
+                self._announce(batch)
                 break
             else:
                 raise StoreUnavailable("too many concurrent appends to this instance", retry_after=1)
@@ -225,7 +248,7 @@ class HistoryService:
             found = existing.get(prepared[i].id)
             if found is None:
                 continue
-            if not _same_content(found, prepared[i]):
+            if (found.type, found.data_sha256, found.metadata_json, found.occurred_at) != prepared[i].content:
                 raise Conflict("an entry with this id exists with other content",
                                {"id": found.id, "seq": found.seq})
             results[i] = (found, False)
@@ -252,9 +275,13 @@ class HistoryService:
             prev_hash = stored.hash
         return chained
 
-    def _notify_appended(self) -> None:
+    def _announce(self, created: list[StoredEntry]) -> None:
+        if not created:
+            return
         with self._appended:
             self._appended.notify_all()
+        for listener in self.listeners:
+            listener(created)
 
     def _delete_blob_quietly(self, ref: str) -> None:
         try:
@@ -337,14 +364,12 @@ class HistoryService:
         """
         check_instance_id(source)
         check_instance_id(target)
-        if source == target:
-            raise InvalidInput("cannot clone an instance into itself", {"to": ["another instance id"]})
         head = self.store.head(source)
         if head is None:
             raise NotFound("unknown instance", {"instance_id": source})
         last = head.seq if upto is None else upto
         if last > head.seq:
-            raise InvalidInput("upto is past the head", {"upto": [f"at most {head.seq}"]})
+            raise NotFound("no entry at upto: it is past the head", {"upto": last, "head": head.seq})
         self._require_empty_or_resuming(target, lambda first: first.get("cloned_from", {}).get("instance_id") == source)
         chain = itertools.takewhile(lambda stored: stored.seq <= last, self.store.iter_chain(source))
         self._append_in_chunks(target, (self._copy_of(stored, "cloned_from", source) for stored in chain))
@@ -493,31 +518,26 @@ class HistoryService:
         }
 
 
-def _same_content(existing: StoredEntry, entry: _PreparedEntry) -> bool:
-    return (
-        existing.type == entry.fields["type"]
-        and existing.data_sha256 == entry.fields["data_sha256"]
-        and existing.metadata_json == entry.metadata_json
-        and existing.occurred_at == entry.fields["occurred_at"]
-    )
-
-
 def _parse_timestamp(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
+#: A search position: ``<recorded_at>,<instance id>,<seq>`` (instance ids cannot hold a comma).
+SEARCH_CURSOR_PATTERN = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z," + INSTANCE_ID_PATTERN + r",\d{1,19}"
+_SEARCH_CURSOR_RE = re.compile(SEARCH_CURSOR_PATTERN)
+_MAX_SEQ = 2**63 - 1
+
+
 def _encode_cursor(position: tuple[str, str, int]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
+    return ",".join(str(part) for part in position)
 
 
 def _decode_cursor(cursor: str) -> tuple[str, str, int]:
-    try:
-        recorded_at, instance_id, seq = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if isinstance(recorded_at, str) and isinstance(instance_id, str) and isinstance(seq, int):
-            return recorded_at, instance_id, seq
-    except (ValueError, TypeError):
-        pass
-    raise InvalidInput("invalid cursor", {"after": ["pass the next cursor of the previous page"]})
+    # Any well-formed position is a valid place to continue from, whether or not an entry is there.
+    if not _SEARCH_CURSOR_RE.fullmatch(cursor):
+        raise InvalidInput("invalid cursor", {"after": ["pass the next cursor of the previous page"]})
+    recorded_at, instance_id, seq = cursor.split(",")
+    return recorded_at, instance_id, min(int(seq), _MAX_SEQ)
 
 
 _EXPORT_FIELDS = {"instance_id", "seq", "id", "type", "occurred_at", "recorded_at", "metadata", "data", "size",

@@ -104,11 +104,14 @@ def test_invalid_batches(client: FlaskClient, iid: str, body: dict[str, Any], fi
     assert client.get(f"{API}/{iid}").status_code == 404
 
 
-def test_an_id_twice_in_one_batch_is_refused(client: FlaskClient, iid: str) -> None:
-    [entry] = entries(1)
-    response = client.post(f"{API}/{iid}/history/batch", json={"entries": [entry, dict(entry, data=2)]})
-    assert response.status_code == 422
+def test_an_id_twice_in_one_batch_follows_the_retry_rule(client: FlaskClient, iid: str) -> None:
+    [entry, other] = entries(2)
+    conflict = client.post(f"{API}/{iid}/history/batch", json={"entries": [entry, dict(entry, data=2)]})
+    assert conflict.status_code == 409 and conflict.get_json()["error"]["details"] == {"id": entry["id"]}
     assert client.get(f"{API}/{iid}").status_code == 404
+    same = client.post(f"{API}/{iid}/history/batch", json={"entries": [entry, other, entry]}).get_json()["results"]
+    assert [(r["seq"], r["outcome"]) for r in same] == [(0, "created"), (1, "created"), (0, "existing")]
+    assert client.get(f"{API}/{iid}").get_json()["count"] == 2
 
 
 def test_if_match_guards_a_batch(client: FlaskClient, iid: str) -> None:

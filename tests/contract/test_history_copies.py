@@ -54,8 +54,8 @@ def test_clone_refusals(client: FlaskClient, iid: str) -> None:
     assert client.get(f"{API}/{occupied}").get_json()["count"] == 1
     assert client.post(f"{API}/{uuid.uuid4()}/clone", json={"to": str(uuid.uuid4())}).status_code == 404
     past = client.post(f"{API}/{iid}/clone", json={"to": str(uuid.uuid4()), "upto": 2})
-    assert past.status_code == 422 and "upto" in past.get_json()["error"]["details"]
-    assert client.post(f"{API}/{iid}/clone", json={"to": iid}).status_code == 422
+    assert past.status_code == 404 and past.get_json()["error"]["details"] == {"upto": 2, "head": 1}
+    assert client.post(f"{API}/{iid}/clone", json={"to": iid}).status_code == 409  # it has entries
     assert client.post(f"{API}/{iid}/clone", json={"to": "bad id"}).status_code == 422
 
 

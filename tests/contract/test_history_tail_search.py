@@ -70,3 +70,7 @@ def test_search_across_instances_by_type_and_time(app: Flask, client: FlaskClien
         "since": "2031-01-01T00:02:00Z", "until": "2031-01-01T00:05:00Z", "limit": 100}).get_json()["items"]
     assert [e["data"] for e in window] == [2, 3, 4]
     assert client.get("/api/v1/history?after=garbage").status_code == 422
+    beyond = client.get("/api/v1/history", query_string={"after": "2031-01-01T00:08:00.000Z,zzz,99999999999999999999"})
+    assert beyond.status_code == 422  # more digits than a seq has
+    assert client.get("/api/v1/history", query_string={
+        "type": kind, "after": "2031-01-01T00:08:00.000Z,zzz,9999999999999999999"}).get_json()["items"] == []

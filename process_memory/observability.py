@@ -1,0 +1,124 @@
+"""What an operator sees: request ids, one JSON log line per request, Prometheus metrics.
+
+Logs carry ids, routes, statuses and outcomes — never a request body, a stored
+value or a credential. Metrics work across gunicorn workers through
+prometheus-client's multiprocess mode when PROMETHEUS_MULTIPROC_DIR is set
+(gunicorn.conf.py sets it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+import uuid
+from typing import Any
+
+from flask import Flask, Response, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY as DEFAULT_REGISTRY
+
+from process_memory.history.store import StoredEntry
+
+log = logging.getLogger("process_memory.request")
+
+#: Client-given request ids are kept when they look like ids; anything else is replaced.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+REQUESTS = Counter("process_memory_http_requests_total", "HTTP requests answered.", ["method", "route", "status"])
+LATENCY = Histogram("process_memory_http_request_duration_seconds", "Time to answer an HTTP request.",
+                    ["method", "route"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+APPENDS = Counter("process_memory_appended_entries_total", "History entries created.")
+STORED_BYTES = Counter("process_memory_stored_data_bytes_total",
+                       "Bytes of canonical JSON data stored, by where they went.", ["where"])
+STORE_ERRORS = Counter("process_memory_store_errors_total",
+                       "Requests answered 503 because a database could not be reached in time.")
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
+
+    _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+    converter = time.gmtime  # the "Z" in the timestamp is true whatever the host's zone
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render the record as JSON."""
+        line: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update({k: v for k, v in vars(record).items() if k not in self._STANDARD})
+        if record.exc_info and record.exc_info[0] is not None:
+            line["exception"] = record.exc_info[0].__name__  # the type only: messages may quote data
+        return json.dumps(line, default=str)
+
+
+def configure_json_logging() -> None:
+    """Log JSON lines to stderr unless the host application configured logging."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(JSONFormatter())
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+    # pymongo logs whole commands, documents included, at DEBUG: payloads must never reach a log.
+    logging.getLogger("pymongo").setLevel(logging.WARNING)
+
+
+def record_appends(created: list[StoredEntry]) -> None:
+    """Count created entries and the bytes they stored, inline or offloaded."""
+    APPENDS.inc(len(created))
+    for entry in created:
+        STORED_BYTES.labels(where="offloaded" if entry.blob_ref else "inline").inc(entry.size)
+
+
+def record_store_error() -> None:
+    """Count a request that failed on a database."""
+    STORE_ERRORS.inc()
+
+
+def register_request_observers(app: Flask) -> None:
+    """Give every request an id, and log and count every response."""
+
+    @app.before_request
+    def start_request() -> None:
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish_request(response: Response) -> Response:
+        request_id = getattr(g, "request_id", None) or uuid.uuid4().hex
+        response.headers["X-Request-ID"] = request_id
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        elapsed = time.perf_counter() - getattr(g, "started", time.perf_counter())
+        REQUESTS.labels(method=request.method, route=route, status=str(response.status_code)).inc()
+        LATENCY.labels(method=request.method, route=route).observe(elapsed)
+        if route not in ("/metrics", "/healthz"):
+            log.info("request", extra={
+                "request_id": request_id,
+                "remote": request.remote_addr,  # the client, once ProxyFix has believed the proxy
+                "method": request.method,
+                "route": route,
+                "instance_id": (request.view_args or {}).get("instance_id") and str(request.view_args["instance_id"]),
+                "status": response.status_code,
+                "outcome": getattr(g, "error_code", "ok"),
+                "duration_ms": round(elapsed * 1000, 1),
+            })
+        return response
+
+
+def metrics_response() -> Response:
+    """The Prometheus text exposition, summed over every gunicorn worker in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = DEFAULT_REGISTRY
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,171 @@
+"""End to end through nginx and gunicorn, as operators run it: limits, errors, ids, metrics, reloads."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import signal
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.services import GunicornServer, NginxServer, http_ok, nginx_binary, unavailable, wait_until
+from tests.test_gunicorn import append_with_retries, assert_complete_chain
+
+MAX_BODY = 16 * 1024 * 1024
+
+
+@dataclass
+class Stack:
+    """nginx in front of gunicorn (two workers) over the embedded SQLite store."""
+
+    nginx: NginxServer
+    gunicorn: GunicornServer
+
+    @property
+    def url(self) -> str:
+        """Where clients talk to: nginx."""
+        return self.nginx.url
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """Start gunicorn, then nginx with the rendered site; stop both."""
+    if nginx_binary() is None:
+        unavailable("nginx not installed (Debian package nginx; .ci/run installs it)")
+    gunicorn = GunicornServer({"PROCESS_MEMORY_MAX_REQUEST_BYTES": str(MAX_BODY), "DOCDB_MAX_DATA": "1000000"},
+                              workers=2, cwd=tmp_path)
+    gunicorn.start()
+    nginx = NginxServer(tmp_path / "nginx", f"127.0.0.1:{gunicorn.port}", MAX_BODY)
+    nginx.start()
+    yield Stack(nginx, gunicorn)
+    nginx.stop()
+    gunicorn.stop()
+
+
+def test_a_15_mb_entry_goes_through_and_comes_back_identical(stack: Stack) -> None:
+    iid = str(uuid.uuid4())
+    data = {"rows": [{"n": n, "text": f"row {n} " + "x" * 140} for n in range(88_000)]}  # 15.1 MB of canonical JSON
+    response = requests.post(f"{stack.url}/api/v1/instances/{iid}/history", json={"type": "big", "data": data},
+                             timeout=120)
+    assert response.status_code == 201, response.text[:300]
+    assert 15_000_000 < response.json()["size"] < MAX_BODY
+    head = requests.get(f"{stack.url}/api/v1/instances/{iid}/head", timeout=120)
+    assert head.headers.get("Content-Encoding") == "gzip"  # nginx compresses JSON
+    assert head.json()["data"] == data
+    assert requests.get(f"{stack.url}/api/v1/instances/{iid}/verify", timeout=120).json()["ok"] is True
+
+
+def test_a_body_over_the_limit_gets_the_api_error_shape_from_nginx(stack: Stack) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", stack.nginx.port, timeout=30)
+    # The declared length is enough for nginx to refuse: the body is never sent.
+    connection.putrequest("POST", f"/api/v1/instances/{uuid.uuid4()}/history")
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", str(MAX_BODY + 1))
+    connection.endheaders()
+    response = connection.getresponse()
+    assert response.status == 413
+    assert response.getheader("Content-Type") == "application/json"
+    body = requests.models.complexjson.loads(response.read())
+    assert body["error"]["code"] == "request_entity_too_large" and str(MAX_BODY) in body["error"]["message"]
+    connection.close()
+
+
+def test_gunicorn_down_is_a_json_502_and_recovery_needs_no_nginx_restart(stack: Stack) -> None:
+    iid = str(uuid.uuid4())
+    requests.post(f"{stack.url}/api/v1/instances/{iid}/history", json={"type": "t", "data": 1}, timeout=30)
+    stack.gunicorn.stop()
+    down = requests.get(f"{stack.url}/api/v1/instances/{iid}/head", timeout=30)
+    assert down.status_code == 502 and down.json()["error"]["code"] == "bad_gateway"
+    assert down.headers["Retry-After"] == "5" and down.headers["X-Request-ID"]
+    stack.gunicorn.start()
+    wait_until(lambda: http_ok(f"{stack.url}/api/v1/instances/{iid}/head"), 30, "recovery through nginx")
+    assert requests.get(f"{stack.url}/api/v1/instances/{iid}/head", timeout=30).json()["data"] == 1
+
+
+def test_the_request_id_reaches_the_app_log_and_comes_back(stack: Stack) -> None:
+    iid = str(uuid.uuid4())
+    given = requests.post(f"{stack.url}/api/v1/instances/{iid}/history", json={"type": "t", "data": "secret-ish"},
+                          headers={"X-Request-ID": "e2e-request-7"}, timeout=30)
+    assert given.headers["X-Request-ID"] == "e2e-request-7"
+    made = requests.get(f"{stack.url}/api/v1/instances/{iid}/head", timeout=30)
+    assert re.fullmatch(r"[0-9a-f]{32}", made.headers["X-Request-ID"])  # nginx's own id
+
+    def logged(request_id: str) -> list[dict[str, object]]:
+        return [line for line in stack.gunicorn.json_lines()
+                if line.get("logger") == "process_memory.request" and line.get("request_id") == request_id]
+
+    wait_until(lambda: logged("e2e-request-7") and logged(made.headers["X-Request-ID"]), 10, "the log lines")
+    [line] = logged("e2e-request-7")
+    assert (line["instance_id"], line["status"], line["outcome"]) == (iid, 201, "ok")
+    assert "secret-ish" not in stack.gunicorn.log()  # no payload in any log line
+    access = [line for line in stack.gunicorn.json_lines() if line.get("request_id") == "e2e-request-7"
+              and "duration_us" in line]
+    assert access and access[0]["status"] == 201
+
+
+def test_metrics_count_every_request_over_all_workers(stack: Stack) -> None:
+    iid = str(uuid.uuid4())
+    requests.post(f"{stack.url}/api/v1/instances/{iid}/history", json={"type": "t", "data": "x" * 2_000_000},
+                  timeout=60)
+    def read_first(_: int) -> int:
+        return requests.get(f"{stack.url}/api/v1/instances/{iid}/first", timeout=30).status_code
+
+    # At once, so nginx opens several upstream connections and both workers answer.
+    with ThreadPoolExecutor(10) as pool:
+        assert list(pool.map(read_first, range(30))) == [200] * 30
+    served_by = {line["pid"] for line in stack.gunicorn.json_lines()
+                 if line.get("path") == f"/api/v1/instances/{iid}/first"}
+    text = requests.get(f"{stack.url}/metrics", timeout=30).text
+
+    def sample(name: str, **labels: str) -> float:
+        wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        pattern = re.escape(name) + (r"\{" + re.escape(wanted) + r"\}" if labels else "") + r" ([0-9.e+]+)"
+        match = re.search(pattern, text)
+        return float(match.group(1)) if match else 0.0
+
+    assert sample("process_memory_http_requests_total", method="GET",
+                  route="/api/v1/instances/<iid:instance_id>/first", status="200") == 30
+    assert len(served_by) == 2, "one worker answered everything; the sum over workers was not exercised"
+    assert sample("process_memory_appended_entries_total") >= 1
+    assert sample("process_memory_stored_data_bytes_total", where="offloaded") >= 2_000_000
+    assert "process_memory_http_request_duration_seconds_bucket" in text
+
+
+def test_a_graceful_reload_loses_no_acknowledged_append(stack: Stack) -> None:
+    iid, acknowledged, stop = str(uuid.uuid4()), set(), threading.Event()
+    lock = threading.Lock()
+
+    def keep_appending() -> None:
+        with requests.Session() as session:
+            while not stop.is_set():
+                entry = append_with_retries(session, stack.url, iid,
+                                            {"type": "c", "id": str(uuid.uuid4()), "data": {"n": len(acknowledged)}})
+                with lock:
+                    acknowledged.add(entry["id"])
+
+    writers = [threading.Thread(target=keep_appending) for _ in range(3)]
+    for writer in writers:
+        writer.start()
+    try:
+        for round_no in range(2):
+            wait_until(lambda: len(acknowledged) >= 30 * (round_no + 1), 120, "appends before the reload")
+            before = set(stack.gunicorn.worker_pids())
+            assert stack.gunicorn.process is not None
+            os.kill(stack.gunicorn.process.pid, signal.SIGHUP)  # new workers, the old ones finish their requests
+            wait_until(lambda: before.isdisjoint(stack.gunicorn.worker_pids())
+                       and len(stack.gunicorn.worker_pids()) == 2, 60, "the workers replaced")
+        count = len(acknowledged)
+        wait_until(lambda: len(acknowledged) >= count + 30, 120, "appends after the reloads")
+    finally:
+        stop.set()
+        for writer in writers:
+            writer.join(timeout=120)
+    assert_complete_chain(stack.url, iid, acknowledged)
