@@ -116,12 +116,31 @@ def http_ok(url: str) -> bool:
         return False
 
 
+def unix_http_ok(path: Path, target: str) -> bool:
+    """Return True when an HTTP server on the unix socket ``path`` answers ``target`` with 200."""
+    import http.client
+
+    connection = http.client.HTTPConnection("localhost", timeout=2)
+    try:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(2)
+        sock.connect(str(path))
+        connection.sock = sock
+        connection.request("GET", target)
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
 class GunicornServer:
     """``gunicorn -c gunicorn.conf.py wsgi:process_memory_app``, as `make run` starts it, on a loopback port."""
 
     def __init__(self, env: dict[str, str], workers: int = 4, cwd: Path | None = None,
-                 log_path: Path | None = None) -> None:
+                 log_path: Path | None = None, unix_socket: Path | None = None) -> None:
         self.port = free_port()
+        self.unix_socket = unix_socket
         self.env = env
         self.workers = workers
         self.cwd = cwd or ROOT
@@ -140,14 +159,16 @@ class GunicornServer:
                 [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
                  f"--chdir={self.cwd}", f"--pythonpath={ROOT}", "wsgi:process_memory_app"],
                 cwd=self.cwd,
-                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PROCESS_MEMORY_BIND": f"127.0.0.1:{self.port}",
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                     "PROCESS_MEMORY_BIND": f"unix:{self.unix_socket}" if self.unix_socket else f"127.0.0.1:{self.port}",
                      "WEB_CONCURRENCY": str(self.workers),
                      "PROMETHEUS_MULTIPROC_DIR": str(self.cwd / f"metrics-{self.port}"), **self.env},
                 stdout=log,
                 stderr=log,
             )
-        wait_until(lambda: http_ok(f"{self.url}/api/v1/openapi.json") or self.process.poll() is not None,
-                   60, "gunicorn start")
+        answers = (lambda: unix_http_ok(self.unix_socket, "/healthz")) if self.unix_socket else (
+            lambda: http_ok(f"{self.url}/api/v1/openapi.json"))
+        wait_until(lambda: answers() or self.process.poll() is not None, 60, "gunicorn start")
         if self.process.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {self.process.returncode}: {self.log_path.read_text()[-2000:]}")
 

@@ -169,3 +169,24 @@ def test_a_graceful_reload_loses_no_acknowledged_append(stack: Stack) -> None:
         for writer in writers:
             writer.join(timeout=120)
     assert_complete_chain(stack.url, iid, acknowledged)
+
+
+def test_nginx_reaches_gunicorn_on_a_unix_socket(tmp_path: Path) -> None:
+    """The production layout: gunicorn on unix:/run/…sock, nginx's upstream pointing at it."""
+    if nginx_binary() is None:
+        unavailable("nginx not installed (Debian package nginx; .ci/run installs it)")
+    socket_path = tmp_path / "gunicorn.sock"
+    gunicorn = GunicornServer({}, workers=2, cwd=tmp_path, unix_socket=socket_path)
+    gunicorn.start()
+    nginx = NginxServer(tmp_path / "nginx", f"unix:{socket_path}", MAX_BODY)
+    nginx.start()
+    try:
+        iid = str(uuid.uuid4())
+        created = requests.post(f"{nginx.url}/api/v1/instances/{iid}/history", json={"type": "t", "data": 1},
+                                timeout=30)
+        assert created.status_code == 201
+        assert requests.get(f"{nginx.url}/api/v1/instances/{iid}/head", timeout=30).json() == created.json()
+        assert requests.get(f"{nginx.url}/readyz", timeout=30).json()["status"] == "ready"
+    finally:
+        nginx.stop()
+        gunicorn.stop()
