@@ -9,6 +9,7 @@ import signal
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -98,22 +99,37 @@ def test_concurrent_appends_are_gapless_unique_and_chained(server: GunicornServe
     assert len(read_all(server.url, iid)) == clients * per_client
 
 
-def test_a_worker_killed_mid_appends_loses_nothing_acknowledged(server: GunicornServer) -> None:
-    iid, acknowledged, stop = str(uuid.uuid4()), set(), threading.Event()
-    lock = threading.Lock()
+@contextmanager
+def appending(base_url: str, iid: str, writers: int = 4, pad: int = 0) -> Iterator[set[str]]:
+    """Keep appending from several threads until the block ends; yield the ids acknowledged so far.
+
+    Each append is retried with its id through dropped connections and 502/503s, as a careful client would.
+    """
+    acknowledged: set[str] = set()
+    stop, lock = threading.Event(), threading.Lock()
 
     def keep_appending() -> None:
         with requests.Session() as session:
             while not stop.is_set():
-                entry = append_with_retries(session, server.url, iid,
-                                            {"type": "c", "id": str(uuid.uuid4()), "data": {"pad": "y" * 2500}})
+                entry = append_with_retries(session, base_url, iid,
+                                            {"type": "c", "id": str(uuid.uuid4()), "data": {"pad": "y" * pad}})
                 with lock:
                     acknowledged.add(entry["id"])
 
-    writers = [threading.Thread(target=keep_appending) for _ in range(4)]
-    for writer in writers:
-        writer.start()
+    threads = [threading.Thread(target=keep_appending) for _ in range(writers)]
+    for thread in threads:
+        thread.start()
     try:
+        yield acknowledged
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=120)
+
+
+def test_a_worker_killed_mid_appends_loses_nothing_acknowledged(server: GunicornServer) -> None:
+    iid = str(uuid.uuid4())
+    with appending(server.url, iid, pad=2500) as acknowledged:
         wait_until(lambda: len(acknowledged) >= 40, 120, "40 acknowledged appends")
         victims = server.worker_pids()
         for pid in victims[:2]:
@@ -121,10 +137,6 @@ def test_a_worker_killed_mid_appends_loses_nothing_acknowledged(server: Gunicorn
         wait_until(lambda: not set(victims[:2]) & set(server.worker_pids()), 30, "workers replaced")
         count_at_kill = len(acknowledged)
         wait_until(lambda: len(acknowledged) >= count_at_kill + 40, 120, "40 more acknowledged appends")
-    finally:
-        stop.set()
-        for writer in writers:
-            writer.join(timeout=120)
     assert_complete_chain(server.url, iid, acknowledged)
 
 

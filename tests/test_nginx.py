@@ -6,7 +6,6 @@ import http.client
 import os
 import re
 import signal
-import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +16,7 @@ import pytest
 import requests
 
 from tests.services import GunicornServer, NginxServer, http_ok, nginx_binary, unavailable, wait_until
-from tests.test_gunicorn import append_with_retries, assert_complete_chain
+from tests.test_gunicorn import appending, assert_complete_chain
 
 MAX_BODY = 16 * 1024 * 1024
 
@@ -140,21 +139,8 @@ def test_metrics_count_every_request_over_all_workers(stack: Stack) -> None:
 
 
 def test_a_graceful_reload_loses_no_acknowledged_append(stack: Stack) -> None:
-    iid, acknowledged, stop = str(uuid.uuid4()), set(), threading.Event()
-    lock = threading.Lock()
-
-    def keep_appending() -> None:
-        with requests.Session() as session:
-            while not stop.is_set():
-                entry = append_with_retries(session, stack.url, iid,
-                                            {"type": "c", "id": str(uuid.uuid4()), "data": {"n": len(acknowledged)}})
-                with lock:
-                    acknowledged.add(entry["id"])
-
-    writers = [threading.Thread(target=keep_appending) for _ in range(3)]
-    for writer in writers:
-        writer.start()
-    try:
+    iid = str(uuid.uuid4())
+    with appending(stack.url, iid, writers=3) as acknowledged:
         for round_no in range(2):
             wait_until(lambda: len(acknowledged) >= 30 * (round_no + 1), 120, "appends before the reload")
             before = set(stack.gunicorn.worker_pids())
@@ -164,10 +150,6 @@ def test_a_graceful_reload_loses_no_acknowledged_append(stack: Stack) -> None:
                        and len(stack.gunicorn.worker_pids()) == 2, 60, "the workers replaced")
         count = len(acknowledged)
         wait_until(lambda: len(acknowledged) >= count + 30, 120, "appends after the reloads")
-    finally:
-        stop.set()
-        for writer in writers:
-            writer.join(timeout=120)
     assert_complete_chain(stack.url, iid, acknowledged)
 
 
