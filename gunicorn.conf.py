@@ -36,6 +36,7 @@ access_log_format = (
 
 # Metrics from every worker are summed at /metrics (prometheus-client's multiprocess mode); the
 # directory must exist, empty, before the workers start.
+_OWN_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(os.environ.get("TMPDIR", "/tmp"),
                                                                f"process-memory-metrics-{os.getpid()}"))
 
@@ -44,6 +45,12 @@ def _reset_metrics_directory() -> None:
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     shutil.rmtree(directory, ignore_errors=True)
     os.makedirs(directory, exist_ok=True)
+
+
+def on_exit(server: Any) -> None:
+    """Remove the metrics directory when gunicorn chose it (an operator's own is left alone)."""
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 def child_exit(server: Any, worker: Any) -> None:
