@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test bench ferretdb nginx-config clean
+.PHONY: install run lint test bench ferretdb nginx-config clean
 
 # make nginx-config LISTEN=80 UPSTREAM=unix:/run/process-memory/gunicorn.sock MAX_BODY=67108864
 LISTEN ?= 8080
@@ -25,7 +25,11 @@ run: install
 ferretdb:
 	tools/ferretdb/build.sh
 
-test: install ferretdb
+lint: install
+	$(BIN)/python -m pyflakes process_memory tests bench wsgi.py gunicorn.conf.py
+	$(BIN)/python -m mypy process_memory
+
+test: install ferretdb lint
 	$(BIN)/python -m pytest
 
 bench: install ferretdb

@@ -53,7 +53,7 @@ def handle_http_exception(error: HTTPException) -> Response:
     """Render Werkzeug's and webargs' HTTP errors in the API's shape."""
     status = error.code or 500
     data = getattr(error, "data", None) or {}
-    details = None
+    details: dict[str, Any] | None = None
     if "messages" in data:
         # webargs nests messages by location (json, query, headers): one flat map names the fields.
         details = {}

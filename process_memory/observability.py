@@ -41,7 +41,7 @@ class JSONFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
 
     _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
-    converter = time.gmtime  # the "Z" in the timestamp is true whatever the host's zone
+    converter = time.gmtime  # type: ignore[assignment]  # the "Z" is true whatever the host's zone
 
     def format(self, record: logging.LogRecord) -> str:
         """Render the record as JSON."""
@@ -99,12 +99,13 @@ def register_request_observers(app: Flask) -> None:
         REQUESTS.labels(method=request.method, route=route, status=str(response.status_code)).inc()
         LATENCY.labels(method=request.method, route=route).observe(elapsed)
         if route not in ("/metrics", "/healthz"):
+            instance_id = (request.view_args or {}).get("instance_id")
             log.info("request", extra={
                 "request_id": request_id,
                 "remote": request.remote_addr,  # the client, once ProxyFix has believed the proxy
                 "method": request.method,
                 "route": route,
-                "instance_id": (request.view_args or {}).get("instance_id") and str(request.view_args["instance_id"]),
+                "instance_id": str(instance_id) if instance_id is not None else None,
                 "status": response.status_code,
                 "outcome": getattr(g, "error_code", "ok"),
                 "duration_ms": round(elapsed * 1000, 1),

@@ -9,7 +9,7 @@ JSON error. docs/compatibility.md lists every difference.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from flask import Response, current_app, jsonify, request
 from flask.views import MethodView
@@ -36,7 +36,7 @@ HISTORY_DOCUMENTS = 100
 _COMPAT = {"deprecated": True}
 
 
-def _documents(instance_id: str, direction: str, limit: int) -> list[Any]:
+def _documents(instance_id: str, direction: Literal["forward", "backward"], limit: int) -> list[Any]:
     items, _ = history_service().read_history(str(instance_id), HistoryQuery(direction=direction, limit=limit))
     return [item["data"] for item in items]
 

@@ -40,9 +40,8 @@ def next_link(cursor_name: str, cursor: Any) -> dict[str, str]:
     """Return a Link header for the next page: the same query with the cursor moved."""
     if cursor is None:
         return {}
-    args = request.args.to_dict()
-    args[cursor_name] = cursor
-    url = url_for(request.endpoint or "", **(request.view_args or {}), **args)
+    values: dict[str, Any] = {**(request.view_args or {}), **request.args.to_dict(), cursor_name: cursor}
+    url = url_for(request.endpoint or "", **values)
     return {"Link": f'<{url}>; rel="next"'}
 
 

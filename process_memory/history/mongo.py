@@ -355,10 +355,8 @@ def _type_and_time(entry_type: str | None, since: str | None, until: str | None)
 
 def _to_entry(doc: dict[str, Any]) -> StoredEntry:
     blob = doc.get("data_blob")
-    return StoredEntry(
-        **{name: doc.get(name) for name in ENTRY_FIELDS},
-        blob_ref=str(blob) if blob is not None else None,
-    )
+    fields: dict[str, Any] = {name: doc.get(name) for name in ENTRY_FIELDS}
+    return StoredEntry(**fields, blob_ref=str(blob) if blob is not None else None)
 
 
 def _to_summary(doc: dict[str, Any]) -> InstanceSummary | None:

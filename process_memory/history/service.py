@@ -213,7 +213,8 @@ class HistoryService:
                 raise StoreUnavailable("too many concurrent appends to this instance", retry_after=1)
         finally:
             for i, entry in enumerate(prepared):
-                created = results[i] is not None and results[i][1]
+                result = results[i]
+                created = result is not None and result[1]
                 if entry.blob_ref is not None and not created and i not in ambiguous:
                     self._delete_blob_quietly(entry.blob_ref)
         return [result for result in results if result is not None]
