@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import types
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,40 +53,32 @@ class _MongomockClient(mongomock.MongoClient):
         super().__init__()
 
 
+def _serve(reason: str | None, make: Callable[[], Any], up: str = "start", down: str = "stop") -> Iterator[Any]:
+    """Start a test server for the whole run, or skip (locally) or fail (CI) with the reason it cannot."""
+    if reason:
+        unavailable(reason)
+    server = make()
+    getattr(server, up)()
+    yield server
+    getattr(server, down)()
+
+
 @pytest.fixture(scope="session")
 def ferretdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FerretDBServer]:
     """One FerretDB server for the whole run; tests isolate themselves by collection name."""
-    reason = ferretdb_available()
-    if reason:
-        unavailable(reason)
-    server = FerretDBServer(tmp_path_factory.mktemp("ferretdb"))
-    server.start()
-    yield server
-    server.stop()
+    yield from _serve(ferretdb_available(), lambda: FerretDBServer(tmp_path_factory.mktemp("ferretdb")))
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """One PostgreSQL cluster for the whole run; tests isolate themselves by table prefix."""
-    reason = postgres_available()
-    if reason:
-        unavailable(reason)
-    server = PostgresServer()
-    server.create()
-    yield server
-    server.destroy()
+    yield from _serve(postgres_available(), PostgresServer, up="create", down="destroy")
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """One Redis server for the whole run; tests isolate themselves by key prefix."""
-    reason = redis_available()
-    if reason:
-        unavailable(reason)
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.stop()
+    yield from _serve(redis_available(), lambda: RedisServer(tmp_path_factory.mktemp("redis")))
 
 
 @dataclass

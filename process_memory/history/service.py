@@ -78,6 +78,8 @@ class _PreparedEntry:
     data_bytes: bytes
     metadata_json: str
     fields: dict[str, Any]
+    #: False when the server made the id: such an entry cannot exist before this call stores it.
+    client_id: bool = True
     blob_ref: str | None = None
 
     @property
@@ -183,7 +185,8 @@ class HistoryService:
         ambiguous: set[int] = set()
         try:
             for attempt in range(MAX_APPEND_ATTEMPTS):
-                pending = self._settle_existing(instance_id, prepared, results)
+                # After a lost race our own entries may be stored already, whoever made their ids.
+                pending = self._settle_existing(instance_id, prepared, results, every_id=attempt > 0)
                 if not pending:
                     break
                 head = self.store.head(instance_id)
@@ -237,14 +240,19 @@ class HistoryService:
             "size": len(data_bytes),
             "data_sha256": sha256_hex(data_bytes),
         }
-        return _PreparedEntry(entry_id, data_bytes, metadata_bytes.decode("utf-8"), fields)
+        return _PreparedEntry(entry_id, data_bytes, metadata_bytes.decode("utf-8"), fields, new.id is not None)
 
     def _settle_existing(
-        self, instance_id: str, prepared: list[_PreparedEntry], results: list[tuple[StoredEntry, bool] | None]
+        self,
+        instance_id: str,
+        prepared: list[_PreparedEntry],
+        results: list[tuple[StoredEntry, bool] | None],
+        every_id: bool,
     ) -> list[int]:
         """Record entries already stored (safe retries); return the positions still to append."""
         pending = [i for i, result in enumerate(results) if result is None]
-        existing = self.store.get_by_ids(instance_id, [prepared[i].id for i in pending])
+        ids = [prepared[i].id for i in pending if every_id or prepared[i].client_id]
+        existing = self.store.get_by_ids(instance_id, ids) if ids else {}
         for i in pending:
             found = existing.get(prepared[i].id)
             if found is None:

@@ -77,6 +77,10 @@ def test_a_batch_costs_the_same_round_trips_whatever_its_size(client: FlaskClien
     small = [dict(e, data={"n": n}) for n, e in enumerate(entries(200))]
     assert client.post(f"{API}/{iid}/history/batch", json={"entries": small}).status_code == 201
     assert calls == {"get_by_ids": 1, "head": 1, "insert_many": 1}
+    calls.clear()
+    # Without an id there is nothing to look up: the server's fresh id cannot exist yet.
+    assert client.post(f"{API}/{iid}/history", json={"type": "t", "data": 1}).status_code == 201
+    assert calls == {"head": 1, "insert_many": 1}
 
 
 def test_a_conflicting_id_stores_nothing_more(client: FlaskClient, iid: str) -> None:
