@@ -391,10 +391,14 @@ class HistoryService:
         """
         check_instance_id(instance_id)
         prev_hash: str | None = None
+        source: str | None = None
         for seq, entry in enumerate(exported):
             stored = _stored_from_export(entry) if isinstance(entry, dict) and set(entry) == _EXPORT_FIELDS else None
             if stored is None or stored.seq != seq or stored.prev_hash != prev_hash or not self._entry_is_intact(stored):
                 raise InvalidInput("the imported history breaks its chain", {"seq": seq})
+            source = source or stored.instance_id
+            if stored.instance_id != source:
+                raise InvalidInput("the imported history mixes instances", {"seq": seq})
             prev_hash = stored.hash
         if not exported:
             raise InvalidInput("the import holds no entry", {"body": ["one exported entry per line"]})

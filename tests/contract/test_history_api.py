@@ -10,24 +10,14 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from tests.recipe import canonical, documented_hash
+
 API = "/api/v1/instances"
 
 
 def append(client: FlaskClient, iid: str, body: dict[str, Any], **headers: str) -> Any:
     """POST one entry."""
     return client.post(f"{API}/{iid}/history", json=body, headers=headers)
-
-
-def documented_hash(entry: dict[str, Any]) -> str:
-    """Recompute an entry's hash from the recipe in docs/storage.md, independently of the service."""
-    def canonical(value: Any) -> bytes:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False).encode()
-    assert entry["data_sha256"] == hashlib.sha256(canonical(entry["data"])).hexdigest()
-    assert entry["size"] == len(canonical(entry["data"]))
-    fields = {k: entry[k] for k in ("instance_id", "seq", "id", "type", "occurred_at", "recorded_at",
-                                    "metadata", "size", "data_sha256", "prev_hash")}
-    return hashlib.sha256(canonical(fields)).hexdigest()
 
 
 def test_appends_get_gapless_seqs_and_a_chain(client: FlaskClient, iid: str) -> None:
@@ -117,6 +107,20 @@ def test_large_data_is_offloaded_and_reads_back(client: FlaskClient, raw: Any, i
     assert client.get(f"{API}/{iid}/verify").get_json() == {"ok": True, "checked": 1, "first_bad_seq": None}
 
 
+def test_data_of_exactly_the_threshold_stays_inline_and_one_byte_more_is_offloaded(
+    client: FlaskClient, raw: Any, iid: str
+) -> None:
+    # The fixture's threshold is 4096 canonical bytes; a JSON string costs its two quotes.
+    at_threshold, one_more = "a" * 4094, "b" * 4095
+    assert append(client, iid, {"type": "t", "data": at_threshold}).get_json()["size"] == 4096
+    assert append(client, iid, {"type": "t", "data": one_more}).get_json()["size"] == 4097
+    inline, offloaded = raw.entry_row(iid, 0), raw.entry_row(iid, 1)
+    assert inline["data_json"] == f'"{at_threshold}"' and inline.get("data_blob") is None
+    assert offloaded["data_json"] is None and offloaded["data_blob"] is not None
+    assert raw.blob_count(iid) == 1
+    assert [e["data"] for e in client.get(f"{API}/{iid}/history").get_json()["items"]] == [at_threshold, one_more]
+
+
 def test_a_swapped_blob_is_caught(client: FlaskClient, raw: Any, iid: str) -> None:
     big = {"text": "a" * 10_000}
     append(client, iid, {"type": "t", "data": {"small": 1}})
@@ -147,6 +151,41 @@ def test_pages_forward_and_backward_with_cursors(client: FlaskClient, iid: str) 
     assert [e["seq"] for e in rest["items"]] == [3, 2, 1, 0] and rest["next"] is None
     window = client.get(f"{API}/{iid}/history?after=1&before=5").get_json()
     assert [e["seq"] for e in window["items"]] == [2, 3, 4]
+
+
+def _walk(client: FlaskClient, url: str) -> tuple[list[int], int]:
+    """Follow the Link headers from ``url``; return the seqs seen and how many pages it took."""
+    seen, pages = [], 0
+    while url:
+        response = client.get(url)
+        body = response.get_json()
+        pages += 1
+        seen += [e["seq"] for e in body["items"]]
+        url = response.headers.get("Link", "").partition(">")[0][1:]
+        assert (body["next"] is None) == (url == ""), "the Link header and next disagree"
+    return seen, pages
+
+
+@pytest.mark.parametrize("count", [3, 6])
+def test_a_count_that_is_a_multiple_of_the_limit_gives_no_extra_page(client: FlaskClient, iid: str,
+                                                                     count: int) -> None:
+    _fill(client, iid, count)
+    assert _walk(client, f"{API}/{iid}/history?limit=3") == (list(range(count)), count // 3)
+    assert _walk(client, f"{API}/{iid}/history?limit=3&direction=backward") == (
+        list(reversed(range(count))), count // 3)
+    last = client.get(f"{API}/{iid}/history?limit=3&after={count - 4}")
+    assert last.get_json()["next"] is None and "Link" not in last.headers
+
+
+def test_instance_pages_end_without_an_extra_page(client: FlaskClient) -> None:
+    # Each test has tables or collections of its own, so these four are all the instances there are.
+    ids = [f"{uuid.uuid4().hex[:8]}-{n}" for n in range(4)]
+    for iid in ids:
+        _fill(client, iid, 1)
+    first = client.get(API, query_string={"limit": 2}).get_json()
+    second = client.get(API, query_string={"limit": 2, "after": first["next"]})
+    assert [i["instance_id"] for i in first["items"] + second.get_json()["items"]] == sorted(ids)
+    assert second.get_json()["next"] is None and "Link" not in second.headers
 
 
 def test_filters_by_type_and_time(client: FlaskClient, app: Any, iid: str) -> None:
@@ -212,6 +251,10 @@ def test_verify_names_the_tampered_seq(client: FlaskClient, raw: Any, iid: str) 
         ({"recorded_at": "2020-01-01T00:00:00.000Z"}, 2),
         ({"hash": "0" * 64}, 2),
         ({"prev_hash": "0" * 64}, 2),
+        ({"occurred_at": "2020-01-01T00:00:00.000Z"}, 2),
+        # The stored digest and size columns are checked against the data, not only through the hash.
+        ({"data_sha256": "0" * 64}, 2),
+        ({"size": 999}, 2),
     ],
 )
 def test_verify_catches_every_hashed_field(client: FlaskClient, raw: Any, iid: str,
@@ -219,6 +262,20 @@ def test_verify_catches_every_hashed_field(client: FlaskClient, raw: Any, iid: s
     _fill(client, iid, 5)
     raw.update_entry(iid, 2, **change)
     assert client.get(f"{API}/{iid}/verify").get_json()["first_bad_seq"] == bad_seq
+
+
+def test_verify_catches_a_self_consistent_forgery_at_the_next_link(client: FlaskClient, raw: Any, iid: str) -> None:
+    # Whoever rewrites one entry and recomputes its digest, size and hash is caught by the next entry's prev_hash.
+    _fill(client, iid, 5)
+    forged = client.get(f"{API}/{iid}/history/2").get_json()
+    forged["data"] = "forged"
+    forged["size"] = len(canonical(forged["data"]))
+    forged["data_sha256"] = hashlib.sha256(canonical(forged["data"])).hexdigest()
+    forged["hash"] = documented_hash(forged)
+    raw.update_entry(iid, 2, data_json=canonical(forged["data"]).decode(), size=forged["size"],
+                     data_sha256=forged["data_sha256"], hash=forged["hash"])
+    assert client.get(f"{API}/{iid}/history/2").get_json() == forged  # the forgery is in place
+    assert client.get(f"{API}/{iid}/verify").get_json() == {"ok": False, "checked": 4, "first_bad_seq": 3}
 
 
 def test_verify_catches_removed_entries(client: FlaskClient, raw: Any, iid: str) -> None:

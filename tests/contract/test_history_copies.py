@@ -8,6 +8,8 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
+from tests.recipe import rechain
+
 API = "/api/v1/instances"
 
 
@@ -104,3 +106,37 @@ def test_import_refusals(client: FlaskClient, iid: str) -> None:
     client.post(f"{API}/{other}/history", json={"type": "mine", "data": 1})
     assert client.post(f"{API}/{other}/import", data=body, content_type="application/x-ndjson").status_code == 409
     assert client.get(f"{API}/{uuid.uuid4()}/export").status_code == 404
+
+
+def _import(client: FlaskClient, target: str, entries: list[dict[str, Any]]) -> Any:
+    body = b"\n".join(json.dumps(entry).encode() for entry in entries)
+    return client.post(f"{API}/{target}/import", data=body, content_type="application/x-ndjson")
+
+
+def test_a_splice_of_two_histories_is_refused_at_the_seam(client: FlaskClient, iid: str) -> None:
+    other = str(uuid.uuid4())
+    fill(client, iid, 5)
+    fill(client, other, 5)
+    ours = [json.loads(line) for line in client.get(f"{API}/{iid}/export").get_data().splitlines()]
+    theirs = [json.loads(line) for line in client.get(f"{API}/{other}/export").get_data().splitlines()]
+    # As exported, and with the other history re-hashed under our instance id so that only the link
+    # from seq 3 back to seq 2 is wrong: every line is intact, in its place, of one instance.
+    theirs_as_ours = rechain([{**entry, "instance_id": iid} for entry in theirs])
+    target = str(uuid.uuid4())
+    for spliced in (ours[:3] + theirs[3:], ours[:3] + theirs_as_ours[3:]):
+        response = _import(client, target, spliced)
+        assert response.status_code == 422 and response.get_json()["error"]["details"] == {"seq": 3}
+        assert client.get(f"{API}/{target}").status_code == 404
+
+
+def test_a_consistent_chain_that_mixes_instances_is_refused(client: FlaskClient, iid: str) -> None:
+    fill(client, iid, 5)
+    entries = [json.loads(line) for line in client.get(f"{API}/{iid}/export").get_data().splitlines()]
+    for entry in entries[3:]:
+        entry["instance_id"] = "someone-else"
+    rechain(entries, start=3)  # hashes and links recomputed: only the instance ids disagree
+    target = str(uuid.uuid4())
+    response = _import(client, target, entries)
+    assert response.status_code == 422 and response.get_json()["error"]["details"] == {"seq": 3}
+    assert client.get(f"{API}/{target}").status_code == 404
+    assert _import(client, target, rechain(entries[:3])).status_code == 201  # the same lines, one instance

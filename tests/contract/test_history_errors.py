@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+
+from process_memory.observability import JSONFormatter
 
 API = "/api/v1/instances"
 
@@ -108,3 +111,36 @@ def test_openapi_document_and_docs_page(client: FlaskClient) -> None:
     assert "NewEntry" in spec["components"]["schemas"]
     page = client.get("/api/v1/docs")
     assert page.status_code == 200 and b"swagger" in page.data.lower()
+
+
+SECRET = "s3cr3t-payload-7f1e"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "broken"),
+    [
+        ("post", "/history", {"type": "t", "data": 1}, "insert_many"),
+        ("get", "/head", None, "head"),
+        ("get", "/history", None, "find"),
+        ("get", "/verify", None, "iter_chain"),
+    ],
+)
+def test_an_unexpected_exception_is_a_json_500_that_leaks_nothing(
+    client: FlaskClient, store: Any, iid: str, seeded: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture, method: str, path: str, body: Any, broken: str,
+) -> None:
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"driver said: {SECRET}")
+
+    monkeypatch.setattr(store, broken, fail)
+    with caplog.at_level(logging.DEBUG):
+        response = getattr(client, method)(f"{API}/{iid}{path}", json=body)
+    error = assert_error(response, 500, "internal_server_error")
+    assert error == {"code": "internal_server_error", "message": "internal error", "details": None}
+    assert SECRET not in response.get_data(as_text=True)
+    logged = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert [record.getMessage().split("\n")[0] for record in logged] == ["unexpected RuntimeError"]
+    for record in caplog.records:
+        # Rendered with a plain formatter too, which would print an attached exception's message.
+        assert SECRET not in logging.Formatter().format(record)
+        assert SECRET not in JSONFormatter().format(record)

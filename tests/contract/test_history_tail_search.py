@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -41,9 +42,22 @@ def test_a_waiting_reader_gets_an_entry_written_while_it_waits(app: Flask, store
     assert answer["items"] == [written]
 
 
-def test_a_wait_that_ends_answers_an_empty_page(client: FlaskClient, iid: str) -> None:
+def test_a_wait_that_ends_answers_an_empty_page(client: FlaskClient, store: HistoryStore, iid: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     client.post(f"{API}/{iid}/history", json={"type": "t", "data": 0})
-    assert client.get(f"{API}/{iid}/history?after=0&wait=0.3").get_json() == {"items": [], "next": None}
+    looks: list[float] = []
+    real_find = store.find
+
+    def find_and_count(*args: Any, **kwargs: Any) -> Any:
+        looks.append(time.monotonic())
+        return real_find(*args, **kwargs)
+
+    monkeypatch.setattr(store, "find", find_and_count)
+    started = time.monotonic()
+    assert client.get(f"{API}/{iid}/history?after=0&wait=0.5").get_json() == {"items": [], "next": None}
+    # It waited out the whole wait (a lower bound, not a speed), looking again for other processes' appends.
+    assert time.monotonic() - started >= 0.5
+    assert len(looks) >= 2 and looks[-1] - looks[0] >= 0.3
     assert client.get(f"{API}/{iid}/history?wait=31").status_code == 422
 
 
@@ -66,6 +80,8 @@ def test_search_across_instances_by_type_and_time(app: Flask, client: FlaskClien
         if after is None:
             break
     assert found == [(instances[n % 3], n) for n in range(0, 9, 2)]
+    exact = client.get("/api/v1/history", query_string={"type": kind, "limit": 5})  # all five on one page
+    assert len(exact.get_json()["items"]) == 5 and exact.get_json()["next"] is None and "Link" not in exact.headers
     window = client.get("/api/v1/history", query_string={
         "since": "2031-01-01T00:02:00Z", "until": "2031-01-01T00:05:00Z", "limit": 100}).get_json()["items"]
     assert [e["data"] for e in window] == [2, 3, 4]

@@ -113,8 +113,11 @@ def test_states_of_instances_are_separate(state_client: FlaskClient) -> None:
     a, b = f"{API}/{uuid.uuid4()}/state", f"{API}/{uuid.uuid4()}/state"
     state_client.put(a, json="a")
     state_client.put(b, json="b")
-    state_client.delete(a)
-    assert state_client.get(b).get_json() == "b"
+    assert (state_client.get(a).get_json(), state_client.get(b).get_json()) == ("a", "b")
+    state_client.put(a, json="a2", headers={"If-Match": state_client.get(a).headers["ETag"]})
+    assert (state_client.get(a).get_json(), state_client.get(b).get_json()) == ("a2", "b")
+    assert state_client.delete(a).status_code == 204
+    assert (state_client.get(a).status_code, state_client.get(b).get_json()) == (404, "b")
 
 
 def test_expired_state_is_swept_in_the_background(tmp_path: Path, clock: FakeClock) -> None:
