@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run lint test bench ferretdb nginx-config clean
+.PHONY: install run lint test bench mutate ferretdb nginx-config clean
 
 # make nginx-config LISTEN=80 UPSTREAM=unix:/run/process-memory/gunicorn.sock MAX_BODY=67108864
 LISTEN ?= 8080
@@ -44,3 +44,11 @@ nginx-config: install
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .hypothesis
+
+# Mutation testing of the rule modules (pyproject.toml [tool.mutmut]), bounded to MUTATE_MINUTES on
+# 2 cores; not part of `make test`. Writes the score and the surviving mutants to docs/testing.md.
+MUTATE_MINUTES ?= 30
+mutate: install
+	rm -rf mutants && mkdir -p var
+	-env -u CI PATH="$(CURDIR)/$(BIN):$$PATH" timeout $(MUTATE_MINUTES)m $(BIN)/mutmut run --max-children 2 > var/mutmut.log 2>&1
+	$(BIN)/python -m tools.mutation_report docs/testing.md

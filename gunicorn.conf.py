@@ -5,7 +5,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
-import sys
 from typing import Any
 
 # PROCESS_MEMORY_BIND: host:port, or unix:/path/to.sock.
@@ -27,8 +26,12 @@ timeout = 120
 # host (another deployment, the test suite) would take it over. Signals (HUP, TERM) do the same job.
 control_socket_disable = True
 
-# One JSON line per request, with the request id the app answered with.
-accesslog = "-"
+# Logs: --log-level and --log-file (loglevel, errorlog) govern gunicorn's error log and, through this
+# logger class, the app's JSON lines as well: the app writes one line per request at level info.
+logger_class = "process_memory.serving.JSONLogger"
+# gunicorn's own access log repeats that request line, so it is off unless asked for
+# (--access-logfile PATH, or - for stdout); then it is one JSON line per request in this format.
+accesslog = None
 access_log_format = (
     '{"time":"%(t)s","remote":"%(h)s","method":"%(m)s","path":"%(U)s","status":%(s)s,'
     '"bytes":%(B)s,"duration_us":%(D)s,"request_id":"%({x-request-id}o)s","worker":"%(p)s"}'
@@ -39,6 +42,9 @@ access_log_format = (
 _OWN_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(os.environ.get("TMPDIR", "/tmp"),
                                                                f"process-memory-metrics-{os.getpid()}"))
+# The logger class imports the app's package, whose metrics open files there, before on_starting empties it
+# (the master's files go with it; each worker opens its own after the fork).
+os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 
 def _reset_metrics_directory() -> None:
@@ -71,12 +77,11 @@ def on_starting(server: Any) -> None:
         store = create_history_store(settings)
     except ConfigError:
         return  # each worker reports the bad variable and gunicorn stops
-    print(f"process-memory: history in {store.describe()}", file=sys.stderr, flush=True)
-    print(f"process-memory: state in the {settings.state_backend} store", file=sys.stderr, flush=True)
+    server.log.info("process-memory: history in %s", store.describe())
+    server.log.info("process-memory: state in the %s store", settings.state_backend)
     if settings.state_backend == "memory" and server.cfg.workers > 1:
-        print(
-            f"process-memory: WARNING: PROCESS_MEMORY_STATE_BACKEND=memory with {server.cfg.workers} workers: "
-            "each worker keeps its own state, so a client sees whichever worker answers. "
-            "Use file (one host), sql or redis.",
-            file=sys.stderr, flush=True,
+        server.log.warning(
+            "process-memory: PROCESS_MEMORY_STATE_BACKEND=memory with %d workers: each worker keeps its own "
+            "state, so a client sees whichever worker answers. Use file (one host), sql or redis.",
+            server.cfg.workers,
         )

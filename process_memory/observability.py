@@ -58,15 +58,34 @@ class JSONFormatter(logging.Formatter):
 
 
 def configure_json_logging() -> None:
-    """Log JSON lines to stderr unless the host application configured logging."""
+    """Log JSON lines unless the host application configured logging.
+
+    Under gunicorn they go where its error log goes, at its level (``--log-file``, ``--log-level``),
+    with or without gunicorn.conf.py; elsewhere to stderr at info.
+    """
     root = logging.getLogger()
     if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(JSONFormatter())
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
+        gunicorn_errors = logging.getLogger("gunicorn.error")
+        if gunicorn_errors.handlers:
+            log_through(gunicorn_errors)
+        else:
+            handler = logging.StreamHandler()
+            handler.setFormatter(JSONFormatter())
+            root.addHandler(handler)
+            root.setLevel(logging.INFO)
     # pymongo logs whole commands, documents included, at DEBUG: payloads must never reach a log.
     logging.getLogger("pymongo").setLevel(logging.WARNING)
+
+
+def log_through(logger: logging.Logger) -> None:
+    """Send every log record where ``logger`` writes, at its level, as JSON lines (``logger`` included)."""
+    formatter = JSONFormatter()
+    for handler in logger.handlers:
+        if isinstance(handler, logging.StreamHandler):  # files and the console; syslog keeps its own format
+            handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = logger.handlers
+    root.setLevel(logger.level)
 
 
 def record_appends(created: list[StoredEntry]) -> None:

@@ -138,8 +138,11 @@ class GunicornServer:
     """``gunicorn -c gunicorn.conf.py wsgi:process_memory_app``, as `make run` starts it, on a loopback port."""
 
     def __init__(self, env: dict[str, str], workers: int = 4, cwd: Path | None = None,
-                 log_path: Path | None = None, unix_socket: Path | None = None) -> None:
+                 log_path: Path | None = None, unix_socket: Path | None = None,
+                 args: tuple[str, ...] = ("--access-logfile", "-")) -> None:
         self.port = free_port()
+        #: Command-line options after ``-c gunicorn.conf.py``; the access log is on unless they say otherwise.
+        self.args = args
         self.unix_socket = unix_socket
         self.env = env
         self.workers = workers
@@ -157,7 +160,7 @@ class GunicornServer:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
-                 f"--chdir={self.cwd}", f"--pythonpath={ROOT}", "wsgi:process_memory_app"],
+                 f"--chdir={self.cwd}", f"--pythonpath={ROOT}", *self.args, "wsgi:process_memory_app"],
                 cwd=self.cwd,
                 env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                      "PROCESS_MEMORY_BIND": f"unix:{self.unix_socket}" if self.unix_socket else f"127.0.0.1:{self.port}",

@@ -131,3 +131,124 @@ def test_state_init_creates_the_sql_table(tmp_path: Path) -> None:
     result = app.test_cli_runner().invoke(args=["state", "init"])
     assert result.exit_code == 0 and "sql state store ready" in result.output
     assert "st" in sa.inspect(sa.create_engine(url)).get_table_names()
+
+
+def test_every_default_when_nothing_is_set() -> None:
+    assert Settings.from_env({}, dotenv_path=None) == Settings(
+        docdb_uri=None,
+        database_url=f"sqlite:///{(Path('var') / 'process_memory.sqlite3').resolve()}",
+        docdb_database_name="platform",
+        docdb_collection="process_memory",
+        docdb_max_data=16_000_000,
+        max_request_bytes=64 * 1024 * 1024,
+        docdb_timeout_ms=5000,
+        state_backend="file",
+        state_file_dir=str((Path("var") / "state").resolve()),
+        state_sql_url=None,
+        state_sql_table="process_memory_state",
+        state_redis_url=None,
+        state_ttl=None,
+        state_max_bytes=1024 * 1024,
+        state_sweep_seconds=300,
+        proxy_hops=1,
+    )
+
+
+def test_every_variable_is_read(tmp_path: Path) -> None:
+    environ = {
+        "DOCDB_HOST": "db.example", "DOCDB_PORT": "27_018", "DOCDB_USER": "app", "DOCDB_SECRET": "pw",
+        "DOCDB_OPTIONS": "?tls=true", "DOCDB_DATABASE_NAME": "memory", "DOCDB_COLLECTION": "entries",
+        "DOCDB_MAX_DATA": " 1000 ", "PROCESS_MEMORY_MAX_REQUEST_BYTES": "2000",
+        "PROCESS_MEMORY_STATE_BACKEND": " redis ", "PROCESS_MEMORY_STATE_FILE_DIR": str(tmp_path / "unused"),
+        "PROCESS_MEMORY_STATE_SQL_URL": "sqlite:////srv/state.sqlite3", "PROCESS_MEMORY_STATE_SQL_TABLE": "st",
+        "PROCESS_MEMORY_STATE_REDIS_URL": "rediss://cache:6380/2", "PROCESS_MEMORY_STATE_TTL": "60",
+        "PROCESS_MEMORY_STATE_MAX_BYTES": "4096", "PROCESS_MEMORY_STATE_SWEEP_SECONDS": "7",
+        "PROCESS_MEMORY_PROXY_HOPS": "0",
+    }
+    assert Settings.from_env(environ, dotenv_path=None) == Settings(
+        docdb_uri="mongodb://app:pw@db.example:27018/?tls=true", database_url=None,
+        docdb_database_name="memory", docdb_collection="entries", docdb_max_data=1000, max_request_bytes=2000,
+        state_backend="redis", state_file_dir=str(tmp_path / "unused"),
+        state_sql_url="sqlite:////srv/state.sqlite3", state_sql_table="st", state_redis_url="rediss://cache:6380/2",
+        state_ttl=60, state_max_bytes=4096, state_sweep_seconds=7, proxy_hops=0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "field", "expected"),
+    [
+        ({"DOCDB_MAX_DATA": "16000000"}, "docdb_max_data", 16_000_000),
+        ({"DOCDB_MAX_DATA": "1"}, "docdb_max_data", 1),
+        ({"PROCESS_MEMORY_MAX_REQUEST_BYTES": str(2**40)}, "max_request_bytes", 2**40),
+        ({"DOCDB_HOST": "h", "DOCDB_PORT": "65535"}, "docdb_uri", "mongodb://h:65535"),
+        ({"DOCDB_HOST": "h", "DOCDB_PORT": "1"}, "docdb_uri", "mongodb://h:1"),
+        ({"DOCDB_HOST": "h", "DOCDB_USER": "u"}, "docdb_uri", "mongodb://u@h:27017"),
+        ({"DOCDB_HOST": "h", "DOCDB_SECRET": "ignored without a user"}, "docdb_uri", "mongodb://h:27017"),
+        ({"DOCDB_HOST": "h", "DOCDB_OPTIONS": "/admin?tls=true"}, "docdb_uri", "mongodb://h:27017/admin?tls=true"),
+        ({"DOCDB_URI": " mongodb://h/ "}, "docdb_uri", "mongodb://h/"),
+        ({"DOCDB_COLLECTION": "c" * 120}, "docdb_collection", "c" * 120),
+        ({"DOCDB_COLLECTION": "  "}, "docdb_collection", "process_memory"),
+        ({"PROCESS_MEMORY_STATE_SQL_TABLE": "t" * 63}, "state_sql_table", "t" * 63),
+        ({"PROCESS_MEMORY_STATE_SQL_TABLE": "_t9"}, "state_sql_table", "_t9"),
+        ({"PROCESS_MEMORY_STATE_REDIS_URL": "redis://h"}, "state_redis_url", "redis://h"),
+        ({"PROCESS_MEMORY_STATE_REDIS_URL": "unix:///run/redis.sock"}, "state_redis_url", "unix:///run/redis.sock"),
+        ({"PROCESS_MEMORY_STATE_BACKEND": "memory", "PROCESS_MEMORY_DATABASE_URL": "sqlite:////srv/h.sqlite3"},
+         "state_sql_url", None),
+        ({"PROCESS_MEMORY_STATE_TTL": str(10 * 365 * 86400)}, "state_ttl", 10 * 365 * 86400),
+        ({"PROCESS_MEMORY_STATE_MAX_BYTES": str(64 * 1024 * 1024)}, "state_max_bytes", 64 * 1024 * 1024),
+        ({"PROCESS_MEMORY_STATE_SWEEP_SECONDS": "86400"}, "state_sweep_seconds", 86400),
+        ({"PROCESS_MEMORY_PROXY_HOPS": "5"}, "proxy_hops", 5),
+        ({"PROCESS_MEMORY_DATABASE_URL": "postgresql+psycopg://u@h/db"}, "database_url",
+         "postgresql+psycopg://u@h/db"),
+    ],
+)
+def test_values_at_the_edges_are_taken(environ: dict[str, str], field: str, expected: object) -> None:
+    assert getattr(Settings.from_env(environ, dotenv_path=None), field) == expected
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"DOCDB_MAX_DATA": "lots"}, "DOCDB_MAX_DATA must be a whole number"),
+        ({"DOCDB_MAX_DATA": "16000001"}, "DOCDB_MAX_DATA must be between 1 and 16,000,000"),
+        ({"PROCESS_MEMORY_MAX_REQUEST_BYTES": str(2**40 + 1)},
+         "PROCESS_MEMORY_MAX_REQUEST_BYTES must be between 1 and 1,099,511,627,776"),
+        ({"DOCDB_HOST": "h", "DOCDB_PORT": "65536"}, "DOCDB_PORT must be between 1 and 65,535"),
+        ({"DOCDB_HOST": "h", "DOCDB_PORT": "0"}, "DOCDB_PORT must be between 1 and 65,535"),
+        ({"PROCESS_MEMORY_STATE_TTL": str(10 * 365 * 86400 + 1)},
+         "PROCESS_MEMORY_STATE_TTL must be between 1 and 315,360,000"),
+        ({"PROCESS_MEMORY_STATE_MAX_BYTES": str(64 * 1024 * 1024 + 1)},
+         "PROCESS_MEMORY_STATE_MAX_BYTES must be between 1 and 67,108,864"),
+        ({"PROCESS_MEMORY_STATE_SWEEP_SECONDS": "0"}, "PROCESS_MEMORY_STATE_SWEEP_SECONDS must be between 1 and 86,400"),
+        ({"PROCESS_MEMORY_PROXY_HOPS": "6"}, "PROCESS_MEMORY_PROXY_HOPS must be between 0 and 5"),
+        ({"DOCDB_COLLECTION": "c" * 121}, "DOCDB_COLLECTION is not a valid MongoDB name"),
+        ({"DOCDB_DATABASE_NAME": "a\0b"}, "DOCDB_DATABASE_NAME is not a valid MongoDB name"),
+        ({"DOCDB_URI": "http://h/"}, "DOCDB_URI must be a mongodb:// or mongodb+srv:// URI"),
+        ({"DOCDB_URI": "mongodb://h:notaport/"}, "DOCDB_URI is not a valid MongoDB URI"),
+        ({"DOCDB_HOST": "h:1:2"}, "DOCDB_HOST is not a valid MongoDB URI"),
+        ({"DOCDB_HOST": "h", "DOCDB_OPTIONS": "?tls=maybe"}, "DOCDB_HOST/DOCDB_OPTIONS is not a valid MongoDB URI"),
+        ({"PROCESS_MEMORY_DATABASE_URL": "not a url"}, "PROCESS_MEMORY_DATABASE_URL is not a valid database URL"),
+        ({"PROCESS_MEMORY_DATABASE_URL": "mysql://h/db"},
+         "PROCESS_MEMORY_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL"),
+        ({"PROCESS_MEMORY_STATE_TTL": "0"}, "PROCESS_MEMORY_STATE_TTL must be between 1 and 315,360,000"),
+        ({"PROCESS_MEMORY_DATABASE_URL": "postgresql+pg8000://h/db"},
+         "PROCESS_MEMORY_DATABASE_URL must use the psycopg driver: postgresql+psycopg://"),
+        ({"PROCESS_MEMORY_DATABASE_URL": "sqlite:///:memory:"},
+         "PROCESS_MEMORY_DATABASE_URL must name a SQLite file, not memory"),
+        ({"PROCESS_MEMORY_STATE_BACKEND": "etcd"}, "PROCESS_MEMORY_STATE_BACKEND must be one of memory, file, sql, redis"),
+        ({"PROCESS_MEMORY_STATE_BACKEND": "redis"},
+         "PROCESS_MEMORY_STATE_REDIS_URL must be set for the redis state backend"),
+        ({"PROCESS_MEMORY_STATE_REDIS_URL": "http://h"},
+         "PROCESS_MEMORY_STATE_REDIS_URL must be a redis://, rediss:// or unix:// URL"),
+        ({"PROCESS_MEMORY_STATE_BACKEND": "sql", "DOCDB_HOST": "h"},
+         "PROCESS_MEMORY_STATE_SQL_URL must be set when the history is not in SQL"),
+        ({"PROCESS_MEMORY_STATE_SQL_TABLE": "t" * 64},
+         "PROCESS_MEMORY_STATE_SQL_TABLE must be a plain SQL identifier (letters, digits, underscores)"),
+        ({"PROCESS_MEMORY_STATE_SQL_TABLE": "9t"},
+         "PROCESS_MEMORY_STATE_SQL_TABLE must be a plain SQL identifier (letters, digits, underscores)"),
+    ],
+)
+def test_each_refusal_says_what_is_wrong(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env(environ, dotenv_path=None)
+    assert str(error.value).startswith(message)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import uuid
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
+from process_memory.exceptions import InvalidInput
+from process_memory.history.service import HistoryService
+from process_memory.history.store import SearchQuery
 from process_memory.observability import JSONFormatter
+from tests.recipe import rechain
 
 API = "/api/v1/instances"
 
@@ -144,3 +150,62 @@ def test_an_unexpected_exception_is_a_json_500_that_leaks_nothing(
         # Rendered with a plain formatter too, which would print an attached exception's message.
         assert SECRET not in logging.Formatter().format(record)
         assert SECRET not in JSONFormatter().format(record)
+
+
+def _exported(client: FlaskClient, iid: str) -> bytes:
+    return client.get(f"{API}/{iid}/export").get_data()
+
+
+def test_each_refusal_says_exactly_what_is_wrong(client: FlaskClient, iid: str, seeded: dict[str, Any]) -> None:
+    unknown, other = "unknown-instance", "other-instance"
+    client.post(f"{API}/{other}/history", json={"type": "t", "data": 1})
+    export = _exported(client, iid)
+    lines = export.splitlines()
+    first = json.loads(lines[0])
+    mixed = rechain([first, {**first, "seq": 1, "id": str(uuid.uuid4()), "instance_id": "elsewhere"}], start=1)
+    same = str(uuid.uuid4())
+    ndjson = {"content_type": "application/x-ndjson"}
+    cases: list[tuple[Any, int, str, str, Any]] = [
+        (client.get(f"{API}/{iid}/history/1"), 404, "not_found", "no entry at this seq",
+         {"instance_id": iid, "seq": 1}),
+        (client.get(f"{API}/{unknown}/head"), 404, "not_found", "the instance has no entry", {"instance_id": unknown}),
+        (client.get(f"{API}/{unknown}/first"), 404, "not_found", "the instance has no entry",
+         {"instance_id": unknown}),
+        (client.get(f"{API}/{unknown}"), 404, "not_found", "unknown instance", {"instance_id": unknown}),
+        (client.get(f"{API}/{unknown}/verify"), 404, "not_found", "unknown instance", {"instance_id": unknown}),
+        (client.get(f"{API}/{unknown}/export"), 404, "not_found", "unknown instance", {"instance_id": unknown}),
+        (client.post(f"{API}/{unknown}/clone", json={"to": "t1"}), 404, "not_found", "unknown instance",
+         {"instance_id": unknown}),
+        (client.post(f"{API}/{iid}/clone", json={"to": "t2", "upto": 1}), 404, "not_found",
+         "no entry at upto: it is past the head", {"upto": 1, "head": 0}),
+        (client.post(f"{API}/{iid}/clone", json={"to": other}), 409, "conflict",
+         "the target instance already has entries", {"instance_id": other}),
+        (client.post(f"{API}/{other}/import", data=export, **ndjson), 409, "conflict",
+         "the target instance already has entries", {"instance_id": other}),
+        (client.post(f"{API}/t3/import", data=lines[0].replace(b'"kept":true', b'"kept":false'), **ndjson), 422,
+         "unprocessable_entity", "the imported history breaks its chain", {"seq": 0}),
+        (client.post(f"{API}/t3/import", data=b"\n".join(json.dumps(e).encode() for e in mixed), **ndjson), 422,
+         "unprocessable_entity", "the imported history mixes instances", {"seq": 1}),
+        (client.post(f"{API}/{iid}/history", json={"type": "t", "data": 2, "id": seeded["id"]}), 409, "conflict",
+         "an entry with this id exists with other content", {"id": seeded["id"], "seq": 0}),
+        (client.post(f"{API}/{iid}/history/batch", json={"entries": [
+            {"type": "t", "data": 1, "id": same}, {"type": "t", "data": 2, "id": same}]}), 409, "conflict",
+         "an id appears twice in the batch with other content", {"id": same}),
+        (client.post(f"{API}/{iid}/history", json={"type": "t", "data": 2}, headers={"If-Match": '"5"'}), 412,
+         "precondition_failed", "the instance's head has moved", {"head": 0}),
+        (client.post(f"{API}/{iid}/history", json={"type": "t", "data": 2, "metadata": {"m": "x" * 262_144}}),
+         422, "unprocessable_entity", "metadata too large", {"metadata": ["at most 262144 bytes of JSON"]}),
+    ]
+    for response, status, code, message, details in cases:
+        assert (response.status_code, response.get_json()["error"]) == (
+            status, {"code": code, "message": message, "details": details})
+    assert client.get(f"{API}/{iid}/head").get_json() == seeded
+    assert [client.get(f"{API}/{target}").status_code for target in ("t1", "t2", "t3")] == [404, 404, 404]
+
+
+def test_the_service_checks_a_search_cursor_itself(service: HistoryService) -> None:
+    # The API's schema refuses a malformed cursor first; the service does not rely on it.
+    with pytest.raises(InvalidInput) as refused:
+        service.search(SearchQuery(), after="2031-01-01T00:00:00.000Z,a,b")
+    assert (refused.value.message, refused.value.details) == (
+        "invalid cursor", {"after": ["pass the next cursor of the previous page"]})

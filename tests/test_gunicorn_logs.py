@@ -1,0 +1,87 @@
+"""The original README's gunicorn commands, run as an operator would: --log-level and --log-file govern every log."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.services import GunicornServer, wait_until
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """Parse every line; a line that is not JSON fails the test."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def process_titles(pid: int) -> list[str]:
+    """What `ps` shows for the master and its workers."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [subprocess.run(["ps", "-o", "args=", "-p", str(p)], capture_output=True, text=True).stdout.strip()
+            for p in [pid, *map(int, children)]]
+
+
+def test_errors_only_goes_to_the_file_and_nothing_else_anywhere(tmp_path: Path) -> None:
+    # gunicorn wsgi:process_memory_app --name Memory --workers 3 --log-level error --log-file memorylog.txt
+    broken = tmp_path / "not-a-database.sqlite3"
+    broken.write_bytes(b"this is not an SQLite file " * 400)  # history reads fail; state (files) works
+    log_file, console = tmp_path / "memorylog.txt", tmp_path / "console.txt"
+    server = GunicornServer({"PROCESS_MEMORY_DATABASE_URL": f"sqlite:///{broken}"}, cwd=tmp_path, log_path=console,
+                            args=("--name", "Memory", "--workers", "3", "--log-level", "error",
+                                  "--log-file", "memorylog.txt"))
+    server.start()
+    try:
+        assert server.process is not None
+        wait_until(lambda: len(process_titles(server.process.pid)) == 4
+                   and all("[Memory]" in title for title in process_titles(server.process.pid)), 30,
+                   "three workers named Memory")
+        assert process_titles(server.process.pid)[0].startswith("gunicorn: master [Memory]")
+        quiet = (console.read_text(), log_file.read_text())
+        assert quiet[1] == "", "info lines reached the error-only file at start-up"
+
+        state = f"{server.url}/api/v1/instances/{uuid.uuid4()}/state"
+        assert requests.put(state, json={"step": 1}, timeout=30).status_code == 201
+        assert requests.get(state, timeout=30).json() == {"step": 1}
+        assert (console.read_text(), log_file.read_text()) == quiet, "a normal request was logged"
+
+        failed = requests.get(f"{server.url}/api/v1/instances/{uuid.uuid4()}/head", timeout=30)
+        assert failed.status_code == 500
+        assert console.read_text() == quiet[0], "the error reached the console"
+        [line] = json_lines(log_file.read_text())
+        assert line["level"] == "error" and line["message"].startswith("unexpected ")
+        assert "not an SQLite" not in log_file.read_text()
+    finally:
+        server.stop()
+
+
+def test_debug_to_the_console_logs_every_request_as_json(tmp_path: Path) -> None:
+    # gunicorn wsgi:process_memory_app --log-level debug --log-file -
+    console = tmp_path / "console.txt"
+    server = GunicornServer({"PROCESS_MEMORY_STATE_BACKEND": "memory"}, workers=2, cwd=tmp_path, log_path=console,
+                            args=("--log-level", "debug", "--log-file", "-"))
+    server.start()
+    try:
+        iid = str(uuid.uuid4())
+        response = requests.post(f"{server.url}/api/v1/instances/{iid}/history", json={"type": "t", "data": 1},
+                                 timeout=30)
+        assert response.status_code == 201
+        request_id = response.headers["X-Request-ID"]
+        wait_until(lambda: any(line.get("request_id") == request_id for line in json_lines(console.read_text())),
+                   10, "the request line")
+    finally:
+        server.stop()
+    lines = json_lines(console.read_text())  # gunicorn's own lines are JSON too
+    [logged] = [line for line in lines if line.get("request_id") == request_id]
+    assert (logged["level"], logged["message"], logged["status"], logged["instance_id"]) == (
+        "info", "request", 201, iid)
+    messages = [line["message"] for line in lines]
+    assert any(message.startswith("Booting worker") for message in messages)  # gunicorn's, at info
+    # The master says where history and state are, and warns that memory state is per worker.
+    assert any(message.startswith("process-memory: history in SQLite file") for message in messages)
+    [warning] = [line for line in lines if line["level"] == "warning"]
+    assert "PROCESS_MEMORY_STATE_BACKEND=memory with 2 workers" in warning["message"]
+    assert not any(line["logger"] == "gunicorn.access" for line in lines)  # the access log is off unless asked
