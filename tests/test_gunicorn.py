@@ -194,7 +194,7 @@ def test_memory_state_with_several_workers_warns_at_start_up(tmp_path: Path) -> 
     server = GunicornServer({"PROCESS_MEMORY_STATE_BACKEND": "memory"}, workers=2, cwd=tmp_path)
     server.start()
     server.stop()
-    warnings = [line for line in server.log().splitlines() if "WARNING" in line]
+    warnings = [line["message"] for line in server.json_lines() if line.get("level") == "warning"]
     assert len(warnings) == 1 and "PROCESS_MEMORY_STATE_BACKEND=memory with 2 workers" in warnings[0]
 
 

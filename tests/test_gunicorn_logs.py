@@ -80,8 +80,5 @@ def test_debug_to_the_console_logs_every_request_as_json(tmp_path: Path) -> None
         "info", "request", 201, iid)
     messages = [line["message"] for line in lines]
     assert any(message.startswith("Booting worker") for message in messages)  # gunicorn's, at info
-    # The master says where history and state are, and warns that memory state is per worker.
     assert any(message.startswith("process-memory: history in SQLite file") for message in messages)
-    [warning] = [line for line in lines if line["level"] == "warning"]
-    assert "PROCESS_MEMORY_STATE_BACKEND=memory with 2 workers" in warning["message"]
     assert not any(line["logger"] == "gunicorn.access" for line in lines)  # the access log is off unless asked
