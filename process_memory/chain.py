@@ -26,7 +26,7 @@ HASHED_FIELDS: tuple[str, ...] = (
 
 
 def canonical_json(value: Any) -> bytes:
-    """Return the canonical UTF-8 JSON of ``value``.
+    """Return the canonical UTF-8 JSON of ``value`` (str.encode is always UTF-8).
 
     Keys sorted by code point, no insignificant white space, non-ASCII kept as
     UTF-8, integers of any size, floats in Python's shortest round-trip form.
@@ -34,7 +34,7 @@ def canonical_json(value: Any) -> bytes:
     """
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    ).encode()
 
 
 def sha256_hex(payload: bytes) -> str:

@@ -36,10 +36,18 @@ from tests.services import (
 
 mongomock.gridfs.enable_gridfs_integration()
 
+#: `make mutate` names the fast backends here (comma-separated); tests over any other backend are left out.
+ONLY_BACKENDS = {name for name in os.environ.get("PROCESS_MEMORY_TEST_BACKENDS", "").split(",") if name}
+
+
+def _selected(names: list[str]) -> list[str]:
+    return [name for name in names if not ONLY_BACKENDS or name in ONLY_BACKENDS]
+
+
 # MONGODB_TEST_URI adds a real MongoDB (or DocumentDB) run; FerretDB is the mandatory real MongoDB-wire server.
-HISTORY_BACKENDS = ["mongomock", "ferretdb", "sqlite", "postgresql"] + (
+HISTORY_BACKENDS = _selected(["mongomock", "ferretdb", "sqlite", "postgresql"] + (
     ["mongodb"] if os.environ.get("MONGODB_TEST_URI") else []
-)
+))
 #: Small, so that offloading is exercised by ordinary test data.
 TEST_MAX_INLINE = 4096
 
@@ -53,8 +61,11 @@ class _MongomockClient(mongomock.MongoClient):
         super().__init__()
 
 
-def _serve(reason: str | None, make: Callable[[], Any], up: str = "start", down: str = "stop") -> Iterator[Any]:
+def _serve(name: str, reason: str | None, make: Callable[[], Any], up: str = "start",
+           down: str = "stop") -> Iterator[Any]:
     """Start a test server for the whole run, or skip (locally) or fail (CI) with the reason it cannot."""
+    if ONLY_BACKENDS and name not in ONLY_BACKENDS:
+        pytest.skip(f"{name} is not in PROCESS_MEMORY_TEST_BACKENDS")
     if reason:
         unavailable(reason)
     server = make()
@@ -66,19 +77,19 @@ def _serve(reason: str | None, make: Callable[[], Any], up: str = "start", down:
 @pytest.fixture(scope="session")
 def ferretdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FerretDBServer]:
     """One FerretDB server for the whole run; tests isolate themselves by collection name."""
-    yield from _serve(ferretdb_available(), lambda: FerretDBServer(tmp_path_factory.mktemp("ferretdb")))
+    yield from _serve("ferretdb", ferretdb_available(), lambda: FerretDBServer(tmp_path_factory.mktemp("ferretdb")))
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """One PostgreSQL cluster for the whole run; tests isolate themselves by table prefix."""
-    yield from _serve(postgres_available(), PostgresServer, up="create", down="destroy")
+    yield from _serve("postgresql", postgres_available(), PostgresServer, up="create", down="destroy")
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """One Redis server for the whole run; tests isolate themselves by key prefix."""
-    yield from _serve(redis_available(), lambda: RedisServer(tmp_path_factory.mktemp("redis")))
+    yield from _serve("redis", redis_available(), lambda: RedisServer(tmp_path_factory.mktemp("redis")))
 
 
 @dataclass
@@ -161,7 +172,7 @@ def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-STATE_BACKENDS = ["memory", "file", "sqlite", "postgresql", "redis"]
+STATE_BACKENDS = _selected(["memory", "file", "sqlite", "postgresql", "redis"])
 
 
 class FakeClock:

@@ -7,11 +7,11 @@ the two report markers, so the rest of the page stays as written.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
+from mutmut.mutation.diff_apply import get_diff_for_mutant
 from mutmut.stats import status_by_exit_code
 
 BEGIN, END = "<!-- mutation report: begin -->", "<!-- mutation report: end -->"
@@ -29,10 +29,10 @@ def results(mutants: Path) -> dict[str, dict[str, str]]:
     return by_module
 
 
-def changed_line(name: str) -> str:
-    """The line the mutant changes, as `mutmut show` prints it."""
-    shown = subprocess.run([sys.executable, "-m", "mutmut", "show", name], capture_output=True, text=True).stdout
-    added = [line[1:].strip() for line in shown.splitlines() if line.startswith("+") and not line.startswith("+++")]
+def changed_line(name: str, module: str) -> str:
+    """The first line the mutant puts in place, from the diff `mutmut show` prints."""
+    diff = get_diff_for_mutant(name, path=Path(module))
+    added = [line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
     return added[0] if added else "?"
 
 
@@ -40,16 +40,16 @@ def report(by_module: dict[str, dict[str, str]]) -> str:
     """Render the score table and the survivors as Markdown."""
     lines = ["| module | mutants | detected | survived | no test | not run | score |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     total: Counter[str] = Counter()
-    survivors: list[str] = []
+    survivors: list[tuple[str, str]] = []
     for module, statuses in by_module.items():
         counts = Counter("detected" if s in DETECTED else s for s in statuses.values())
         total.update(counts)
         total["mutants"] += len(statuses)
         lines.append(_row(module, len(statuses), counts))
-        survivors += [name for name, status in statuses.items() if status in ("survived", "no tests")]
+        survivors += [(name, module) for name, status in statuses.items() if status in ("survived", "no tests")]
     lines.append(_row("**all**", total["mutants"], total))
     lines += ["", f"Surviving mutants ({len(survivors)}), each with the line it puts in place:", ""]
-    lines += [f"- `{name.split('.', 2)[-1]}`: `{changed_line(name)}`" for name in survivors]
+    lines += [f"- `{name.split('.', 2)[-1]}`: `{changed_line(name, module)}`" for name, module in survivors]
     return "\n".join(lines)
 
 

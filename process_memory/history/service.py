@@ -240,7 +240,7 @@ class HistoryService:
             "size": len(data_bytes),
             "data_sha256": sha256_hex(data_bytes),
         }
-        return _PreparedEntry(entry_id, data_bytes, metadata_bytes.decode("utf-8"), fields, new.id is not None)
+        return _PreparedEntry(entry_id, data_bytes, metadata_bytes.decode(), fields, new.id is not None)
 
     def _settle_existing(
         self,
@@ -276,7 +276,7 @@ class HistoryService:
             stored = StoredEntry(
                 metadata_json=entry.metadata_json,
                 hash=entry_hash(fields),
-                data_json=None if entry.blob_ref else entry.data_bytes.decode("utf-8"),
+                data_json=None if entry.blob_ref else entry.data_bytes.decode(),
                 blob_ref=entry.blob_ref,
                 **{k: v for k, v in fields.items() if k != "metadata"},
             )
@@ -296,7 +296,7 @@ class HistoryService:
         try:
             self.store.delete_blob(ref)
         except Exception:  # the orphan sweep removes it later
-            log.warning("could not delete an unused blob; the orphan sweep will", exc_info=False)
+            log.warning("could not delete an unused blob; the orphan sweep will")
 
     def delete_orphan_blobs(self, older_than: timedelta = timedelta(hours=1)) -> int:
         """Delete offloaded data that no entry refers to and that is older than ``older_than``."""
@@ -502,7 +502,7 @@ class HistoryService:
 
     def _data_bytes(self, stored: StoredEntry) -> bytes:
         if stored.data_json is not None:
-            return stored.data_json.encode("utf-8")
+            return stored.data_json.encode()
         if stored.blob_ref is None:
             raise CorruptEntry("entry has no data")
         try:
@@ -563,9 +563,9 @@ def _stored_from_export(entry: dict[str, Any]) -> StoredEntry | None:
         return StoredEntry(
             instance_id=entry["instance_id"], seq=entry["seq"], id=entry["id"], type=entry["type"],
             occurred_at=entry["occurred_at"], recorded_at=entry["recorded_at"],
-            metadata_json=canonical_json(entry["metadata"]).decode("utf-8"), size=entry["size"],
+            metadata_json=canonical_json(entry["metadata"]).decode(), size=entry["size"],
             data_sha256=entry["data_sha256"], prev_hash=entry["prev_hash"], hash=entry["hash"],
-            data_json=canonical_json(entry["data"]).decode("utf-8"), blob_ref=None,
+            data_json=canonical_json(entry["data"]).decode(), blob_ref=None,
         )
     except (TypeError, ValueError):
         return None

@@ -121,7 +121,7 @@ def check_key(key: str) -> str:
         raise ValueError("a key is a non-empty string")
     if "\0" in key:
         raise ValueError("a key cannot contain NUL")
-    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+    if len(key.encode()) > MAX_KEY_BYTES:
         raise ValueError(f"a key is at most {MAX_KEY_BYTES} bytes of UTF-8")
     return key
 
@@ -136,7 +136,7 @@ def check_namespace(name: str) -> str:
 def as_bytes(value: str | bytes) -> bytes:
     """Return the bytes to store."""
     if isinstance(value, str):
-        return value.encode("utf-8")
+        return value.encode()
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     raise TypeError("a value is bytes or str")

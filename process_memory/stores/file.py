@@ -85,7 +85,7 @@ class FileStore(StateStore):
             self._dir = self._dir / "ns" / name
 
     def _path(self, key: str) -> Path:
-        return self._dir / "keys" / hashlib.sha256(key.encode("utf-8")).hexdigest()
+        return self._dir / "keys" / hashlib.sha256(key.encode()).hexdigest()
 
     @contextmanager
     def _locked(self, path: Path) -> Iterator[None]:

@@ -255,6 +255,7 @@ def test_verify_names_the_tampered_seq(client: FlaskClient, raw: Any, iid: str) 
         # The stored digest and size columns are checked against the data, not only through the hash.
         ({"data_sha256": "0" * 64}, 2),
         ({"size": 999}, 2),
+        ({"metadata_json": "{not json"}, 2),
     ],
 )
 def test_verify_catches_every_hashed_field(client: FlaskClient, raw: Any, iid: str,

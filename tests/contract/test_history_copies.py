@@ -73,6 +73,8 @@ def test_export_then_import_keeps_every_data_hash(client: FlaskClient, iid: str)
     copies = client.get(f"{API}/{target}/history").get_json()["items"]
     assert [c["data_sha256"] for c in copies] == [s["data_sha256"] for s in source]
     assert [c["data"] for c in copies] == [s["data"] for s in source]
+    assert [(c["id"], c["type"], c["occurred_at"]) for c in copies] == [
+        (s["id"], s["type"], s["occurred_at"]) for s in source]
     assert copies[2]["metadata"]["imported_from"] == {"instance_id": iid, "seq": 2, "hash": source[2]["hash"]}
     assert client.get(f"{API}/{target}/verify").get_json()["ok"] is True
     again = client.post(f"{API}/{target}/import", data=exported.get_data(), content_type="application/x-ndjson")

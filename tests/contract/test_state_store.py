@@ -8,6 +8,7 @@ import pytest
 
 from process_memory.stores import MemoryStore, StateStore, VersionConflict
 from process_memory.stores.base import MAX_KEY_BYTES
+from process_memory.stores.redis import RedisStore
 from tests.conftest import FakeClock
 
 def test_set_get_delete(state_store: StateStore) -> None:
@@ -53,7 +54,7 @@ def test_create_only(state_store: StateStore) -> None:
     with pytest.raises(VersionConflict):
         state_store.set("k", b"second", if_absent=True)
     assert state_store.get("k") == b"first"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^if_version and if_absent exclude each other$"):
         state_store.set("k", b"x", if_version="v", if_absent=True)
 
 
@@ -111,10 +112,39 @@ def test_delete_expired(state_store: StateStore, clock: FakeClock) -> None:
     assert not state_store.with_namespace("child").exists("short")
 
 
-@pytest.mark.parametrize("bad", [0, -1, float("inf")])
+@pytest.mark.parametrize("bad", [0, -1, 0.0, float("inf"), float("nan")])
 def test_expiry_must_be_positive(state_store: StateStore, bad: float) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^an expiry is a positive, finite number of seconds$"):
         state_store.set("k", b"v", expires_in=bad)
+    assert not state_store.exists("k")
+
+
+def test_a_value_is_gone_exactly_at_its_deadline(state_store: StateStore, clock: FakeClock) -> None:
+    state_store.set("k", b"v", expires_in=5)
+    state_store.set("other", b"v", expires_in=0.5)  # a fraction of a second still counts as one
+    assert state_store.expires_in("other") == 1
+    clock.advance(4.5)
+    assert (state_store.get("k"), state_store.expires_in("k")) == (b"v", 1)
+    clock.advance(0.5)
+    assert (state_store.get("k"), state_store.exists("k"), state_store.expires_in("k")) == (None, False, None)
+
+
+def test_sweeping_counts_what_it_removed(state_store: StateStore, clock: FakeClock) -> None:
+    for key in ("a", "b", "c"):
+        state_store.set(key, b"v", expires_in=5)
+    state_store.set("kept", b"v")
+    clock.advance(5)
+    # Redis expires keys itself, so its sweep has nothing to count.
+    assert state_store.delete_expired() == (0 if isinstance(state_store, RedisStore) else 3)
+    assert [state_store.exists(key) for key in ("a", "b", "c", "kept")] == [False, False, False, True]
+    assert state_store.delete_expired() == 0
+
+
+def test_a_value_must_be_bytes_or_text(state_store: StateStore) -> None:
+    with pytest.raises(TypeError, match="^a value is bytes or str$"):
+        state_store.set("k", 5)  # type: ignore[arg-type]
+    state_store.set("k", "text ✓")
+    assert state_store.get("k") == "text ✓".encode()
 
 
 def test_namespaces_are_separate(state_store: StateStore) -> None:
@@ -148,9 +178,15 @@ def test_any_key_is_safe(state_store: StateStore, key: str) -> None:
     assert state_store.delete(key) is True and state_store.get("other") == b"other"
 
 
-@pytest.mark.parametrize("key", ["", "nul\0inside", "x" * (MAX_KEY_BYTES + 1)])
-def test_unusable_keys_are_refused(state_store: StateStore, key: str) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [("", "a key is a non-empty string"), (5, "a key is a non-empty string"),
+     ("nul\0inside", "a key cannot contain NUL"),
+     ("x" * (MAX_KEY_BYTES + 1), f"a key is at most {MAX_KEY_BYTES} bytes of UTF-8"),
+     ("é" * (MAX_KEY_BYTES // 2 + 1), f"a key is at most {MAX_KEY_BYTES} bytes of UTF-8")],
+)
+def test_unusable_keys_are_refused(state_store: StateStore, key: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=f"^{reason}$"):
         state_store.set(key, b"v")
 
 
@@ -167,3 +203,13 @@ def test_memory_store_is_bounded_least_recently_used_first(clock: FakeClock) -> 
     state_store.get("a")  # now b is the least recently used
     state_store.set("d", b"d")
     assert [state_store.exists(k) for k in "abcd"] == [True, False, True, True]
+
+
+@pytest.mark.parametrize("bound", [0, -1])
+def test_a_memory_store_holds_at_least_one_value(bound: int) -> None:
+    with pytest.raises(ValueError, match="^max_entries is at least 1$"):
+        MemoryStore(max_entries=bound)
+    one = MemoryStore(max_entries=1)
+    one.set("a", b"a")
+    one.set("b", b"b")
+    assert (one.get("a"), one.get("b")) == (None, b"b")
