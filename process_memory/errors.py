@@ -39,7 +39,7 @@ def error_response(
 ) -> Response:
     """Build the JSON error response every failure uses."""
     if code is None:
-        code = HTTP_STATUS_CODES.get(status, "error").lower().replace(" ", "_").replace("-", "_")
+        code = HTTP_STATUS_CODES.get(status, "error").lower().replace(" ", "_")
     if has_request_context():
         g.error_code = code  # the request's log line names the outcome
     response = jsonify({"error": {"code": code, "message": message, "details": details}})

@@ -235,6 +235,8 @@ def test_values_at_the_edges_are_taken(environ: dict[str, str], field: str, expe
          "PROCESS_MEMORY_DATABASE_URL must use the psycopg driver: postgresql+psycopg://"),
         ({"PROCESS_MEMORY_DATABASE_URL": "sqlite:///:memory:"},
          "PROCESS_MEMORY_DATABASE_URL must name a SQLite file, not memory"),
+        ({"PROCESS_MEMORY_DATABASE_URL": "sqlite:///"}, "PROCESS_MEMORY_DATABASE_URL must name a SQLite file, not memory"),
+        ({"PROCESS_MEMORY_STATE_SQL_URL": "not a url"}, "PROCESS_MEMORY_STATE_SQL_URL is not a valid database URL"),
         ({"PROCESS_MEMORY_STATE_BACKEND": "etcd"}, "PROCESS_MEMORY_STATE_BACKEND must be one of memory, file, sql, redis"),
         ({"PROCESS_MEMORY_STATE_BACKEND": "redis"},
          "PROCESS_MEMORY_STATE_REDIS_URL must be set for the redis state backend"),
@@ -252,3 +254,9 @@ def test_each_refusal_says_what_is_wrong(environ: dict[str, str], message: str) 
     with pytest.raises(ConfigError) as error:
         Settings.from_env(environ, dotenv_path=None)
     assert str(error.value).startswith(message)
+
+
+def test_dotenv_in_the_working_directory_is_read_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text("DOCDB_COLLECTION=from_dotenv\n")
+    monkeypatch.chdir(tmp_path)
+    assert Settings.from_env({}).docdb_collection == "from_dotenv"

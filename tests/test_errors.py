@@ -103,4 +103,6 @@ def test_an_unexpected_error_logs_where_it_happened_but_not_what_it_said(
     first, _, frames = logged.getMessage().partition("\n")
     assert first == "unexpected ValueError"
     assert "test_errors.py" in frames and "in _raise" in frames
+    # traceback's own frame lines, one after the other: `  File "…", line N, in name` and the source line.
+    assert all(line.startswith(("  File ", "    ")) for line in frames.splitlines())
     assert "payload-quoting" not in logged.getMessage() and logged.exc_info is None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,10 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 
 
 def process_titles(pid: int) -> list[str]:
-    """What `ps` shows for the master and its workers."""
+    """What `ps` shows for the master and its workers (their command lines, as setproctitle rewrote them)."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [subprocess.run(["ps", "-o", "args=", "-p", str(p)], capture_output=True, text=True).stdout.strip()
-            for p in [pid, *map(int, children)]]
+    return [Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            for p in [pid, *children]]
 
 
 def test_errors_only_goes_to_the_file_and_nothing_else_anywhere(tmp_path: Path) -> None:

@@ -13,8 +13,15 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from process_memory.exceptions import Conflict, DuplicateEntry, InvalidInput
-from process_memory.history.service import MAX_METADATA_BYTES, HistoryService, NewEntry, format_timestamp
+from process_memory.db import StoreUnavailable
+from process_memory.exceptions import Conflict, DuplicateEntry, InvalidInput, PreconditionFailed
+from process_memory.history.service import (
+    MAX_APPEND_ATTEMPTS,
+    MAX_METADATA_BYTES,
+    HistoryService,
+    NewEntry,
+    format_timestamp,
+)
 from process_memory.history.store import HistoryQuery, HistoryStore, StoredEntry
 
 API = "/api/v1/instances"
@@ -150,3 +157,76 @@ def test_timestamps_are_utc_whatever_the_host_zone(monkeypatch: pytest.MonkeyPat
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_the_service_checks_instance_ids_itself(service: HistoryService) -> None:
+    # The API's URL converter refuses these first; the service does not rely on it.
+    for bad in ("", "has space", "x" * 129, "a/b"):
+        with pytest.raises(InvalidInput) as refused:
+            service.append_entry(bad, NewEntry(type="t", data=1))
+        assert (refused.value.message, refused.value.details) == (
+            "invalid instance id", {"instance_id": ["1-128 characters of A-Z a-z 0-9 . _ : -"]})
+
+
+class _Race:
+    """Make the store's first insert fail after storing ``inserted`` entries, perhaps while a rival appends."""
+
+    def __init__(self, service: HistoryService, store: HistoryStore, monkeypatch: pytest.MonkeyPatch, iid: str,
+                 inserted: int, rival: bool) -> None:
+        self.real_insert = store.insert_many
+        self.service, self.store, self.monkeypatch, self.iid = service, store, monkeypatch, iid
+        self.inserted, self.rival = inserted, rival
+        monkeypatch.setattr(store, "insert_many", self.insert_many)
+        monkeypatch.setattr("process_memory.history.service.time.sleep", lambda seconds: None)
+
+    def insert_many(self, entries: list[StoredEntry]) -> None:
+        self.monkeypatch.setattr(self.store, "insert_many", self.real_insert)
+        if self.inserted:
+            self.real_insert(entries[: self.inserted])
+        if self.rival:
+            self.service.append_entry(self.iid, NewEntry(type="rival", data=0))
+        raise DuplicateEntry(self.inserted)
+
+
+@pytest.mark.parametrize("inserted", [0, 1])
+def test_a_batch_that_lost_a_race_part_way_reports_each_entry_created_once(
+    service: HistoryService, store: HistoryStore, iid: str, monkeypatch: pytest.MonkeyPatch, inserted: int
+) -> None:
+    _Race(service, store, monkeypatch, iid, inserted, rival=True)
+    results = service.append_entries(iid, [NewEntry(type="ours", data=n) for n in range(3)])
+    assert [(entry.type, entry.seq, created) for entry, created in results] == (
+        [("ours", 0, True), ("ours", 2, True), ("ours", 3, True)] if inserted
+        else [("ours", 1, True), ("ours", 2, True), ("ours", 3, True)])
+    assert [e["type"] for e in service.read_history(iid, HistoryQuery())[0]] == (
+        ["ours", "rival", "ours", "ours"] if inserted else ["rival", "ours", "ours", "ours"])
+
+
+@pytest.mark.parametrize("inserted", [0, 1])
+def test_if_match_survives_a_clash_with_nobody_but_not_a_rival(
+    service: HistoryService, store: HistoryStore, iid: str, monkeypatch: pytest.MonkeyPatch, inserted: int
+) -> None:
+    # A clash with no rival (our own entries, part-stored): the head the client expected is still ours.
+    _Race(service, store, monkeypatch, iid, inserted, rival=False)
+    results = service.append_entries(iid, [NewEntry(type="ours", data=n) for n in range(3)], expected_head=-1)
+    assert [(entry.seq, created) for entry, created in results] == [(0, True), (1, True), (2, True)]
+    other = f"{iid}-2"
+    _Race(service, store, monkeypatch, other, inserted, rival=True)
+    with pytest.raises(PreconditionFailed) as moved:
+        service.append_entries(other, [NewEntry(type="ours", data=n) for n in range(3)], expected_head=-1)
+    assert moved.value.details == {"head": inserted}
+
+
+def test_an_instance_too_contended_to_append_answers_503(service: HistoryService, store: HistoryStore, iid: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    attempts: list[int] = []
+
+    def always_lose(entries: list[StoredEntry]) -> None:
+        attempts.append(len(entries))
+        raise DuplicateEntry(0)
+
+    monkeypatch.setattr(store, "insert_many", always_lose)
+    monkeypatch.setattr("process_memory.history.service.time.sleep", lambda seconds: None)
+    with pytest.raises(StoreUnavailable) as refused:
+        service.append_entry(iid, NewEntry(type="t", data=1))
+    assert (refused.value.message, refused.value.retry_after) == ("too many concurrent appends to this instance", 1)
+    assert len(attempts) == MAX_APPEND_ATTEMPTS

@@ -120,13 +120,20 @@ def test_expiry_must_be_positive(state_store: StateStore, bad: float) -> None:
 
 
 def test_a_value_is_gone_exactly_at_its_deadline(state_store: StateStore, clock: FakeClock) -> None:
-    state_store.set("k", b"v", expires_in=5)
+    version = state_store.set("k", b"v", expires_in=5)
+    state_store.set("renewed", b"v", expires_in=5)
     state_store.set("other", b"v", expires_in=0.5)  # a fraction of a second still counts as one
     assert state_store.expires_in("other") == 1
     clock.advance(4.5)
     assert (state_store.get("k"), state_store.expires_in("k")) == (b"v", 1)
     clock.advance(0.5)
     assert (state_store.get("k"), state_store.exists("k"), state_store.expires_in("k")) == (None, False, None)
+    assert state_store.get("renewed", renew_for=10) is None
+    with pytest.raises(VersionConflict):
+        state_store.set("k", b"new", if_version=version)
+    assert state_store.delete("k") is False
+    state_store.set("k", b"again", if_absent=True)  # an expired value does not block a create
+    assert state_store.get("k") == b"again"
 
 
 def test_sweeping_counts_what_it_removed(state_store: StateStore, clock: FakeClock) -> None:
@@ -192,7 +199,7 @@ def test_unusable_keys_are_refused(state_store: StateStore, key: str, reason: st
 
 @pytest.mark.parametrize("name", ["", ".", "..", ".hidden", "a/b", "a:b", "x" * 65, "ü"])
 def test_unusable_namespace_names_are_refused(state_store: StateStore, name: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^a namespace name is 1-64 characters of A-Z a-z 0-9 . _ - not starting"):
         state_store.with_namespace(name)
 
 
