@@ -92,7 +92,8 @@ def test_a_writer_killed_mid_write_leaves_a_whole_value(location: dict[str, Any]
     namespace = f"kill{uuid.uuid4().hex[:8]}"
     context = multiprocessing.get_context("spawn")
     for round_no in range(5):
-        written = context.Value("i", 0)
+        # No lock: a writer killed while holding the Value's lock would leave every later read waiting forever.
+        written = context.Value("i", 0, lock=False)
         writer = context.Process(target=_write_forever, args=(location, namespace, written))
         writer.start()
         wait_until(lambda: written.value >= 3 + round_no, 60, "the writer's first writes")

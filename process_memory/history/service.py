@@ -104,8 +104,8 @@ def utc_now() -> datetime:
 
 def format_timestamp(moment: datetime) -> str:
     """Return ``moment`` as RFC 3339 UTC with millisecond precision, e.g. ``2026-01-02T03:04:05.678Z``."""
-    moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat, not strftime: strftime("%Y") drops the leading zeros of years before 1000.
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def check_instance_id(instance_id: str) -> str:

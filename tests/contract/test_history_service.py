@@ -230,3 +230,13 @@ def test_an_instance_too_contended_to_append_answers_503(service: HistoryService
         service.append_entry(iid, NewEntry(type="t", data=1))
     assert (refused.value.message, refused.value.retry_after) == ("too many concurrent appends to this instance", 1)
     assert len(attempts) == MAX_APPEND_ATTEMPTS
+
+
+def test_a_year_before_1000_keeps_four_digits_and_copies(client: FlaskClient, iid: str) -> None:
+    # schemathesis found this: "999-…" was stored, which the clone could not parse back (a 500).
+    stored = client.post(f"{API}/{iid}/history", json={"type": "t", "data": 1,
+                                                        "occurred_at": "0999-05-06T07:08:09.5+01:00"}).get_json()
+    assert stored["occurred_at"] == "0999-05-06T06:08:09.500Z"
+    target = str(uuid.uuid4())
+    assert client.post(f"{API}/{iid}/clone", json={"to": target}).status_code == 201
+    assert client.get(f"{API}/{target}/head").get_json()["occurred_at"] == "0999-05-06T06:08:09.500Z"

@@ -220,3 +220,16 @@ def test_a_memory_store_holds_at_least_one_value(bound: int) -> None:
     one.set("a", b"a")
     one.set("b", b"b")
     assert (one.get("a"), one.get("b")) == (None, b"b")
+
+
+def test_conditions_see_the_deadline_before_anything_reads_the_value(state_store: StateStore,
+                                                                     clock: FakeClock) -> None:
+    live = state_store.set("live", b"v", expires_in=10)
+    assert state_store.set("live", b"v2", if_version=live) != live  # a value with an expiry is live until then
+    assert state_store.delete("live") is True
+    expired = state_store.set("k", b"v", expires_in=5)
+    clock.advance(5)
+    # No read comes first (a read may clean the expired value up): the write's own condition must see it.
+    with pytest.raises(VersionConflict):
+        state_store.set("k", b"new", if_version=expired)
+    assert state_store.delete("k") is False
