@@ -26,7 +26,8 @@ ferretdb:
 	tools/ferretdb/build.sh
 
 lint: install
-	$(BIN)/python -m pyflakes process_memory tests bench wsgi.py gunicorn.conf.py
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m mypy process_memory
 
 test: install ferretdb lint

@@ -1,4 +1,7 @@
-"""gunicorn settings for process-memory (`make run` and production): `gunicorn -c gunicorn.conf.py wsgi:process_memory_app`."""
+"""gunicorn settings for process-memory (`make run` and production).
+
+Used as `gunicorn -c gunicorn.conf.py wsgi:process_memory_app`.
+"""
 
 from __future__ import annotations
 
@@ -40,8 +43,9 @@ access_log_format = (
 # Metrics from every worker are summed at /metrics (prometheus-client's multiprocess mode); the
 # directory must exist, empty, before the workers start.
 _OWN_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(os.environ.get("TMPDIR", "/tmp"),
-                                                               f"process-memory-metrics-{os.getpid()}"))
+os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", os.path.join(os.environ.get("TMPDIR", "/tmp"), f"process-memory-metrics-{os.getpid()}")
+)
 # The logger class imports the app's package, whose metrics open files there, before on_starting empties it
 # (the master's files go with it; each worker opens its own after the fork).
 os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)

@@ -20,8 +20,10 @@ BATCH = 1000
 
 
 def _entries(count: int) -> list[dict[str, object]]:
-    return [{"type": "row", "id": str(uuid.uuid4()), "data": {"n": n, "name": f"row {n}", "values": [n, n * 2]}}
-            for n in range(count)]
+    return [
+        {"type": "row", "id": str(uuid.uuid4()), "data": {"n": n, "name": f"row {n}", "values": [n, n * 2]}}
+        for n in range(count)
+    ]
 
 
 def measure(settings: Settings) -> tuple[float, float]:
@@ -36,8 +38,9 @@ def measure(settings: Settings) -> tuple[float, float]:
     entries = _entries(ENTRIES)
     started = time.perf_counter()
     for offset in range(0, ENTRIES, BATCH):
-        response = client.post(f"/api/v1/instances/{batch_iid}/history/batch",
-                               json={"entries": entries[offset:offset + BATCH]})
+        response = client.post(
+            f"/api/v1/instances/{batch_iid}/history/batch", json={"entries": entries[offset : offset + BATCH]}
+        )
         assert response.status_code == 201
     batch = ENTRIES / (time.perf_counter() - started)
     return single, batch

@@ -56,8 +56,10 @@ def main() -> None:
     print(f"{ROUNDS} wake-ups through gunicorn (gthread workers, SQLite)")
     for workers, case in ((1, "same worker"), (2, "two workers")):
         reference, median, p90 = measure(workers)
-        print(f"{case:12} plain GET {reference * 1000:6.1f} ms (reference)   wake-up median {median * 1000:6.1f} ms"
-              f"  p90 {p90 * 1000:6.1f} ms  = {median / reference:5.1f}x / {p90 / reference:5.1f}x")
+        print(
+            f"{case:12} plain GET {reference * 1000:6.1f} ms (reference)   wake-up median {median * 1000:6.1f} ms"
+            f"  p90 {p90 * 1000:6.1f} ms  = {median / reference:5.1f}x / {p90 / reference:5.1f}x"
+        )
 
 
 if __name__ == "__main__":

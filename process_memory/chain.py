@@ -32,9 +32,7 @@ def canonical_json(value: Any) -> bytes:
     UTF-8, integers of any size, floats in Python's shortest round-trip form.
     NaN and infinities are not JSON and raise ``ValueError``.
     """
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode()
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 def sha256_hex(payload: bytes) -> str:

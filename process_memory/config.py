@@ -12,9 +12,8 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import quote_plus
-
 from pathlib import Path
+from urllib.parse import quote_plus
 
 from dotenv import dotenv_values
 from pymongo.errors import ConfigurationError, InvalidURI
@@ -66,9 +65,7 @@ class Settings:
     proxy_hops: int = 0
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, dotenv_path: str | None = ".env"
-    ) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, dotenv_path: str | None = ".env") -> Settings:
         """Read the settings from ``environ`` (default ``os.environ``) over a ``.env`` file."""
         values: dict[str, str] = {}
         if dotenv_path and os.path.isfile(dotenv_path):
@@ -85,15 +82,12 @@ class Settings:
             database_url=database_url,
             docdb_database_name=_name(values, "DOCDB_DATABASE_NAME", "platform"),
             docdb_collection=_name(values, "DOCDB_COLLECTION", "process_memory"),
-            docdb_max_data=_int(
-                values, "DOCDB_MAX_DATA", MAX_INLINE_DATA_CEILING, 1, MAX_INLINE_DATA_CEILING
-            ),
-            max_request_bytes=_int(
-                values, "PROCESS_MEMORY_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, 1, 2**40
-            ),
+            docdb_max_data=_int(values, "DOCDB_MAX_DATA", MAX_INLINE_DATA_CEILING, 1, MAX_INLINE_DATA_CEILING),
+            max_request_bytes=_int(values, "PROCESS_MEMORY_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, 1, 2**40),
             state_backend=state_backend,
-            state_file_dir=str(Path(values.get("PROCESS_MEMORY_STATE_FILE_DIR", "").strip()
-                                    or DEFAULT_STATE_DIR).resolve()),
+            state_file_dir=str(
+                Path(values.get("PROCESS_MEMORY_STATE_FILE_DIR", "").strip() or DEFAULT_STATE_DIR).resolve()
+            ),
             state_sql_url=_state_sql_url(values, state_backend, database_url),
             state_sql_table=_identifier(values, "PROCESS_MEMORY_STATE_SQL_TABLE", "process_memory_state"),
             state_redis_url=_redis_url(values, state_backend),

@@ -16,8 +16,9 @@ _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 _SAFE = re.compile(r"[A-Za-z0-9_.:/\[\]\-]+")
 
 
-def render_nginx_config(listen: str, upstream: str, max_body: int, server_name: str = "_",
-                        template: str | None = None) -> str:
+def render_nginx_config(
+    listen: str, upstream: str, max_body: int, server_name: str = "_", template: str | None = None
+) -> str:
     """Return the nginx site with every placeholder filled; refuse values that could inject directives."""
     values = {"listen": listen, "upstream": upstream, "max_body": str(max_body), "server_name": server_name}
     for name, value in values.items():
@@ -36,10 +37,12 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listen", default="80", help="port or address:port nginx listens on")
-    parser.add_argument("--upstream", default="127.0.0.1:8000",
-                        help="gunicorn's address: host:port or unix:/path/to.sock")
-    parser.add_argument("--max-body", type=int, default=DEFAULT_MAX_REQUEST_BYTES,
-                        help="PROCESS_MEMORY_MAX_REQUEST_BYTES")
+    parser.add_argument(
+        "--upstream", default="127.0.0.1:8000", help="gunicorn's address: host:port or unix:/path/to.sock"
+    )
+    parser.add_argument(
+        "--max-body", type=int, default=DEFAULT_MAX_REQUEST_BYTES, help="PROCESS_MEMORY_MAX_REQUEST_BYTES"
+    )
     parser.add_argument("--server-name", default="_")
     args = parser.parse_args(argv)
     try:

@@ -15,14 +15,14 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 from process_memory.db import StoreUnavailable
-from process_memory.observability import record_store_error
 from process_memory.exceptions import (
     Conflict,
-    ServiceError,
     InvalidInput,
     NotFound,
     PreconditionFailed,
+    ServiceError,
 )
+from process_memory.observability import record_store_error
 
 log = logging.getLogger(__name__)
 

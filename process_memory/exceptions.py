@@ -6,8 +6,15 @@ from typing import Any
 
 from process_memory.db import StoreUnavailable
 
-__all__ = ["Conflict", "DuplicateEntry", "InvalidInput", "NotFound", "PreconditionFailed", "ServiceError",
-           "StoreUnavailable"]
+__all__ = [
+    "Conflict",
+    "DuplicateEntry",
+    "InvalidInput",
+    "NotFound",
+    "PreconditionFailed",
+    "ServiceError",
+    "StoreUnavailable",
+]
 
 
 class ServiceError(Exception):

@@ -28,13 +28,19 @@ log = logging.getLogger("process_memory.request")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 REQUESTS = Counter("process_memory_http_requests_total", "HTTP requests answered.", ["method", "route", "status"])
-LATENCY = Histogram("process_memory_http_request_duration_seconds", "Time to answer an HTTP request.",
-                    ["method", "route"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+LATENCY = Histogram(
+    "process_memory_http_request_duration_seconds",
+    "Time to answer an HTTP request.",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 APPENDS = Counter("process_memory_appended_entries_total", "History entries created.")
-STORED_BYTES = Counter("process_memory_stored_data_bytes_total",
-                       "Bytes of canonical JSON data stored, by where they went.", ["where"])
-STORE_ERRORS = Counter("process_memory_store_errors_total",
-                       "Requests answered 503 because a database could not be reached in time.")
+STORED_BYTES = Counter(
+    "process_memory_stored_data_bytes_total", "Bytes of canonical JSON data stored, by where they went.", ["where"]
+)
+STORE_ERRORS = Counter(
+    "process_memory_store_errors_total", "Requests answered 503 because a database could not be reached in time."
+)
 
 
 class JSONFormatter(logging.Formatter):
@@ -119,16 +125,19 @@ def register_request_observers(app: Flask) -> None:
         LATENCY.labels(method=request.method, route=route).observe(elapsed)
         if route not in ("/metrics", "/healthz"):
             instance_id = (request.view_args or {}).get("instance_id")
-            log.info("request", extra={
-                "request_id": request_id,
-                "remote": request.remote_addr,  # the client, once ProxyFix has believed the proxy
-                "method": request.method,
-                "route": route,
-                "instance_id": str(instance_id) if instance_id is not None else None,
-                "status": response.status_code,
-                "outcome": getattr(g, "error_code", "ok"),
-                "duration_ms": round(elapsed * 1000, 1),
-            })
+            log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "remote": request.remote_addr,  # the client, once ProxyFix has believed the proxy
+                    "method": request.method,
+                    "route": route,
+                    "instance_id": str(instance_id) if instance_id is not None else None,
+                    "status": response.status_code,
+                    "outcome": getattr(g, "error_code", "ok"),
+                    "duration_ms": round(elapsed * 1000, 1),
+                },
+            )
         return response
 
 

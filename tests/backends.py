@@ -39,15 +39,24 @@ class MongoRaw:
         self.store._entries().delete_one({"instance_id": instance_id, "seq": seq})
 
     def set_summary_head(self, instance_id: str, head_seq: int) -> None:
-        self.store._summaries().update_one({"_id": instance_id}, {"$set": {"head_seq": head_seq,
-                                                                          "count": head_seq + 1}})
+        self.store._summaries().update_one(
+            {"_id": instance_id}, {"$set": {"head_seq": head_seq, "count": head_seq + 1}}
+        )
 
     def summary_head(self, instance_id: str) -> int:
         return self.store._summaries().find_one({"_id": instance_id})["head_seq"]
 
     def insert_placeholder_summary(self, instance_id: str) -> None:
-        self.store._summaries().insert_one({"_id": instance_id, "head_seq": -1, "head_hash": None, "count": 0,
-                                            "first_recorded_at": "x", "last_recorded_at": "x"})
+        self.store._summaries().insert_one(
+            {
+                "_id": instance_id,
+                "head_seq": -1,
+                "head_hash": None,
+                "count": 0,
+                "first_recorded_at": "x",
+                "last_recorded_at": "x",
+            }
+        )
 
     def blob_count(self, instance_id: str) -> int:
         files = self.store._database()[f"{self.store._collection_name}_blobs.files"]
@@ -86,17 +95,27 @@ class SQLRaw:
 
     def set_summary_head(self, instance_id: str, head_seq: int) -> None:
         instances = self.tables.instances
-        self._execute(instances.update().where(instances.c.instance_id == instance_id)
-                      .values(head_seq=head_seq, count=head_seq + 1))
+        self._execute(
+            instances.update()
+            .where(instances.c.instance_id == instance_id)
+            .values(head_seq=head_seq, count=head_seq + 1)
+        )
 
     def summary_head(self, instance_id: str) -> int:
         instances = self.tables.instances
         return self._execute(sa.select(instances.c.head_seq).where(instances.c.instance_id == instance_id)).scalar()
 
     def insert_placeholder_summary(self, instance_id: str) -> None:
-        self._execute(self.tables.instances.insert().values(
-            instance_id=instance_id, count=0, head_seq=-1, head_hash=None,
-            first_recorded_at="x", last_recorded_at="x"))
+        self._execute(
+            self.tables.instances.insert().values(
+                instance_id=instance_id,
+                count=0,
+                head_seq=-1,
+                head_hash=None,
+                first_recorded_at="x",
+                last_recorded_at="x",
+            )
+        )
 
     def blob_count(self, instance_id: str) -> int:
         blobs = self.tables.blobs

@@ -45,9 +45,9 @@ def _selected(names: list[str]) -> list[str]:
 
 
 # MONGODB_TEST_URI adds a real MongoDB (or DocumentDB) run; FerretDB is the mandatory real MongoDB-wire server.
-HISTORY_BACKENDS = _selected(["mongomock", "ferretdb", "sqlite", "postgresql"] + (
-    ["mongodb"] if os.environ.get("MONGODB_TEST_URI") else []
-))
+HISTORY_BACKENDS = _selected(
+    ["mongomock", "ferretdb", "sqlite", "postgresql"] + (["mongodb"] if os.environ.get("MONGODB_TEST_URI") else [])
+)
 #: Small, so that offloading is exercised by ordinary test data.
 TEST_MAX_INLINE = 4096
 
@@ -61,8 +61,9 @@ class _MongomockClient(mongomock.MongoClient):
         super().__init__()
 
 
-def _serve(name: str, reason: str | None, make: Callable[[], Any], up: str = "start",
-           down: str = "stop") -> Iterator[Any]:
+def _serve(
+    name: str, reason: str | None, make: Callable[[], Any], up: str = "start", down: str = "stop"
+) -> Iterator[Any]:
     """Start a test server for the whole run, or skip (locally) or fail (CI) with the reason it cannot."""
     if ONLY_BACKENDS and name not in ONLY_BACKENDS:
         pytest.skip(f"{name} is not in PROCESS_MEMORY_TEST_BACKENDS")
@@ -104,11 +105,15 @@ class Backend:
 
 def _make_store(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> tuple[HistoryStore, Settings]:
     unique = f"t_{uuid.uuid4().hex[:12]}"
-    common: dict[str, Any] = {"docdb_max_data": TEST_MAX_INLINE, "max_request_bytes": 8 * 1024 * 1024,
-                              "docdb_timeout_ms": 3000}
+    common: dict[str, Any] = {
+        "docdb_max_data": TEST_MAX_INLINE,
+        "max_request_bytes": 8 * 1024 * 1024,
+        "docdb_timeout_ms": 3000,
+    }
     if name in ("sqlite", "postgresql"):
-        url = (f"sqlite:///{tmp_path / 'history.sqlite3'}" if name == "sqlite"
-               else request.getfixturevalue("postgres").url)
+        url = (
+            f"sqlite:///{tmp_path / 'history.sqlite3'}" if name == "sqlite" else request.getfixturevalue("postgres").url
+        )
         return SQLHistoryStore(url, table_prefix=unique, timeout_ms=3000), Settings(database_url=url, **common)
     if name == "mongomock":
         uri, extra = "mongodb://mongomock.invalid", {"client_factory": _MongomockClient}
@@ -203,12 +208,10 @@ def make_state_store(name: str, request: pytest.FixtureRequest, tmp_path: Path, 
     if name == "sqlite":
         return SQLStore(f"sqlite:///{tmp_path / 'state.sqlite3'}", clock=clock)
     if name == "postgresql":
-        return SQLStore(request.getfixturevalue("postgres").url, table=f"state_{uuid.uuid4().hex[:12]}",
-                        clock=clock)
+        return SQLStore(request.getfixturevalue("postgres").url, table=f"state_{uuid.uuid4().hex[:12]}", clock=clock)
     from process_memory.stores.redis import RedisStore
 
-    return RedisStore(request.getfixturevalue("redis_server").url, prefix=f"t{uuid.uuid4().hex[:12]}:",
-                      clock=clock)
+    return RedisStore(request.getfixturevalue("redis_server").url, prefix=f"t{uuid.uuid4().hex[:12]}:", clock=clock)
 
 
 @pytest.fixture(params=STATE_BACKENDS)

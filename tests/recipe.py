@@ -6,8 +6,18 @@ import hashlib
 import json
 from typing import Any
 
-HASHED = ("instance_id", "seq", "id", "type", "occurred_at", "recorded_at", "metadata", "size", "data_sha256",
-          "prev_hash")
+HASHED = (
+    "instance_id",
+    "seq",
+    "id",
+    "type",
+    "occurred_at",
+    "recorded_at",
+    "metadata",
+    "size",
+    "data_sha256",
+    "prev_hash",
+)
 
 
 def canonical(value: Any) -> bytes:

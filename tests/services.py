@@ -70,7 +70,9 @@ class FerretDBServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = spawn_server(
             [str(FERRETDB_BINARY), f"--listen-addr=127.0.0.1:{self.port}", f"--sqlite-url=file:{self.data_dir}/"],
-            self.port, "FerretDB")
+            self.port,
+            "FerretDB",
+        )
 
     def stop(self) -> None:
         """Stop the server and wait until its port is closed."""
@@ -137,9 +139,15 @@ def unix_http_ok(path: Path, target: str) -> bool:
 class GunicornServer:
     """``gunicorn -c gunicorn.conf.py wsgi:process_memory_app``, as `make run` starts it, on a loopback port."""
 
-    def __init__(self, env: dict[str, str], workers: int = 4, cwd: Path | None = None,
-                 log_path: Path | None = None, unix_socket: Path | None = None,
-                 args: tuple[str, ...] = ("--access-logfile", "-")) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        workers: int = 4,
+        cwd: Path | None = None,
+        log_path: Path | None = None,
+        unix_socket: Path | None = None,
+        args: tuple[str, ...] = ("--access-logfile", "-"),
+    ) -> None:
         self.port = free_port()
         #: Command-line options after ``-c gunicorn.conf.py``; the access log is on unless they say otherwise.
         self.args = args
@@ -159,18 +167,33 @@ class GunicornServer:
         """Start gunicorn and wait until a worker answers."""
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
-                 f"--chdir={self.cwd}", f"--pythonpath={ROOT}", *self.args, "wsgi:process_memory_app"],
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "-c",
+                    str(ROOT / "gunicorn.conf.py"),
+                    f"--chdir={self.cwd}",
+                    f"--pythonpath={ROOT}",
+                    *self.args,
+                    "wsgi:process_memory_app",
+                ],
                 cwd=self.cwd,
-                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                     "PROCESS_MEMORY_BIND": f"unix:{self.unix_socket}" if self.unix_socket else f"127.0.0.1:{self.port}",
-                     "WEB_CONCURRENCY": str(self.workers),
-                     "PROMETHEUS_MULTIPROC_DIR": str(self.cwd / f"metrics-{self.port}"), **self.env},
+                env={
+                    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                    "PROCESS_MEMORY_BIND": f"unix:{self.unix_socket}" if self.unix_socket else f"127.0.0.1:{self.port}",
+                    "WEB_CONCURRENCY": str(self.workers),
+                    "PROMETHEUS_MULTIPROC_DIR": str(self.cwd / f"metrics-{self.port}"),
+                    **self.env,
+                },
                 stdout=log,
                 stderr=log,
             )
-        answers = (lambda: unix_http_ok(self.unix_socket, "/healthz")) if self.unix_socket else (
-            lambda: http_ok(f"{self.url}/api/v1/openapi.json"))
+        answers = (
+            (lambda: unix_http_ok(self.unix_socket, "/healthz"))
+            if self.unix_socket
+            else (lambda: http_ok(f"{self.url}/api/v1/openapi.json"))
+        )
         wait_until(lambda: answers() or self.process.poll() is not None, 60, "gunicorn start")
         if self.process.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {self.process.returncode}: {self.log_path.read_text()[-2000:]}")
@@ -240,20 +263,40 @@ class PostgresServer:
 
     def create(self) -> None:
         """Initialise the cluster, start it and create the pm_test database."""
-        self._run(str(self.bindir / "initdb"), "-D", str(self.data_dir), "-A", "trust", "-U", "postgres",
-                  "--no-sync", "-E", "UTF8")
+        self._run(
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.data_dir),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
         self.start()
         import psycopg
 
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True) as conn:
             conn.execute("CREATE DATABASE pm_test")
 
     def start(self) -> None:
         """Start the cluster and wait until it accepts connections."""
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-o", options, "-w", "-t", "60",
-                  "-l", str(self.root / "log"), "start")
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data_dir),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.root / "log"),
+            "start",
+        )
 
     def stop(self) -> None:
         """Stop the cluster at once, as a crash would."""
@@ -292,9 +335,22 @@ class RedisServer:
         """Start the server and wait until it accepts connections."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = spawn_server(
-            [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.data_dir)],
-            self.port, "Redis")
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.data_dir),
+            ],
+            self.port,
+            "Redis",
+        )
 
     def stop(self) -> None:
         """Stop the server."""
@@ -327,7 +383,8 @@ class NginxServer:
 
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "site.conf").write_text(
-            render_nginx_config(f"127.0.0.1:{self.port}", self.upstream, self.max_body))
+            render_nginx_config(f"127.0.0.1:{self.port}", self.upstream, self.max_body)
+        )
         temp = {name: self.root / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
         for path in temp.values():
             path.mkdir(exist_ok=True)
@@ -338,10 +395,13 @@ class NginxServer:
             f"http {{\n access_log {self.root}/access.log;\n"
             f" client_body_temp_path {temp['body']};\n proxy_temp_path {temp['proxy']};\n"
             f" fastcgi_temp_path {temp['fastcgi']};\n uwsgi_temp_path {temp['uwsgi']};\n"
-            f" scgi_temp_path {temp['scgi']};\n include {self.root}/site.conf;\n}}\n")
+            f" scgi_temp_path {temp['scgi']};\n include {self.root}/site.conf;\n}}\n"
+        )
         self.process = spawn_server(
-            [nginx_binary() or "nginx", "-p", str(self.root), "-c", str(self.root / "nginx.conf"),
-             "-g", "daemon off;"], self.port, "nginx")
+            [nginx_binary() or "nginx", "-p", str(self.root), "-c", str(self.root / "nginx.conf"), "-g", "daemon off;"],
+            self.port,
+            "nginx",
+        )
 
     def stop(self) -> None:
         """Stop nginx."""

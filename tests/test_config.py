@@ -22,8 +22,13 @@ def test_defaults(tmp_path: Path) -> None:
 
 def test_uri_from_parts_escapes_credentials() -> None:
     settings = Settings.from_env(
-        {"DOCDB_HOST": "docdb.cluster", "DOCDB_PORT": "27018", "DOCDB_USER": "app user",
-         "DOCDB_SECRET": SECRET, "DOCDB_OPTIONS": "/?tls=true&replicaSet=rs0&retryWrites=false"},
+        {
+            "DOCDB_HOST": "docdb.cluster",
+            "DOCDB_PORT": "27018",
+            "DOCDB_USER": "app user",
+            "DOCDB_SECRET": SECRET,
+            "DOCDB_OPTIONS": "/?tls=true&replicaSet=rs0&retryWrites=false",
+        },
         dotenv_path=None,
     )
     assert settings.docdb_uri == (
@@ -33,8 +38,9 @@ def test_uri_from_parts_escapes_credentials() -> None:
 
 
 def test_a_whole_uri_wins_over_parts() -> None:
-    settings = Settings.from_env({"DOCDB_URI": "mongodb+srv://cluster.example/", "DOCDB_HOST": "ignored"},
-                                 dotenv_path=None)
+    settings = Settings.from_env(
+        {"DOCDB_URI": "mongodb+srv://cluster.example/", "DOCDB_HOST": "ignored"}, dotenv_path=None
+    )
     assert settings.docdb_uri == "mongodb+srv://cluster.example/"
 
 
@@ -57,8 +63,10 @@ def test_dotenv_is_read_and_the_real_environment_wins(tmp_path: Path) -> None:
         ({"DOCDB_HOST": "h", "DOCDB_PORT": "http"}, "DOCDB_PORT"),
         ({"DOCDB_URI": f"postgres://u:{SECRET}@h/db"}, "DOCDB_URI"),
         ({"DOCDB_URI": f"mongodb://u:{SECRET}@h:notaport/"}, "DOCDB_URI"),
-        ({"DOCDB_HOST": "h", "DOCDB_USER": "u", "DOCDB_SECRET": SECRET, "DOCDB_OPTIONS": "/?tls=maybe"},
-         "DOCDB_OPTIONS"),
+        (
+            {"DOCDB_HOST": "h", "DOCDB_USER": "u", "DOCDB_SECRET": SECRET, "DOCDB_OPTIONS": "/?tls=maybe"},
+            "DOCDB_OPTIONS",
+        ),
         ({"DOCDB_COLLECTION": "bad$name"}, "DOCDB_COLLECTION"),
     ],
 )
@@ -75,7 +83,9 @@ def test_start_up_with_a_bad_value_stops_with_one_line(project_root: Path, tmp_p
         [sys.executable, "-c", "import wsgi"],
         cwd=project_root,
         env={"PATH": "/usr/bin:/bin", "DOCDB_URI": f"mongodb://user:{SECRET}@h:99999999/"},
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 3
     lines = result.stderr.strip().splitlines()
@@ -91,14 +101,26 @@ def test_state_defaults_to_files_under_var(tmp_path: Path) -> None:
 
 
 def test_sql_state_defaults_to_the_history_database() -> None:
-    settings = Settings.from_env({"PROCESS_MEMORY_STATE_BACKEND": "sql",
-                                  "PROCESS_MEMORY_DATABASE_URL": "sqlite:////srv/h.sqlite3"}, dotenv_path=None)
+    settings = Settings.from_env(
+        {"PROCESS_MEMORY_STATE_BACKEND": "sql", "PROCESS_MEMORY_DATABASE_URL": "sqlite:////srv/h.sqlite3"},
+        dotenv_path=None,
+    )
     assert settings.state_sql_url == "sqlite:////srv/h.sqlite3"
-    own = Settings.from_env({"PROCESS_MEMORY_STATE_BACKEND": "sql", "DOCDB_HOST": "db",
-                             "PROCESS_MEMORY_STATE_SQL_URL": "postgresql+psycopg://u:p@h/db",
-                             "PROCESS_MEMORY_STATE_SQL_TABLE": "my_state", "PROCESS_MEMORY_STATE_TTL": "3600"},
-                            dotenv_path=None)
-    assert (own.state_sql_url, own.state_sql_table, own.state_ttl) == ("postgresql+psycopg://u:p@h/db", "my_state", 3600)
+    own = Settings.from_env(
+        {
+            "PROCESS_MEMORY_STATE_BACKEND": "sql",
+            "DOCDB_HOST": "db",
+            "PROCESS_MEMORY_STATE_SQL_URL": "postgresql+psycopg://u:p@h/db",
+            "PROCESS_MEMORY_STATE_SQL_TABLE": "my_state",
+            "PROCESS_MEMORY_STATE_TTL": "3600",
+        },
+        dotenv_path=None,
+    )
+    assert (own.state_sql_url, own.state_sql_table, own.state_ttl) == (
+        "postgresql+psycopg://u:p@h/db",
+        "my_state",
+        3600,
+    )
 
 
 @pytest.mark.parametrize(
@@ -156,21 +178,41 @@ def test_every_default_when_nothing_is_set() -> None:
 
 def test_every_variable_is_read(tmp_path: Path) -> None:
     environ = {
-        "DOCDB_HOST": "db.example", "DOCDB_PORT": "27_018", "DOCDB_USER": "app", "DOCDB_SECRET": "pw",
-        "DOCDB_OPTIONS": "?tls=true", "DOCDB_DATABASE_NAME": "memory", "DOCDB_COLLECTION": "entries",
-        "DOCDB_MAX_DATA": " 1000 ", "PROCESS_MEMORY_MAX_REQUEST_BYTES": "2000",
-        "PROCESS_MEMORY_STATE_BACKEND": " redis ", "PROCESS_MEMORY_STATE_FILE_DIR": str(tmp_path / "unused"),
-        "PROCESS_MEMORY_STATE_SQL_URL": "sqlite:////srv/state.sqlite3", "PROCESS_MEMORY_STATE_SQL_TABLE": "st",
-        "PROCESS_MEMORY_STATE_REDIS_URL": "rediss://cache:6380/2", "PROCESS_MEMORY_STATE_TTL": "60",
-        "PROCESS_MEMORY_STATE_MAX_BYTES": "4096", "PROCESS_MEMORY_STATE_SWEEP_SECONDS": "7",
+        "DOCDB_HOST": "db.example",
+        "DOCDB_PORT": "27_018",
+        "DOCDB_USER": "app",
+        "DOCDB_SECRET": "pw",
+        "DOCDB_OPTIONS": "?tls=true",
+        "DOCDB_DATABASE_NAME": "memory",
+        "DOCDB_COLLECTION": "entries",
+        "DOCDB_MAX_DATA": " 1000 ",
+        "PROCESS_MEMORY_MAX_REQUEST_BYTES": "2000",
+        "PROCESS_MEMORY_STATE_BACKEND": " redis ",
+        "PROCESS_MEMORY_STATE_FILE_DIR": str(tmp_path / "unused"),
+        "PROCESS_MEMORY_STATE_SQL_URL": "sqlite:////srv/state.sqlite3",
+        "PROCESS_MEMORY_STATE_SQL_TABLE": "st",
+        "PROCESS_MEMORY_STATE_REDIS_URL": "rediss://cache:6380/2",
+        "PROCESS_MEMORY_STATE_TTL": "60",
+        "PROCESS_MEMORY_STATE_MAX_BYTES": "4096",
+        "PROCESS_MEMORY_STATE_SWEEP_SECONDS": "7",
         "PROCESS_MEMORY_PROXY_HOPS": "0",
     }
     assert Settings.from_env(environ, dotenv_path=None) == Settings(
-        docdb_uri="mongodb://app:pw@db.example:27018/?tls=true", database_url=None,
-        docdb_database_name="memory", docdb_collection="entries", docdb_max_data=1000, max_request_bytes=2000,
-        state_backend="redis", state_file_dir=str(tmp_path / "unused"),
-        state_sql_url="sqlite:////srv/state.sqlite3", state_sql_table="st", state_redis_url="rediss://cache:6380/2",
-        state_ttl=60, state_max_bytes=4096, state_sweep_seconds=7, proxy_hops=0,
+        docdb_uri="mongodb://app:pw@db.example:27018/?tls=true",
+        database_url=None,
+        docdb_database_name="memory",
+        docdb_collection="entries",
+        docdb_max_data=1000,
+        max_request_bytes=2000,
+        state_backend="redis",
+        state_file_dir=str(tmp_path / "unused"),
+        state_sql_url="sqlite:////srv/state.sqlite3",
+        state_sql_table="st",
+        state_redis_url="rediss://cache:6380/2",
+        state_ttl=60,
+        state_max_bytes=4096,
+        state_sweep_seconds=7,
+        proxy_hops=0,
     )
 
 
@@ -192,14 +234,16 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         ({"PROCESS_MEMORY_STATE_SQL_TABLE": "_t9"}, "state_sql_table", "_t9"),
         ({"PROCESS_MEMORY_STATE_REDIS_URL": "redis://h"}, "state_redis_url", "redis://h"),
         ({"PROCESS_MEMORY_STATE_REDIS_URL": "unix:///run/redis.sock"}, "state_redis_url", "unix:///run/redis.sock"),
-        ({"PROCESS_MEMORY_STATE_BACKEND": "memory", "PROCESS_MEMORY_DATABASE_URL": "sqlite:////srv/h.sqlite3"},
-         "state_sql_url", None),
+        (
+            {"PROCESS_MEMORY_STATE_BACKEND": "memory", "PROCESS_MEMORY_DATABASE_URL": "sqlite:////srv/h.sqlite3"},
+            "state_sql_url",
+            None,
+        ),
         ({"PROCESS_MEMORY_STATE_TTL": str(10 * 365 * 86400)}, "state_ttl", 10 * 365 * 86400),
         ({"PROCESS_MEMORY_STATE_MAX_BYTES": str(64 * 1024 * 1024)}, "state_max_bytes", 64 * 1024 * 1024),
         ({"PROCESS_MEMORY_STATE_SWEEP_SECONDS": "86400"}, "state_sweep_seconds", 86400),
         ({"PROCESS_MEMORY_PROXY_HOPS": "5"}, "proxy_hops", 5),
-        ({"PROCESS_MEMORY_DATABASE_URL": "postgresql+psycopg://u@h/db"}, "database_url",
-         "postgresql+psycopg://u@h/db"),
+        ({"PROCESS_MEMORY_DATABASE_URL": "postgresql+psycopg://u@h/db"}, "database_url", "postgresql+psycopg://u@h/db"),
     ],
 )
 def test_values_at_the_edges_are_taken(environ: dict[str, str], field: str, expected: object) -> None:
@@ -211,15 +255,24 @@ def test_values_at_the_edges_are_taken(environ: dict[str, str], field: str, expe
     [
         ({"DOCDB_MAX_DATA": "lots"}, "DOCDB_MAX_DATA must be a whole number"),
         ({"DOCDB_MAX_DATA": "16000001"}, "DOCDB_MAX_DATA must be between 1 and 16,000,000"),
-        ({"PROCESS_MEMORY_MAX_REQUEST_BYTES": str(2**40 + 1)},
-         "PROCESS_MEMORY_MAX_REQUEST_BYTES must be between 1 and 1,099,511,627,776"),
+        (
+            {"PROCESS_MEMORY_MAX_REQUEST_BYTES": str(2**40 + 1)},
+            "PROCESS_MEMORY_MAX_REQUEST_BYTES must be between 1 and 1,099,511,627,776",
+        ),
         ({"DOCDB_HOST": "h", "DOCDB_PORT": "65536"}, "DOCDB_PORT must be between 1 and 65,535"),
         ({"DOCDB_HOST": "h", "DOCDB_PORT": "0"}, "DOCDB_PORT must be between 1 and 65,535"),
-        ({"PROCESS_MEMORY_STATE_TTL": str(10 * 365 * 86400 + 1)},
-         "PROCESS_MEMORY_STATE_TTL must be between 1 and 315,360,000"),
-        ({"PROCESS_MEMORY_STATE_MAX_BYTES": str(64 * 1024 * 1024 + 1)},
-         "PROCESS_MEMORY_STATE_MAX_BYTES must be between 1 and 67,108,864"),
-        ({"PROCESS_MEMORY_STATE_SWEEP_SECONDS": "0"}, "PROCESS_MEMORY_STATE_SWEEP_SECONDS must be between 1 and 86,400"),
+        (
+            {"PROCESS_MEMORY_STATE_TTL": str(10 * 365 * 86400 + 1)},
+            "PROCESS_MEMORY_STATE_TTL must be between 1 and 315,360,000",
+        ),
+        (
+            {"PROCESS_MEMORY_STATE_MAX_BYTES": str(64 * 1024 * 1024 + 1)},
+            "PROCESS_MEMORY_STATE_MAX_BYTES must be between 1 and 67,108,864",
+        ),
+        (
+            {"PROCESS_MEMORY_STATE_SWEEP_SECONDS": "0"},
+            "PROCESS_MEMORY_STATE_SWEEP_SECONDS must be between 1 and 86,400",
+        ),
         ({"PROCESS_MEMORY_PROXY_HOPS": "6"}, "PROCESS_MEMORY_PROXY_HOPS must be between 0 and 5"),
         ({"DOCDB_COLLECTION": "c" * 121}, "DOCDB_COLLECTION is not a valid MongoDB name"),
         ({"DOCDB_DATABASE_NAME": "a\0b"}, "DOCDB_DATABASE_NAME is not a valid MongoDB name"),
@@ -228,26 +281,48 @@ def test_values_at_the_edges_are_taken(environ: dict[str, str], field: str, expe
         ({"DOCDB_HOST": "h:1:2"}, "DOCDB_HOST is not a valid MongoDB URI"),
         ({"DOCDB_HOST": "h", "DOCDB_OPTIONS": "?tls=maybe"}, "DOCDB_HOST/DOCDB_OPTIONS is not a valid MongoDB URI"),
         ({"PROCESS_MEMORY_DATABASE_URL": "not a url"}, "PROCESS_MEMORY_DATABASE_URL is not a valid database URL"),
-        ({"PROCESS_MEMORY_DATABASE_URL": "mysql://h/db"},
-         "PROCESS_MEMORY_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL"),
+        (
+            {"PROCESS_MEMORY_DATABASE_URL": "mysql://h/db"},
+            "PROCESS_MEMORY_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL",
+        ),
         ({"PROCESS_MEMORY_STATE_TTL": "0"}, "PROCESS_MEMORY_STATE_TTL must be between 1 and 315,360,000"),
-        ({"PROCESS_MEMORY_DATABASE_URL": "postgresql+pg8000://h/db"},
-         "PROCESS_MEMORY_DATABASE_URL must use the psycopg driver: postgresql+psycopg://"),
-        ({"PROCESS_MEMORY_DATABASE_URL": "sqlite:///:memory:"},
-         "PROCESS_MEMORY_DATABASE_URL must name a SQLite file, not memory"),
-        ({"PROCESS_MEMORY_DATABASE_URL": "sqlite:///"}, "PROCESS_MEMORY_DATABASE_URL must name a SQLite file, not memory"),
+        (
+            {"PROCESS_MEMORY_DATABASE_URL": "postgresql+pg8000://h/db"},
+            "PROCESS_MEMORY_DATABASE_URL must use the psycopg driver: postgresql+psycopg://",
+        ),
+        (
+            {"PROCESS_MEMORY_DATABASE_URL": "sqlite:///:memory:"},
+            "PROCESS_MEMORY_DATABASE_URL must name a SQLite file, not memory",
+        ),
+        (
+            {"PROCESS_MEMORY_DATABASE_URL": "sqlite:///"},
+            "PROCESS_MEMORY_DATABASE_URL must name a SQLite file, not memory",
+        ),
         ({"PROCESS_MEMORY_STATE_SQL_URL": "not a url"}, "PROCESS_MEMORY_STATE_SQL_URL is not a valid database URL"),
-        ({"PROCESS_MEMORY_STATE_BACKEND": "etcd"}, "PROCESS_MEMORY_STATE_BACKEND must be one of memory, file, sql, redis"),
-        ({"PROCESS_MEMORY_STATE_BACKEND": "redis"},
-         "PROCESS_MEMORY_STATE_REDIS_URL must be set for the redis state backend"),
-        ({"PROCESS_MEMORY_STATE_REDIS_URL": "http://h"},
-         "PROCESS_MEMORY_STATE_REDIS_URL must be a redis://, rediss:// or unix:// URL"),
-        ({"PROCESS_MEMORY_STATE_BACKEND": "sql", "DOCDB_HOST": "h"},
-         "PROCESS_MEMORY_STATE_SQL_URL must be set when the history is not in SQL"),
-        ({"PROCESS_MEMORY_STATE_SQL_TABLE": "t" * 64},
-         "PROCESS_MEMORY_STATE_SQL_TABLE must be a plain SQL identifier (letters, digits, underscores)"),
-        ({"PROCESS_MEMORY_STATE_SQL_TABLE": "9t"},
-         "PROCESS_MEMORY_STATE_SQL_TABLE must be a plain SQL identifier (letters, digits, underscores)"),
+        (
+            {"PROCESS_MEMORY_STATE_BACKEND": "etcd"},
+            "PROCESS_MEMORY_STATE_BACKEND must be one of memory, file, sql, redis",
+        ),
+        (
+            {"PROCESS_MEMORY_STATE_BACKEND": "redis"},
+            "PROCESS_MEMORY_STATE_REDIS_URL must be set for the redis state backend",
+        ),
+        (
+            {"PROCESS_MEMORY_STATE_REDIS_URL": "http://h"},
+            "PROCESS_MEMORY_STATE_REDIS_URL must be a redis://, rediss:// or unix:// URL",
+        ),
+        (
+            {"PROCESS_MEMORY_STATE_BACKEND": "sql", "DOCDB_HOST": "h"},
+            "PROCESS_MEMORY_STATE_SQL_URL must be set when the history is not in SQL",
+        ),
+        (
+            {"PROCESS_MEMORY_STATE_SQL_TABLE": "t" * 64},
+            "PROCESS_MEMORY_STATE_SQL_TABLE must be a plain SQL identifier (letters, digits, underscores)",
+        ),
+        (
+            {"PROCESS_MEMORY_STATE_SQL_TABLE": "9t"},
+            "PROCESS_MEMORY_STATE_SQL_TABLE must be a plain SQL identifier (letters, digits, underscores)",
+        ),
     ],
 )
 def test_each_refusal_says_what_is_wrong(environ: dict[str, str], message: str) -> None:

@@ -32,8 +32,10 @@ def _raise(kind: str) -> Any:
     }
     if kind == "webargs":
         error = UnprocessableEntity()
-        error.data = {"messages": {"json": {"type": ["Missing data."]}, "query": ["Unknown field."]},  # type: ignore[attr-defined]
-                      "headers": {"X-Hint": "look"}}
+        error.data = {
+            "messages": {"json": {"type": ["Missing data."]}, "query": ["Unknown field."]},  # type: ignore[attr-defined]
+            "headers": {"X-Hint": "look"},
+        }
         raise error
     if kind == "teapot":
         abort(418)
@@ -57,33 +59,60 @@ def client(app: Flask) -> FlaskClient:
 def test_the_code_is_derived_from_the_status(app: Flask) -> None:
     with app.test_request_context():
         assert [error_response(status, "m").get_json()["error"]["code"] for status in (404, 207, 599)] == [
-            "not_found", "multi_status", "error"]
+            "not_found",
+            "multi_status",
+            "error",
+        ]
         response = error_response(409, "m", {"d": 1}, code="mine", headers={"X-A": "b"})
         assert (response.status_code, response.headers["X-A"], response.get_json()) == (
-            409, "b", {"error": {"code": "mine", "message": "m", "details": {"d": 1}}})
+            409,
+            "b",
+            {"error": {"code": "mine", "message": "m", "details": {"d": 1}}},
+        )
 
 
 @pytest.mark.parametrize(
     ("kind", "status", "error", "headers"),
     [
-        ("unavailable", 503, {"code": "store_unavailable", "message": "the database is far away", "details": None},
-         {"Retry-After": "7"}),
+        (
+            "unavailable",
+            503,
+            {"code": "store_unavailable", "message": "the database is far away", "details": None},
+            {"Retry-After": "7"},
+        ),
         ("odd", 500, {"code": "odd", "message": "something odd", "details": {"why": "because"}}, {}),
-        ("webargs", 422, {"code": "unprocessable_entity", "message": "invalid request",
-                          "details": {"type": ["Missing data."], "_": ["Unknown field."]}}, {"X-Hint": "look"}),
-        ("teapot", 418, {"code": "i'm_a_teapot", "message": "This server is a teapot, not a coffee machine",
-                         "details": None}, {}),
+        (
+            "webargs",
+            422,
+            {
+                "code": "unprocessable_entity",
+                "message": "invalid request",
+                "details": {"type": ["Missing data."], "_": ["Unknown field."]},
+            },
+            {"X-Hint": "look"},
+        ),
+        (
+            "teapot",
+            418,
+            {"code": "i'm_a_teapot", "message": "This server is a teapot, not a coffee machine", "details": None},
+            {},
+        ),
     ],
 )
-def test_each_failure_has_its_status_code_and_body(client: FlaskClient, caplog: pytest.LogCaptureFixture,
-                                                   kind: str, status: int, error: dict[str, Any],
-                                                   headers: dict[str, str]) -> None:
+def test_each_failure_has_its_status_code_and_body(
+    client: FlaskClient,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+    status: int,
+    error: dict[str, Any],
+    headers: dict[str, str],
+) -> None:
     with caplog.at_level(logging.INFO, logger="process_memory.request"):
         response = client.get(f"/fail/{kind}")
     assert (response.status_code, response.get_json()) == (status, {"error": error})
     assert {name: response.headers.get(name) for name in headers} == headers
     [logged] = [record for record in caplog.records if record.name == "process_memory.request"]
-    assert getattr(logged, "outcome") == error["code"]
+    assert logged.outcome == error["code"]
 
 
 def test_a_wrong_method_names_the_allowed_ones(client: FlaskClient) -> None:
@@ -97,8 +126,9 @@ def test_an_unexpected_error_logs_where_it_happened_but_not_what_it_said(
 ) -> None:
     with caplog.at_level(logging.ERROR):
         response = client.get("/fail/value")
-    assert response.get_json() == {"error": {"code": "internal_server_error", "message": "internal error",
-                                             "details": None}}
+    assert response.get_json() == {
+        "error": {"code": "internal_server_error", "message": "internal error", "details": None}
+    }
     [logged] = [record for record in caplog.records if record.levelno == logging.ERROR]
     first, _, frames = logged.getMessage().partition("\n")
     assert first == "unexpected ValueError"

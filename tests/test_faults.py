@@ -64,8 +64,13 @@ def test_database_down_then_back(own_server: tuple[StoppableServer, Settings]) -
     written = [client.post(f"{API}/{iid}/history", json={"type": "t", "data": n}).get_json() for n in range(3)]
 
     server.stop()
-    for method, path, body in (("post", "/history", {"type": "t", "data": 3}), ("get", "/head", None),
-                               ("get", "", None), ("get", "/verify", None), ("get", "/history", None)):
+    for method, path, body in (
+        ("post", "/history", {"type": "t", "data": 3}),
+        ("get", "/head", None),
+        ("get", "", None),
+        ("get", "/verify", None),
+        ("get", "/history", None),
+    ):
         started = time.monotonic()
         response = getattr(client, method)(f"{API}/{iid}{path}", json=body)
         elapsed = time.monotonic() - started
@@ -93,9 +98,11 @@ def test_no_secret_in_responses_or_logs_when_the_database_is_unreachable(
     caplog: pytest.LogCaptureFixture, url_kind: str
 ) -> None:
     port = free_port()
-    settings = (Settings(docdb_uri=f"mongodb://app:{SECRET}@127.0.0.1:{port}/?retryWrites=false", docdb_timeout_ms=500)
-                if url_kind == "mongodb" else
-                Settings(database_url=f"postgresql+psycopg://app:{SECRET}@127.0.0.1:{port}/db", docdb_timeout_ms=1000))
+    settings = (
+        Settings(docdb_uri=f"mongodb://app:{SECRET}@127.0.0.1:{port}/?retryWrites=false", docdb_timeout_ms=500)
+        if url_kind == "mongodb"
+        else Settings(database_url=f"postgresql+psycopg://app:{SECRET}@127.0.0.1:{port}/db", docdb_timeout_ms=1000)
+    )
     client = _client_with_logs(settings, caplog)
     response = client.post(f"{API}/x/history", json={"type": "t", "data": MARKER})
     assert response.status_code == 503
@@ -107,8 +114,7 @@ def test_no_payload_in_logs_at_any_level(ferretdb: FerretDBServer, caplog: pytes
     client = _client_with_logs(Settings(docdb_uri=ferretdb.uri, docdb_collection="logs"), caplog)
     iid, entry_id = str(uuid.uuid4()), str(uuid.uuid4())
     for data in ({"m": MARKER}, {"m": MARKER * 2}):  # the second is a 409
-        client.post(f"{API}/{iid}/history", json={"type": "t", "data": data, "id": entry_id,
-                                                   "metadata": {"m": MARKER}})
+        client.post(f"{API}/{iid}/history", json={"type": "t", "data": data, "id": entry_id, "metadata": {"m": MARKER}})
     client.post(f"{API}/{iid}/history", data='{"type": "t", "data": "' + MARKER, content_type="application/json")
     client.get(f"{API}/{iid}/history")
     assert MARKER not in caplog.text

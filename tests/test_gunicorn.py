@@ -9,8 +9,8 @@ import signal
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,11 @@ def backend_env(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> di
         return {"PROCESS_MEMORY_DATABASE_URL": f"sqlite:///{tmp_path / 'history.sqlite3'}"}
     if name == "postgresql":
         return {"PROCESS_MEMORY_DATABASE_URL": request.getfixturevalue("postgres").url}
-    return {"DOCDB_URI": request.getfixturevalue("ferretdb").uri, "DOCDB_DATABASE_NAME": "pm_test",
-            "DOCDB_COLLECTION": f"t_{uuid.uuid4().hex[:12]}"}
+    return {
+        "DOCDB_URI": request.getfixturevalue("ferretdb").uri,
+        "DOCDB_DATABASE_NAME": "pm_test",
+        "DOCDB_COLLECTION": f"t_{uuid.uuid4().hex[:12]}",
+    }
 
 
 @pytest.fixture(params=SERVER_BACKENDS)
@@ -60,8 +63,9 @@ def read_all(base: str, iid: str) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     after = -1
     while True:
-        page = requests.get(f"{base}/api/v1/instances/{iid}/history", params={"after": after, "limit": 1000},
-                            timeout=60).json()
+        page = requests.get(
+            f"{base}/api/v1/instances/{iid}/history", params={"after": after, "limit": 1000}, timeout=60
+        ).json()
         entries += page["items"]
         if page["next"] is None:
             return entries
@@ -76,7 +80,10 @@ def assert_complete_chain(base: str, iid: str, acknowledged: set[str]) -> None:
     assert len(ids) == len(set(ids))
     assert acknowledged <= set(ids)
     assert requests.get(f"{base}/api/v1/instances/{iid}/verify", timeout=120).json() == {
-        "ok": True, "checked": len(entries), "first_bad_seq": None}
+        "ok": True,
+        "checked": len(entries),
+        "first_bad_seq": None,
+    }
 
 
 def test_concurrent_appends_are_gapless_unique_and_chained(server: GunicornServer) -> None:
@@ -87,8 +94,11 @@ def test_concurrent_appends_are_gapless_unique_and_chained(server: GunicornServe
         with requests.Session() as session:
             for n in range(per_client):
                 # Every third entry is large enough to be offloaded.
-                body = {"type": "c", "id": str(uuid.uuid4()),
-                        "data": {"client": client_no, "n": n, "pad": "x" * (3000 if n % 3 == 0 else 10)}}
+                body = {
+                    "type": "c",
+                    "id": str(uuid.uuid4()),
+                    "data": {"client": client_no, "n": n, "pad": "x" * (3000 if n % 3 == 0 else 10)},
+                }
                 ids.append(append_with_retries(session, server.url, iid, body)["id"])
         return ids
 
@@ -111,8 +121,9 @@ def appending(base_url: str, iid: str, writers: int = 4, pad: int = 0) -> Iterat
     def keep_appending() -> None:
         with requests.Session() as session:
             while not stop.is_set():
-                entry = append_with_retries(session, base_url, iid,
-                                            {"type": "c", "id": str(uuid.uuid4()), "data": {"pad": "y" * pad}})
+                entry = append_with_retries(
+                    session, base_url, iid, {"type": "c", "id": str(uuid.uuid4()), "data": {"pad": "y" * pad}}
+                )
                 with lock:
                     acknowledged.add(entry["id"])
 
@@ -142,9 +153,14 @@ def test_a_worker_killed_mid_appends_loses_nothing_acknowledged(server: Gunicorn
 
 def _served_by(server: GunicornServer) -> list[tuple[int, str, str]]:
     """(pid, method, path) of every successful API request, from gunicorn's JSON access log."""
-    return [(line["pid"], line["method"], line["path"]) for line in server.json_lines()
-            if "status" in line and "pid" in line and line["status"] in (200, 201)
-            and line["path"].startswith("/api/v1/instances/")]
+    return [
+        (line["pid"], line["method"], line["path"])
+        for line in server.json_lines()
+        if "status" in line
+        and "pid" in line
+        and line["status"] in (200, 201)
+        and line["path"].startswith("/api/v1/instances/")
+    ]
 
 
 def test_embedded_default_needs_nothing_persists_and_is_shared_by_workers(tmp_path: Path) -> None:
@@ -153,6 +169,7 @@ def test_embedded_default_needs_nothing_persists_and_is_shared_by_workers(tmp_pa
     server.start()
     iid = str(uuid.uuid4())
     try:
+
         def post_then_get(n: int) -> None:
             with requests.Session() as session:
                 entry = append_with_retries(session, server.url, iid, {"type": "t", "data": n, "id": str(uuid.uuid4())})
@@ -173,7 +190,9 @@ def test_embedded_default_needs_nothing_persists_and_is_shared_by_workers(tmp_pa
         # Every worker that read saw all 40 entries, whichever worker wrote them.
         for _ in range(12):
             with requests.Session() as session:
-                assert len(session.get(f"{server.url}/api/v1/instances/{iid}/history", timeout=30).json()["items"]) == 40
+                assert (
+                    len(session.get(f"{server.url}/api/v1/instances/{iid}/history", timeout=30).json()["items"]) == 40
+                )
     finally:
         server.stop()
     database = tmp_path / "var" / "process_memory.sqlite3"

@@ -20,8 +20,7 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 def process_titles(pid: int) -> list[str]:
     """What `ps` shows for the master and its workers (their command lines, as setproctitle rewrote them)."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-            for p in [pid, *children]]
+    return [Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip() for p in [pid, *children]]
 
 
 def test_errors_only_goes_to_the_file_and_nothing_else_anywhere(tmp_path: Path) -> None:
@@ -29,15 +28,23 @@ def test_errors_only_goes_to_the_file_and_nothing_else_anywhere(tmp_path: Path) 
     broken = tmp_path / "not-a-database.sqlite3"
     broken.write_bytes(b"this is not an SQLite file " * 400)  # history reads fail; state (files) works
     log_file, console = tmp_path / "memorylog.txt", tmp_path / "console.txt"
-    server = GunicornServer({"PROCESS_MEMORY_DATABASE_URL": f"sqlite:///{broken}"}, cwd=tmp_path, log_path=console,
-                            args=("--name", "Memory", "--workers", "3", "--log-level", "error",
-                                  "--log-file", "memorylog.txt"))
+    server = GunicornServer(
+        {"PROCESS_MEMORY_DATABASE_URL": f"sqlite:///{broken}"},
+        cwd=tmp_path,
+        log_path=console,
+        args=("--name", "Memory", "--workers", "3", "--log-level", "error", "--log-file", "memorylog.txt"),
+    )
     server.start()
     try:
         assert server.process is not None
-        wait_until(lambda: len(process_titles(server.process.pid)) == 4
-                   and all("[Memory]" in title for title in process_titles(server.process.pid)), 30,
-                   "three workers named Memory")
+        wait_until(
+            lambda: (
+                len(process_titles(server.process.pid)) == 4
+                and all("[Memory]" in title for title in process_titles(server.process.pid))
+            ),
+            30,
+            "three workers named Memory",
+        )
         assert process_titles(server.process.pid)[0].startswith("gunicorn: master [Memory]")
         quiet = (console.read_text(), log_file.read_text())
         assert quiet[1] == "", "info lines reached the error-only file at start-up"
@@ -60,23 +67,36 @@ def test_errors_only_goes_to_the_file_and_nothing_else_anywhere(tmp_path: Path) 
 def test_debug_to_the_console_logs_every_request_as_json(tmp_path: Path) -> None:
     # gunicorn wsgi:process_memory_app --log-level debug --log-file -
     console = tmp_path / "console.txt"
-    server = GunicornServer({"PROCESS_MEMORY_STATE_BACKEND": "memory"}, workers=2, cwd=tmp_path, log_path=console,
-                            args=("--log-level", "debug", "--log-file", "-"))
+    server = GunicornServer(
+        {"PROCESS_MEMORY_STATE_BACKEND": "memory"},
+        workers=2,
+        cwd=tmp_path,
+        log_path=console,
+        args=("--log-level", "debug", "--log-file", "-"),
+    )
     server.start()
     try:
         iid = str(uuid.uuid4())
-        response = requests.post(f"{server.url}/api/v1/instances/{iid}/history", json={"type": "t", "data": 1},
-                                 timeout=30)
+        response = requests.post(
+            f"{server.url}/api/v1/instances/{iid}/history", json={"type": "t", "data": 1}, timeout=30
+        )
         assert response.status_code == 201
         request_id = response.headers["X-Request-ID"]
-        wait_until(lambda: any(line.get("request_id") == request_id for line in json_lines(console.read_text())),
-                   10, "the request line")
+        wait_until(
+            lambda: any(line.get("request_id") == request_id for line in json_lines(console.read_text())),
+            10,
+            "the request line",
+        )
     finally:
         server.stop()
     lines = json_lines(console.read_text())  # gunicorn's own lines are JSON too
     [logged] = [line for line in lines if line.get("request_id") == request_id]
     assert (logged["level"], logged["message"], logged["status"], logged["instance_id"]) == (
-        "info", "request", 201, iid)
+        "info",
+        "request",
+        201,
+        iid,
+    )
     messages = [line["message"] for line in lines]
     assert any(message.startswith("Booting worker") for message in messages)  # gunicorn's, at info
     assert any(message.startswith("process-memory: history in SQLite file") for message in messages)

@@ -39,8 +39,9 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     """Start gunicorn, then nginx with the rendered site; stop both."""
     if nginx_binary() is None:
         unavailable("nginx not installed (Debian package nginx; .ci/run installs it)")
-    gunicorn = GunicornServer({"PROCESS_MEMORY_MAX_REQUEST_BYTES": str(MAX_BODY), "DOCDB_MAX_DATA": "1000000"},
-                              workers=2, cwd=tmp_path)
+    gunicorn = GunicornServer(
+        {"PROCESS_MEMORY_MAX_REQUEST_BYTES": str(MAX_BODY), "DOCDB_MAX_DATA": "1000000"}, workers=2, cwd=tmp_path
+    )
     gunicorn.start()
     nginx = NginxServer(tmp_path / "nginx", f"127.0.0.1:{gunicorn.port}", MAX_BODY)
     nginx.start()
@@ -52,8 +53,9 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 def test_a_15_mb_entry_goes_through_and_comes_back_identical(stack: Stack) -> None:
     iid = str(uuid.uuid4())
     data = {"rows": [{"n": n, "text": f"row {n} " + "x" * 140} for n in range(88_000)]}  # 15.1 MB of canonical JSON
-    response = requests.post(f"{stack.url}/api/v1/instances/{iid}/history", json={"type": "big", "data": data},
-                             timeout=120)
+    response = requests.post(
+        f"{stack.url}/api/v1/instances/{iid}/history", json={"type": "big", "data": data}, timeout=120
+    )
     assert response.status_code == 201, response.text[:300]
     assert 15_000_000 < response.json()["size"] < MAX_BODY
     head = requests.get(f"{stack.url}/api/v1/instances/{iid}/head", timeout=120)
@@ -91,38 +93,51 @@ def test_gunicorn_down_is_a_json_502_and_recovery_needs_no_nginx_restart(stack: 
 
 def test_the_request_id_reaches_the_app_log_and_comes_back(stack: Stack) -> None:
     iid = str(uuid.uuid4())
-    given = requests.post(f"{stack.url}/api/v1/instances/{iid}/history", json={"type": "t", "data": "secret-ish"},
-                          headers={"X-Request-ID": "e2e-request-7"}, timeout=30)
+    given = requests.post(
+        f"{stack.url}/api/v1/instances/{iid}/history",
+        json={"type": "t", "data": "secret-ish"},
+        headers={"X-Request-ID": "e2e-request-7"},
+        timeout=30,
+    )
     assert given.headers["X-Request-ID"] == "e2e-request-7"
     made = requests.get(f"{stack.url}/api/v1/instances/{iid}/head", timeout=30)
     assert re.fullmatch(r"[0-9a-f]{32}", made.headers["X-Request-ID"])  # nginx's own id
 
     def logged(request_id: str) -> list[dict[str, object]]:
-        return [line for line in stack.gunicorn.json_lines()
-                if line.get("logger") == "process_memory.request" and line.get("request_id") == request_id]
+        return [
+            line
+            for line in stack.gunicorn.json_lines()
+            if line.get("logger") == "process_memory.request" and line.get("request_id") == request_id
+        ]
 
     wait_until(lambda: logged("e2e-request-7") and logged(made.headers["X-Request-ID"]), 10, "the log lines")
     [line] = logged("e2e-request-7")
     assert (line["instance_id"], line["status"], line["outcome"]) == (iid, 201, "ok")
     assert "secret-ish" not in stack.gunicorn.log()  # no payload in any log line
-    access = [line for line in stack.gunicorn.json_lines() if line.get("request_id") == "e2e-request-7"
-              and "duration_us" in line]
+    access = [
+        line
+        for line in stack.gunicorn.json_lines()
+        if line.get("request_id") == "e2e-request-7" and "duration_us" in line
+    ]
     assert access and access[0]["status"] == 201
 
 
 def test_metrics_count_every_request_over_all_workers(stack: Stack) -> None:
     iid = str(uuid.uuid4())
     # The stack is new to this test (its own metrics directory): this is the only append it counts.
-    appended = requests.post(f"{stack.url}/api/v1/instances/{iid}/history",
-                             json={"type": "t", "data": "x" * 2_000_000}, timeout=60).json()
+    appended = requests.post(
+        f"{stack.url}/api/v1/instances/{iid}/history", json={"type": "t", "data": "x" * 2_000_000}, timeout=60
+    ).json()
+
     def read_first(_: int) -> int:
         return requests.get(f"{stack.url}/api/v1/instances/{iid}/first", timeout=30).status_code
 
     # At once, so nginx opens several upstream connections and both workers answer.
     with ThreadPoolExecutor(10) as pool:
         assert list(pool.map(read_first, range(30))) == [200] * 30
-    served_by = {line["pid"] for line in stack.gunicorn.json_lines()
-                 if line.get("path") == f"/api/v1/instances/{iid}/first"}
+    served_by = {
+        line["pid"] for line in stack.gunicorn.json_lines() if line.get("path") == f"/api/v1/instances/{iid}/first"
+    }
     text = requests.get(f"{stack.url}/metrics", timeout=30).text
 
     def sample(name: str, **labels: str) -> float:
@@ -131,8 +146,15 @@ def test_metrics_count_every_request_over_all_workers(stack: Stack) -> None:
         match = re.search(pattern, text)
         return float(match.group(1)) if match else 0.0
 
-    assert sample("process_memory_http_requests_total", method="GET",
-                  route="/api/v1/instances/<iid:instance_id>/first", status="200") == 30
+    assert (
+        sample(
+            "process_memory_http_requests_total",
+            method="GET",
+            route="/api/v1/instances/<iid:instance_id>/first",
+            status="200",
+        )
+        == 30
+    )
     assert len(served_by) == 2, "one worker answered everything; the sum over workers was not exercised"
     assert sample("process_memory_appended_entries_total") == 1
     assert appended["size"] == 2_000_002
@@ -145,12 +167,17 @@ def test_a_graceful_reload_loses_no_acknowledged_append(stack: Stack) -> None:
     iid = str(uuid.uuid4())
     with appending(stack.url, iid, writers=3) as acknowledged:
         for round_no in range(2):
-            wait_until(lambda: len(acknowledged) >= 30 * (round_no + 1), 120, "appends before the reload")
+            wait_until(lambda n=round_no: len(acknowledged) >= 30 * (n + 1), 120, "appends before the reload")
             before = set(stack.gunicorn.worker_pids())
             assert stack.gunicorn.process is not None
             os.kill(stack.gunicorn.process.pid, signal.SIGHUP)  # new workers, the old ones finish their requests
-            wait_until(lambda: before.isdisjoint(stack.gunicorn.worker_pids())
-                       and len(stack.gunicorn.worker_pids()) == 2, 60, "the workers replaced")
+            wait_until(
+                lambda before=before: (
+                    before.isdisjoint(stack.gunicorn.worker_pids()) and len(stack.gunicorn.worker_pids()) == 2
+                ),
+                60,
+                "the workers replaced",
+            )
         count = len(acknowledged)
         wait_until(lambda: len(acknowledged) >= count + 30, 120, "appends after the reloads")
     assert_complete_chain(stack.url, iid, acknowledged)
@@ -167,8 +194,9 @@ def test_nginx_reaches_gunicorn_on_a_unix_socket(tmp_path: Path) -> None:
     nginx.start()
     try:
         iid = str(uuid.uuid4())
-        created = requests.post(f"{nginx.url}/api/v1/instances/{iid}/history", json={"type": "t", "data": 1},
-                                timeout=30)
+        created = requests.post(
+            f"{nginx.url}/api/v1/instances/{iid}/history", json={"type": "t", "data": 1}, timeout=30
+        )
         assert created.status_code == 201
         assert requests.get(f"{nginx.url}/api/v1/instances/{iid}/head", timeout=30).json() == created.json()
         assert requests.get(f"{nginx.url}/readyz", timeout=30).json()["status"] == "ready"

@@ -58,6 +58,9 @@ def test_every_operation_answers_as_documented(case: schemathesis.Case) -> None:
     # Server errors, statuses, content types, headers and bodies, all checked against the document.
     response = case.call()
     # A valid write may still meet a head or version that moved (412): that is state, not a rejected input.
-    not_positive = (response.status_code == 412 or _headers_break_their_pattern(case)
-                    or (case.method.upper(), case.path) in _BODY_NOT_DESCRIBABLE)
+    not_positive = (
+        response.status_code == 412
+        or _headers_break_their_pattern(case)
+        or (case.method.upper(), case.path) in _BODY_NOT_DESCRIBABLE
+    )
     case.validate_response(response, excluded_checks=[positive_data_acceptance] if not_positive else [])

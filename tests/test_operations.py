@@ -35,8 +35,9 @@ def _request_log(caplog: pytest.LogCaptureFixture) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(("hops", "remote"), [(1, "203.0.113.9"), (0, "127.0.0.1")])
-def test_exactly_the_configured_proxy_hops_are_believed(tmp_path: Path, caplog: pytest.LogCaptureFixture,
-                                                         hops: int, remote: str) -> None:
+def test_exactly_the_configured_proxy_hops_are_believed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, hops: int, remote: str
+) -> None:
     client = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'h.sqlite3'}", proxy_hops=hops)).test_client()
     caplog.set_level(logging.INFO, logger="process_memory.request")
     # A spoofed first address and the one nginx appended: only the proxy's own hop is believed.
@@ -47,7 +48,7 @@ def test_exactly_the_configured_proxy_hops_are_believed(tmp_path: Path, caplog: 
 def test_request_ids_are_kept_or_made(tmp_path: Path) -> None:
     client = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'h.sqlite3'}")).test_client()
     assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
-    made = client.get("/healthz", headers={"X-Request-ID": "bad id\" with quotes"}).headers["X-Request-ID"]
+    made = client.get("/healthz", headers={"X-Request-ID": 'bad id" with quotes'}).headers["X-Request-ID"]
     assert len(made) == 32 and made.isalnum()
 
 

@@ -49,13 +49,17 @@ def test_postgres_keeps_queryable_jsonb_copies(postgres: PostgresServer) -> None
     store = SQLHistoryStore(postgres.url, table_prefix=prefix)
     client = create_app(Settings(database_url=postgres.url), history_store=store).test_client()
     iid = str(uuid.uuid4())
-    client.post(f"{API}/{iid}/history", json={"type": "t", "data": {"rows": 120, "big": 2**70},
-                                              "metadata": {"processId": "p-7"}})
+    client.post(
+        f"{API}/{iid}/history",
+        json={"type": "t", "data": {"rows": 120, "big": 2**70}, "metadata": {"processId": "p-7"}},
+    )
     client.post(f"{API}/{iid}/history", json={"type": "t", "data": {"text": "nul \u0000 inside"}})
     with store._connect().connect() as conn:
         rows = conn.exec_driver_sql(
             f"SELECT data->>'rows', (data->>'big')::numeric, metadata->>'processId', data IS NULL "
-            f"FROM {prefix}_entries WHERE instance_id = %s ORDER BY seq", (iid,)).all()
+            f"FROM {prefix}_entries WHERE instance_id = %s ORDER BY seq",
+            (iid,),
+        ).all()
     assert rows[0] == ("120", 2**70, "p-7", False)
     assert rows[1][3] is True  # JSONB cannot hold NUL: the text column alone keeps it
     assert client.get(f"{API}/{iid}/history/1").get_json()["data"] == {"text": "nul \u0000 inside"}
@@ -93,8 +97,10 @@ def test_history_gc_removes_only_unreferenced_old_blobs(tmp_path: Path) -> None:
 
 def _search_plan(store: SQLHistoryStore) -> str:
     store.ensure_schema()
-    query = (f"SELECT seq FROM {store.tables.entries.name} WHERE type = 't' AND recorded_at >= '2026' "
-             f"ORDER BY recorded_at, instance_id, seq LIMIT 10")
+    query = (
+        f"SELECT seq FROM {store.tables.entries.name} WHERE type = 't' AND recorded_at >= '2026' "
+        f"ORDER BY recorded_at, instance_id, seq LIMIT 10"
+    )
     with store._connect().connect() as conn:
         if conn.dialect.name == "sqlite":
             return " ".join(str(row) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}"))

@@ -20,11 +20,17 @@ def test_the_sql_state_table_has_the_documented_layout(tmp_path: Path) -> None:
     inspector = sa.inspect(sa.create_engine(url))
     assert inspector.get_table_names() == ["process_memory_state"]
     columns = {c["name"]: (str(c["type"]), c["nullable"]) for c in inspector.get_columns("process_memory_state")}
-    assert columns == {"namespace": ("VARCHAR(512)", False), "key": ("VARCHAR(1024)", False),
-                       "value": ("BLOB", False), "version": ("VARCHAR(32)", False), "expires_at": ("FLOAT", True)}
+    assert columns == {
+        "namespace": ("VARCHAR(512)", False),
+        "key": ("VARCHAR(1024)", False),
+        "value": ("BLOB", False),
+        "version": ("VARCHAR(32)", False),
+        "expires_at": ("FLOAT", True),
+    }
     assert inspector.get_pk_constraint("process_memory_state")["constrained_columns"] == ["namespace", "key"]
     assert [(i["name"], i["column_names"]) for i in inspector.get_indexes("process_memory_state")] == [
-        ("process_memory_state_expires_at", ["expires_at"])]
+        ("process_memory_state_expires_at", ["expires_at"])
+    ]
 
 
 def test_sql_rows_are_keyed_by_namespace_path(tmp_path: Path) -> None:
@@ -36,8 +42,12 @@ def test_sql_rows_are_keyed_by_namespace_path(tmp_path: Path) -> None:
     root.with_namespace("a0").set("k", b"a0")  # sorts right after "a/…": a range must not reach it
     with sa.create_engine(url).connect() as conn:
         rows = conn.execute(sa.text("SELECT namespace, key, value FROM st ORDER BY namespace")).all()
-    assert [tuple(row) for row in rows] == [("", "k", b"root"), ("a", "k", b"a"), ("a/b", "k", b"a/b"),
-                                           ("a0", "k", b"a0")]
+    assert [tuple(row) for row in rows] == [
+        ("", "k", b"root"),
+        ("a", "k", b"a"),
+        ("a/b", "k", b"a/b"),
+        ("a0", "k", b"a0"),
+    ]
     root.with_namespace("a").delete_all()
     assert [root.get("k"), root.with_namespace("a0").get("k")] == [b"root", b"a0"]
 

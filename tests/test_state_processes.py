@@ -28,8 +28,11 @@ def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[st
     elif name == "sqlite":
         spec = {"backend": "sql", "sql_url": f"sqlite:///{tmp_path / 'state.sqlite3'}"}
     elif name == "postgresql":
-        spec = {"backend": "sql", "sql_url": request.getfixturevalue("postgres").url,
-                "sql_table": f"state_{uuid.uuid4().hex[:12]}"}
+        spec = {
+            "backend": "sql",
+            "sql_url": request.getfixturevalue("postgres").url,
+            "sql_table": f"state_{uuid.uuid4().hex[:12]}",
+        }
     else:
         spec = {"backend": "redis", "redis_url": request.getfixturevalue("redis_server").url}
     yield spec
@@ -96,7 +99,7 @@ def test_a_writer_killed_mid_write_leaves_a_whole_value(location: dict[str, Any]
         written = context.Value("i", 0, lock=False)
         writer = context.Process(target=_write_forever, args=(location, namespace, written))
         writer.start()
-        wait_until(lambda: written.value >= 3 + round_no, 60, "the writer's first writes")
+        wait_until(lambda written=written, n=round_no: written.value >= 3 + n, 60, "the writer's first writes")
         os.kill(writer.pid, signal.SIGKILL)  # almost surely in the middle of a write
         writer.join()
         value = _namespace(location, namespace).get("value")

@@ -38,7 +38,10 @@ def changed_line(name: str, module: str) -> str:
 
 def report(by_module: dict[str, dict[str, str]]) -> str:
     """Render the score table and the survivors as Markdown."""
-    lines = ["| module | mutants | detected | survived | no test | not run | score |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| module | mutants | detected | survived | no test | not run | score |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     total: Counter[str] = Counter()
     survivors: list[tuple[str, str]] = []
     for module, statuses in by_module.items():
@@ -56,8 +59,10 @@ def report(by_module: dict[str, dict[str, str]]) -> str:
 def _row(module: str, mutants: int, counts: Counter[str]) -> str:
     run = mutants - counts["not checked"]
     score = f"{100 * counts['detected'] / run:.1f}%" if run else "-"
-    return (f"| {module} | {mutants} | {counts['detected']} | {counts['survived']} | {counts['no tests']} "
-            f"| {counts['not checked']} | {score} |")
+    return (
+        f"| {module} | {mutants} | {counts['detected']} | {counts['survived']} | {counts['no tests']} "
+        f"| {counts['not checked']} | {score} |"
+    )
 
 
 def main() -> None:

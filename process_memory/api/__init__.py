@@ -59,9 +59,7 @@ def register_api(app: Flask) -> None:
     )
     app.url_map.converters["iid"] = InstanceIdConverter
     api = ProcessMemoryApi(app)
-    api.register_converter(
-        InstanceIdConverter, lambda _: {"type": "string", "pattern": f"^{INSTANCE_ID_PATTERN}$"}
-    )
+    api.register_converter(InstanceIdConverter, lambda _: {"type": "string", "pattern": f"^{INSTANCE_ID_PATTERN}$"})
     api.register_blueprint(instances.blp, url_prefix=f"{API_PREFIX}/instances")
     api.register_blueprint(state.blp, url_prefix=f"{API_PREFIX}/instances")
     api.register_blueprint(search.blp, url_prefix=f"{API_PREFIX}/history")

@@ -22,9 +22,11 @@ from process_memory.exceptions import InvalidInput, NotFound
 from process_memory.history.service import NewEntry
 from process_memory.history.store import HistoryQuery
 
-blp = ApiBlueprint("compatibility", __name__,
-                   description="Routes of the original process-memory service, kept for its clients. "
-                               "New clients use /api/v1.")
+blp = ApiBlueprint(
+    "compatibility",
+    __name__,
+    description="Routes of the original process-memory service, kept for its clients. New clients use /api/v1.",
+)
 
 #: Header fields of a memory document, copied into the entry's metadata so they can be read without the data.
 MEMORY_HEADER_FIELDS = ("processId", "systemId", "instanceId", "eventOut", "commit", "version")
@@ -46,8 +48,20 @@ def _documents(instance_id: str, direction: Literal["forward", "backward"], limi
 class Memory(MethodView):
     """An instance's memory documents."""
 
-    @blp.doc(**_COMPAT, requestBody={"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "description": "a memory document: event, map, dataset, fork and header fields"}}}})
+    @blp.doc(
+        **_COMPAT,
+        requestBody={
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "description": "a memory document: event, map, dataset, fork and header fields",
+                    }
+                }
+            },
+        },
+    )
     @blp.response(201, description="stored as one entry; `{instance_id, seq, id}`")
     @blp.alt_response(400, description="no body (the original answered 417)", schema=ApiErrorSchema)
     def post(self, instance_id: Any) -> Any:
@@ -59,11 +73,14 @@ class Memory(MethodView):
             raise InvalidInput("a memory document is a JSON object", {"body": ["a JSON object"]})
         event = document.get("event")
         name = event.get("name") if isinstance(event, dict) else None
-        entry, _ = history_service().append_entry(str(instance_id), NewEntry(
-            type=name if isinstance(name, str) and 0 < len(name) <= 256 else "memory",
-            data=document,
-            metadata={field: document[field] for field in MEMORY_HEADER_FIELDS if field in document},
-        ))
+        entry, _ = history_service().append_entry(
+            str(instance_id),
+            NewEntry(
+                type=name if isinstance(name, str) and 0 < len(name) <= 256 else "memory",
+                data=document,
+                metadata={field: document[field] for field in MEMORY_HEADER_FIELDS if field in document},
+            ),
+        )
         return jsonify(instance_id=entry["instance_id"], seq=entry["seq"], id=entry["id"]), 201
 
     @blp.doc(**_COMPAT)

@@ -111,14 +111,17 @@ class HistoryBatch(MethodView):
     @blp.arguments(AppendHeadersSchema, location="headers")
     @blp.response(201, BatchResultSchema, description="at least one entry was created")
     @blp.alt_response(200, schema=BatchResultSchema, description="every entry was stored already")
-    @blp.alt_response(409, description="an id exists with other content; nothing more was stored",
-                      schema=ApiErrorSchema)
+    @blp.alt_response(
+        409, description="an id exists with other content; nothing more was stored", schema=ApiErrorSchema
+    )
     @blp.alt_response(412, description="If-Match is not the current head", schema=ApiErrorSchema)
     def post(self, batch: dict[str, Any], expected_head: int | None, instance_id: str) -> Any:
         """Append up to 1,000 entries in order, each idempotent by its id."""
         results = history_service().append_entries(instance_id, batch["entries"], expected_head)
-        outcomes = [{"id": stored.id, "seq": stored.seq, "hash": stored.hash,
-                     "outcome": "created" if created else "existing"} for stored, created in results]
+        outcomes = [
+            {"id": stored.id, "seq": stored.seq, "hash": stored.hash, "outcome": "created" if created else "existing"}
+            for stored, created in results
+        ]
         return {"results": outcomes}, 201 if any(created for _, created in results) else 200
 
 
@@ -140,29 +143,39 @@ class Clone(MethodView):
 class Export(MethodView):
     """A whole history as NDJSON."""
 
-    @blp.response(200, description="one entry per line, in order, data inline",
-                  content_type="application/x-ndjson")
+    @blp.response(200, description="one entry per line, in order, data inline", content_type="application/x-ndjson")
     @blp.alt_response(404, **_NOT_FOUND)
     def get(self, instance_id: str) -> Any:
         """Stream an instance's whole history as NDJSON, in constant memory."""
         entries = history_service().export_entries(instance_id)
-        lines = (json.dumps(entry, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n"
-                 for entry in entries)
-        return Response(stream_with_context(lines), mimetype="application/x-ndjson",
-                        headers={"Content-Disposition": f'attachment; filename="{instance_id}.ndjson"',
-                                 "X-Accel-Buffering": "no"})  # nginx passes the stream on as it comes
+        lines = (
+            json.dumps(entry, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+            for entry in entries
+        )
+        return Response(
+            stream_with_context(lines),
+            mimetype="application/x-ndjson",
+            headers={"Content-Disposition": f'attachment; filename="{instance_id}.ndjson"', "X-Accel-Buffering": "no"},
+        )  # nginx passes the stream on as it comes
 
 
 @blp.route("/<iid:instance_id>/import")
 class Import(MethodView):
     """A history brought back from an export."""
 
-    @blp.doc(requestBody={"required": True, "content": {"application/x-ndjson": {"schema": {
-        "type": "string", "description": "an export: one entry per line"}}}})
+    @blp.doc(
+        requestBody={
+            "required": True,
+            "content": {
+                "application/x-ndjson": {"schema": {"type": "string", "description": "an export: one entry per line"}}
+            },
+        }
+    )
     @blp.response(201, InstanceSchema, description="the imported instance")
     @blp.alt_response(409, description="the instance already has entries", schema=ApiErrorSchema)
-    @blp.alt_response(422, description="a line breaks the chain (`details.seq`); nothing was stored",
-                      schema=ApiErrorSchema)
+    @blp.alt_response(
+        422, description="a line breaks the chain (`details.seq`); nothing was stored", schema=ApiErrorSchema
+    )
     def post(self, instance_id: str) -> Any:
         """Import an exported history into an empty instance, checking its whole chain first."""
         if request.mimetype != "application/x-ndjson":

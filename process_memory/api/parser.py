@@ -63,7 +63,9 @@ def load_json_body(raw: bytes) -> Any:
         # Position only: the message must not echo the payload.
         raise BadRequest(f"malformed JSON at line {exc.lineno} column {exc.colno}") from None
     except _OutOfRange:
-        raise InvalidInput("a number is out of range", {"json": ["numbers must be finite doubles or integers"]}) from None
+        raise InvalidInput(
+            "a number is out of range", {"json": ["numbers must be finite doubles or integers"]}
+        ) from None
     except RecursionError:
         raise too_deep from None
     # Counting brackets is cheap and rules out deep nesting for most bodies.

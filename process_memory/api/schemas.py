@@ -54,8 +54,9 @@ class BatchSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    entries = fields.List(fields.Nested(BatchEntrySchema), required=True,
-                          validate=validate.Length(min=1, max=MAX_BATCH))
+    entries = fields.List(
+        fields.Nested(BatchEntrySchema), required=True, validate=validate.Length(min=1, max=MAX_BATCH)
+    )
 
 
 class BatchOutcomeSchema(Schema):
@@ -80,8 +81,9 @@ class CloneSchema(Schema):
         unknown = RAISE
 
     to = fields.String(required=True, validate=validate.Regexp(f"^{INSTANCE_ID_PATTERN}$"))
-    upto = fields.Integer(validate=validate.Range(min=0, max=MAX_SEQ),
-                          metadata={"description": "last seq to copy; default: the head"})
+    upto = fields.Integer(
+        validate=validate.Range(min=0, max=MAX_SEQ), metadata={"description": "last seq to copy; default: the head"}
+    )
 
 
 class SearchArgsSchema(Schema):
@@ -94,9 +96,10 @@ class SearchArgsSchema(Schema):
     since = fields.AwareDateTime(metadata={"description": "recorded_at >= since"})
     until = fields.AwareDateTime(metadata={"description": "recorded_at < until"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    after = fields.String(validate=validate.Regexp(f"^{SEARCH_CURSOR_PATTERN}$"),
-                          metadata={"description": "the `next` cursor of the previous page: "
-                                                   "`<recorded_at>,<instance id>,<seq>`"})
+    after = fields.String(
+        validate=validate.Regexp(f"^{SEARCH_CURSOR_PATTERN}$"),
+        metadata={"description": "the `next` cursor of the previous page: `<recorded_at>,<instance id>,<seq>`"},
+    )
 
 
 class SearchPageSchema(Schema):
@@ -156,8 +159,10 @@ class HistoryArgsSchema(Schema):
     type = fields.String(validate=validate.Length(min=1, max=256))
     since = fields.AwareDateTime(metadata={"description": "recorded_at >= since"})
     until = fields.AwareDateTime(metadata={"description": "recorded_at < until"})
-    wait = fields.Float(validate=validate.Range(min=0, max=MAX_WAIT_SECONDS),
-                        metadata={"description": "live tail: seconds to wait for an entry when the page is empty"})
+    wait = fields.Float(
+        validate=validate.Range(min=0, max=MAX_WAIT_SECONDS),
+        metadata={"description": "live tail: seconds to wait for an entry when the page is empty"},
+    )
 
 
 class HistoryPageSchema(Schema):

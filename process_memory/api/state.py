@@ -32,8 +32,10 @@ class StateArgsSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    ttl = fields.Integer(validate=validate.Range(min=1, max=10 * 365 * 86400),
-                         metadata={"description": "seconds until the state expires"})
+    ttl = fields.Integer(
+        validate=validate.Range(min=1, max=10 * 365 * 86400),
+        metadata={"description": "seconds until the state expires"},
+    )
 
 
 class StateHeadersSchema(Schema):
@@ -42,10 +44,14 @@ class StateHeadersSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    if_match = fields.String(data_key="If-Match", validate=validate.Regexp(r'^(?:\*|(?:W/)?"[0-9a-f]{32}")$'),
-                             metadata={"description": "the ETag the state must still have, or *"})
-    if_none_match = fields.String(data_key="If-None-Match", validate=validate.Equal("*"),
-                                  metadata={"description": "* : create only"})
+    if_match = fields.String(
+        data_key="If-Match",
+        validate=validate.Regexp(r'^(?:\*|(?:W/)?"[0-9a-f]{32}")$'),
+        metadata={"description": "the ETag the state must still have, or *"},
+    )
+    if_none_match = fields.String(
+        data_key="If-None-Match", validate=validate.Equal("*"), metadata={"description": "* : create only"}
+    )
 
 
 def _version(etag: str | None) -> str | None:
@@ -83,8 +89,9 @@ class InstanceState(MethodView):
     @blp.doc(requestBody={"required": True, **_ANY_JSON})
     @blp.response(200, description="replaced; the new ETag")
     @blp.alt_response(201, description="created; the new ETag")
-    @blp.alt_response(412, description="If-Match is stale, or If-None-Match: * and a state exists",
-                      schema=ApiErrorSchema)
+    @blp.alt_response(
+        412, description="If-Match is stale, or If-None-Match: * and a state exists", schema=ApiErrorSchema
+    )
     @blp.alt_response(413, description="over PROCESS_MEMORY_STATE_MAX_BYTES", schema=ApiErrorSchema)
     def put(self, args: dict[str, Any], headers: dict[str, Any], instance_id: str) -> Any:
         """Replace an instance's state."""

@@ -39,7 +39,6 @@ from process_memory.history.store import (
 log = logging.getLogger(__name__)
 
 
-
 _unavailable_on_network_error = unavailable_on(ConnectionFailure)
 _DUPLICATE_KEY = 11000
 
@@ -107,15 +106,16 @@ class MongoHistoryStore(HistoryStore):
         entries.create_index(
             [("instance_id", ASCENDING), ("type", ASCENDING), ("seq", ASCENDING)], name="instance_type_seq"
         )
-        entries.create_index(
-            [("instance_id", ASCENDING), ("recorded_at", ASCENDING)], name="instance_recorded_at"
-        )
+        entries.create_index([("instance_id", ASCENDING), ("recorded_at", ASCENDING)], name="instance_recorded_at")
         entries.create_index([("data_blob", ASCENDING)], name="data_blob")
         # Search across instances: by type and time, or by time alone, in a stable order.
-        entries.create_index([("type", ASCENDING), ("recorded_at", ASCENDING), ("instance_id", ASCENDING),
-                              ("seq", ASCENDING)], name="type_recorded_at")
-        entries.create_index([("recorded_at", ASCENDING), ("instance_id", ASCENDING), ("seq", ASCENDING)],
-                             name="recorded_at")
+        entries.create_index(
+            [("type", ASCENDING), ("recorded_at", ASCENDING), ("instance_id", ASCENDING), ("seq", ASCENDING)],
+            name="type_recorded_at",
+        )
+        entries.create_index(
+            [("recorded_at", ASCENDING), ("instance_id", ASCENDING), ("seq", ASCENDING)], name="recorded_at"
+        )
 
     @_unavailable_on_network_error
     def ensure_schema(self) -> None:
@@ -178,9 +178,15 @@ class MongoHistoryStore(HistoryStore):
             try:
                 self._summaries().update_one(
                     {"_id": first.instance_id},
-                    {"$setOnInsert": {"head_seq": -1, "head_hash": None, "count": 0,
-                                      "first_recorded_at": first.recorded_at,
-                                      "last_recorded_at": first.recorded_at}},
+                    {
+                        "$setOnInsert": {
+                            "head_seq": -1,
+                            "head_hash": None,
+                            "count": 0,
+                            "first_recorded_at": first.recorded_at,
+                            "last_recorded_at": first.recorded_at,
+                        }
+                    },
                     upsert=True,
                 )
             except DuplicateKeyError:
@@ -215,8 +221,14 @@ class MongoHistoryStore(HistoryStore):
             summaries.update_one({"_id": first.instance_id}, {"$set": {"first_recorded_at": first.recorded_at}})
         summaries.update_one(
             {"_id": entry.instance_id, "head_seq": {"$lt": entry.seq}},
-            {"$set": {"head_seq": entry.seq, "head_hash": entry.hash, "count": entry.seq + 1,
-                      "last_recorded_at": entry.recorded_at}},
+            {
+                "$set": {
+                    "head_seq": entry.seq,
+                    "head_hash": entry.hash,
+                    "count": entry.seq + 1,
+                    "last_recorded_at": entry.recorded_at,
+                }
+            },
         )
 
     @_unavailable_on_network_error
@@ -241,11 +253,15 @@ class MongoHistoryStore(HistoryStore):
         clauses: list[dict[str, Any]] = [_type_and_time(query.type, query.since, query.until)]
         if query.after is not None:
             at, instance, seq = query.after
-            clauses.append({"$or": [
-                {"recorded_at": {"$gt": at}},
-                {"recorded_at": at, "instance_id": {"$gt": instance}},
-                {"recorded_at": at, "instance_id": instance, "seq": {"$gt": seq}},
-            ]})
+            clauses.append(
+                {
+                    "$or": [
+                        {"recorded_at": {"$gt": at}},
+                        {"recorded_at": at, "instance_id": {"$gt": instance}},
+                        {"recorded_at": at, "instance_id": instance, "seq": {"$gt": seq}},
+                    ]
+                }
+            )
         criteria = {"$and": clauses} if clauses else {}
         order = [("recorded_at", ASCENDING), ("instance_id", ASCENDING), ("seq", ASCENDING)]
         return [_to_entry(doc) for doc in self._entries().find(criteria).sort(order).limit(query.limit)]
@@ -333,8 +349,7 @@ class MongoHistoryStore(HistoryStore):
         summary = self.summary_from_entries(instance_id)
         if summary is not None:
             fields = {k: v for k, v in dataclasses.asdict(summary).items() if k != "instance_id"}
-            self._summaries().update_one({"_id": instance_id, "head_seq": {"$lt": summary.head_seq}},
-                                         {"$set": fields})
+            self._summaries().update_one({"_id": instance_id, "head_seq": {"$lt": summary.head_seq}}, {"$set": fields})
         return summary
 
 

@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import snappy
@@ -29,10 +29,10 @@ from process_memory.chain import canonical_json, entry_hash, sha256_hex
 from process_memory.exceptions import (
     Conflict,
     DuplicateEntry,
-    ServiceError,
     InvalidInput,
     NotFound,
     PreconditionFailed,
+    ServiceError,
     StoreUnavailable,
 )
 from process_memory.history.store import HistoryQuery, HistoryStore, InstanceSummary, SearchQuery, StoredEntry
@@ -99,21 +99,19 @@ class VerifyResult:
 
 def utc_now() -> datetime:
     """Return the current time in UTC (the default clock)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def format_timestamp(moment: datetime) -> str:
     """Return ``moment`` as RFC 3339 UTC with millisecond precision, e.g. ``2026-01-02T03:04:05.678Z``."""
     # isoformat, not strftime: strftime("%Y") drops the leading zeros of years before 1000.
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def check_instance_id(instance_id: str) -> str:
     """Return ``instance_id`` when it is 1-128 characters of ``[A-Za-z0-9._:-]``."""
     if not _INSTANCE_ID_RE.fullmatch(instance_id):
-        raise InvalidInput(
-            "invalid instance id", {"instance_id": ["1-128 characters of A-Z a-z 0-9 . _ : -"]}
-        )
+        raise InvalidInput("invalid instance id", {"instance_id": ["1-128 characters of A-Z a-z 0-9 . _ : -"]})
     return instance_id
 
 
@@ -165,8 +163,10 @@ class HistoryService:
             earlier = first_of.setdefault(entry.id, entry)
             if earlier.content != entry.content:
                 raise Conflict("an id appears twice in the batch with other content", {"id": entry.id})
-        outcome = {stored.id: (stored, created)
-                   for stored, created in self._append_unique(instance_id, list(first_of.values()), expected_head)}
+        outcome = {
+            stored.id: (stored, created)
+            for stored, created in self._append_unique(instance_id, list(first_of.values()), expected_head)
+        }
         results, seen = [], set()
         for entry in prepared:
             stored, created = outcome[entry.id]
@@ -258,8 +258,7 @@ class HistoryService:
             if found is None:
                 continue
             if (found.type, found.data_sha256, found.metadata_json, found.occurred_at) != prepared[i].content:
-                raise Conflict("an entry with this id exists with other content",
-                               {"id": found.id, "seq": found.seq})
+                raise Conflict("an entry with this id exists with other content", {"id": found.id, "seq": found.seq})
             results[i] = (found, False)
         return [i for i in pending if results[i] is None]
 
@@ -394,7 +393,12 @@ class HistoryService:
         source: str | None = None
         for seq, entry in enumerate(exported):
             stored = _stored_from_export(entry) if isinstance(entry, dict) and set(entry) == _EXPORT_FIELDS else None
-            if stored is None or stored.seq != seq or stored.prev_hash != prev_hash or not self._entry_is_intact(stored):
+            if (
+                stored is None
+                or stored.seq != seq
+                or stored.prev_hash != prev_hash
+                or not self._entry_is_intact(stored)
+            ):
                 raise InvalidInput("the imported history breaks its chain", {"seq": seq})
             source = source or stored.instance_id
             if stored.instance_id != source:
@@ -404,12 +408,26 @@ class HistoryService:
             raise InvalidInput("the import holds no entry", {"body": ["one exported entry per line"]})
         first_id = exported[0]["id"]
         self._require_empty_or_resuming(instance_id, lambda _: True, first_id)
-        self._append_in_chunks(instance_id, (
-            NewEntry(type=entry["type"], data=entry["data"], id=entry["id"],
-                     occurred_at=_parse_timestamp(entry["occurred_at"]),
-                     metadata={**entry["metadata"], "imported_from": {
-                         "instance_id": entry["instance_id"], "seq": entry["seq"], "hash": entry["hash"]}})
-            for entry in exported))
+        self._append_in_chunks(
+            instance_id,
+            (
+                NewEntry(
+                    type=entry["type"],
+                    data=entry["data"],
+                    id=entry["id"],
+                    occurred_at=_parse_timestamp(entry["occurred_at"]),
+                    metadata={
+                        **entry["metadata"],
+                        "imported_from": {
+                            "instance_id": entry["instance_id"],
+                            "seq": entry["seq"],
+                            "hash": entry["hash"],
+                        },
+                    },
+                )
+                for entry in exported
+            ),
+        )
         return self.get_instance(instance_id)
 
     def _require_empty_or_resuming(
@@ -426,8 +444,13 @@ class HistoryService:
     def _copy_of(self, stored: StoredEntry, provenance: str, source: str) -> NewEntry:
         metadata = json.loads(stored.metadata_json)
         metadata[provenance] = {"instance_id": source, "seq": stored.seq, "hash": stored.hash}
-        return NewEntry(type=stored.type, data=json.loads(self._data_bytes(stored)), metadata=metadata,
-                        id=stored.id, occurred_at=_parse_timestamp(stored.occurred_at))
+        return NewEntry(
+            type=stored.type,
+            data=json.loads(self._data_bytes(stored)),
+            metadata=metadata,
+            id=stored.id,
+            occurred_at=_parse_timestamp(stored.occurred_at),
+        )
 
     def _append_in_chunks(self, instance_id: str, entries: Iterable[NewEntry]) -> None:
         chunk: list[NewEntry] = []
@@ -553,19 +576,39 @@ def _decode_cursor(cursor: str) -> tuple[str, str, int]:
     return recorded_at, instance_id, min(int(seq), _MAX_SEQ)
 
 
-_EXPORT_FIELDS = {"instance_id", "seq", "id", "type", "occurred_at", "recorded_at", "metadata", "data", "size",
-                  "data_sha256", "prev_hash", "hash"}
+_EXPORT_FIELDS = {
+    "instance_id",
+    "seq",
+    "id",
+    "type",
+    "occurred_at",
+    "recorded_at",
+    "metadata",
+    "data",
+    "size",
+    "data_sha256",
+    "prev_hash",
+    "hash",
+}
 
 
 def _stored_from_export(entry: dict[str, Any]) -> StoredEntry | None:
     """Rebuild a StoredEntry from an exported line, so the usual checks apply; None when malformed."""
     try:
         return StoredEntry(
-            instance_id=entry["instance_id"], seq=entry["seq"], id=entry["id"], type=entry["type"],
-            occurred_at=entry["occurred_at"], recorded_at=entry["recorded_at"],
-            metadata_json=canonical_json(entry["metadata"]).decode(), size=entry["size"],
-            data_sha256=entry["data_sha256"], prev_hash=entry["prev_hash"], hash=entry["hash"],
-            data_json=canonical_json(entry["data"]).decode(), blob_ref=None,
+            instance_id=entry["instance_id"],
+            seq=entry["seq"],
+            id=entry["id"],
+            type=entry["type"],
+            occurred_at=entry["occurred_at"],
+            recorded_at=entry["recorded_at"],
+            metadata_json=canonical_json(entry["metadata"]).decode(),
+            size=entry["size"],
+            data_sha256=entry["data_sha256"],
+            prev_hash=entry["prev_hash"],
+            hash=entry["hash"],
+            data_json=canonical_json(entry["data"]).decode(),
+            blob_ref=None,
         )
     except (TypeError, ValueError):
         return None

@@ -13,7 +13,7 @@ import dataclasses
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,7 +39,6 @@ CHAIN_BATCH = 32
 _unavailable_on_database_error = unavailable_on(OperationalError)
 
 
-
 @dataclass(frozen=True)
 class Tables:
     """The three tables of the history, named from one prefix."""
@@ -55,10 +54,12 @@ def build_tables(prefix: str, dialect: str) -> Tables:
     timestamp = sa.String(24)  # RFC 3339 UTC with milliseconds: sorts as text
     jsonb_copies = (
         [sa.Column("data", postgresql.JSONB), sa.Column("metadata", postgresql.JSONB)]
-        if dialect == "postgresql" else []
+        if dialect == "postgresql"
+        else []
     )
     entries = sa.Table(
-        f"{prefix}_entries", metadata,
+        f"{prefix}_entries",
+        metadata,
         sa.Column("instance_id", sa.String(128), primary_key=True),
         sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("id", sa.String(36), nullable=False),
@@ -82,7 +83,8 @@ def build_tables(prefix: str, dialect: str) -> Tables:
         sa.Index(f"{prefix}_entries_recorded_at", "recorded_at", "instance_id", "seq"),
     )
     instances = sa.Table(
-        f"{prefix}_instances", metadata,
+        f"{prefix}_instances",
+        metadata,
         sa.Column("instance_id", sa.String(128), primary_key=True),
         sa.Column("count", sa.BigInteger, nullable=False),
         sa.Column("head_seq", sa.BigInteger, nullable=False),
@@ -91,7 +93,8 @@ def build_tables(prefix: str, dialect: str) -> Tables:
         sa.Column("last_recorded_at", timestamp, nullable=False),
     )
     blobs = sa.Table(
-        f"{prefix}_blobs", metadata,
+        f"{prefix}_blobs",
+        metadata,
         sa.Column("id", sa.String(36), primary_key=True),
         sa.Column("instance_id", sa.String(128), nullable=False),
         sa.Column("entry_id", sa.String(36), nullable=False),
@@ -210,14 +213,20 @@ class SQLHistoryStore(HistoryStore):
     def _advance_summary(self, conn: Connection, first: StoredEntry, entry: StoredEntry) -> None:
         instances = self.tables.instances
         upsert = self._engine.upsert(instances).values(
-            instance_id=entry.instance_id, count=entry.seq + 1, head_seq=entry.seq, head_hash=entry.hash,
-            first_recorded_at=first.recorded_at, last_recorded_at=entry.recorded_at,
+            instance_id=entry.instance_id,
+            count=entry.seq + 1,
+            head_seq=entry.seq,
+            head_hash=entry.hash,
+            first_recorded_at=first.recorded_at,
+            last_recorded_at=entry.recorded_at,
         )
-        conn.execute(upsert.on_conflict_do_update(
-            index_elements=[instances.c.instance_id],
-            set_={name: upsert.excluded[name] for name in ("count", "head_seq", "head_hash", "last_recorded_at")},
-            where=instances.c.head_seq < upsert.excluded.head_seq,
-        ))
+        conn.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[instances.c.instance_id],
+                set_={name: upsert.excluded[name] for name in ("count", "head_seq", "head_hash", "last_recorded_at")},
+                where=instances.c.head_seq < upsert.excluded.head_seq,
+            )
+        )
 
     @_unavailable_on_database_error
     def find(self, instance_id: str, query: HistoryQuery) -> list[StoredEntry]:
@@ -240,11 +249,15 @@ class SQLHistoryStore(HistoryStore):
         entries = self.tables.entries
         criteria = self._type_and_time(query.type, query.since, query.until)
         if query.after is not None:
-            criteria.append(sa.tuple_(entries.c.recorded_at, entries.c.instance_id, entries.c.seq)
-                            > sa.tuple_(*[sa.literal(v) for v in query.after]))
+            criteria.append(
+                sa.tuple_(entries.c.recorded_at, entries.c.instance_id, entries.c.seq)
+                > sa.tuple_(*[sa.literal(v) for v in query.after])
+            )
         statement = (
-            self._select_entries().where(*criteria)
-            .order_by(entries.c.recorded_at, entries.c.instance_id, entries.c.seq).limit(query.limit)
+            self._select_entries()
+            .where(*criteria)
+            .order_by(entries.c.recorded_at, entries.c.instance_id, entries.c.seq)
+            .limit(query.limit)
         )
         with self._connect().connect() as conn:
             return [_to_entry(row) for row in conn.execute(statement)]
@@ -266,10 +279,15 @@ class SQLHistoryStore(HistoryStore):
         """Store compressed data in the blobs table and return its id."""
         blob_id = str(uuid.uuid4())
         with self._connect().begin() as conn:
-            conn.execute(self.tables.blobs.insert().values(
-                id=blob_id, instance_id=instance_id, entry_id=entry_id,
-                created_at=datetime.now(timezone.utc).replace(tzinfo=None), content=compressed,
-            ))
+            conn.execute(
+                self.tables.blobs.insert().values(
+                    id=blob_id,
+                    instance_id=instance_id,
+                    entry_id=entry_id,
+                    created_at=datetime.now(UTC).replace(tzinfo=None),
+                    content=compressed,
+                )
+            )
         return blob_id
 
     @_unavailable_on_database_error
@@ -292,7 +310,7 @@ class SQLHistoryStore(HistoryStore):
     def delete_orphan_blobs(self, older_than: datetime) -> int:
         """Delete blobs older than ``older_than`` that no entry refers to."""
         blobs, entries = self.tables.blobs, self.tables.entries
-        cutoff = older_than.astimezone(timezone.utc).replace(tzinfo=None)
+        cutoff = older_than.astimezone(UTC).replace(tzinfo=None)
         referenced = sa.select(entries.c.data_blob).where(entries.c.data_blob == blobs.c.id).exists()
         with self._connect().begin() as conn:
             # Read inside the transaction: psycopg reports -1 once the connection is released.
@@ -303,12 +321,13 @@ class SQLHistoryStore(HistoryStore):
     def _summaries(self, criteria: Any, limit: int) -> list[InstanceSummary | None]:
         instances, entries = self.tables.instances, self.tables.entries
         # A summary behind its entries can only come from outside the service; repair it all the same.
-        stale = sa.select(entries.c.seq).where(
-            entries.c.instance_id == instances.c.instance_id, entries.c.seq == instances.c.head_seq + 1
-        ).exists()
+        stale = (
+            sa.select(entries.c.seq)
+            .where(entries.c.instance_id == instances.c.instance_id, entries.c.seq == instances.c.head_seq + 1)
+            .exists()
+        )
         statement = (
-            sa.select(instances, stale.label("stale")).where(criteria)
-            .order_by(instances.c.instance_id).limit(limit)
+            sa.select(instances, stale.label("stale")).where(criteria).order_by(instances.c.instance_id).limit(limit)
         )
         with self._connect().connect() as conn:
             rows = conn.execute(statement).all()
@@ -333,9 +352,11 @@ class SQLHistoryStore(HistoryStore):
             instances = self.tables.instances
             fields = {k: v for k, v in dataclasses.asdict(summary).items() if k != "instance_id"}
             with self._connect().begin() as conn:
-                conn.execute(instances.update().where(
-                    instances.c.instance_id == instance_id, instances.c.head_seq < summary.head_seq
-                ).values(**fields))
+                conn.execute(
+                    instances.update()
+                    .where(instances.c.instance_id == instance_id, instances.c.head_seq < summary.head_seq)
+                    .values(**fields)
+                )
         return summary
 
 
@@ -357,6 +378,10 @@ def _to_summary(row: Any) -> InstanceSummary | None:
     if row.head_seq < 0:
         return None
     return InstanceSummary(
-        instance_id=row.instance_id, count=row.count, first_recorded_at=row.first_recorded_at,
-        last_recorded_at=row.last_recorded_at, head_seq=row.head_seq, head_hash=row.head_hash,
+        instance_id=row.instance_id,
+        count=row.count,
+        first_recorded_at=row.first_recorded_at,
+        last_recorded_at=row.last_recorded_at,
+        head_seq=row.head_seq,
+        head_hash=row.head_hash,
     )

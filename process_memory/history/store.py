@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+
 @dataclass(frozen=True)
 class StoredEntry:
     """One entry as kept by a store: the chained fields plus where its data lives."""
@@ -36,8 +37,18 @@ class StoredEntry:
 
 #: The columns every backend keeps for an entry, besides where offloaded data lives.
 ENTRY_FIELDS: tuple[str, ...] = (
-    "instance_id", "seq", "id", "type", "occurred_at", "recorded_at", "metadata_json",
-    "size", "data_sha256", "prev_hash", "hash", "data_json",
+    "instance_id",
+    "seq",
+    "id",
+    "type",
+    "occurred_at",
+    "recorded_at",
+    "metadata_json",
+    "size",
+    "data_sha256",
+    "prev_hash",
+    "hash",
+    "data_json",
 )
 
 

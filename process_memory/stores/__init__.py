@@ -21,8 +21,17 @@ from process_memory.stores.memory import MemoryStore
 from process_memory.stores.registry import StoreRegistry
 from process_memory.stores.sql import SQLStore
 
-__all__ = ["FileStore", "MemoryStore", "RedisStore", "SQLStore", "Seconds", "StateStore", "StoreRegistry",
-           "VersionConflict", "create_state_store"]
+__all__ = [
+    "FileStore",
+    "MemoryStore",
+    "RedisStore",
+    "SQLStore",
+    "Seconds",
+    "StateStore",
+    "StoreRegistry",
+    "VersionConflict",
+    "create_state_store",
+]
 
 
 def __getattr__(name: str) -> object:

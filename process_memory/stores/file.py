@@ -75,8 +75,9 @@ def _fsync_directory(directory: Path) -> None:
 class FileStore(StateStore):
     """One file per value, named by the SHA-256 of its key (no key can escape the directory)."""
 
-    def __init__(self, path: str | Path, clock: Callable[[], float] = time.time, *,
-                 _namespace: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, path: str | Path, clock: Callable[[], float] = time.time, *, _namespace: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(clock)
         self.root = Path(path)
         self._namespace = _namespace
@@ -110,8 +111,12 @@ class FileStore(StateStore):
     def _remove_if_expired(self, path: Path, version: str) -> None:
         with self._locked(path):
             current = _read(path)
-            if current is not None and current.version == version and current.deadline is not None \
-                    and current.deadline <= self.clock():
+            if (
+                current is not None
+                and current.version == version
+                and current.deadline is not None
+                and current.deadline <= self.clock()
+            ):
                 path.unlink(missing_ok=True)
 
     def _get(self, key: str, renew: float | None) -> bytes | None:

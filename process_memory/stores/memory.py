@@ -118,8 +118,11 @@ class MemoryStore(StateStore):
         """Drop expired values of this namespace and its children."""
         now = self.clock()
         with self._shared.lock:
-            expired = [slot for slot, item in self._shared.items.items()
-                       if self._mine(slot[0]) and item.deadline is not None and item.deadline <= now]
+            expired = [
+                slot
+                for slot, item in self._shared.items.items()
+                if self._mine(slot[0]) and item.deadline is not None and item.deadline <= now
+            ]
             for slot in expired:
                 del self._shared.items[slot]
             return len(expired)

@@ -119,8 +119,15 @@ class RedisStore(StateStore):
         now = self.clock()
         mode = "version" if if_version is not None else "absent" if if_absent else "any"
         version = new_version()
-        args: list[Any] = [repr(now), mode, if_version or "", data, version,
-                           "" if ttl is None else repr(now + ttl), "" if ttl is None else str(max(1, int(ttl * 1000)))]
+        args: list[Any] = [
+            repr(now),
+            mode,
+            if_version or "",
+            data,
+            version,
+            "" if ttl is None else repr(now + ttl),
+            "" if ttl is None else str(max(1, int(ttl * 1000))),
+        ]
         if self._set_script(keys=[self._key(key)], args=args) != 1:
             raise VersionConflict(key)
         return version

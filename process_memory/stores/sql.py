@@ -23,7 +23,8 @@ _unavailable_on_database_error = unavailable_on(OperationalError)
 def build_state_table(name: str) -> sa.Table:
     """Describe the state table: one row per (namespace, key), with an index for expiry sweeps."""
     return sa.Table(
-        name, sa.MetaData(),
+        name,
+        sa.MetaData(),
         sa.Column("namespace", sa.String(512), primary_key=True),
         sa.Column("key", sa.String(1024), primary_key=True),
         sa.Column("value", sa.LargeBinary, nullable=False),
@@ -68,8 +69,10 @@ class SQLStore(StateStore):
             return sa.true()
         c = self.table.c
         # "0" is the character after "/": the range holds exactly the paths below this one.
-        return sa.or_(c.namespace == self._namespace,
-                      sa.and_(c.namespace >= self._namespace + "/", c.namespace < self._namespace + "0"))
+        return sa.or_(
+            c.namespace == self._namespace,
+            sa.and_(c.namespace >= self._namespace + "/", c.namespace < self._namespace + "0"),
+        )
 
     def _write(self, statement: Any) -> int:
         """Run a write in its own transaction and return how many rows it touched."""
@@ -90,8 +93,9 @@ class SQLStore(StateStore):
         value, version, deadline = found
         if renew is not None and deadline is not None:
             c = self.table.c
-            self._write(self.table.update().where(self._row(key), c.version == version)
-                        .values(expires_at=self.clock() + renew))
+            self._write(
+                self.table.update().where(self._row(key), c.version == version).values(expires_at=self.clock() + renew)
+            )
         return value
 
     def _read(self, key: str) -> tuple[bytes, str, float | None] | None:
@@ -120,13 +124,15 @@ class SQLStore(StateStore):
         fields = {"value": data, "version": version, "expires_at": None if ttl is None else now + ttl}
         c = self.table.c
         if if_version is not None:
-            written = self._write(self.table.update().where(
-                self._row(key), c.version == if_version, self._live(now)).values(**fields))
+            written = self._write(
+                self.table.update().where(self._row(key), c.version == if_version, self._live(now)).values(**fields)
+            )
         else:
             insert = self._engine.upsert(self.table).values(namespace=self._namespace, key=key, **fields)
             replace_when = sa.and_(c.expires_at.is_not(None), c.expires_at <= now) if if_absent else None
-            written = self._write(insert.on_conflict_do_update(
-                index_elements=[c.namespace, c.key], set_=fields, where=replace_when))
+            written = self._write(
+                insert.on_conflict_do_update(index_elements=[c.namespace, c.key], set_=fields, where=replace_when)
+            )
         if written != 1:
             raise VersionConflict(key)
         return version

@@ -14,16 +14,33 @@ from flask.testing import FlaskClient
 def memory_document(iid: str) -> dict[str, Any]:
     """A realistic memory document of about 1.5 MB: an event with a large payload, a dataset of thousands of rows."""
     rng = random.Random(7)
-    rows = [{"id": f"UGE{n:05d}", "nome": f"Unidade geradora {n}", "potencia": round(rng.uniform(1, 700), 3),
-             "dataInicio": f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T00:00:00",
-             "estados": [{"codigo": rng.choice(["LIG", "DES", "MAN"]), "horas": rng.randint(0, 24)}
-                         for _ in range(3)]} for n in range(6500)]
+    rows = [
+        {
+            "id": f"UGE{n:05d}",
+            "nome": f"Unidade geradora {n}",
+            "potencia": round(rng.uniform(1, 700), 3),
+            "dataInicio": f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T00:00:00",
+            "estados": [{"codigo": rng.choice(["LIG", "DES", "MAN"]), "horas": rng.randint(0, 24)} for _ in range(3)],
+        }
+        for n in range(6500)
+    ]
     return {
-        "event": {"name": "calculate.tax.request", "scope": "execution", "instanceId": iid,
-                  "timestamp": "2026-11-25T10:00:00.000", "owner": "sager", "tag": "t-1", "branch": "master",
-                  "reference_date": "2026-11-01", "reproduction": {}, "reprocessing": {},
-                  "payload": {"Eventos": [{"id": n, "tipo": "EOC", "valor": rng.random()} for n in range(1000)],
-                              "$meta.info": {"source": "ons"}}},
+        "event": {
+            "name": "calculate.tax.request",
+            "scope": "execution",
+            "instanceId": iid,
+            "timestamp": "2026-11-25T10:00:00.000",
+            "owner": "sager",
+            "tag": "t-1",
+            "branch": "master",
+            "reference_date": "2026-11-01",
+            "reproduction": {},
+            "reprocessing": {},
+            "payload": {
+                "Eventos": [{"id": n, "tipo": "EOC", "valor": rng.random()} for n in range(1000)],
+                "$meta.info": {"source": "ons"},
+            },
+        },
         "map": {"name": "sager", "content": {"usina": {"fields": {"id": {"column": "id_usina"}}}}},
         "dataset": {"entities": {"unidadegeradora": rows}},
         "fork": None,
@@ -35,8 +52,9 @@ def memory_document(iid: str) -> dict[str, Any]:
     }
 
 
-def test_a_large_memory_document_comes_back_unchanged(client: FlaskClient, iid: str,
-                                                      memory_document: dict[str, Any]) -> None:
+def test_a_large_memory_document_comes_back_unchanged(
+    client: FlaskClient, iid: str, memory_document: dict[str, Any]
+) -> None:
     import json
 
     assert 1_300_000 < len(json.dumps(memory_document)) < 2_000_000
@@ -45,8 +63,9 @@ def test_a_large_memory_document_comes_back_unchanged(client: FlaskClient, iid: 
     assert client.get(f"/memory/{iid}/head").get_json() == memory_document
     entry = client.get(f"/api/v1/instances/{iid}/head").get_json()
     assert entry["type"] == "calculate.tax.request"
-    assert entry["metadata"] == {k: memory_document[k] for k in ("processId", "systemId", "instanceId",
-                                                                 "eventOut", "commit")}
+    assert entry["metadata"] == {
+        k: memory_document[k] for k in ("processId", "systemId", "instanceId", "eventOut", "commit")
+    }
 
 
 def test_memory_routes(client: FlaskClient, iid: str) -> None:
@@ -93,9 +112,18 @@ def test_reproduction_clones(client: FlaskClient, iid: str) -> None:
 def test_compatibility_routes_are_marked_in_the_openapi_document(client: FlaskClient) -> None:
     spec = client.get("/api/v1/openapi.json").get_json()
     compat = {path for path in spec["paths"] if not path.startswith("/api/v1")}
-    assert compat == {"/memory/{instance_id}", "/memory/{instance_id}/commit", "/memory/{instance_id}/head",
-                      "/instances", "/instances/{instance_id}", "/{instance_id}/head", "/{instance_id}/first",
-                      "/{instance_id}/first/{count}", "/{instance_id}/history", "/reproduction/{source}/{target}"}
+    assert compat == {
+        "/memory/{instance_id}",
+        "/memory/{instance_id}/commit",
+        "/memory/{instance_id}/head",
+        "/instances",
+        "/instances/{instance_id}",
+        "/{instance_id}/head",
+        "/{instance_id}/first",
+        "/{instance_id}/first/{count}",
+        "/{instance_id}/history",
+        "/reproduction/{source}/{target}",
+    }
     for path in compat:
         operations = [op for method, op in spec["paths"][path].items() if method in ("get", "post")]
         assert operations

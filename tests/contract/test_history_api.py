@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -40,8 +41,9 @@ def test_appends_get_gapless_seqs_and_a_chain(client: FlaskClient, iid: str) -> 
 
 def test_client_fields_are_kept(client: FlaskClient, iid: str) -> None:
     entry_id = str(uuid.uuid4())
-    response = append(client, iid, {"type": "ingest", "data": None, "id": entry_id,
-                                    "occurred_at": "2026-01-02T05:04:05.678+02:00"})
+    response = append(
+        client, iid, {"type": "ingest", "data": None, "id": entry_id, "occurred_at": "2026-01-02T05:04:05.678+02:00"}
+    )
     body = response.get_json()
     assert (body["id"], body["data"], body["occurred_at"]) == (entry_id, None, "2026-01-02T03:04:05.678Z")
 
@@ -167,12 +169,13 @@ def _walk(client: FlaskClient, url: str) -> tuple[list[int], int]:
 
 
 @pytest.mark.parametrize("count", [3, 6])
-def test_a_count_that_is_a_multiple_of_the_limit_gives_no_extra_page(client: FlaskClient, iid: str,
-                                                                     count: int) -> None:
+def test_a_count_that_is_a_multiple_of_the_limit_gives_no_extra_page(client: FlaskClient, iid: str, count: int) -> None:
     _fill(client, iid, count)
     assert _walk(client, f"{API}/{iid}/history?limit=3") == (list(range(count)), count // 3)
     assert _walk(client, f"{API}/{iid}/history?limit=3&direction=backward") == (
-        list(reversed(range(count))), count // 3)
+        list(reversed(range(count))),
+        count // 3,
+    )
     last = client.get(f"{API}/{iid}/history?limit=3&after={count - 4}")
     assert last.get_json()["next"] is None and "Link" not in last.headers
 
@@ -190,16 +193,17 @@ def test_instance_pages_end_without_an_extra_page(client: FlaskClient) -> None:
 
 def test_filters_by_type_and_time(client: FlaskClient, app: Any, iid: str) -> None:
     service = app.extensions["process_memory.history"]
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    start = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 3, 1, tzinfo=UTC)
     ticks = iter(range(100))
     service.clock = lambda: start + timedelta(hours=next(ticks))
     _fill(client, iid, 6)
     odd = client.get(f"{API}/{iid}/history?type=odd").get_json()["items"]
     assert [e["seq"] for e in odd] == [1, 3, 5]
-    window = client.get(f"{API}/{iid}/history",
-                        query_string={"since": "2026-03-01T02:00:00Z", "until": "2026-03-01T04:00:00+00:00"})
+    window = client.get(
+        f"{API}/{iid}/history", query_string={"since": "2026-03-01T02:00:00Z", "until": "2026-03-01T04:00:00+00:00"}
+    )
     assert [e["seq"] for e in window.get_json()["items"]] == [2, 3]
 
 
@@ -224,8 +228,14 @@ def test_instances_are_summarised_and_paged(client: FlaskClient) -> None:
     summary = client.get(f"{API}/{ids[2]}").get_json()
     head = client.get(f"{API}/{ids[2]}/head").get_json()
     first = client.get(f"{API}/{ids[2]}/first").get_json()
-    assert summary == {"instance_id": ids[2], "count": 3, "head_seq": 2, "head_hash": head["hash"],
-                       "first_recorded_at": first["recorded_at"], "last_recorded_at": head["recorded_at"]}
+    assert summary == {
+        "instance_id": ids[2],
+        "count": 3,
+        "head_seq": 2,
+        "head_hash": head["hash"],
+        "first_recorded_at": first["recorded_at"],
+        "last_recorded_at": head["recorded_at"],
+    }
     listed, after = [], None
     while True:
         page = client.get(f"{API}", query_string={"limit": 2, **({"after": after} if after else {})}).get_json()
@@ -258,8 +268,9 @@ def test_verify_names_the_tampered_seq(client: FlaskClient, raw: Any, iid: str) 
         ({"metadata_json": "{not json"}, 2),
     ],
 )
-def test_verify_catches_every_hashed_field(client: FlaskClient, raw: Any, iid: str,
-                                           change: dict[str, Any], bad_seq: int) -> None:
+def test_verify_catches_every_hashed_field(
+    client: FlaskClient, raw: Any, iid: str, change: dict[str, Any], bad_seq: int
+) -> None:
     _fill(client, iid, 5)
     raw.update_entry(iid, 2, **change)
     assert client.get(f"{API}/{iid}/verify").get_json()["first_bad_seq"] == bad_seq
@@ -273,8 +284,14 @@ def test_verify_catches_a_self_consistent_forgery_at_the_next_link(client: Flask
     forged["size"] = len(canonical(forged["data"]))
     forged["data_sha256"] = hashlib.sha256(canonical(forged["data"])).hexdigest()
     forged["hash"] = documented_hash(forged)
-    raw.update_entry(iid, 2, data_json=canonical(forged["data"]).decode(), size=forged["size"],
-                     data_sha256=forged["data_sha256"], hash=forged["hash"])
+    raw.update_entry(
+        iid,
+        2,
+        data_json=canonical(forged["data"]).decode(),
+        size=forged["size"],
+        data_sha256=forged["data_sha256"],
+        hash=forged["hash"],
+    )
     assert client.get(f"{API}/{iid}/history/2").get_json() == forged  # the forgery is in place
     assert client.get(f"{API}/{iid}/verify").get_json() == {"ok": False, "checked": 4, "first_bad_seq": 3}
 
@@ -326,6 +343,5 @@ def test_a_refused_large_append_leaves_no_blob(client: FlaskClient, raw: Any, ii
     entry_id = str(uuid.uuid4())
     append(client, iid, {"type": "t", "data": {"text": "x" * 10_000}, "id": entry_id})
     assert append(client, iid, {"type": "t", "data": {"text": "y" * 10_000}, "id": entry_id}).status_code == 409
-    assert append(client, iid, {"type": "t", "data": {"text": "z" * 10_000}},
-                  **{"If-Match": '"7"'}).status_code == 412
+    assert append(client, iid, {"type": "t", "data": {"text": "z" * 10_000}}, **{"If-Match": '"7"'}).status_code == 412
     assert raw.blob_count(iid) == 1

@@ -16,8 +16,10 @@ API = "/api/v1/instances"
 
 def entries(count: int, start: int = 0) -> list[dict[str, Any]]:
     """Entries with ids; every fourth is large enough to be offloaded (the fixture inlines 4 KiB)."""
-    return [{"type": "row", "id": str(uuid.uuid4()),
-             "data": {"n": n, "pad": "x" * (5000 if n % 4 == 0 else 10)}} for n in range(start, start + count)]
+    return [
+        {"type": "row", "id": str(uuid.uuid4()), "data": {"n": n, "pad": "x" * (5000 if n % 4 == 0 else 10)}}
+        for n in range(start, start + count)
+    ]
 
 
 def history(client: FlaskClient, iid: str) -> list[dict[str, Any]]:
@@ -40,8 +42,9 @@ def test_a_batch_is_appended_in_order(client: FlaskClient, iid: str) -> None:
     assert client.get(f"{API}/{iid}/verify").get_json() == {"ok": True, "checked": 11, "first_bad_seq": None}
 
 
-def test_a_batch_that_failed_half_way_completes_when_sent_again(client: FlaskClient, store: HistoryStore,
-                                                                 iid: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_batch_that_failed_half_way_completes_when_sent_again(
+    client: FlaskClient, store: HistoryStore, iid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     batch = entries(12)
     real_insert_many = store.insert_many
 
@@ -63,8 +66,9 @@ def test_a_batch_that_failed_half_way_completes_when_sent_again(client: FlaskCli
     assert client.post(f"{API}/{iid}/history/batch", json={"entries": batch}).status_code == 200
 
 
-def test_a_batch_costs_the_same_round_trips_whatever_its_size(client: FlaskClient, store: HistoryStore, iid: str,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_batch_costs_the_same_round_trips_whatever_its_size(
+    client: FlaskClient, store: HistoryStore, iid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: dict[str, int] = {}
     for name in ("get_by_ids", "head", "insert_many", "get_by_id", "get_by_seq", "find"):
         real = getattr(store, name)
@@ -119,8 +123,12 @@ def test_an_id_twice_in_one_batch_follows_the_retry_rule(client: FlaskClient, ii
 
 
 def test_if_match_guards_a_batch(client: FlaskClient, iid: str) -> None:
-    assert client.post(f"{API}/{iid}/history/batch", json={"entries": entries(2)},
-                       headers={"If-Match": '"-1"'}).status_code == 201
+    assert (
+        client.post(
+            f"{API}/{iid}/history/batch", json={"entries": entries(2)}, headers={"If-Match": '"-1"'}
+        ).status_code
+        == 201
+    )
     stale = client.post(f"{API}/{iid}/history/batch", json={"entries": entries(2, 2)}, headers={"If-Match": '"0"'})
     assert stale.status_code == 412 and stale.get_json()["error"]["details"] == {"head": 1}
     assert len(history(client, iid)) == 2

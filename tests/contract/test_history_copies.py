@@ -15,9 +15,16 @@ API = "/api/v1/instances"
 
 def fill(client: FlaskClient, iid: str, count: int) -> list[dict[str, Any]]:
     """Entries with metadata, times and some offloaded data."""
-    batch = [{"type": f"t{n % 3}", "id": str(uuid.uuid4()), "metadata": {"step": n},
-              "occurred_at": f"2026-05-01T10:00:0{n % 10}.250+02:00",
-              "data": {"n": n, "big": "z" * (6000 if n % 3 == 0 else 1), "$odd.key": [[n]]}} for n in range(count)]
+    batch = [
+        {
+            "type": f"t{n % 3}",
+            "id": str(uuid.uuid4()),
+            "metadata": {"step": n},
+            "occurred_at": f"2026-05-01T10:00:0{n % 10}.250+02:00",
+            "data": {"n": n, "big": "z" * (6000 if n % 3 == 0 else 1), "$odd.key": [[n]]},
+        }
+        for n in range(count)
+    ]
     client.post(f"{API}/{iid}/history/batch", json={"entries": batch})
     return client.get(f"{API}/{iid}/history").get_json()["items"]
 
@@ -32,9 +39,16 @@ def test_clone_copies_up_to_a_seq_with_a_fresh_chain(client: FlaskClient, iid: s
     copies = client.get(f"{API}/{target}/history").get_json()["items"]
     for original, copy in zip(source, copies):
         assert (copy["id"], copy["type"], copy["data"], copy["occurred_at"], copy["data_sha256"]) == (
-            original["id"], original["type"], original["data"], original["occurred_at"], original["data_sha256"])
-        assert copy["metadata"] == {**original["metadata"], "cloned_from": {
-            "instance_id": iid, "seq": original["seq"], "hash": original["hash"]}}
+            original["id"],
+            original["type"],
+            original["data"],
+            original["occurred_at"],
+            original["data_sha256"],
+        )
+        assert copy["metadata"] == {
+            **original["metadata"],
+            "cloned_from": {"instance_id": iid, "seq": original["seq"], "hash": original["hash"]},
+        }
         assert copy["hash"] != original["hash"]
     assert client.get(f"{API}/{target}/verify").get_json() == {"ok": True, "checked": 4, "first_bad_seq": None}
 
@@ -74,7 +88,8 @@ def test_export_then_import_keeps_every_data_hash(client: FlaskClient, iid: str)
     assert [c["data_sha256"] for c in copies] == [s["data_sha256"] for s in source]
     assert [c["data"] for c in copies] == [s["data"] for s in source]
     assert [(c["id"], c["type"], c["occurred_at"]) for c in copies] == [
-        (s["id"], s["type"], s["occurred_at"]) for s in source]
+        (s["id"], s["type"], s["occurred_at"]) for s in source
+    ]
     assert copies[2]["metadata"]["imported_from"] == {"instance_id": iid, "seq": 2, "hash": source[2]["hash"]}
     assert client.get(f"{API}/{target}/verify").get_json()["ok"] is True
     again = client.post(f"{API}/{target}/import", data=exported.get_data(), content_type="application/x-ndjson")
@@ -100,8 +115,12 @@ def test_import_refusals(client: FlaskClient, iid: str) -> None:
     body = client.get(f"{API}/{iid}/export").get_data()
     target = str(uuid.uuid4())
     assert client.post(f"{API}/{target}/import", data=body, content_type="application/json").status_code == 415
-    assert client.post(f"{API}/{target}/import", data=body + b"{not json",
-                       content_type="application/x-ndjson").get_json()["error"]["message"] == "line 3 is not valid JSON"
+    assert (
+        client.post(f"{API}/{target}/import", data=body + b"{not json", content_type="application/x-ndjson").get_json()[
+            "error"
+        ]["message"]
+        == "line 3 is not valid JSON"
+    )
     assert client.post(f"{API}/{target}/import", data=b"", content_type="application/x-ndjson").status_code == 422
     assert client.post(f"{API}/{iid}/import", data=body, content_type="application/x-ndjson").status_code == 409
     other = str(uuid.uuid4())

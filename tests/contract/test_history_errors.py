@@ -42,13 +42,19 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
         (b'{"type": "t", "data": "\xff"}', "application/json", 400, "bad_request"),
         ('{"type": "t", "data": 1e999}', "application/json", 422, "unprocessable_entity"),
         ('{"type": "t", "data": ' + "[" * 300 + "]" * 300 + "}", "application/json", 422, "unprocessable_entity"),
-        ('{"type": "t", "data": ' + "[" * 100_000 + "]" * 100_000 + "}", "application/json", 422, "unprocessable_entity"),
+        (
+            '{"type": "t", "data": ' + "[" * 100_000 + "]" * 100_000 + "}",
+            "application/json",
+            422,
+            "unprocessable_entity",
+        ),
         ('{"type": "t", "data": 1}', "text/plain", 415, "unsupported_media_type"),
         ("type=t&data=1", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
     ],
 )
-def test_malformed_bodies(client: FlaskClient, iid: str, seeded: dict[str, Any],
-                          body: Any, content_type: str, status: int, code: str) -> None:
+def test_malformed_bodies(
+    client: FlaskClient, iid: str, seeded: dict[str, Any], body: Any, content_type: str, status: int, code: str
+) -> None:
     assert_error(client.post(f"{API}/{iid}/history", data=body, content_type=content_type), status, code)
     assert client.get(f"{API}/{iid}/head").get_json() == seeded
 
@@ -67,8 +73,9 @@ def test_malformed_bodies(client: FlaskClient, iid: str, seeded: dict[str, Any],
         ({"type": "t", "data": 1, "surprise": 1}, "surprise"),
     ],
 )
-def test_invalid_fields_are_named(client: FlaskClient, iid: str, seeded: dict[str, Any],
-                                  body: dict[str, Any], field: str) -> None:
+def test_invalid_fields_are_named(
+    client: FlaskClient, iid: str, seeded: dict[str, Any], body: dict[str, Any], field: str
+) -> None:
     error = assert_error(client.post(f"{API}/{iid}/history", json=body), 422, "unprocessable_entity")
     assert field in error["details"]
     assert client.get(f"{API}/{iid}").get_json()["count"] == 1
@@ -90,8 +97,12 @@ def test_invalid_query_parameters(client: FlaskClient, iid: str, query: str) -> 
 
 def test_body_over_the_limit_is_refused_before_it_is_read(client: FlaskClient, iid: str) -> None:
     # The fixture's limit is 8 MiB. The body is never read: the declared length is enough.
-    response = client.post(f"{API}/{iid}/history", data=b"{}", content_type="application/json",
-                           environ_overrides={"CONTENT_LENGTH": str(9 * 1024 * 1024)})
+    response = client.post(
+        f"{API}/{iid}/history",
+        data=b"{}",
+        content_type="application/json",
+        environ_overrides={"CONTENT_LENGTH": str(9 * 1024 * 1024)},
+    )
     assert_error(response, 413, "request_entity_too_large")
 
 
@@ -108,9 +119,14 @@ def test_openapi_document_and_docs_page(client: FlaskClient) -> None:
     spec = client.get("/api/v1/openapi.json").get_json()
     assert spec["info"]["title"] == "process-memory"
     paths = spec["paths"]
-    for path in ("/api/v1/instances", "/api/v1/instances/{instance_id}/history",
-                 "/api/v1/instances/{instance_id}/history/{seq}", "/api/v1/instances/{instance_id}/verify",
-                 "/api/v1/instances/{instance_id}/head", "/api/v1/instances/{instance_id}/first"):
+    for path in (
+        "/api/v1/instances",
+        "/api/v1/instances/{instance_id}/history",
+        "/api/v1/instances/{instance_id}/history/{seq}",
+        "/api/v1/instances/{instance_id}/verify",
+        "/api/v1/instances/{instance_id}/head",
+        "/api/v1/instances/{instance_id}/first",
+    ):
         assert path in paths
     post = paths["/api/v1/instances/{instance_id}/history"]["post"]
     assert {"200", "201", "409", "412", "422"} <= set(post["responses"])
@@ -132,8 +148,16 @@ SECRET = "s3cr3t-payload-7f1e"
     ],
 )
 def test_an_unexpected_exception_is_a_json_500_that_leaks_nothing(
-    client: FlaskClient, store: Any, iid: str, seeded: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture, method: str, path: str, body: Any, broken: str,
+    client: FlaskClient,
+    store: Any,
+    iid: str,
+    seeded: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    method: str,
+    path: str,
+    body: Any,
+    broken: str,
 ) -> None:
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(f"driver said: {SECRET}")
@@ -166,39 +190,97 @@ def test_each_refusal_says_exactly_what_is_wrong(client: FlaskClient, iid: str, 
     same = str(uuid.uuid4())
     ndjson = {"content_type": "application/x-ndjson"}
     cases: list[tuple[Any, int, str, str, Any]] = [
-        (client.get(f"{API}/{iid}/history/1"), 404, "not_found", "no entry at this seq",
-         {"instance_id": iid, "seq": 1}),
+        (
+            client.get(f"{API}/{iid}/history/1"),
+            404,
+            "not_found",
+            "no entry at this seq",
+            {"instance_id": iid, "seq": 1},
+        ),
         (client.get(f"{API}/{unknown}/head"), 404, "not_found", "the instance has no entry", {"instance_id": unknown}),
-        (client.get(f"{API}/{unknown}/first"), 404, "not_found", "the instance has no entry",
-         {"instance_id": unknown}),
+        (client.get(f"{API}/{unknown}/first"), 404, "not_found", "the instance has no entry", {"instance_id": unknown}),
         (client.get(f"{API}/{unknown}"), 404, "not_found", "unknown instance", {"instance_id": unknown}),
         (client.get(f"{API}/{unknown}/verify"), 404, "not_found", "unknown instance", {"instance_id": unknown}),
         (client.get(f"{API}/{unknown}/export"), 404, "not_found", "unknown instance", {"instance_id": unknown}),
-        (client.post(f"{API}/{unknown}/clone", json={"to": "t1"}), 404, "not_found", "unknown instance",
-         {"instance_id": unknown}),
-        (client.post(f"{API}/{iid}/clone", json={"to": "t2", "upto": 1}), 404, "not_found",
-         "no entry at upto: it is past the head", {"upto": 1, "head": 0}),
-        (client.post(f"{API}/{iid}/clone", json={"to": other}), 409, "conflict",
-         "the target instance already has entries", {"instance_id": other}),
-        (client.post(f"{API}/{other}/import", data=export, **ndjson), 409, "conflict",
-         "the target instance already has entries", {"instance_id": other}),
-        (client.post(f"{API}/t3/import", data=lines[0].replace(b'"kept":true', b'"kept":false'), **ndjson), 422,
-         "unprocessable_entity", "the imported history breaks its chain", {"seq": 0}),
-        (client.post(f"{API}/t3/import", data=b"\n".join(json.dumps(e).encode() for e in mixed), **ndjson), 422,
-         "unprocessable_entity", "the imported history mixes instances", {"seq": 1}),
-        (client.post(f"{API}/{iid}/history", json={"type": "t", "data": 2, "id": seeded["id"]}), 409, "conflict",
-         "an entry with this id exists with other content", {"id": seeded["id"], "seq": 0}),
-        (client.post(f"{API}/{iid}/history/batch", json={"entries": [
-            {"type": "t", "data": 1, "id": same}, {"type": "t", "data": 2, "id": same}]}), 409, "conflict",
-         "an id appears twice in the batch with other content", {"id": same}),
-        (client.post(f"{API}/{iid}/history", json={"type": "t", "data": 2}, headers={"If-Match": '"5"'}), 412,
-         "precondition_failed", "the instance's head has moved", {"head": 0}),
-        (client.post(f"{API}/{iid}/history", json={"type": "t", "data": 2, "metadata": {"m": "x" * 262_144}}),
-         422, "unprocessable_entity", "metadata too large", {"metadata": ["at most 262144 bytes of JSON"]}),
+        (
+            client.post(f"{API}/{unknown}/clone", json={"to": "t1"}),
+            404,
+            "not_found",
+            "unknown instance",
+            {"instance_id": unknown},
+        ),
+        (
+            client.post(f"{API}/{iid}/clone", json={"to": "t2", "upto": 1}),
+            404,
+            "not_found",
+            "no entry at upto: it is past the head",
+            {"upto": 1, "head": 0},
+        ),
+        (
+            client.post(f"{API}/{iid}/clone", json={"to": other}),
+            409,
+            "conflict",
+            "the target instance already has entries",
+            {"instance_id": other},
+        ),
+        (
+            client.post(f"{API}/{other}/import", data=export, **ndjson),
+            409,
+            "conflict",
+            "the target instance already has entries",
+            {"instance_id": other},
+        ),
+        (
+            client.post(f"{API}/t3/import", data=lines[0].replace(b'"kept":true', b'"kept":false'), **ndjson),
+            422,
+            "unprocessable_entity",
+            "the imported history breaks its chain",
+            {"seq": 0},
+        ),
+        (
+            client.post(f"{API}/t3/import", data=b"\n".join(json.dumps(e).encode() for e in mixed), **ndjson),
+            422,
+            "unprocessable_entity",
+            "the imported history mixes instances",
+            {"seq": 1},
+        ),
+        (
+            client.post(f"{API}/{iid}/history", json={"type": "t", "data": 2, "id": seeded["id"]}),
+            409,
+            "conflict",
+            "an entry with this id exists with other content",
+            {"id": seeded["id"], "seq": 0},
+        ),
+        (
+            client.post(
+                f"{API}/{iid}/history/batch",
+                json={"entries": [{"type": "t", "data": 1, "id": same}, {"type": "t", "data": 2, "id": same}]},
+            ),
+            409,
+            "conflict",
+            "an id appears twice in the batch with other content",
+            {"id": same},
+        ),
+        (
+            client.post(f"{API}/{iid}/history", json={"type": "t", "data": 2}, headers={"If-Match": '"5"'}),
+            412,
+            "precondition_failed",
+            "the instance's head has moved",
+            {"head": 0},
+        ),
+        (
+            client.post(f"{API}/{iid}/history", json={"type": "t", "data": 2, "metadata": {"m": "x" * 262_144}}),
+            422,
+            "unprocessable_entity",
+            "metadata too large",
+            {"metadata": ["at most 262144 bytes of JSON"]},
+        ),
     ]
     for response, status, code, message, details in cases:
         assert (response.status_code, response.get_json()["error"]) == (
-            status, {"code": code, "message": message, "details": details})
+            status,
+            {"code": code, "message": message, "details": details},
+        )
     assert client.get(f"{API}/{iid}/head").get_json() == seeded
     assert [client.get(f"{API}/{target}").status_code for target in ("t1", "t2", "t3")] == [404, 404, 404]
 
@@ -208,4 +290,6 @@ def test_the_service_checks_a_search_cursor_itself(service: HistoryService) -> N
     with pytest.raises(InvalidInput) as refused:
         service.search(SearchQuery(), after="2031-01-01T00:00:00.000Z,a,b")
     assert (refused.value.message, refused.value.details) == (
-        "invalid cursor", {"after": ["pass the next cursor of the previous page"]})
+        "invalid cursor",
+        {"after": ["pass the next cursor of the previous page"]},
+    )

@@ -6,7 +6,7 @@ import json
 import logging
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -44,7 +44,9 @@ def test_a_number_json_cannot_hold_is_refused_and_nothing_stored(service: Histor
         with pytest.raises(InvalidInput) as refused:
             service.append_entry(iid, NewEntry(type="t", data=data))
         assert (refused.value.message, refused.value.details) == (
-            "data holds a number JSON cannot represent", {"data": ["not finite"]})
+            "data holds a number JSON cannot represent",
+            {"data": ["not finite"]},
+        )
     assert service.store.head(iid) is None
 
 
@@ -66,9 +68,13 @@ def test_listeners_hear_of_each_created_entry_once(service: HistoryService, iid:
     assert [[entry.seq for entry in created] for created in heard] == [[0], [1, 2, 3]]
 
 
-def test_a_blob_that_cannot_be_deleted_is_left_to_the_sweep(service: HistoryService, store: HistoryStore,
-                                                            iid: str, monkeypatch: pytest.MonkeyPatch,
-                                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_a_blob_that_cannot_be_deleted_is_left_to_the_sweep(
+    service: HistoryService,
+    store: HistoryStore,
+    iid: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     entry_id = str(uuid.uuid4())
     real_insert = store.insert_many
 
@@ -87,11 +93,15 @@ def test_a_blob_that_cannot_be_deleted_is_left_to_the_sweep(service: HistoryServ
         service.append_entry(iid, NewEntry(type="t", data="x" * 10_000, id=entry_id))
     [warning] = [r for r in caplog.records if r.name == "process_memory.history.service"]
     assert (warning.levelno, warning.getMessage(), warning.exc_info) == (
-        logging.WARNING, "could not delete an unused blob; the orphan sweep will", None)  # no driver text
+        logging.WARNING,
+        "could not delete an unused blob; the orphan sweep will",
+        None,
+    )  # no driver text
 
 
-def test_a_read_without_a_wait_looks_once(service: HistoryService, store: HistoryStore, iid: str,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_read_without_a_wait_looks_once(
+    service: HistoryService, store: HistoryStore, iid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     looks = _count_calls(monkeypatch, store, "find")
     assert service.read_history(iid, HistoryQuery()) == ([], None)
     assert len(looks) == 1
@@ -111,8 +121,11 @@ def test_an_import_line_that_is_not_an_entry_is_refused(client: FlaskClient, iid
     exported = json.loads(client.get(f"{API}/{iid}/export").get_data())
     target = str(uuid.uuid4())
     for lines in ([exported, line], [{**exported, "extra": 1}]):
-        response = client.post(f"{API}/{target}/import", data=b"\n".join(json.dumps(x).encode() for x in lines),
-                               content_type="application/x-ndjson")
+        response = client.post(
+            f"{API}/{target}/import",
+            data=b"\n".join(json.dumps(x).encode() for x in lines),
+            content_type="application/x-ndjson",
+        )
         assert response.status_code == 422, response.get_data(as_text=True)
         assert response.get_json()["error"]["details"] == {"seq": len(lines) - 1}
     assert client.get(f"{API}/{target}").status_code == 404
@@ -122,13 +135,18 @@ def test_an_empty_import_is_refused(service: HistoryService, iid: str) -> None:
     with pytest.raises(InvalidInput) as refused:
         service.import_entries(iid, [])
     assert (refused.value.message, refused.value.details) == (
-        "the import holds no entry", {"body": ["one exported entry per line"]})
+        "the import holds no entry",
+        {"body": ["one exported entry per line"]},
+    )
 
 
-def test_copies_go_to_the_store_a_hundred_at_a_time(client: FlaskClient, store: HistoryStore, iid: str,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    client.post(f"{API}/{iid}/history/batch", json={"entries": [
-        {"type": "t", "data": n, "id": str(uuid.uuid4())} for n in range(150)]})
+def test_copies_go_to_the_store_a_hundred_at_a_time(
+    client: FlaskClient, store: HistoryStore, iid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client.post(
+        f"{API}/{iid}/history/batch",
+        json={"entries": [{"type": "t", "data": n, "id": str(uuid.uuid4())} for n in range(150)]},
+    )
     inserts = _count_calls(monkeypatch, store, "insert_many")
     assert client.post(f"{API}/{iid}/clone", json={"to": str(uuid.uuid4())}).get_json()["count"] == 150
     assert [len(args[0]) for args in inserts] == [100, 50]
@@ -138,14 +156,19 @@ def test_a_repaired_summary_takes_its_times_from_the_first_and_last_entries(
     app: Flask, client: FlaskClient, raw: Any, iid: str
 ) -> None:
     service = app.extensions["process_memory.history"]
-    start = datetime(2030, 6, 1, tzinfo=timezone.utc)
+    start = datetime(2030, 6, 1, tzinfo=UTC)
     ticks = iter(range(100))
     service.clock = lambda: start + timedelta(minutes=next(ticks))
     entries = [client.post(f"{API}/{iid}/history", json={"type": "t", "data": n}).get_json() for n in range(3)]
     raw.set_summary_head(iid, 0)  # as if the process died after the first append
     assert client.get(f"{API}/{iid}").get_json() == {
-        "instance_id": iid, "count": 3, "head_seq": 2, "head_hash": entries[2]["hash"],
-        "first_recorded_at": "2030-06-01T00:00:00.000Z", "last_recorded_at": "2030-06-01T00:02:00.000Z"}
+        "instance_id": iid,
+        "count": 3,
+        "head_seq": 2,
+        "head_hash": entries[2]["hash"],
+        "first_recorded_at": "2030-06-01T00:00:00.000Z",
+        "last_recorded_at": "2030-06-01T00:02:00.000Z",
+    }
 
 
 def test_timestamps_are_utc_whatever_the_host_zone(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -165,14 +188,23 @@ def test_the_service_checks_instance_ids_itself(service: HistoryService) -> None
         with pytest.raises(InvalidInput) as refused:
             service.append_entry(bad, NewEntry(type="t", data=1))
         assert (refused.value.message, refused.value.details) == (
-            "invalid instance id", {"instance_id": ["1-128 characters of A-Z a-z 0-9 . _ : -"]})
+            "invalid instance id",
+            {"instance_id": ["1-128 characters of A-Z a-z 0-9 . _ : -"]},
+        )
 
 
 class _Race:
     """Make the store's first insert fail after storing ``inserted`` entries, perhaps while a rival appends."""
 
-    def __init__(self, service: HistoryService, store: HistoryStore, monkeypatch: pytest.MonkeyPatch, iid: str,
-                 inserted: int, rival: bool) -> None:
+    def __init__(
+        self,
+        service: HistoryService,
+        store: HistoryStore,
+        monkeypatch: pytest.MonkeyPatch,
+        iid: str,
+        inserted: int,
+        rival: bool,
+    ) -> None:
         self.real_insert = store.insert_many
         self.service, self.store, self.monkeypatch, self.iid = service, store, monkeypatch, iid
         self.inserted, self.rival = inserted, rival
@@ -195,10 +227,13 @@ def test_a_batch_that_lost_a_race_part_way_reports_each_entry_created_once(
     _Race(service, store, monkeypatch, iid, inserted, rival=True)
     results = service.append_entries(iid, [NewEntry(type="ours", data=n) for n in range(3)])
     assert [(entry.type, entry.seq, created) for entry, created in results] == (
-        [("ours", 0, True), ("ours", 2, True), ("ours", 3, True)] if inserted
-        else [("ours", 1, True), ("ours", 2, True), ("ours", 3, True)])
+        [("ours", 0, True), ("ours", 2, True), ("ours", 3, True)]
+        if inserted
+        else [("ours", 1, True), ("ours", 2, True), ("ours", 3, True)]
+    )
     assert [e["type"] for e in service.read_history(iid, HistoryQuery())[0]] == (
-        ["ours", "rival", "ours", "ours"] if inserted else ["rival", "ours", "ours", "ours"])
+        ["ours", "rival", "ours", "ours"] if inserted else ["rival", "ours", "ours", "ours"]
+    )
 
 
 @pytest.mark.parametrize("inserted", [0, 1])
@@ -216,8 +251,9 @@ def test_if_match_survives_a_clash_with_nobody_but_not_a_rival(
     assert moved.value.details == {"head": inserted}
 
 
-def test_an_instance_too_contended_to_append_answers_503(service: HistoryService, store: HistoryStore, iid: str,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_instance_too_contended_to_append_answers_503(
+    service: HistoryService, store: HistoryStore, iid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     attempts: list[int] = []
 
     def always_lose(entries: list[StoredEntry]) -> None:
@@ -234,8 +270,9 @@ def test_an_instance_too_contended_to_append_answers_503(service: HistoryService
 
 def test_a_year_before_1000_keeps_four_digits_and_copies(client: FlaskClient, iid: str) -> None:
     # schemathesis found this: "999-…" was stored, which the clone could not parse back (a 500).
-    stored = client.post(f"{API}/{iid}/history", json={"type": "t", "data": 1,
-                                                        "occurred_at": "0999-05-06T07:08:09.5+01:00"}).get_json()
+    stored = client.post(
+        f"{API}/{iid}/history", json={"type": "t", "data": 1, "occurred_at": "0999-05-06T07:08:09.5+01:00"}
+    ).get_json()
     assert stored["occurred_at"] == "0999-05-06T06:08:09.500Z"
     target = str(uuid.uuid4())
     assert client.post(f"{API}/{iid}/clone", json={"to": target}).status_code == 201

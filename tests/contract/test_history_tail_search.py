@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,8 +18,9 @@ from tests.services import wait_until
 API = "/api/v1/instances"
 
 
-def test_a_waiting_reader_gets_an_entry_written_while_it_waits(app: Flask, store: HistoryStore, iid: str,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_waiting_reader_gets_an_entry_written_while_it_waits(
+    app: Flask, store: HistoryStore, iid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     client = app.test_client()
     client.post(f"{API}/{iid}/history", json={"type": "t", "data": 0})
     looked = threading.Event()
@@ -32,8 +33,9 @@ def test_a_waiting_reader_gets_an_entry_written_while_it_waits(app: Flask, store
 
     monkeypatch.setattr(store, "find", find_and_tell)
     answer: dict[str, Any] = {}
-    reader = threading.Thread(target=lambda: answer.update(
-        app.test_client().get(f"{API}/{iid}/history?after=0&wait=20").get_json()))
+    reader = threading.Thread(
+        target=lambda: answer.update(app.test_client().get(f"{API}/{iid}/history?after=0&wait=20").get_json())
+    )
     reader.start()
     wait_until(looked.is_set, 10, "the reader's first look")  # it found nothing and is now waiting
     written = client.post(f"{API}/{iid}/history", json={"type": "t", "data": 1}).get_json()
@@ -53,7 +55,7 @@ def test_a_wait_that_ends_answers_an_empty_page(client: FlaskClient, iid: str) -
 
 def test_search_across_instances_by_type_and_time(app: Flask, client: FlaskClient) -> None:
     service = app.extensions["process_memory.history"]
-    start = datetime(2031, 1, 1, tzinfo=timezone.utc)  # a year no other test writes in
+    start = datetime(2031, 1, 1, tzinfo=UTC)  # a year no other test writes in
     tick = iter(range(1000))
     service.clock = lambda: start + timedelta(minutes=next(tick))
     kind = f"kind-{uuid.uuid4().hex[:6]}"
@@ -62,7 +64,9 @@ def test_search_across_instances_by_type_and_time(app: Flask, client: FlaskClien
         client.post(f"{API}/{instances[n % 3]}/history", json={"type": kind if n % 2 == 0 else "other", "data": n})
     found, after = [], None
     while True:
-        page = client.get("/api/v1/history", query_string={"type": kind, "limit": 2, **({"after": after} if after else {})})
+        page = client.get(
+            "/api/v1/history", query_string={"type": kind, "limit": 2, **({"after": after} if after else {})}
+        )
         body = page.get_json()
         found += [(e["instance_id"], e["data"]) for e in body["items"]]
         after = body["next"]
@@ -72,11 +76,16 @@ def test_search_across_instances_by_type_and_time(app: Flask, client: FlaskClien
     assert found == [(instances[n % 3], n) for n in range(0, 9, 2)]
     exact = client.get("/api/v1/history", query_string={"type": kind, "limit": 5})  # all five on one page
     assert len(exact.get_json()["items"]) == 5 and exact.get_json()["next"] is None and "Link" not in exact.headers
-    window = client.get("/api/v1/history", query_string={
-        "since": "2031-01-01T00:02:00Z", "until": "2031-01-01T00:05:00Z", "limit": 100}).get_json()["items"]
+    window = client.get(
+        "/api/v1/history", query_string={"since": "2031-01-01T00:02:00Z", "until": "2031-01-01T00:05:00Z", "limit": 100}
+    ).get_json()["items"]
     assert [e["data"] for e in window] == [2, 3, 4]
     assert client.get("/api/v1/history?after=garbage").status_code == 422
     beyond = client.get("/api/v1/history", query_string={"after": "2031-01-01T00:08:00.000Z,zzz,99999999999999999999"})
     assert beyond.status_code == 422  # more digits than a seq has
-    assert client.get("/api/v1/history", query_string={
-        "type": kind, "after": "2031-01-01T00:08:00.000Z,zzz,9999999999999999999"}).get_json()["items"] == []
+    assert (
+        client.get(
+            "/api/v1/history", query_string={"type": kind, "after": "2031-01-01T00:08:00.000Z,zzz,9999999999999999999"}
+        ).get_json()["items"]
+        == []
+    )

@@ -20,8 +20,9 @@ API = "/api/v1/instances"
 
 
 def _app(tmp_path: Path, state_store: StateStore, **settings: Any) -> Flask:
-    return create_app(Settings(database_url=f"sqlite:///{tmp_path / 'history.sqlite3'}", **settings),
-                      state_store=state_store)
+    return create_app(
+        Settings(database_url=f"sqlite:///{tmp_path / 'history.sqlite3'}", **settings), state_store=state_store
+    )
 
 
 @pytest.fixture
@@ -97,8 +98,9 @@ def test_ttl_expires_the_state(tmp_path: Path, state_store: StateStore, clock: F
         ({"json": 1, "query_string": {"colour": "red"}}, 422, "colour"),
     ],
 )
-def test_bad_requests(state_client: FlaskClient, url: str, request_kwargs: dict[str, Any], status: int,
-                      field: str | None) -> None:
+def test_bad_requests(
+    state_client: FlaskClient, url: str, request_kwargs: dict[str, Any], status: int, field: str | None
+) -> None:
     state_client.put(url, json={"kept": True})
     response = state_client.put(url, **request_kwargs)
     assert response.status_code == status

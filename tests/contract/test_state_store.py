@@ -11,6 +11,7 @@ from process_memory.stores.base import MAX_KEY_BYTES
 from process_memory.stores.redis import RedisStore
 from tests.conftest import FakeClock
 
+
 def test_set_get_delete(state_store: StateStore) -> None:
     assert state_store.get("k") is None and not state_store.exists("k")
     state_store.set("k", b"\x00\xff binary")
@@ -175,8 +176,20 @@ def test_namespaces_are_separate(state_store: StateStore) -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["/", "..", "../../etc/passwd", "a/b", "C:\\\\Windows", "ключ🔑", "'; DROP TABLE x; --", "*?[]%_",
-     " spaced ", "a:b", "x" * MAX_KEY_BYTES, "é" * (MAX_KEY_BYTES // 2)],
+    [
+        "/",
+        "..",
+        "../../etc/passwd",
+        "a/b",
+        "C:\\\\Windows",
+        "ключ🔑",
+        "'; DROP TABLE x; --",
+        "*?[]%_",
+        " spaced ",
+        "a:b",
+        "x" * MAX_KEY_BYTES,
+        "é" * (MAX_KEY_BYTES // 2),
+    ],
 )
 def test_any_key_is_safe(state_store: StateStore, key: str) -> None:
     state_store.set(key, key.encode())
@@ -187,10 +200,13 @@ def test_any_key_is_safe(state_store: StateStore, key: str) -> None:
 
 @pytest.mark.parametrize(
     ("key", "reason"),
-    [("", "a key is a non-empty string"), (5, "a key is a non-empty string"),
-     ("nul\0inside", "a key cannot contain NUL"),
-     ("x" * (MAX_KEY_BYTES + 1), f"a key is at most {MAX_KEY_BYTES} bytes of UTF-8"),
-     ("é" * (MAX_KEY_BYTES // 2 + 1), f"a key is at most {MAX_KEY_BYTES} bytes of UTF-8")],
+    [
+        ("", "a key is a non-empty string"),
+        (5, "a key is a non-empty string"),
+        ("nul\0inside", "a key cannot contain NUL"),
+        ("x" * (MAX_KEY_BYTES + 1), f"a key is at most {MAX_KEY_BYTES} bytes of UTF-8"),
+        ("é" * (MAX_KEY_BYTES // 2 + 1), f"a key is at most {MAX_KEY_BYTES} bytes of UTF-8"),
+    ],
 )
 def test_unusable_keys_are_refused(state_store: StateStore, key: str, reason: str) -> None:
     with pytest.raises(ValueError, match=f"^{reason}$"):
@@ -222,8 +238,7 @@ def test_a_memory_store_holds_at_least_one_value(bound: int) -> None:
     assert (one.get("a"), one.get("b")) == (None, b"b")
 
 
-def test_conditions_see_the_deadline_before_anything_reads_the_value(state_store: StateStore,
-                                                                     clock: FakeClock) -> None:
+def test_conditions_see_the_deadline_before_anything_reads_the_value(state_store: StateStore, clock: FakeClock) -> None:
     live = state_store.set("live", b"v", expires_in=10)
     assert state_store.set("live", b"v2", if_version=live) != live  # a value with an expiry is live until then
     assert state_store.delete("live") is True
