@@ -10,13 +10,13 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from process_memory.config import Settings
-from process_memory.errors import register_error_handlers
 from process_memory.history import create_history_store
 from process_memory.history.service import HistoryService
 from process_memory.history.store import HistoryStore
+from process_memory.http_errors import register_error_handlers
 from process_memory.observability import configure_json_logging, record_appends, register_request_observers
 from process_memory.state import INSTANCE_STATE_NAMESPACE, ExpirySweeper, StateService
-from process_memory.stores import SQLStore, StateStore, StoreRegistry, create_state_store
+from process_memory.stores import SQLStore, StateStore, create_state_store
 
 
 def create_app(
@@ -52,7 +52,7 @@ def register_services(
 ) -> None:
     """Create the history and state services over the configured stores (connections open lazily, after fork)."""
     store = history_store or create_history_store(settings)
-    history = HistoryService(store, settings.docdb_max_data)
+    history = HistoryService(store, settings.max_inline_data)
     history.listeners.append(record_appends)
     app.extensions["process_memory.history"] = history
 
@@ -64,9 +64,8 @@ def register_services(
         redis_url=settings.state_redis_url,
     )
     app.extensions["process_memory.state_root"] = root
-    registry = StoreRegistry(default_factory=root.with_namespace)
-    app.extensions["process_memory.stores"] = registry
-    app.extensions["process_memory.state"] = StateService(registry.get(INSTANCE_STATE_NAMESPACE), settings.state_ttl)
+    instance_state = root.with_namespace(INSTANCE_STATE_NAMESPACE)
+    app.extensions["process_memory.state"] = StateService(instance_state, settings.state_ttl)
     sweeper = ExpirySweeper(root, settings.state_sweep_seconds)
     app.extensions["process_memory.state_sweeper"] = sweeper
 

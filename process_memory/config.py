@@ -46,10 +46,11 @@ class Settings:
     database_url: str | None = field(default=None, repr=False)
     docdb_database_name: str = "platform"
     docdb_collection: str = "process_memory"
-    docdb_max_data: int = MAX_INLINE_DATA_CEILING
+    #: DOCDB_MAX_DATA: data whose canonical JSON is longer is offloaded, on every history backend.
+    max_inline_data: int = MAX_INLINE_DATA_CEILING
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
-    #: How long a request waits for an unreachable database before answering 503.
-    docdb_timeout_ms: int = 5000
+    #: How long a request waits for an unreachable history database (any backend) before answering 503.
+    database_timeout_ms: int = 5000
     # from_env defaults to "file"; code that builds Settings by hand gets a store that writes nothing.
     state_backend: str = "memory"
     state_file_dir: str = str(DEFAULT_STATE_DIR)
@@ -62,7 +63,7 @@ class Settings:
     #: How often each worker deletes expired state in the background.
     state_sweep_seconds: int = 300
     #: Proxies in front of the app whose X-Forwarded-For/-Proto are believed (nginx: 1).
-    proxy_hops: int = 0
+    proxy_hops: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, dotenv_path: str | None = ".env") -> Settings:
@@ -76,14 +77,18 @@ class Settings:
         state_backend = values.get("PROCESS_MEMORY_STATE_BACKEND", "").strip() or "file"
         if state_backend not in STATE_BACKENDS:
             raise ConfigError(f"PROCESS_MEMORY_STATE_BACKEND must be one of {', '.join(STATE_BACKENDS)}")
-        ttl = _int(values, "PROCESS_MEMORY_STATE_TTL", 0, 1, 10 * 365 * 86400)
+        ttl = _int(values, "PROCESS_MEMORY_STATE_TTL", 0, 1, 10 * 365 * 86400, "seconds")
         return cls(
             docdb_uri=docdb_uri,
             database_url=database_url,
             docdb_database_name=_name(values, "DOCDB_DATABASE_NAME", "platform"),
             docdb_collection=_name(values, "DOCDB_COLLECTION", "process_memory"),
-            docdb_max_data=_int(values, "DOCDB_MAX_DATA", MAX_INLINE_DATA_CEILING, 1, MAX_INLINE_DATA_CEILING),
-            max_request_bytes=_int(values, "PROCESS_MEMORY_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, 1, 2**40),
+            max_inline_data=_int(
+                values, "DOCDB_MAX_DATA", MAX_INLINE_DATA_CEILING, 1, MAX_INLINE_DATA_CEILING, "bytes"
+            ),
+            max_request_bytes=_int(
+                values, "PROCESS_MEMORY_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, 1, 2**40, "bytes"
+            ),
             state_backend=state_backend,
             state_file_dir=str(
                 Path(values.get("PROCESS_MEMORY_STATE_FILE_DIR", "").strip() or DEFAULT_STATE_DIR).resolve()
@@ -92,20 +97,20 @@ class Settings:
             state_sql_table=_identifier(values, "PROCESS_MEMORY_STATE_SQL_TABLE", "process_memory_state"),
             state_redis_url=_redis_url(values, state_backend),
             state_ttl=ttl or None,
-            state_max_bytes=_int(values, "PROCESS_MEMORY_STATE_MAX_BYTES", 1024 * 1024, 1, 64 * 1024 * 1024),
-            state_sweep_seconds=_int(values, "PROCESS_MEMORY_STATE_SWEEP_SECONDS", 300, 1, 86400),
+            state_max_bytes=_int(values, "PROCESS_MEMORY_STATE_MAX_BYTES", 1024 * 1024, 1, 64 * 1024 * 1024, "bytes"),
+            state_sweep_seconds=_int(values, "PROCESS_MEMORY_STATE_SWEEP_SECONDS", 300, 1, 86400, "seconds"),
             proxy_hops=_int(values, "PROCESS_MEMORY_PROXY_HOPS", 1, 0, 5),
         )
 
 
-def _int(values: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def _int(values: Mapping[str, str], name: str, default: int, low: int, high: int, unit: str = "") -> int:
     raw = values.get(name, "").strip()
     if not raw:
         return default
     try:
         number = int(raw.replace("_", ""))
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number of bytes") from None
+        raise ConfigError(f"{name} must be a whole number" + (f" of {unit}" if unit else "")) from None
     if not low <= number <= high:
         raise ConfigError(f"{name} must be between {low:,} and {high:,}")
     return number

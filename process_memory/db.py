@@ -1,6 +1,6 @@
 """Database plumbing shared by the history and state stores.
 
-One SQLAlchemy engine per process (never shared across a gunicorn fork), the
+One client or engine per process (never shared across a gunicorn fork), the
 SQLite settings a multi-process server needs, and one way to turn a driver's
 connection errors into StoreUnavailable.
 """
@@ -12,25 +12,16 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
+from process_memory.exceptions import StoreUnavailable
+
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-class StoreUnavailable(Exception):
-    """A database could not be reached (or was locked) in time; the client may retry (503)."""
-
-    code = "store_unavailable"
-
-    def __init__(self, message: str = "the database is unavailable", retry_after: int = 5) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = None
-        self.retry_after = retry_after
+T = TypeVar("T")
 
 
 def unavailable_on(*errors: type[BaseException]) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -49,6 +40,48 @@ def unavailable_on(*errors: type[BaseException]) -> Callable[[Callable[P, R]], C
     return decorate
 
 
+class ProcessLocal(Generic[T]):
+    """A client made on first use in each process, then prepared once there (the schema, say).
+
+    Pooled connections must not cross a fork: a gunicorn worker makes its own
+    client instead of using its parent's. A preparation that fails is tried
+    again on the next use.
+    """
+
+    def __init__(self, create: Callable[[], T], prepare: Callable[[T], None] | None = None) -> None:
+        self._create = create
+        self._prepare = prepare
+        self._lock = threading.Lock()
+        self._client: T | None = None
+        self._pid: int | None = None
+        self._prepared = False
+
+    def get(self) -> T:
+        """Return this process's client, making and preparing it when needed."""
+        if self._client is None or self._pid != os.getpid():
+            with self._lock:
+                if self._client is None or self._pid != os.getpid():
+                    self._client = self._create()
+                    self._pid = os.getpid()
+                    self._prepared = False
+        if not self._prepared:
+            if self._prepare is not None:
+                self._prepare(self._client)
+            self._prepared = True
+        return self._client
+
+    def prepare_again(self) -> None:
+        """Run the preparation now, even if it ran in this process before."""
+        self._prepared = False
+        self.get()
+
+    def discard(self) -> T | None:
+        """Forget the client and return it when this process made it (for the caller to close)."""
+        client, mine = self._client, self._pid == os.getpid()
+        self._client = None
+        return client if mine else None
+
+
 def _sqlite_setup(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
     def configure(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
@@ -63,16 +96,13 @@ def _sqlite_setup(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
 
 
 class ProcessLocalEngine:
-    """A SQLAlchemy engine created on first use in each process, and its schema created once there."""
+    """A SQLAlchemy engine made on first use in each process, with its tables created once there."""
 
     def __init__(self, url: str, timeout_ms: int, metadata: sa.MetaData) -> None:
         self.url = make_url(url)
         self._timeout_ms = timeout_ms
         self.metadata = metadata
-        self._lock = threading.Lock()
-        self._engine: Engine | None = None
-        self._pid: int | None = None
-        self._schema_ready = False
+        self._engine = ProcessLocal(self._create, self._create_tables)
 
     @property
     def dialect(self) -> str:
@@ -81,26 +111,18 @@ class ProcessLocalEngine:
 
     def get(self) -> Engine:
         """Return this process's engine, creating it and the schema when needed."""
-        # Pooled connections must not cross a fork: a child makes its own engine.
-        if self._engine is None or self._pid != os.getpid():
-            with self._lock:
-                if self._engine is None or self._pid != os.getpid():
-                    self._engine = self._create()
-                    self._pid = os.getpid()
-                    self._schema_ready = False
-        if not self._schema_ready:
-            self.create_schema(self._engine)
-        return self._engine
+        return self._engine.get()
 
-    def create_schema(self, engine: Engine | None = None) -> None:
+    def create_schema(self) -> None:
         """Create the tables and indexes when missing."""
-        engine = engine or self.get()
+        self._engine.prepare_again()
+
+    def _create_tables(self, engine: Engine) -> None:
         try:
             self.metadata.create_all(engine)
         except sa.exc.DBAPIError:
             # Another worker created the same tables a moment earlier: check again.
             self.metadata.create_all(engine)
-        self._schema_ready = True
 
     def _create(self) -> Engine:
         if self.dialect == "sqlite":
@@ -115,9 +137,9 @@ class ProcessLocalEngine:
 
     def dispose(self) -> None:
         """Close this process's pooled connections."""
-        if self._engine is not None and self._pid == os.getpid():
-            self._engine.dispose()
-        self._engine = None
+        engine = self._engine.discard()
+        if engine is not None:
+            engine.dispose()
 
     def describe(self) -> str:
         """Name the database without credentials."""

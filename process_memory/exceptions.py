@@ -1,20 +1,8 @@
-"""Domain errors of the services; the HTTP layer (errors.py) maps each to a status."""
+"""What the services and stores raise on purpose; http_errors.py turns each into a status and a JSON body."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from process_memory.db import StoreUnavailable
-
-__all__ = [
-    "Conflict",
-    "DuplicateEntry",
-    "InvalidInput",
-    "NotFound",
-    "PreconditionFailed",
-    "ServiceError",
-    "StoreUnavailable",
-]
 
 
 class ServiceError(Exception):
@@ -50,6 +38,24 @@ class PreconditionFailed(ServiceError):
     """The current version or head is not the one the client named (412)."""
 
     code = "precondition_failed"
+
+
+class CorruptEntry(ServiceError):
+    """An entry's stored data cannot be read back (500); ``verify`` names such an entry."""
+
+    code = "corrupt_entry"
+
+
+class StoreUnavailable(Exception):
+    """A database could not be reached (or was locked) in time; the client may retry (503)."""
+
+    code = "store_unavailable"
+
+    def __init__(self, message: str = "the database is unavailable", retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = None
+        self.retry_after = retry_after
 
 
 class DuplicateEntry(Exception):

@@ -14,7 +14,7 @@ from typing import Any
 
 from process_memory.chain import canonical_json
 from process_memory.exceptions import InvalidInput, NotFound, PreconditionFailed
-from process_memory.history.service import check_instance_id
+from process_memory.formats import check_instance_id
 from process_memory.stores import StateStore, VersionConflict
 
 log = logging.getLogger(__name__)

@@ -106,9 +106,9 @@ class Backend:
 def _make_store(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> tuple[HistoryStore, Settings]:
     unique = f"t_{uuid.uuid4().hex[:12]}"
     common: dict[str, Any] = {
-        "docdb_max_data": TEST_MAX_INLINE,
+        "max_inline_data": TEST_MAX_INLINE,
         "max_request_bytes": 8 * 1024 * 1024,
-        "docdb_timeout_ms": 3000,
+        "database_timeout_ms": 3000,
     }
     if name in ("sqlite", "postgresql"):
         url = (

@@ -17,7 +17,7 @@ def test_defaults(tmp_path: Path) -> None:
     settings = Settings.from_env({"DOCDB_HOST": "db.example"}, dotenv_path=str(tmp_path / "missing"))
     assert settings.docdb_uri == "mongodb://db.example:27017"
     assert (settings.docdb_database_name, settings.docdb_collection) == ("platform", "process_memory")
-    assert (settings.docdb_max_data, settings.max_request_bytes) == (16_000_000, 64 * 1024 * 1024)
+    assert (settings.max_inline_data, settings.max_request_bytes) == (16_000_000, 64 * 1024 * 1024)
 
 
 def test_uri_from_parts_escapes_credentials() -> None:
@@ -50,7 +50,7 @@ def test_dotenv_is_read_and_the_real_environment_wins(tmp_path: Path) -> None:
     settings = Settings.from_env({"DOCDB_COLLECTION": "from_env"}, dotenv_path=str(dotenv))
     assert settings.docdb_uri == "mongodb://from-file:27017"
     assert settings.docdb_collection == "from_env"
-    assert settings.docdb_max_data == 1000
+    assert settings.max_inline_data == 1000
 
 
 @pytest.mark.parametrize(
@@ -161,9 +161,9 @@ def test_every_default_when_nothing_is_set() -> None:
         database_url=f"sqlite:///{(Path('var') / 'process_memory.sqlite3').resolve()}",
         docdb_database_name="platform",
         docdb_collection="process_memory",
-        docdb_max_data=16_000_000,
+        max_inline_data=16_000_000,
         max_request_bytes=64 * 1024 * 1024,
-        docdb_timeout_ms=5000,
+        database_timeout_ms=5000,
         state_backend="file",
         state_file_dir=str((Path("var") / "state").resolve()),
         state_sql_url=None,
@@ -202,7 +202,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         database_url=None,
         docdb_database_name="memory",
         docdb_collection="entries",
-        docdb_max_data=1000,
+        max_inline_data=1000,
         max_request_bytes=2000,
         state_backend="redis",
         state_file_dir=str(tmp_path / "unused"),
@@ -219,8 +219,8 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("environ", "field", "expected"),
     [
-        ({"DOCDB_MAX_DATA": "16000000"}, "docdb_max_data", 16_000_000),
-        ({"DOCDB_MAX_DATA": "1"}, "docdb_max_data", 1),
+        ({"DOCDB_MAX_DATA": "16000000"}, "max_inline_data", 16_000_000),
+        ({"DOCDB_MAX_DATA": "1"}, "max_inline_data", 1),
         ({"PROCESS_MEMORY_MAX_REQUEST_BYTES": str(2**40)}, "max_request_bytes", 2**40),
         ({"DOCDB_HOST": "h", "DOCDB_PORT": "65535"}, "docdb_uri", "mongodb://h:65535"),
         ({"DOCDB_HOST": "h", "DOCDB_PORT": "1"}, "docdb_uri", "mongodb://h:1"),

@@ -13,9 +13,8 @@ from werkzeug.exceptions import UnprocessableEntity
 
 from process_memory import create_app
 from process_memory.config import Settings
-from process_memory.db import StoreUnavailable
-from process_memory.errors import error_response
-from process_memory.exceptions import ServiceError
+from process_memory.exceptions import ServiceError, StoreUnavailable
+from process_memory.http_errors import error_response
 
 
 class OddServiceError(ServiceError):

@@ -99,9 +99,9 @@ def test_no_secret_in_responses_or_logs_when_the_database_is_unreachable(
 ) -> None:
     port = free_port()
     settings = (
-        Settings(docdb_uri=f"mongodb://app:{SECRET}@127.0.0.1:{port}/?retryWrites=false", docdb_timeout_ms=500)
+        Settings(docdb_uri=f"mongodb://app:{SECRET}@127.0.0.1:{port}/?retryWrites=false", database_timeout_ms=500)
         if url_kind == "mongodb"
-        else Settings(database_url=f"postgresql+psycopg://app:{SECRET}@127.0.0.1:{port}/db", docdb_timeout_ms=1000)
+        else Settings(database_url=f"postgresql+psycopg://app:{SECRET}@127.0.0.1:{port}/db", database_timeout_ms=1000)
     )
     client = _client_with_logs(settings, caplog)
     response = client.post(f"{API}/x/history", json={"type": "t", "data": MARKER})

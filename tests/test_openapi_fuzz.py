@@ -20,7 +20,7 @@ from process_memory.config import Settings
 _DIR = Path(tempfile.mkdtemp(prefix="pm-schemathesis-"))
 atexit.register(shutil.rmtree, _DIR, ignore_errors=True)
 _DB = _DIR / "history.sqlite3"
-app = create_app(Settings(database_url=f"sqlite:///{_DB}", docdb_max_data=2048))
+app = create_app(Settings(database_url=f"sqlite:///{_DB}", max_inline_data=2048))
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
 
 

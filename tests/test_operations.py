@@ -17,7 +17,7 @@ from tests.services import free_port
 
 def test_liveness_needs_no_database_and_readiness_does() -> None:
     unreachable = f"postgresql+psycopg://pm:pw@127.0.0.1:{free_port()}/db"
-    client = create_app(Settings(database_url=unreachable, docdb_timeout_ms=1000)).test_client()
+    client = create_app(Settings(database_url=unreachable, database_timeout_ms=1000)).test_client()
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 503 and ready.headers["Retry-After"] == "5"

@@ -76,7 +76,7 @@ def test_history_init_creates_the_schema_ahead_of_time(tmp_path: Path) -> None:
 
 def test_history_gc_removes_only_unreferenced_old_blobs(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'h.sqlite3'}"
-    app = create_app(Settings(database_url=url, docdb_max_data=100))
+    app = create_app(Settings(database_url=url, max_inline_data=100))
     client, store = app.test_client(), app.extensions["process_memory.history"].store
     client.post(f"{API}/kept/history", json={"type": "t", "data": "k" * 1000})
     orphan = store.put_blob("gone", str(uuid.uuid4()), b"left behind")

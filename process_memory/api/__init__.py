@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request, url_for
 from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
 from process_memory.api.parser import StrictJSONParser
 from process_memory.api.schemas import ApiErrorSchema
-from process_memory.errors import handle_http_exception
-from process_memory.history.service import INSTANCE_ID_PATTERN, HistoryService
+from process_memory.formats import INSTANCE_ID_PATTERN
+from process_memory.history.service import HistoryService
+from process_memory.http_errors import handle_http_exception
+from process_memory.paging import Page
 
 API_PREFIX = "/api/v1"
 
@@ -42,6 +44,20 @@ class ApiBlueprint(Blueprint):
 def history_service() -> HistoryService:
     """Return the app's HistoryService."""
     return current_app.extensions["process_memory.history"]
+
+
+def next_link(cursor_name: str, cursor: Any) -> dict[str, str]:
+    """Return a Link header for the next page: the same query with the cursor moved (none on the last page)."""
+    if cursor is None:
+        return {}
+    values: dict[str, Any] = {**(request.view_args or {}), **request.args.to_dict(), cursor_name: cursor}
+    url = url_for(request.endpoint or "", **values)
+    return {"Link": f'<{url}>; rel="next"'}
+
+
+def paged(page: Page[Any], cursor_name: str) -> tuple[Page[Any], int, dict[str, str]]:
+    """Answer a page: its items and ``next`` in the body, and the next page's URL in a Link header."""
+    return page, 200, next_link(cursor_name, page.next)
 
 
 def register_api(app: Flask) -> None:

@@ -19,8 +19,8 @@ from process_memory.api import ApiBlueprint, history_service
 from process_memory.api.parser import read_json_request
 from process_memory.api.schemas import ApiErrorSchema
 from process_memory.exceptions import InvalidInput, NotFound
-from process_memory.history.service import NewEntry
-from process_memory.history.store import HistoryQuery
+from process_memory.history.entry import NewEntry
+from process_memory.history.store import HistoryQuery, InstanceQuery
 
 blp = ApiBlueprint(
     "compatibility",
@@ -39,8 +39,8 @@ _COMPAT = {"deprecated": True}
 
 
 def _documents(instance_id: str, direction: Literal["forward", "backward"], limit: int) -> list[Any]:
-    items, _ = history_service().read_history(str(instance_id), HistoryQuery(direction=direction, limit=limit))
-    return [item["data"] for item in items]
+    page = history_service().read_history(str(instance_id), HistoryQuery(direction=direction, limit=limit))
+    return [item["data"] for item in page.items]
 
 
 @blp.route("/memory/<uuid:instance_id>", endpoint="memory")
@@ -113,10 +113,11 @@ class InstanceIds(MethodView):
         ids: list[str] = []
         after = None
         while True:
-            items, after = history_service().list_instances(after, MAX_DOCUMENTS)
-            ids += [item["instance_id"] for item in items]
-            if after is None:
+            page = history_service().list_instances(InstanceQuery(after, MAX_DOCUMENTS))
+            ids += [item["instance_id"] for item in page.items]
+            if page.next is None:
                 return jsonify(ids)
+            after = page.next
 
 
 @blp.route("/instances/<uuid:instance_id>", endpoint="instance_info")

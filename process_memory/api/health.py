@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from process_memory.db import StoreUnavailable
+from process_memory.exceptions import StoreUnavailable
 from process_memory.observability import metrics_response
 
 blp = Blueprint("health", __name__)

@@ -9,10 +9,9 @@ from flask import Response, request, stream_with_context, url_for
 from flask.views import MethodView
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
-from process_memory.api import ApiBlueprint, history_service
+from process_memory.api import ApiBlueprint, history_service, paged
 from process_memory.api.parser import load_json_body
 from process_memory.api.schemas import (
-    MAX_SEQ,
     ApiErrorSchema,
     AppendHeadersSchema,
     BatchResultSchema,
@@ -28,21 +27,13 @@ from process_memory.api.schemas import (
     VerifySchema,
 )
 from process_memory.exceptions import InvalidInput
-from process_memory.history.service import NewEntry, format_timestamp
-from process_memory.history.store import HistoryQuery
+from process_memory.formats import MAX_SEQ
+from process_memory.history.entry import NewEntry
+from process_memory.history.store import HistoryQuery, InstanceQuery
 
 blp = ApiBlueprint("instances", __name__, description="App instances and their immutable history")
 
 _NOT_FOUND = {"description": "unknown instance or entry", "schema": ApiErrorSchema}
-
-
-def next_link(cursor_name: str, cursor: Any) -> dict[str, str]:
-    """Return a Link header for the next page: the same query with the cursor moved."""
-    if cursor is None:
-        return {}
-    values: dict[str, Any] = {**(request.view_args or {}), **request.args.to_dict(), cursor_name: cursor}
-    url = url_for(request.endpoint or "", **values)
-    return {"Link": f'<{url}>; rel="next"'}
 
 
 @blp.route("")
@@ -51,10 +42,9 @@ class Instances(MethodView):
 
     @blp.arguments(InstanceListArgsSchema, location="query")
     @blp.response(200, InstancePageSchema)
-    def get(self, args: dict[str, Any]) -> Any:
+    def get(self, query: InstanceQuery) -> Any:
         """List instance summaries by id, a page at a time."""
-        items, cursor = history_service().list_instances(args.get("after"), args["limit"])
-        return {"items": items, "next": cursor}, 200, next_link("after", cursor)
+        return paged(history_service().list_instances(query), "after")
 
 
 @blp.route("/<iid:instance_id>")
@@ -86,21 +76,10 @@ class History(MethodView):
 
     @blp.arguments(HistoryArgsSchema, location="query")
     @blp.response(200, HistoryPageSchema)
-    def get(self, args: dict[str, Any], instance_id: str) -> Any:
+    def get(self, query: HistoryQuery, instance_id: str) -> Any:
         """Read a page of history, forwards or backwards."""
-        since, until = args.get("since"), args.get("until")
-        query = HistoryQuery(
-            direction=args["direction"],
-            after=args.get("after"),
-            before=args.get("before"),
-            limit=args["limit"],
-            type=args.get("type"),
-            since=format_timestamp(since) if since else None,
-            until=format_timestamp(until) if until else None,
-        )
-        items, cursor = history_service().read_history(instance_id, query, wait=args.get("wait", 0))
-        cursor_name = "after" if query.direction == "forward" else "before"
-        return {"items": items, "next": cursor}, 200, next_link(cursor_name, cursor)
+        page = history_service().read_history(instance_id, query)
+        return paged(page, "after" if query.direction == "forward" else "before")
 
 
 @blp.route("/<iid:instance_id>/history/batch")

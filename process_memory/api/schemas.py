@@ -7,11 +7,12 @@ from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, fields, post_load, validate
 
-from process_memory.history.service import INSTANCE_ID_PATTERN, SEARCH_CURSOR_PATTERN, NewEntry
+from process_memory.formats import INSTANCE_ID_PATTERN, MAX_SEQ, format_timestamp
+from process_memory.history.entry import FIELD_SPECS, Kind, NewEntry, shown_name
+from process_memory.history.store import HistoryQuery, InstanceQuery, SearchQuery
+from process_memory.paging import SEARCH_CURSOR_PATTERN
 
 _ETAG_SEQ = re.compile(r'^(?:W/)?"?(-?\d{1,19})"?$')
-#: Seqs are stored as signed 64-bit integers.
-MAX_SEQ = 2**63 - 1
 MAX_BATCH = 1000
 #: The longest a live-tail request may wait.
 MAX_WAIT_SECONDS = 30
@@ -33,13 +34,7 @@ class NewEntrySchema(Schema):
     def make_entry(self, values: dict[str, Any], **_: Any) -> NewEntry:
         """Return the validated entry."""
         entry_id = values["id"]
-        return NewEntry(
-            type=values["type"],
-            data=values["data"],
-            metadata=values["metadata"],
-            id=str(entry_id) if entry_id is not None else None,
-            occurred_at=values["occurred_at"],
-        )
+        return NewEntry(**{**values, "id": str(entry_id) if entry_id is not None else None})
 
 
 class BatchEntrySchema(NewEntrySchema):
@@ -86,8 +81,8 @@ class CloneSchema(Schema):
     )
 
 
-class SearchArgsSchema(Schema):
-    """Filters and cursor of a search across instances."""
+class EntryFilterSchema(Schema):
+    """The filters a history page and a search share: type, recorded time and page size."""
 
     class Meta:
         unknown = RAISE
@@ -96,17 +91,25 @@ class SearchArgsSchema(Schema):
     since = fields.AwareDateTime(metadata={"description": "recorded_at >= since"})
     until = fields.AwareDateTime(metadata={"description": "recorded_at < until"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+    @staticmethod
+    def stored_form(values: dict[str, Any]) -> dict[str, Any]:
+        """Return the filters with times written as they are stored, so stores compare text with text."""
+        return {**values, **{name: format_timestamp(values[name]) for name in ("since", "until") if name in values}}
+
+
+class SearchArgsSchema(EntryFilterSchema):
+    """Filters and cursor of a search across instances."""
+
     after = fields.String(
         validate=validate.Regexp(f"^{SEARCH_CURSOR_PATTERN}$"),
         metadata={"description": "the `next` cursor of the previous page: `<recorded_at>,<instance id>,<seq>`"},
     )
 
-
-class SearchPageSchema(Schema):
-    """One page of entries of any instance."""
-
-    items = fields.List(fields.Nested("EntrySchema"))
-    next = fields.String(allow_none=True, metadata={"description": "pass as `after` for the next page"})
+    @post_load
+    def make_query(self, values: dict[str, Any], **_: Any) -> SearchQuery:
+        """Return the validated search."""
+        return SearchQuery(**self.stored_form(values))
 
 
 class AppendHeadersSchema(Schema):
@@ -129,50 +132,61 @@ class AppendHeadersSchema(Schema):
         return int(match.group(1)) if match else None
 
 
-class EntrySchema(Schema):
-    """A stored entry."""
+#: How the API shows each kind of entry field.
+_SHOWN_AS: dict[Kind, type[fields.Field]] = {
+    "text": fields.String,
+    "integer": fields.Integer,
+    "timestamp": fields.String,
+    "object": fields.Dict,
+    "json": fields.Raw,
+}
 
-    instance_id = fields.String()
-    seq = fields.Integer()
-    id = fields.String()
-    type = fields.String()
-    occurred_at = fields.String(allow_none=True)
-    recorded_at = fields.String()
-    metadata = fields.Dict()
-    data = fields.Raw(allow_none=True)
-    size = fields.Integer(metadata={"description": "bytes of the canonical JSON of data"})
-    data_sha256 = fields.String()
-    prev_hash = fields.String(allow_none=True, metadata={"description": "null for seq 0"})
-    hash = fields.String()
+#: A stored entry, as the API shows it: one field for each field of the entry record (history/entry.py).
+EntrySchema = Schema.from_dict(
+    {
+        shown_name(name): _SHOWN_AS[spec.kind](
+            allow_none=spec.nullable, metadata={"description": spec.description} if spec.description else {}
+        )
+        for name, spec in FIELD_SPECS.items()
+    },
+    name="EntrySchema",
+)
 
 
-class HistoryArgsSchema(Schema):
+#: What a client does with the ``next`` of most pages.
+NEXT_AFTER = "pass as `after` for the next page"
+
+
+def page_schema(name: str, item: type[Schema], cursor: type[fields.Field], use: str = NEXT_AFTER) -> type[Schema]:
+    """Return the schema of one page of ``item``: the items, and the cursor of the next page (null on the last)."""
+    next_page = cursor(allow_none=True, metadata={"description": use})
+    return Schema.from_dict({"items": fields.List(fields.Nested(item)), "next": next_page}, name=name)
+
+
+class HistoryArgsSchema(EntryFilterSchema):
     """Filters and cursor of a history page."""
-
-    class Meta:
-        unknown = RAISE
 
     direction = fields.String(load_default="forward", validate=validate.OneOf(["forward", "backward"]))
     after = fields.Integer(validate=validate.Range(min=-1, max=MAX_SEQ))
     before = fields.Integer(validate=validate.Range(min=0, max=MAX_SEQ))
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    type = fields.String(validate=validate.Length(min=1, max=256))
-    since = fields.AwareDateTime(metadata={"description": "recorded_at >= since"})
-    until = fields.AwareDateTime(metadata={"description": "recorded_at < until"})
     wait = fields.Float(
         validate=validate.Range(min=0, max=MAX_WAIT_SECONDS),
         metadata={"description": "live tail: seconds to wait for an entry when the page is empty"},
     )
 
+    @post_load
+    def make_query(self, values: dict[str, Any], **_: Any) -> HistoryQuery:
+        """Return the validated page request."""
+        return HistoryQuery(**self.stored_form(values))
 
-class HistoryPageSchema(Schema):
-    """One page of entries."""
 
-    items = fields.List(fields.Nested(EntrySchema))
-    next = fields.Integer(
-        allow_none=True,
-        metadata={"description": "pass as `after` (forward) or `before` (backward) for the next page"},
-    )
+HistoryPageSchema = page_schema(
+    "HistoryPageSchema",
+    EntrySchema,
+    fields.Integer,
+    "pass as `after` (forward) or `before` (backward) for the next page",
+)
+SearchPageSchema = page_schema("SearchPageSchema", EntrySchema, fields.String)
 
 
 class InstanceSchema(Schema):
@@ -195,12 +209,13 @@ class InstanceListArgsSchema(Schema):
     after = fields.String(validate=validate.Length(min=1, max=128))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
+    @post_load
+    def make_query(self, values: dict[str, Any], **_: Any) -> InstanceQuery:
+        """Return the validated page request."""
+        return InstanceQuery(**values)
 
-class InstancePageSchema(Schema):
-    """One page of instances."""
 
-    items = fields.List(fields.Nested(InstanceSchema))
-    next = fields.String(allow_none=True, metadata={"description": "pass as `after` for the next page"})
+InstancePageSchema = page_schema("InstancePageSchema", InstanceSchema, fields.String)
 
 
 class VerifySchema(Schema):

@@ -19,10 +19,10 @@ def create_history_store(settings: Settings) -> HistoryStore:
             settings.docdb_uri,
             settings.docdb_database_name,
             settings.docdb_collection,
-            timeout_ms=settings.docdb_timeout_ms,
+            timeout_ms=settings.database_timeout_ms,
         )
     if settings.database_url:
         from process_memory.history.sql import SQLHistoryStore
 
-        return SQLHistoryStore(settings.database_url, timeout_ms=settings.docdb_timeout_ms)
+        return SQLHistoryStore(settings.database_url, timeout_ms=settings.database_timeout_ms)
     raise ConfigError("no history database: set DOCDB_URI, DOCDB_HOST or PROCESS_MEMORY_DATABASE_URL")

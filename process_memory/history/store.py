@@ -7,49 +7,15 @@ threshold are the service's business. Each backend lives in its own module.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-
-@dataclass(frozen=True)
-class StoredEntry:
-    """One entry as kept by a store: the chained fields plus where its data lives."""
-
-    instance_id: str
-    seq: int
-    id: str
-    type: str
-    occurred_at: str | None
-    recorded_at: str
-    metadata_json: str
-    size: int
-    data_sha256: str
-    prev_hash: str | None
-    hash: str
-    #: The canonical JSON of ``data`` when it is kept inline, else None.
-    data_json: str | None
-    #: The store's reference to the snappy-compressed data when it is offloaded, else None.
-    blob_ref: str | None
-
-
-#: The columns every backend keeps for an entry, besides where offloaded data lives.
-ENTRY_FIELDS: tuple[str, ...] = (
-    "instance_id",
-    "seq",
-    "id",
-    "type",
-    "occurred_at",
-    "recorded_at",
-    "metadata_json",
-    "size",
-    "data_sha256",
-    "prev_hash",
-    "hash",
-    "data_json",
-)
+from process_memory.history.entry import StoredEntry
+from process_memory.paging import SearchPosition
 
 
 @dataclass(frozen=True)
@@ -63,28 +29,46 @@ class InstanceSummary:
     head_seq: int
     head_hash: str
 
+    def progress(self) -> dict[str, Any]:
+        """Return every field but the instance id: what an append moves on."""
+        return {name: value for name, value in dataclasses.asdict(self).items() if name != "instance_id"}
+
 
 @dataclass(frozen=True)
-class HistoryQuery:
+class EntryFilter:
+    """What a history page and a search both filter on: type and recorded time; and how many to return."""
+
+    type: str | None = None
+    #: recorded_at >= since, as stored text.
+    since: str | None = None
+    #: recorded_at < until, as stored text.
+    until: str | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class HistoryQuery(EntryFilter):
     """A validated page request over one instance's history."""
 
     direction: Literal["forward", "backward"] = "forward"
     after: int | None = None
     before: int | None = None
-    limit: int = 100
-    type: str | None = None
-    since: str | None = None
-    until: str | None = None
+    #: Live tail: seconds to wait for an entry when the page would be empty (stores ignore it).
+    wait: float = 0
 
 
 @dataclass(frozen=True)
-class SearchQuery:
-    """A validated search across instances; ``after`` is the (recorded_at, instance_id, seq) to continue from."""
+class SearchQuery(EntryFilter):
+    """A validated search across instances; ``after`` is the cursor of the previous page, as the client sent it."""
 
-    type: str | None = None
-    since: str | None = None
-    until: str | None = None
-    after: tuple[str, str, int] | None = None
+    after: str | None = None
+
+
+@dataclass(frozen=True)
+class InstanceQuery:
+    """A validated page request over the instances, by id."""
+
+    after: str | None = None
     limit: int = 100
 
 
@@ -108,10 +92,6 @@ class HistoryStore(ABC):
         """Return the entry at ``seq``, or None."""
 
     @abstractmethod
-    def get_by_id(self, instance_id: str, entry_id: str) -> StoredEntry | None:
-        """Return the instance's entry with this id, or None."""
-
-    @abstractmethod
     def get_by_ids(self, instance_id: str, entry_ids: list[str]) -> dict[str, StoredEntry]:
         """Return the instance's entries with these ids, by id, in one round trip."""
 
@@ -126,8 +106,11 @@ class HistoryStore(ABC):
         """
 
     @abstractmethod
-    def search(self, query: SearchQuery) -> list[StoredEntry]:
-        """Return up to ``query.limit`` entries of any instance by (recorded_at, instance_id, seq), from an index."""
+    def search(self, query: SearchQuery, position: SearchPosition | None) -> list[StoredEntry]:
+        """Return up to ``query.limit`` entries of any instance after ``position``, by (recorded_at, instance_id, seq).
+
+        Served from an index; ``query.after`` is the service's business.
+        """
 
     @abstractmethod
     def find(self, instance_id: str, query: HistoryQuery) -> list[StoredEntry]:
@@ -162,7 +145,7 @@ class HistoryStore(ABC):
         """Return up to ``limit`` summaries ordered by instance id, after ``after``."""
 
     def summary_from_entries(self, instance_id: str) -> InstanceSummary | None:
-        """Recompute an instance's summary from its entries (two indexed reads), to repair a stale one."""
+        """Recompute an instance's summary from its entries (two indexed reads)."""
         head, first = self.head(instance_id), self.get_by_seq(instance_id, 0)
         if head is None or first is None:
             return None
@@ -174,6 +157,17 @@ class HistoryStore(ABC):
             head_seq=head.seq,
             head_hash=head.hash,
         )
+
+    def repair_summary(self, instance_id: str) -> InstanceSummary | None:
+        """Recompute a stale summary from the entries and store it, unless a newer one got there first."""
+        summary = self.summary_from_entries(instance_id)
+        if summary is not None:
+            self._save_summary_if_behind(summary)
+        return summary
+
+    @abstractmethod
+    def _save_summary_if_behind(self, summary: InstanceSummary) -> None:
+        """Store ``summary`` in place of the instance's summary when that one has a lower head seq."""
 
     @abstractmethod
     def describe(self) -> str:

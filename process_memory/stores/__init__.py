@@ -18,7 +18,6 @@ from __future__ import annotations
 from process_memory.stores.base import Seconds, StateStore, VersionConflict
 from process_memory.stores.file import FileStore
 from process_memory.stores.memory import MemoryStore
-from process_memory.stores.registry import StoreRegistry
 from process_memory.stores.sql import SQLStore
 
 __all__ = [
@@ -28,7 +27,6 @@ __all__ = [
     "SQLStore",
     "Seconds",
     "StateStore",
-    "StoreRegistry",
     "VersionConflict",
     "create_state_store",
 ]

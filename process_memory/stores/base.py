@@ -152,6 +152,19 @@ def as_seconds(value: Seconds | None) -> float | None:
     return seconds
 
 
+def check_condition(key: str, current_version: str | None, if_version: str | None, if_absent: bool = False) -> None:
+    """Raise VersionConflict unless a conditional write may go ahead.
+
+    ``current_version`` is the live value's version (None: no live value). For
+    the backends that check under a lock of their own; SQL and Redis put the
+    same condition into the one statement or script that writes.
+    """
+    if if_absent and current_version is not None:
+        raise VersionConflict(key)
+    if if_version is not None and current_version != if_version:
+        raise VersionConflict(key)
+
+
 def remaining_seconds(deadline: float | None, now: float) -> int | None:
     """Return the whole seconds left before ``deadline``, rounded up."""
     return None if deadline is None else max(0, math.ceil(deadline - now))

@@ -1,9 +1,10 @@
 """FileStore: state in files under one directory; safe across the processes of one host.
 
-Improves on Litestar's FileStore in the two ways STYLE.md names: every write
-is fsynced (file and directory) before it is acknowledged and write errors are
-raised, and an expired file is removed only under the key's lock after checking
-that it is still the expired value, never a value another process just wrote.
+Improves on Litestar's FileStore in two ways: every write is fsynced (file and
+directory) before it is acknowledged and write errors are raised, where
+Litestar's neither fsyncs nor reports them; and an expired file is removed only
+under the key's lock after checking that it is still the expired value, never a
+value another process just wrote.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from process_memory.stores.base import StateStore, VersionConflict, new_version, remaining_seconds
+from process_memory.stores.base import StateStore, check_condition, new_version, remaining_seconds
 
 #: Temporary files older than this were left by a writer that died; the sweep removes them.
 STALE_TEMP_SECONDS = 3600
@@ -139,10 +140,7 @@ class FileStore(StateStore):
         path = self._path(key)
         with self._locked(path):
             current = self._live_locked(path)
-            if if_absent and current is not None:
-                raise VersionConflict(key)
-            if if_version is not None and (current is None or current.version != if_version):
-                raise VersionConflict(key)
+            check_condition(key, current.version if current else None, if_version, if_absent)
             version = new_version()
             _write(path, _Record(data, version, None if ttl is None else self.clock() + ttl))
             return version
@@ -157,8 +155,7 @@ class FileStore(StateStore):
         path = self._path(key)
         with self._locked(path):
             current = self._live_locked(path)
-            if if_version is not None and (current is None or current.version != if_version):
-                raise VersionConflict(key)
+            check_condition(key, current.version if current else None, if_version)
             path.unlink(missing_ok=True)
             return current is not None
 

@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from process_memory.stores.base import StateStore, VersionConflict, new_version, remaining_seconds
+from process_memory.stores.base import StateStore, check_condition, new_version, remaining_seconds
 
 
 @dataclass
@@ -77,10 +77,7 @@ class MemoryStore(StateStore):
         # The condition is checked under the same lock as the write.
         with self._shared.lock:
             current = self._live(key)
-            if if_absent and current is not None:
-                raise VersionConflict(key)
-            if if_version is not None and (current is None or current.version != if_version):
-                raise VersionConflict(key)
+            check_condition(key, current.version if current else None, if_version, if_absent)
             version = new_version()
             slot = (self._namespace, key)
             self._shared.items[slot] = _Item(data, version, None if ttl is None else self.clock() + ttl)
@@ -93,8 +90,7 @@ class MemoryStore(StateStore):
     def _delete(self, key: str, if_version: str | None) -> bool:
         with self._shared.lock:
             current = self._live(key)
-            if if_version is not None and (current is None or current.version != if_version):
-                raise VersionConflict(key)
+            check_condition(key, current.version if current else None, if_version)
             if current is None:
                 return False
             del self._shared.items[(self._namespace, key)]

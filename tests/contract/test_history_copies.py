@@ -161,3 +161,27 @@ def test_a_consistent_chain_that_mixes_instances_is_refused(client: FlaskClient,
     assert response.status_code == 422 and response.get_json()["error"]["details"] == {"seq": 3}
     assert client.get(f"{API}/{target}").status_code == 404
     assert _import(client, target, rechain(entries[:3])).status_code == 201  # the same lines, one instance
+
+
+def test_a_consistent_chain_with_a_field_the_api_would_refuse_is_refused(client: FlaskClient, iid: str) -> None:
+    # Each forgery is re-hashed with the published recipe, so only the field's shape gives it away;
+    # stored as it was, it would be a 500 on import or a record the API could never have written.
+    fill(client, iid, 3)
+    exported = [json.loads(line) for line in client.get(f"{API}/{iid}/export").get_data().splitlines()]
+    forgeries = [
+        ("metadata", ["not", "an", "object"]),
+        ("occurred_at", "yesterday"),
+        ("occurred_at", "2026-02-30T00:00:00.000Z"),
+        ("recorded_at", None),
+        ("type", "t" * 257),
+        ("id", "i" * 37),
+        ("seq", True),  # equal to 1 in Python, but not JSON's 1
+    ]
+    target = str(uuid.uuid4())
+    for name, value in forgeries:
+        entries = [dict(entry) for entry in exported]
+        entries[1][name] = value
+        response = _import(client, target, rechain(entries, start=1) if name != "seq" else entries)
+        assert (response.status_code, response.get_json()["error"]["details"]) == (422, {"seq": 1}), name
+    assert client.get(f"{API}/{target}").status_code == 404
+    assert _import(client, target, exported).status_code == 201

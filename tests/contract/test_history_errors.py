@@ -288,7 +288,7 @@ def test_each_refusal_says_exactly_what_is_wrong(client: FlaskClient, iid: str, 
 def test_the_service_checks_a_search_cursor_itself(service: HistoryService) -> None:
     # The API's schema refuses a malformed cursor first; the service does not rely on it.
     with pytest.raises(InvalidInput) as refused:
-        service.search(SearchQuery(), after="2031-01-01T00:00:00.000Z,a,b")
+        service.search(SearchQuery(after="2031-01-01T00:00:00.000Z,a,b"))
     assert (refused.value.message, refused.value.details) == (
         "invalid cursor",
         {"after": ["pass the next cursor of the previous page"]},

@@ -13,16 +13,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from process_memory.db import StoreUnavailable
-from process_memory.exceptions import Conflict, DuplicateEntry, InvalidInput, PreconditionFailed
-from process_memory.history.service import (
-    MAX_APPEND_ATTEMPTS,
-    MAX_METADATA_BYTES,
-    HistoryService,
-    NewEntry,
-    format_timestamp,
-)
-from process_memory.history.store import HistoryQuery, HistoryStore, StoredEntry
+from process_memory.exceptions import Conflict, DuplicateEntry, InvalidInput, PreconditionFailed, StoreUnavailable
+from process_memory.formats import format_timestamp
+from process_memory.history.appending import MAX_APPEND_ATTEMPTS, MAX_METADATA_BYTES
+from process_memory.history.entry import NewEntry, StoredEntry
+from process_memory.history.service import HistoryService
+from process_memory.history.store import HistoryQuery, HistoryStore
 
 API = "/api/v1/instances"
 
@@ -89,9 +85,9 @@ def test_a_blob_that_cannot_be_deleted_is_left_to_the_sweep(
 
     monkeypatch.setattr(store, "insert_many", lose_the_race)
     monkeypatch.setattr(store, "delete_blob", refuse)
-    with caplog.at_level(logging.WARNING, logger="process_memory.history.service"), pytest.raises(Conflict):
+    with caplog.at_level(logging.WARNING, logger="process_memory.history.appending"), pytest.raises(Conflict):
         service.append_entry(iid, NewEntry(type="t", data="x" * 10_000, id=entry_id))
-    [warning] = [r for r in caplog.records if r.name == "process_memory.history.service"]
+    [warning] = [r for r in caplog.records if r.name == "process_memory.history.appending"]
     assert (warning.levelno, warning.getMessage(), warning.exc_info) == (
         logging.WARNING,
         "could not delete an unused blob; the orphan sweep will",
@@ -209,7 +205,7 @@ class _Race:
         self.service, self.store, self.monkeypatch, self.iid = service, store, monkeypatch, iid
         self.inserted, self.rival = inserted, rival
         monkeypatch.setattr(store, "insert_many", self.insert_many)
-        monkeypatch.setattr("process_memory.history.service.time.sleep", lambda seconds: None)
+        monkeypatch.setattr("process_memory.history.appending.time.sleep", lambda seconds: None)
 
     def insert_many(self, entries: list[StoredEntry]) -> None:
         self.monkeypatch.setattr(self.store, "insert_many", self.real_insert)
@@ -261,7 +257,7 @@ def test_an_instance_too_contended_to_append_answers_503(
         raise DuplicateEntry(0)
 
     monkeypatch.setattr(store, "insert_many", always_lose)
-    monkeypatch.setattr("process_memory.history.service.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("process_memory.history.appending.time.sleep", lambda seconds: None)
     with pytest.raises(StoreUnavailable) as refused:
         service.append_entry(iid, NewEntry(type="t", data=1))
     assert (refused.value.message, refused.value.retry_after) == ("too many concurrent appends to this instance", 1)

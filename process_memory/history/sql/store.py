@@ -9,99 +9,27 @@ the record: it rewrites numbers such as 1e300 and refuses \\u0000).
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from process_memory.db import ProcessLocalEngine, unavailable_on
 from process_memory.exceptions import DuplicateEntry
-from process_memory.history.store import (
-    ENTRY_FIELDS,
-    HistoryQuery,
-    HistoryStore,
-    InstanceSummary,
-    SearchQuery,
-    StoredEntry,
-)
+from process_memory.history.entry import STORED_FIELDS, StoredEntry
+from process_memory.history.sql.tables import build_tables, entry_from_row, entry_row, summary_from_row
+from process_memory.history.store import HistoryQuery, HistoryStore, InstanceSummary, SearchQuery
+from process_memory.paging import SearchPosition
 
 #: Rows per round trip while walking a chain; each row holds at most DOCDB_MAX_DATA of inline data.
 CHAIN_BATCH = 32
 
 # OperationalError covers an unreachable server and SQLite's "database is locked" after the busy timeout.
 _unavailable_on_database_error = unavailable_on(OperationalError)
-
-
-@dataclass(frozen=True)
-class Tables:
-    """The three tables of the history, named from one prefix."""
-
-    entries: sa.Table
-    instances: sa.Table
-    blobs: sa.Table
-
-
-def build_tables(prefix: str, dialect: str) -> Tables:
-    """Describe the tables; PostgreSQL gets JSONB copies of data and metadata for psql."""
-    metadata = sa.MetaData()
-    timestamp = sa.String(24)  # RFC 3339 UTC with milliseconds: sorts as text
-    jsonb_copies = (
-        [sa.Column("data", postgresql.JSONB), sa.Column("metadata", postgresql.JSONB)]
-        if dialect == "postgresql"
-        else []
-    )
-    entries = sa.Table(
-        f"{prefix}_entries",
-        metadata,
-        sa.Column("instance_id", sa.String(128), primary_key=True),
-        sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
-        sa.Column("id", sa.String(36), nullable=False),
-        sa.Column("type", sa.String(256), nullable=False),
-        sa.Column("occurred_at", timestamp),
-        sa.Column("recorded_at", timestamp, nullable=False),
-        sa.Column("metadata_json", sa.Text, nullable=False),
-        sa.Column("size", sa.BigInteger, nullable=False),
-        sa.Column("data_sha256", sa.String(64), nullable=False),
-        sa.Column("prev_hash", sa.String(64)),
-        sa.Column("hash", sa.String(64), nullable=False),
-        sa.Column("data_json", sa.Text),
-        sa.Column("data_blob", sa.String(36)),
-        *jsonb_copies,
-        sa.UniqueConstraint("instance_id", "id", name=f"{prefix}_entries_instance_entry_id"),
-        sa.Index(f"{prefix}_entries_instance_type_seq", "instance_id", "type", "seq"),
-        sa.Index(f"{prefix}_entries_instance_recorded_at", "instance_id", "recorded_at"),
-        sa.Index(f"{prefix}_entries_data_blob", "data_blob"),
-        # Search across instances: by type and time, or by time alone, in a stable order.
-        sa.Index(f"{prefix}_entries_type_recorded_at", "type", "recorded_at", "instance_id", "seq"),
-        sa.Index(f"{prefix}_entries_recorded_at", "recorded_at", "instance_id", "seq"),
-    )
-    instances = sa.Table(
-        f"{prefix}_instances",
-        metadata,
-        sa.Column("instance_id", sa.String(128), primary_key=True),
-        sa.Column("count", sa.BigInteger, nullable=False),
-        sa.Column("head_seq", sa.BigInteger, nullable=False),
-        sa.Column("head_hash", sa.String(64)),
-        sa.Column("first_recorded_at", timestamp, nullable=False),
-        sa.Column("last_recorded_at", timestamp, nullable=False),
-    )
-    blobs = sa.Table(
-        f"{prefix}_blobs",
-        metadata,
-        sa.Column("id", sa.String(36), primary_key=True),
-        sa.Column("instance_id", sa.String(128), nullable=False),
-        sa.Column("entry_id", sa.String(36), nullable=False),
-        sa.Column("created_at", sa.DateTime, nullable=False, index=True),
-        sa.Column("content", sa.LargeBinary, nullable=False),
-    )
-    return Tables(entries, instances, blobs)
 
 
 class SQLHistoryStore(HistoryStore):
@@ -138,7 +66,7 @@ class SQLHistoryStore(HistoryStore):
 
     def _select_entries(self) -> sa.Select[Any]:
         entries = self.tables.entries
-        return sa.select(*[entries.c[name] for name in ENTRY_FIELDS], entries.c.data_blob)
+        return sa.select(*[entries.c[name] for name in STORED_FIELDS], entries.c.data_blob)
 
     def _type_and_time(self, entry_type: str | None, since: str | None, until: str | None) -> list[Any]:
         entries = self.tables.entries
@@ -157,7 +85,7 @@ class SQLHistoryStore(HistoryStore):
             query = query.order_by(order).limit(1)
         with self._connect().connect() as conn:
             row = conn.execute(query).first()
-        return _to_entry(row) if row else None
+        return entry_from_row(row) if row else None
 
     @_unavailable_on_database_error
     def head(self, instance_id: str) -> StoredEntry | None:
@@ -172,12 +100,6 @@ class SQLHistoryStore(HistoryStore):
         return self._one(sa.and_(entries.c.instance_id == instance_id, entries.c.seq == seq))
 
     @_unavailable_on_database_error
-    def get_by_id(self, instance_id: str, entry_id: str) -> StoredEntry | None:
-        """Return the entry with this id."""
-        entries = self.tables.entries
-        return self._one(sa.and_(entries.c.instance_id == instance_id, entries.c.id == entry_id))
-
-    @_unavailable_on_database_error
     def get_by_ids(self, instance_id: str, entry_ids: list[str]) -> dict[str, StoredEntry]:
         """Return the entries with these ids, in one query."""
         if not entry_ids:
@@ -185,22 +107,16 @@ class SQLHistoryStore(HistoryStore):
         entries = self.tables.entries
         statement = self._select_entries().where(entries.c.instance_id == instance_id, entries.c.id.in_(entry_ids))
         with self._connect().connect() as conn:
-            return {row.id: _to_entry(row) for row in conn.execute(statement)}
+            return {row.id: entry_from_row(row) for row in conn.execute(statement)}
 
     @_unavailable_on_database_error
     def insert_many(self, entries: list[StoredEntry]) -> None:
         """Insert the entries and advance the summary in one transaction: all of them or none."""
-        rows = []
-        for entry in entries:
-            row: dict[str, Any] = {name: getattr(entry, name) for name in ENTRY_FIELDS}
-            row["data_blob"] = entry.blob_ref
-            if "data" in self.tables.entries.c:
-                row["metadata"] = _jsonb(entry.metadata_json)
-                row["data"] = _jsonb(entry.data_json)
-            rows.append(row)
+        with_jsonb = self._engine.dialect == "postgresql"
+        rows = [entry_row(entry, with_jsonb) for entry in entries]
         try:
             with self._connect().begin() as conn:
-                if "data" in self.tables.entries.c:
+                if with_jsonb:
                     # The JSONB casts are SQL expressions, so each row is its own statement.
                     for row in rows:
                         conn.execute(self.tables.entries.insert().values(**row))
@@ -241,17 +157,17 @@ class SQLHistoryStore(HistoryStore):
         order = entries.c.seq.asc() if query.direction == "forward" else entries.c.seq.desc()
         statement = self._select_entries().where(*criteria).order_by(order).limit(query.limit)
         with self._connect().connect() as conn:
-            return [_to_entry(row) for row in conn.execute(statement)]
+            return [entry_from_row(row) for row in conn.execute(statement)]
 
     @_unavailable_on_database_error
-    def search(self, query: SearchQuery) -> list[StoredEntry]:
+    def search(self, query: SearchQuery, position: SearchPosition | None) -> list[StoredEntry]:
         """Search across instances by type and time, in (recorded_at, instance_id, seq) order."""
         entries = self.tables.entries
         criteria = self._type_and_time(query.type, query.since, query.until)
-        if query.after is not None:
+        if position is not None:
             criteria.append(
                 sa.tuple_(entries.c.recorded_at, entries.c.instance_id, entries.c.seq)
-                > sa.tuple_(*[sa.literal(v) for v in query.after])
+                > sa.tuple_(*[sa.literal(v) for v in position])
             )
         statement = (
             self._select_entries()
@@ -260,7 +176,7 @@ class SQLHistoryStore(HistoryStore):
             .limit(query.limit)
         )
         with self._connect().connect() as conn:
-            return [_to_entry(row) for row in conn.execute(statement)]
+            return [entry_from_row(row) for row in conn.execute(statement)]
 
     def iter_chain(self, instance_id: str) -> Iterator[StoredEntry]:
         """Yield entries by ascending seq, CHAIN_BATCH rows per query (keyset paging)."""
@@ -331,7 +247,7 @@ class SQLHistoryStore(HistoryStore):
         )
         with self._connect().connect() as conn:
             rows = conn.execute(statement).all()
-        return [self._repair(row.instance_id) if row.stale else _to_summary(row) for row in rows]
+        return [self.repair_summary(row.instance_id) if row.stale else summary_from_row(row) for row in rows]
 
     @_unavailable_on_database_error
     def summary(self, instance_id: str) -> InstanceSummary | None:
@@ -346,42 +262,11 @@ class SQLHistoryStore(HistoryStore):
         criteria = instances.c.instance_id > after if after is not None else sa.true()
         return [summary for summary in self._summaries(criteria, limit) if summary is not None]
 
-    def _repair(self, instance_id: str) -> InstanceSummary | None:
-        summary = self.summary_from_entries(instance_id)
-        if summary is not None:
-            instances = self.tables.instances
-            fields = {k: v for k, v in dataclasses.asdict(summary).items() if k != "instance_id"}
-            with self._connect().begin() as conn:
-                conn.execute(
-                    instances.update()
-                    .where(instances.c.instance_id == instance_id, instances.c.head_seq < summary.head_seq)
-                    .values(**fields)
-                )
-        return summary
-
-
-def _jsonb(canonical: str | None) -> Any:
-    # PostgreSQL's JSONB refuses the NUL character; such values are only kept as text.
-    # sa.null(): a plain None would be stored as the JSON value null.
-    if canonical is None or "\\u0000" in canonical:
-        return sa.null()
-    # Bound as text and parsed by PostgreSQL; a JSONB-typed bind would encode it a second time.
-    return sa.cast(sa.literal(canonical, sa.Text()), postgresql.JSONB)
-
-
-def _to_entry(row: Any) -> StoredEntry:
-    mapping = row._mapping
-    return StoredEntry(**{name: mapping[name] for name in ENTRY_FIELDS}, blob_ref=mapping["data_blob"])
-
-
-def _to_summary(row: Any) -> InstanceSummary | None:
-    if row.head_seq < 0:
-        return None
-    return InstanceSummary(
-        instance_id=row.instance_id,
-        count=row.count,
-        first_recorded_at=row.first_recorded_at,
-        last_recorded_at=row.last_recorded_at,
-        head_seq=row.head_seq,
-        head_hash=row.head_hash,
-    )
+    def _save_summary_if_behind(self, summary: InstanceSummary) -> None:
+        instances = self.tables.instances
+        with self._connect().begin() as conn:
+            conn.execute(
+                instances.update()
+                .where(instances.c.instance_id == summary.instance_id, instances.c.head_seq < summary.head_seq)
+                .values(**summary.progress())
+            )

@@ -14,13 +14,13 @@ from flask import Flask, Response, g, has_request_context, jsonify
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
-from process_memory.db import StoreUnavailable
 from process_memory.exceptions import (
     Conflict,
     InvalidInput,
     NotFound,
     PreconditionFailed,
     ServiceError,
+    StoreUnavailable,
 )
 from process_memory.observability import record_store_error
 

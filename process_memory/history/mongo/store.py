@@ -9,10 +9,7 @@ nested arrays, integers beyond 64 bits); docs/storage.md explains the layout.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import os
-import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -25,16 +22,19 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, PyMongoError
 
-from process_memory.db import StoreUnavailable, unavailable_on
-from process_memory.exceptions import DuplicateEntry
-from process_memory.history.store import (
-    ENTRY_FIELDS,
-    HistoryQuery,
-    HistoryStore,
-    InstanceSummary,
-    SearchQuery,
-    StoredEntry,
+from process_memory.db import ProcessLocal, unavailable_on
+from process_memory.exceptions import DuplicateEntry, StoreUnavailable
+from process_memory.history.entry import StoredEntry
+from process_memory.history.mongo.documents import (
+    after_position,
+    create_indexes,
+    entry_document,
+    entry_from_document,
+    summary_from_document,
+    type_and_time,
 )
+from process_memory.history.store import HistoryQuery, HistoryStore, InstanceSummary, SearchQuery
+from process_memory.paging import SearchPosition
 
 log = logging.getLogger(__name__)
 
@@ -59,36 +59,25 @@ class MongoHistoryStore(HistoryStore):
         self._collection_name = collection
         self._timeout_ms = timeout_ms
         self._client_factory = client_factory
-        self._lock = threading.Lock()
-        self._client: MongoClient[Any] | None = None
-        self._client_pid: int | None = None
-        self._schema_ready = False
+        # One client per process, opened on first use: a client made before gunicorn forks is never used by a child.
+        self._client = ProcessLocal(self._create_client, self._create_indexes)
 
     # -- connection ----------------------------------------------------------
 
+    def _create_client(self) -> MongoClient[Any]:
+        return self._client_factory(
+            self._uri,
+            serverSelectionTimeoutMS=self._timeout_ms,
+            connectTimeoutMS=self._timeout_ms,
+            socketTimeoutMS=max(self._timeout_ms * 6, 30_000),
+            retryWrites=False,
+            w="majority",
+            appname="process-memory",
+            connect=False,
+        )
+
     def _database(self) -> Database[Any]:
-        # One client per process, opened on first use: a client created before
-        # gunicorn forks must never be used by a child.
-        if self._client is None or self._client_pid != os.getpid():
-            with self._lock:
-                if self._client is None or self._client_pid != os.getpid():
-                    self._client = self._client_factory(
-                        self._uri,
-                        serverSelectionTimeoutMS=self._timeout_ms,
-                        connectTimeoutMS=self._timeout_ms,
-                        socketTimeoutMS=max(self._timeout_ms * 6, 30_000),
-                        retryWrites=False,
-                        w="majority",
-                        appname="process-memory",
-                        connect=False,
-                    )
-                    self._client_pid = os.getpid()
-                    self._schema_ready = False
-        database = self._client[self._database_name]
-        if not self._schema_ready:
-            self._create_indexes(database)
-            self._schema_ready = True
-        return database
+        return self._client.get()[self._database_name]
 
     def _entries(self) -> Collection[Any]:
         return self._database()[self._collection_name]
@@ -99,29 +88,13 @@ class MongoHistoryStore(HistoryStore):
     def _bucket(self) -> gridfs.GridFSBucket:
         return gridfs.GridFSBucket(self._database(), bucket_name=f"{self._collection_name}_blobs")
 
-    def _create_indexes(self, database: Database[Any]) -> None:
-        entries = database[self._collection_name]
-        entries.create_index([("instance_id", ASCENDING), ("seq", ASCENDING)], unique=True, name="instance_seq")
-        entries.create_index([("instance_id", ASCENDING), ("id", ASCENDING)], unique=True, name="instance_entry_id")
-        entries.create_index(
-            [("instance_id", ASCENDING), ("type", ASCENDING), ("seq", ASCENDING)], name="instance_type_seq"
-        )
-        entries.create_index([("instance_id", ASCENDING), ("recorded_at", ASCENDING)], name="instance_recorded_at")
-        entries.create_index([("data_blob", ASCENDING)], name="data_blob")
-        # Search across instances: by type and time, or by time alone, in a stable order.
-        entries.create_index(
-            [("type", ASCENDING), ("recorded_at", ASCENDING), ("instance_id", ASCENDING), ("seq", ASCENDING)],
-            name="type_recorded_at",
-        )
-        entries.create_index(
-            [("recorded_at", ASCENDING), ("instance_id", ASCENDING), ("seq", ASCENDING)], name="recorded_at"
-        )
+    def _create_indexes(self, client: MongoClient[Any]) -> None:
+        create_indexes(client[self._database_name][self._collection_name])
 
     @_unavailable_on_network_error
     def ensure_schema(self) -> None:
         """Create the collections' indexes now rather than on first use."""
-        self._schema_ready = False
-        self._database()
+        self._client.prepare_again()
 
     @_unavailable_on_network_error
     def ping(self) -> None:
@@ -135,9 +108,9 @@ class MongoHistoryStore(HistoryStore):
 
     def close(self) -> None:
         """Close this process's client."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        client = self._client.discard()
+        if client is not None:
+            client.close()
 
     # -- entries -------------------------------------------------------------
 
@@ -145,19 +118,13 @@ class MongoHistoryStore(HistoryStore):
     def head(self, instance_id: str) -> StoredEntry | None:
         """Return the entry with the highest seq."""
         doc = self._entries().find_one({"instance_id": instance_id}, sort=[("seq", DESCENDING)])
-        return _to_entry(doc) if doc else None
+        return entry_from_document(doc) if doc else None
 
     @_unavailable_on_network_error
     def get_by_seq(self, instance_id: str, seq: int) -> StoredEntry | None:
         """Return the entry at ``seq``."""
         doc = self._entries().find_one({"instance_id": instance_id, "seq": seq})
-        return _to_entry(doc) if doc else None
-
-    @_unavailable_on_network_error
-    def get_by_id(self, instance_id: str, entry_id: str) -> StoredEntry | None:
-        """Return the entry with this id."""
-        doc = self._entries().find_one({"instance_id": instance_id, "id": entry_id})
-        return _to_entry(doc) if doc else None
+        return entry_from_document(doc) if doc else None
 
     @_unavailable_on_network_error
     def get_by_ids(self, instance_id: str, entry_ids: list[str]) -> dict[str, StoredEntry]:
@@ -165,7 +132,7 @@ class MongoHistoryStore(HistoryStore):
         if not entry_ids:
             return {}
         cursor = self._entries().find({"instance_id": instance_id, "id": {"$in": entry_ids}})
-        return {doc["id"]: _to_entry(doc) for doc in cursor}
+        return {doc["id"]: entry_from_document(doc) for doc in cursor}
 
     @_unavailable_on_network_error
     def insert_many(self, entries: list[StoredEntry]) -> None:
@@ -191,13 +158,8 @@ class MongoHistoryStore(HistoryStore):
                 )
             except DuplicateKeyError:
                 pass  # a concurrent first append created it
-        docs = []
-        for entry in entries:
-            doc = {name: getattr(entry, name) for name in ENTRY_FIELDS}
-            doc["data_blob"] = ObjectId(entry.blob_ref) if entry.blob_ref else None
-            docs.append(doc)
         try:
-            self._entries().insert_many(docs, ordered=True)
+            self._entries().insert_many([entry_document(entry) for entry in entries], ordered=True)
             stored = len(entries)
         except BulkWriteError as error:
             stored = error.details.get("nInserted", 0)
@@ -242,36 +204,27 @@ class MongoHistoryStore(HistoryStore):
             seq_range["$lt"] = query.before
         if seq_range:
             criteria["seq"] = seq_range
-        criteria.update(_type_and_time(query.type, query.since, query.until))
+        criteria.update(type_and_time(query.type, query.since, query.until))
         order = ASCENDING if query.direction == "forward" else DESCENDING
         cursor = self._entries().find(criteria).sort("seq", order).limit(query.limit)
-        return [_to_entry(doc) for doc in cursor]
+        return [entry_from_document(doc) for doc in cursor]
 
     @_unavailable_on_network_error
-    def search(self, query: SearchQuery) -> list[StoredEntry]:
+    def search(self, query: SearchQuery, position: SearchPosition | None) -> list[StoredEntry]:
         """Search across instances by type and time, in (recorded_at, instance_id, seq) order."""
-        clauses: list[dict[str, Any]] = [_type_and_time(query.type, query.since, query.until)]
-        if query.after is not None:
-            at, instance, seq = query.after
-            clauses.append(
-                {
-                    "$or": [
-                        {"recorded_at": {"$gt": at}},
-                        {"recorded_at": at, "instance_id": {"$gt": instance}},
-                        {"recorded_at": at, "instance_id": instance, "seq": {"$gt": seq}},
-                    ]
-                }
-            )
+        clauses: list[dict[str, Any]] = [type_and_time(query.type, query.since, query.until)]
+        if position is not None:
+            clauses.append(after_position(position))
         criteria = {"$and": clauses} if clauses else {}
         order = [("recorded_at", ASCENDING), ("instance_id", ASCENDING), ("seq", ASCENDING)]
-        return [_to_entry(doc) for doc in self._entries().find(criteria).sort(order).limit(query.limit)]
+        return [entry_from_document(doc) for doc in self._entries().find(criteria).sort(order).limit(query.limit)]
 
     def iter_chain(self, instance_id: str) -> Iterator[StoredEntry]:
         """Yield entries by ascending seq; the server caps each batch at 16 MiB."""
         try:
             cursor = self._entries().find({"instance_id": instance_id}).sort("seq", ASCENDING).batch_size(100)
             for doc in cursor:
-                yield _to_entry(doc)
+                yield entry_from_document(doc)
         except ConnectionFailure:
             raise StoreUnavailable() from None
 
@@ -343,45 +296,9 @@ class MongoHistoryStore(HistoryStore):
             return []
         probes = [{"instance_id": doc["_id"], "seq": doc["head_seq"] + 1} for doc in docs]
         stale = {hit["instance_id"] for hit in self._entries().find({"$or": probes}, {"instance_id": 1})}
-        return [self._repair(doc["_id"]) if doc["_id"] in stale else _to_summary(doc) for doc in docs]
+        return [self.repair_summary(doc["_id"]) if doc["_id"] in stale else summary_from_document(doc) for doc in docs]
 
-    def _repair(self, instance_id: str) -> InstanceSummary | None:
-        summary = self.summary_from_entries(instance_id)
-        if summary is not None:
-            fields = {k: v for k, v in dataclasses.asdict(summary).items() if k != "instance_id"}
-            self._summaries().update_one({"_id": instance_id, "head_seq": {"$lt": summary.head_seq}}, {"$set": fields})
-        return summary
-
-
-def _type_and_time(entry_type: str | None, since: str | None, until: str | None) -> dict[str, Any]:
-    """The filter on type and recorded time; only typed, validated values reach it."""
-    criteria: dict[str, Any] = {}
-    if entry_type is not None:
-        criteria["type"] = entry_type
-    recorded: dict[str, str] = {}
-    if since is not None:
-        recorded["$gte"] = since
-    if until is not None:
-        recorded["$lt"] = until
-    if recorded:
-        criteria["recorded_at"] = recorded
-    return criteria
-
-
-def _to_entry(doc: dict[str, Any]) -> StoredEntry:
-    blob = doc.get("data_blob")
-    fields: dict[str, Any] = {name: doc.get(name) for name in ENTRY_FIELDS}
-    return StoredEntry(**fields, blob_ref=str(blob) if blob is not None else None)
-
-
-def _to_summary(doc: dict[str, Any]) -> InstanceSummary | None:
-    if doc["head_seq"] < 0:
-        return None  # a first append that never completed
-    return InstanceSummary(
-        instance_id=doc["_id"],
-        count=doc["count"],
-        first_recorded_at=doc["first_recorded_at"],
-        last_recorded_at=doc["last_recorded_at"],
-        head_seq=doc["head_seq"],
-        head_hash=doc["head_hash"],
-    )
+    def _save_summary_if_behind(self, summary: InstanceSummary) -> None:
+        self._summaries().update_one(
+            {"_id": summary.instance_id, "head_seq": {"$lt": summary.head_seq}}, {"$set": summary.progress()}
+        )

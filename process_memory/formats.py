@@ -1,0 +1,54 @@
+"""The formats every layer shares: instance ids and timestamps.
+
+Neutral ground: the history and state services and the HTTP layer all import
+these rules from here, so none of them depends on another for a format.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from process_memory.exceptions import InvalidInput
+
+INSTANCE_ID_PATTERN = r"[A-Za-z0-9._:-]{1,128}"
+_INSTANCE_ID_RE = re.compile(INSTANCE_ID_PATTERN)
+#: How every stored timestamp is written: RFC 3339, UTC, milliseconds (so they sort as text).
+TIMESTAMP_PATTERN = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"
+_TIMESTAMP_RE = re.compile(TIMESTAMP_PATTERN)
+#: Seqs and other counters are stored as signed 64-bit integers.
+MAX_SEQ = 2**63 - 1
+
+
+def check_instance_id(instance_id: str) -> str:
+    """Return ``instance_id`` when it is 1-128 characters of ``[A-Za-z0-9._:-]``."""
+    if not _INSTANCE_ID_RE.fullmatch(instance_id):
+        raise InvalidInput("invalid instance id", {"instance_id": ["1-128 characters of A-Z a-z 0-9 . _ : -"]})
+    return instance_id
+
+
+def utc_now() -> datetime:
+    """Return the current time in UTC (the default clock)."""
+    return datetime.now(UTC)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """Return ``moment`` as RFC 3339 UTC with millisecond precision, e.g. ``2026-01-02T03:04:05.678Z``."""
+    # isoformat, not strftime: strftime("%Y") drops the leading zeros of years before 1000.
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_timestamp(text: str | None) -> datetime | None:
+    """Return the moment a stored timestamp names, or None for none."""
+    return datetime.fromisoformat(text) if text else None
+
+
+def is_timestamp(text: str) -> bool:
+    """Return whether ``text`` is a timestamp as the service writes them, naming a real moment."""
+    if not _TIMESTAMP_RE.fullmatch(text):
+        return False
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:  # the 31st of February, say
+        return False
+    return True

@@ -1,0 +1,210 @@
+"""Appending: sequence numbers, the hash chain, idempotent retries and the inline/offload threshold.
+
+These are decided here, once, so every backend behaves the same. Without
+multi-document transactions, an append is made safe by the store's unique
+``(instance_id, seq)`` and ``(instance_id, id)`` constraints: the writer that
+inserts a seq first wins, and every other writer re-reads the head and tries
+again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import snappy
+
+from process_memory.chain import canonical_json, sha256_hex
+from process_memory.exceptions import Conflict, DuplicateEntry, InvalidInput, PreconditionFailed, StoreUnavailable
+from process_memory.formats import check_instance_id, format_timestamp
+from process_memory.history.core import UNSET, HistoryCore
+from process_memory.history.entry import NewEntry, StoredEntry, chain_hash, content_of, posted_fields
+
+log = logging.getLogger(__name__)
+
+#: Metadata is for small descriptive fields; it always stays inline next to the entry.
+MAX_METADATA_BYTES = 256 * 1024
+#: How often one append re-reads the head after losing a race before answering 503.
+MAX_APPEND_ATTEMPTS = 100
+
+#: One entry's outcome: the entry as stored and whether this call created it.
+Outcome = tuple[StoredEntry, bool]
+
+
+@dataclass
+class PreparedEntry:
+    """An entry canonicalised as far as it can be before it has a place in the chain."""
+
+    #: Its stored fields but those the chain gives (seq, prev_hash, recorded_at, hash) and the data's place.
+    fields: dict[str, Any]
+    data_bytes: bytes
+    #: False when the server made the id: such an entry cannot exist before this call stores it.
+    client_id: bool
+    blob_ref: str | None = None
+
+    @property
+    def id(self) -> str:
+        """The entry id."""
+        return str(self.fields["id"])
+
+    @property
+    def content(self) -> tuple[Any, ...]:
+        """What makes two entries with one id the same entry."""
+        return content_of(self.fields)
+
+
+def prepare(instance_id: str, new: NewEntry) -> PreparedEntry:
+    """Canonicalise and check a posted entry; raise InvalidInput when it cannot be stored."""
+    try:
+        data_bytes = canonical_json(new.data)
+        fields = posted_fields(new)
+    except ValueError:
+        raise InvalidInput("data holds a number JSON cannot represent", {"data": ["not finite"]}) from None
+    if len(fields["metadata_json"].encode()) > MAX_METADATA_BYTES:
+        raise InvalidInput("metadata too large", {"metadata": [f"at most {MAX_METADATA_BYTES} bytes of JSON"]})
+    fields.update(
+        instance_id=instance_id,
+        id=new.id or str(uuid.uuid4()),
+        size=len(data_bytes),
+        data_sha256=sha256_hex(data_bytes),
+    )
+    return PreparedEntry(fields, data_bytes, client_id=new.id is not None)
+
+
+class Appending(HistoryCore):
+    """Append entries, one or a batch, each idempotent by its id."""
+
+    def append_entry(
+        self, instance_id: str, new: NewEntry, expected_head: int | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """Append an entry; return it and whether it was created (False: a safe retry).
+
+        ``expected_head`` is the seq the client believes is the head (-1 for an
+        empty instance); another head raises PreconditionFailed.
+        """
+        [(stored, created)] = self.append_entries(instance_id, [new], expected_head)
+        return self._render(stored, new.data if created else UNSET), created
+
+    def append_entries(self, instance_id: str, news: list[NewEntry], expected_head: int | None = None) -> list[Outcome]:
+        """Append entries in order; return each stored entry and whether this call created it.
+
+        An entry whose id is stored already with the same content is not stored
+        again (a batch that failed half-way can be sent again as it was); with
+        other content the whole call raises Conflict and stores nothing more.
+        New entries go to the store in one round trip per attempt.
+        """
+        check_instance_id(instance_id)
+        prepared = [prepare(instance_id, new) for new in news]
+        # An id repeated in one batch follows the rule across requests: same content, one entry; else 409.
+        first_of: dict[str, PreparedEntry] = {}
+        for entry in prepared:
+            if first_of.setdefault(entry.id, entry).content != entry.content:
+                raise Conflict("an id appears twice in the batch with other content", {"id": entry.id})
+        unique = list(first_of.values())
+        outcome = dict(zip([e.id for e in unique], self._append_unique(instance_id, unique, expected_head)))
+        results, seen = [], set()
+        for entry in prepared:
+            stored, created = outcome[entry.id]
+            results.append((stored, created and entry.id not in seen))
+            seen.add(entry.id)
+        return results
+
+    def _append_unique(
+        self, instance_id: str, prepared: list[PreparedEntry], expected_head: int | None
+    ) -> list[Outcome]:
+        """Append entries whose ids are distinct; return their outcomes in order. See append_entries."""
+        outcomes: dict[int, Outcome] = {}
+        # Offloaded data is ours to delete only while no entry can refer to it: not after an
+        # insert whose outcome is unknown (a timeout), which the orphan sweep decides instead.
+        in_flight: list[int] = []
+        try:
+            for attempt in range(MAX_APPEND_ATTEMPTS):
+                # After a lost race our own entries may be stored already, whoever made their ids.
+                pending = self._settle_existing(instance_id, prepared, outcomes, every_id=attempt > 0)
+                if pending:
+                    batch = self._chain(instance_id, [prepared[i] for i in pending], expected_head)
+                    in_flight = pending
+                    inserted = self._insert(batch)
+                    in_flight = []
+                    outcomes.update((i, (stored, True)) for i, stored in zip(pending, batch[:inserted]))
+                    self._announce(batch[:inserted])
+                    if inserted and expected_head is not None:
+                        expected_head = batch[inserted - 1].seq  # our own entries moved the head
+                if len(outcomes) == len(prepared):
+                    return [outcomes[i] for i in range(len(prepared))]
+                # Another writer took a seq (or an id): back off, re-read the head, try again.
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+            raise StoreUnavailable("too many concurrent appends to this instance", retry_after=1)
+        finally:
+            for i, entry in enumerate(prepared):
+                created = i in outcomes and outcomes[i][1]
+                if entry.blob_ref is not None and not created and i not in in_flight:
+                    self._delete_blob_quietly(entry.blob_ref)
+
+    def _settle_existing(
+        self, instance_id: str, prepared: list[PreparedEntry], outcomes: dict[int, Outcome], every_id: bool
+    ) -> list[int]:
+        """Record entries already stored (safe retries); return the positions still to append."""
+        pending = [i for i in range(len(prepared)) if i not in outcomes]
+        ids = [prepared[i].id for i in pending if every_id or prepared[i].client_id]
+        existing = self.store.get_by_ids(instance_id, ids) if ids else {}
+        for i in pending:
+            found = existing.get(prepared[i].id)
+            if found is None:
+                continue
+            if content_of(vars(found)) != prepared[i].content:
+                raise Conflict("an entry with this id exists with other content", {"id": found.id, "seq": found.seq})
+            outcomes[i] = (found, False)
+        return [i for i in pending if i not in outcomes]
+
+    def _chain(self, instance_id: str, entries: list[PreparedEntry], expected_head: int | None) -> list[StoredEntry]:
+        """Give the entries consecutive seqs after the current head and link their hashes."""
+        head = self.store.head(instance_id)
+        seq, prev_hash = (head.seq, head.hash) if head else (-1, None)
+        if expected_head is not None and expected_head != seq:
+            raise PreconditionFailed("the instance's head has moved", {"head": seq})
+        recorded_at = format_timestamp(self.clock())
+        chained = []
+        for entry in entries:
+            if len(entry.data_bytes) > self.max_inline_data and entry.blob_ref is None:
+                entry.blob_ref = self.store.put_blob(instance_id, entry.id, snappy.compress(entry.data_bytes))
+            seq += 1
+            fields = {**entry.fields, "seq": seq, "prev_hash": prev_hash, "recorded_at": recorded_at}
+            inline = None if entry.blob_ref else entry.data_bytes.decode()
+            stored = StoredEntry(**fields, hash=chain_hash(fields), data_json=inline, blob_ref=entry.blob_ref)
+            chained.append(stored)
+            prev_hash = stored.hash
+        return chained
+
+    def _insert(self, batch: list[StoredEntry]) -> int:
+        """Insert a chained batch; return how many leading entries were stored (fewer after a lost race)."""
+        try:
+            self.store.insert_many(batch)
+            inserted = len(batch)
+        except DuplicateEntry as clash:
+            inserted = clash.inserted
+        return inserted
+
+    def _announce(self, created: list[StoredEntry]) -> None:
+        """Wake live-tail readers and tell the listeners, once the entries are recorded as ours."""
+        if not created:
+            return
+        with self._appended:
+            self._appended.notify_all()
+        for listener in self.listeners:
+            listener(created)
+
+    def _delete_blob_quietly(self, ref: str) -> None:
+        try:
+            self.store.delete_blob(ref)
+        except Exception:  # the orphan sweep removes it later
+            log.warning("could not delete an unused blob; the orphan sweep will")
+
+    def delete_orphan_blobs(self, older_than: timedelta = timedelta(hours=1)) -> int:
+        """Delete offloaded data that no entry refers to and that is older than ``older_than``."""
+        return self.store.delete_orphan_blobs(self.clock() - older_than)

@@ -1,0 +1,88 @@
+"""Copying whole histories: export as entries, clone into a new instance, import an export.
+
+A copy is appended like any other entries, so it gets a fresh chain of its
+own; each copied entry keeps its id and notes where it came from in its
+metadata. A copy that stopped half-way can be run again and completes it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from process_memory.exceptions import Conflict, InvalidInput, NotFound
+from process_memory.formats import check_instance_id
+from process_memory.history.appending import Appending
+from process_memory.history.entry import NewEntry, copy_of, stored_from_shown
+from process_memory.history.reading import Reading
+
+#: Entries per batch when cloning or importing (bounds memory to this many entries' data).
+COPY_CHUNK = 100
+
+
+class Copying(Appending, Reading):
+    """Export, clone and import histories."""
+
+    def export_entries(self, instance_id: str) -> Iterator[dict[str, Any]]:
+        """Yield every entry in order, data inline, one at a time (the store pages underneath)."""
+        self._summary(instance_id)
+        return (self._render(stored) for stored in self.store.iter_chain(instance_id))
+
+    def clone(self, source: str, target: str, upto: int | None = None) -> dict[str, Any]:
+        """Copy the entries up to ``upto`` into an empty instance, in order, with a fresh chain.
+
+        Each copy records where it came from in ``metadata.cloned_from``.
+        """
+        check_instance_id(source)
+        check_instance_id(target)
+        head = self.store.head(source)
+        if head is None:
+            raise NotFound("unknown instance", {"instance_id": source})
+        last = head.seq if upto is None else upto
+        if last > head.seq:
+            raise NotFound("no entry at upto: it is past the head", {"upto": last, "head": head.seq})
+        self._require_empty_or_resuming(target, lambda first: first.get("cloned_from", {}).get("instance_id") == source)
+        chain = itertools.takewhile(lambda stored: stored.seq <= last, self.store.iter_chain(source))
+        self._append_in_chunks(target, (copy_of(self._render(stored), "cloned_from") for stored in chain))
+        return self.get_instance(target)
+
+    def import_entries(self, instance_id: str, exported: list[Any]) -> dict[str, Any]:
+        """Check an exported history (its entries as parsed JSON) whole, then append it to an empty instance.
+
+        An entry that breaks the chain is refused with 422 naming its seq, and nothing is stored.
+        Each entry records where it came from in ``metadata.imported_from``.
+        """
+        check_instance_id(instance_id)
+        prev_hash: str | None = None
+        source: str | None = None
+        for seq, entry in enumerate(exported):
+            stored = stored_from_shown(entry)
+            if stored is None or stored.seq != seq or stored.prev_hash != prev_hash or not self._is_intact(stored):
+                raise InvalidInput("the imported history breaks its chain", {"seq": seq})
+            source = source or stored.instance_id
+            if stored.instance_id != source:
+                raise InvalidInput("the imported history mixes instances", {"seq": seq})
+            prev_hash = stored.hash
+        if not exported:
+            raise InvalidInput("the import holds no entry", {"body": ["one exported entry per line"]})
+        self._require_empty_or_resuming(instance_id, lambda _: True, exported[0]["id"])
+        self._append_in_chunks(instance_id, (copy_of(entry, "imported_from") for entry in exported))
+        return self.get_instance(instance_id)
+
+    def _require_empty_or_resuming(
+        self, instance_id: str, same_origin: Callable[[dict[str, Any]], bool], first_id: str | None = None
+    ) -> None:
+        """Refuse a target with entries, unless they are the start of this very copy (a retry)."""
+        first = self.store.get_by_seq(instance_id, 0)
+        if first is None:
+            return
+        if (first_id is None or first.id == first_id) and same_origin(json.loads(first.metadata_json)):
+            return
+        raise Conflict("the target instance already has entries", {"instance_id": instance_id})
+
+    def _append_in_chunks(self, instance_id: str, entries: Iterable[NewEntry]) -> None:
+        remaining = iter(entries)
+        while chunk := list(itertools.islice(remaining, COPY_CHUNK)):
+            self.append_entries(instance_id, chunk)

@@ -1,0 +1,76 @@
+"""What every part of the history service shares: the store, the clock, the inline limit,
+the listeners and the live-tail signal, and reading an entry's data back."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import snappy
+
+from process_memory.chain import sha256_hex
+from process_memory.exceptions import CorruptEntry, NotFound
+from process_memory.formats import check_instance_id, utc_now
+from process_memory.history.entry import StoredEntry, chain_hash, shown_entry
+from process_memory.history.store import HistoryStore, InstanceSummary
+
+#: Marks "data not given" where JSON null is a valid value.
+UNSET: Any = object()
+
+
+class HistoryCore:
+    """The state the appending, reading, copying and verifying parts of the service work on."""
+
+    def __init__(
+        self,
+        store: HistoryStore,
+        max_inline_data: int,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.store = store
+        #: Data whose canonical JSON is longer than this is compressed and stored out of line.
+        self.max_inline_data = max_inline_data
+        self.clock = clock
+        # Wakes live-tail readers in this process at once; other processes' appends are polled.
+        self._appended = threading.Condition()
+        #: Called with the entries each successful insert created (metrics, for one).
+        self.listeners: list[Callable[[list[StoredEntry]], None]] = []
+
+    def _summary(self, instance_id: str) -> InstanceSummary:
+        """Return the instance's summary; 404 when it has no entry."""
+        summary = self.store.summary(check_instance_id(instance_id))
+        if summary is None:
+            raise NotFound("unknown instance", {"instance_id": instance_id})
+        return summary
+
+    def _data_bytes(self, stored: StoredEntry) -> bytes:
+        """Return the canonical JSON of the entry's data, from the entry or its blob."""
+        if stored.data_json is not None:
+            return stored.data_json.encode()
+        if stored.blob_ref is None:
+            raise CorruptEntry("entry has no data")
+        try:
+            return snappy.decompress(self.store.get_blob(stored.blob_ref))
+        except KeyError:
+            raise CorruptEntry("the entry's offloaded data is missing") from None
+        except Exception:
+            raise CorruptEntry("the entry's offloaded data cannot be decompressed") from None
+
+    def _render(self, stored: StoredEntry, data: Any = UNSET) -> dict[str, Any]:
+        """Return the entry as the API shows it, reading its data unless the caller has it."""
+        return shown_entry(stored, json.loads(self._data_bytes(stored)) if data is UNSET else data)
+
+    def _is_intact(self, stored: StoredEntry) -> bool:
+        """Whether the entry's data, digest, size and hash agree (its link to the previous entry aside)."""
+        try:
+            data_bytes = self._data_bytes(stored)
+            return (
+                len(data_bytes) == stored.size
+                and sha256_hex(data_bytes) == stored.data_sha256
+                and chain_hash(vars(stored)) == stored.hash
+            )
+        except (CorruptEntry, ValueError):  # ValueError: metadata that is not JSON
+            return False

@@ -1,0 +1,187 @@
+"""The entry record, defined once.
+
+Every field of an entry is declared on :class:`StoredEntry`, with what the
+chain hash covers, what makes two entries with one id the same entry, how a
+store keeps it and how the API shows it. The hash, the idempotency check,
+rendering, export and import, the SQL columns, the MongoDB documents and the
+API's ``EntrySchema`` all derive from that one declaration. Adding a field is
+a line here (and one in ``NewEntry`` and ``NewEntrySchema`` when clients post
+it); docs/architecture.md walks through it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from process_memory.chain import canonical_json, sha256_hex
+from process_memory.formats import format_timestamp, is_timestamp, parse_timestamp
+
+#: How a field is kept: text (``length``: the longest a store must hold), a 64-bit integer, an RFC 3339
+#: timestamp, or canonical JSON text of an object or of any value.
+Kind = Literal["text", "integer", "timestamp", "object", "json"]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """How one field of an entry is kept, shown and checked."""
+
+    kind: Kind
+    length: int | None = None
+    nullable: bool = False
+    #: Covered by the chain hash. Only the hash itself is not, and data's text, which data_sha256 covers.
+    hashed: bool = True
+    #: Part of what makes two entries with one id the same entry (a safe retry rather than a 409).
+    content: bool = False
+    #: Given by the client: NewEntry has a field of the same shown name.
+    posted: bool = False
+    description: str | None = None
+
+
+def _spec(kind: Kind, **options: Any) -> Any:
+    return field(metadata={"spec": FieldSpec(kind, **options)})
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """An entry as a client posts it, already validated by the API schema."""
+
+    type: str
+    data: Any
+    metadata: dict[str, Any] = field(default_factory=dict)
+    id: str | None = None
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """One entry as stored. The hashed fields are in the order of the hash recipe (docs/storage.md).
+
+    JSON is kept as its canonical text (``*_json``), the exact bytes that are hashed; it is shown
+    parsed, under the name without ``_json``.
+    """
+
+    instance_id: str = _spec("text", length=128)
+    seq: int = _spec("integer", description="position in the instance's history, gapless from 0")
+    id: str = _spec("text", length=36, posted=True)
+    type: str = _spec("text", length=256, content=True, posted=True)
+    occurred_at: str | None = _spec("timestamp", nullable=True, content=True, posted=True)
+    recorded_at: str = _spec("timestamp")
+    metadata_json: str = _spec("object", content=True, posted=True)
+    size: int = _spec("integer", description="bytes of the canonical JSON of data")
+    data_sha256: str = _spec("text", length=64, content=True)
+    prev_hash: str | None = _spec("text", length=64, nullable=True, description="null for seq 0")
+    hash: str = _spec("text", length=64, hashed=False)
+    #: None when the data is offloaded: then ``blob_ref`` says where.
+    data_json: str | None = _spec("json", nullable=True, hashed=False, description="any JSON value")
+    #: The store's reference to the snappy-compressed data when it is offloaded, else None.
+    blob_ref: str | None = None
+
+
+#: Every stored field but ``blob_ref`` (whose form each store decides), by attribute name, in order.
+FIELD_SPECS: dict[str, FieldSpec] = {
+    f.name: f.metadata["spec"] for f in dataclasses.fields(StoredEntry) if "spec" in f.metadata
+}
+#: The columns (or document fields) every store keeps, besides where offloaded data lives.
+STORED_FIELDS: tuple[str, ...] = tuple(FIELD_SPECS)
+#: The attribute whose shown value, ``data``, may live out of line.
+DATA_FIELD = "data_json"
+
+
+def shown_name(name: str) -> str:
+    """Return the name a stored field has in the API and in exports."""
+    return name.removesuffix("_json")
+
+
+#: The fields the chain hash covers, by shown name, in the documented order.
+HASHED_FIELDS: tuple[str, ...] = tuple(shown_name(n) for n, spec in FIELD_SPECS.items() if spec.hashed)
+#: The fields of an entry as the API shows it and an export writes it.
+SHOWN_FIELDS: frozenset[str] = frozenset(shown_name(n) for n in FIELD_SPECS)
+_CONTENT = tuple(n for n, spec in FIELD_SPECS.items() if spec.content)
+_POSTED = {n: spec for n, spec in FIELD_SPECS.items() if spec.posted}
+
+
+def _shown(spec: FieldSpec, value: Any) -> Any:
+    """Return a field's shown value from its stored one."""
+    return json.loads(value) if spec.kind in ("object", "json") and value is not None else value
+
+
+def _stored(spec: FieldSpec, value: Any) -> Any:
+    """Return a field's stored value from a shown or posted one."""
+    if spec.kind == "json":
+        return canonical_json(value).decode()  # null is a JSON value like any other
+    if value is None:
+        return None
+    if spec.kind == "object":
+        return canonical_json(value).decode()
+    return format_timestamp(value) if isinstance(value, datetime) else value
+
+
+def _posted(spec: FieldSpec, value: Any) -> Any:
+    """Return a field's posted value (as in NewEntry) from a shown one."""
+    return parse_timestamp(value) if spec.kind == "timestamp" else value
+
+
+def _well_formed(spec: FieldSpec, value: Any) -> bool:
+    """Whether a shown value fits its field, as the API would have let it in: type, length, timestamp form."""
+    if value is None:
+        return spec.nullable or spec.kind == "json"
+    if spec.kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if spec.kind == "object":
+        return isinstance(value, dict)
+    if spec.kind in ("text", "timestamp"):
+        fits = isinstance(value, str) and (spec.length is None or len(value) <= spec.length)
+        return fits and (spec.kind == "text" or is_timestamp(value))
+    return True
+
+
+def chain_hash(stored: Mapping[str, Any]) -> str:
+    """Return the chain hash of an entry from its stored fields by attribute name (``prev_hash`` included)."""
+    shown = {shown_name(n): _shown(spec, stored[n]) for n, spec in FIELD_SPECS.items() if spec.hashed}
+    return sha256_hex(canonical_json(shown))
+
+
+def content_of(stored: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Return what makes two entries with one id the same entry, compared as stored."""
+    return tuple(stored[n] for n in _CONTENT)
+
+
+def posted_fields(new: NewEntry) -> dict[str, Any]:
+    """Return the fields a client gave, in their stored form (``id`` None when the server is to make it)."""
+    return {n: _stored(spec, getattr(new, shown_name(n))) for n, spec in _POSTED.items()}
+
+
+def shown_entry(stored: StoredEntry, data: Any) -> dict[str, Any]:
+    """Return the entry as the API shows it and an export writes it; ``data`` is read by the caller."""
+    shown = {shown_name(n): _shown(spec, getattr(stored, n)) for n, spec in FIELD_SPECS.items() if n != DATA_FIELD}
+    shown["data"] = data
+    return shown
+
+
+def stored_from_shown(shown: Any) -> StoredEntry | None:
+    """Rebuild a stored entry from a shown one (an export line), so the usual checks apply; None when malformed."""
+    if not isinstance(shown, dict) or set(shown) != SHOWN_FIELDS:
+        return None
+    values: dict[str, Any] = {}
+    for name, spec in FIELD_SPECS.items():
+        value = shown[shown_name(name)]
+        if not _well_formed(spec, value):
+            return None
+        try:
+            values[name] = _stored(spec, value)
+        except ValueError:  # a number JSON cannot represent
+            return None
+    return StoredEntry(**values, blob_ref=None)
+
+
+def copy_of(shown: Mapping[str, Any], provenance: str) -> NewEntry:
+    """Return a new entry with the posted fields of ``shown``, noting in ``metadata[provenance]`` where it came from."""
+    values = {shown_name(n): _posted(spec, shown[shown_name(n)]) for n, spec in _POSTED.items()}
+    origin = {"instance_id": shown["instance_id"], "seq": shown["seq"], "hash": shown["hash"]}
+    values["metadata"] = {**values["metadata"], provenance: origin}
+    return NewEntry(data=shown["data"], **values)

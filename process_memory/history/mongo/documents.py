@@ -1,0 +1,92 @@
+"""The MongoDB history's documents and indexes, and how entries and summaries map to documents.
+
+An entry's fields come from the entry record (history/entry.py); ``data`` and
+``metadata`` are canonical JSON strings (docs/storage.md says why), and only
+typed, validated values ever reach a filter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING
+from pymongo.collection import Collection
+
+from process_memory.history.entry import STORED_FIELDS, StoredEntry
+from process_memory.history.store import InstanceSummary
+from process_memory.paging import SearchPosition
+
+
+def create_indexes(entries: Collection[Any]) -> None:
+    """Create the entries' indexes when missing: the two unique ones that make appends safe, and the read paths."""
+    entries.create_index([("instance_id", ASCENDING), ("seq", ASCENDING)], unique=True, name="instance_seq")
+    entries.create_index([("instance_id", ASCENDING), ("id", ASCENDING)], unique=True, name="instance_entry_id")
+    entries.create_index(
+        [("instance_id", ASCENDING), ("type", ASCENDING), ("seq", ASCENDING)], name="instance_type_seq"
+    )
+    entries.create_index([("instance_id", ASCENDING), ("recorded_at", ASCENDING)], name="instance_recorded_at")
+    entries.create_index([("data_blob", ASCENDING)], name="data_blob")
+    # Search across instances: by type and time, or by time alone, in a stable order.
+    entries.create_index(
+        [("type", ASCENDING), ("recorded_at", ASCENDING), ("instance_id", ASCENDING), ("seq", ASCENDING)],
+        name="type_recorded_at",
+    )
+    entries.create_index(
+        [("recorded_at", ASCENDING), ("instance_id", ASCENDING), ("seq", ASCENDING)], name="recorded_at"
+    )
+
+
+def type_and_time(entry_type: str | None, since: str | None, until: str | None) -> dict[str, Any]:
+    """The filter on type and recorded time; only typed, validated values reach it."""
+    criteria: dict[str, Any] = {}
+    if entry_type is not None:
+        criteria["type"] = entry_type
+    recorded: dict[str, str] = {}
+    if since is not None:
+        recorded["$gte"] = since
+    if until is not None:
+        recorded["$lt"] = until
+    if recorded:
+        criteria["recorded_at"] = recorded
+    return criteria
+
+
+def entry_from_document(doc: dict[str, Any]) -> StoredEntry:
+    """Return the entry a document of the entries collection holds."""
+    blob = doc.get("data_blob")
+    fields: dict[str, Any] = {name: doc.get(name) for name in STORED_FIELDS}
+    return StoredEntry(**fields, blob_ref=str(blob) if blob is not None else None)
+
+
+def summary_from_document(doc: dict[str, Any]) -> InstanceSummary | None:
+    """Return the summary a document holds; None for a first append that never completed."""
+    if doc["head_seq"] < 0:
+        return None  # a first append that never completed
+    return InstanceSummary(
+        instance_id=doc["_id"],
+        count=doc["count"],
+        first_recorded_at=doc["first_recorded_at"],
+        last_recorded_at=doc["last_recorded_at"],
+        head_seq=doc["head_seq"],
+        head_hash=doc["head_hash"],
+    )
+
+
+def entry_document(entry: StoredEntry) -> dict[str, Any]:
+    """Return the document of an entry; offloaded data is referred to by its GridFS file id."""
+    doc = {name: getattr(entry, name) for name in STORED_FIELDS}
+    doc["data_blob"] = ObjectId(entry.blob_ref) if entry.blob_ref else None
+    return doc
+
+
+def after_position(position: SearchPosition) -> dict[str, Any]:
+    """The filter for entries after ``position`` in (recorded_at, instance_id, seq) order."""
+    at, instance, seq = position
+    return {
+        "$or": [
+            {"recorded_at": {"$gt": at}},
+            {"recorded_at": at, "instance_id": {"$gt": instance}},
+            {"recorded_at": at, "instance_id": instance, "seq": {"$gt": seq}},
+        ]
+    }

@@ -1,0 +1,85 @@
+"""Reading: single entries, pages of one history (with the live tail), search across instances, summaries."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from process_memory.exceptions import NotFound
+from process_memory.formats import check_instance_id
+from process_memory.history.core import HistoryCore
+from process_memory.history.store import HistoryQuery, InstanceQuery, SearchQuery
+from process_memory.paging import Page, SearchPosition, decode_search_cursor, encode_search_cursor, fetch_page
+
+#: How often a live-tail reader looks for entries appended by other processes.
+TAIL_POLL_SECONDS = 0.2
+
+
+class Reading(HistoryCore):
+    """Read entries, pages and summaries."""
+
+    def get_entry(self, instance_id: str, seq: int) -> dict[str, Any]:
+        """Return the entry at ``seq``."""
+        stored = self.store.get_by_seq(check_instance_id(instance_id), seq)
+        if stored is None:
+            raise NotFound("no entry at this seq", {"instance_id": instance_id, "seq": seq})
+        return self._render(stored)
+
+    def head(self, instance_id: str) -> dict[str, Any]:
+        """Return the newest entry of the instance."""
+        stored = self.store.head(check_instance_id(instance_id))
+        if stored is None:
+            raise NotFound("the instance has no entry", {"instance_id": instance_id})
+        return self._render(stored)
+
+    def first(self, instance_id: str) -> dict[str, Any]:
+        """Return the oldest entry of the instance (seq 0: seqs are gapless)."""
+        try:
+            return self.get_entry(instance_id, 0)
+        except NotFound:
+            raise NotFound("the instance has no entry", {"instance_id": instance_id}) from None
+
+    def read_history(self, instance_id: str, query: HistoryQuery) -> Page[dict[str, Any]]:
+        """Return one page of entries; its cursor is the seq the next page starts after (or before).
+
+        With ``query.wait`` (seconds), an empty page is not answered until an
+        entry arrives or the wait ends: appends in this process wake the reader
+        at once, appends elsewhere are seen within TAIL_POLL_SECONDS.
+        """
+        check_instance_id(instance_id)
+        deadline = time.monotonic() + query.wait
+        while True:
+            page = fetch_page(
+                lambda n: self.store.find(instance_id, dataclasses.replace(query, limit=n)),
+                query.limit,
+                lambda entry: entry.seq,
+            )
+            remaining = deadline - time.monotonic()
+            if page.items or remaining <= 0:
+                return page.map(self._render)
+            with self._appended:
+                self._appended.wait(timeout=min(remaining, TAIL_POLL_SECONDS))
+
+    def search(self, query: SearchQuery) -> Page[dict[str, Any]]:
+        """Return entries of every instance by time (and type); the cursor is opaque to clients."""
+        position = decode_search_cursor(query.after) if query.after else None
+        page = fetch_page(
+            lambda n: self.store.search(dataclasses.replace(query, limit=n), position),
+            query.limit,
+            lambda entry: encode_search_cursor(SearchPosition(entry.recorded_at, entry.instance_id, entry.seq)),
+        )
+        return page.map(self._render)
+
+    def get_instance(self, instance_id: str) -> dict[str, Any]:
+        """Return the instance's summary."""
+        return dataclasses.asdict(self._summary(instance_id))
+
+    def list_instances(self, query: InstanceQuery) -> Page[dict[str, Any]]:
+        """Return one page of instance summaries ordered by id; the cursor is the last id shown."""
+        page = fetch_page(
+            lambda n: self.store.list_summaries(query.after, n),
+            query.limit,
+            lambda summary: summary.instance_id,
+        )
+        return page.map(dataclasses.asdict)

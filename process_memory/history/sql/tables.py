@@ -1,0 +1,124 @@
+"""The SQL history's three tables, and how entries and summaries map to their rows.
+
+The entries table's columns come from the entry record (history/entry.py);
+PostgreSQL also gets JSONB copies of data and metadata, for psql.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from process_memory.history.entry import FIELD_SPECS, STORED_FIELDS, FieldSpec, StoredEntry, shown_name
+from process_memory.history.store import InstanceSummary
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The three tables of the history, named from one prefix."""
+
+    entries: sa.Table
+    instances: sa.Table
+    blobs: sa.Table
+
+
+#: The fields kept as canonical JSON text, which PostgreSQL also keeps as JSONB under their shown names.
+_JSON_FIELDS = tuple(name for name, spec in FIELD_SPECS.items() if spec.kind in ("object", "json"))
+#: RFC 3339 UTC with milliseconds: sorts as text.
+_TIMESTAMP = sa.String(24)
+
+
+def _column(name: str, spec: FieldSpec) -> sa.Column[Any]:
+    """The column of an entry field, as the record declares it; (instance_id, seq) is the key."""
+    kind: Any = {
+        "text": sa.String(spec.length) if spec.length else sa.Text,
+        "integer": sa.BigInteger,
+        "timestamp": _TIMESTAMP,
+        "object": sa.Text,
+        "json": sa.Text,
+    }[spec.kind]
+    key = name in ("instance_id", "seq")
+    return sa.Column(name, kind, primary_key=key, autoincrement=False, nullable=spec.nullable or key)
+
+
+def build_tables(prefix: str, dialect: str) -> Tables:
+    """Describe the tables; PostgreSQL gets JSONB copies of data and metadata for psql."""
+    metadata = sa.MetaData()
+    timestamp = _TIMESTAMP
+    jsonb_copies = [sa.Column(shown_name(n), postgresql.JSONB) for n in _JSON_FIELDS] if dialect == "postgresql" else []
+    entries = sa.Table(
+        f"{prefix}_entries",
+        metadata,
+        *[_column(name, spec) for name, spec in FIELD_SPECS.items()],
+        sa.Column("data_blob", sa.String(36)),
+        *jsonb_copies,
+        sa.UniqueConstraint("instance_id", "id", name=f"{prefix}_entries_instance_entry_id"),
+        sa.Index(f"{prefix}_entries_instance_type_seq", "instance_id", "type", "seq"),
+        sa.Index(f"{prefix}_entries_instance_recorded_at", "instance_id", "recorded_at"),
+        sa.Index(f"{prefix}_entries_data_blob", "data_blob"),
+        # Search across instances: by type and time, or by time alone, in a stable order.
+        sa.Index(f"{prefix}_entries_type_recorded_at", "type", "recorded_at", "instance_id", "seq"),
+        sa.Index(f"{prefix}_entries_recorded_at", "recorded_at", "instance_id", "seq"),
+    )
+    instances = sa.Table(
+        f"{prefix}_instances",
+        metadata,
+        sa.Column("instance_id", sa.String(128), primary_key=True),
+        sa.Column("count", sa.BigInteger, nullable=False),
+        sa.Column("head_seq", sa.BigInteger, nullable=False),
+        sa.Column("head_hash", sa.String(64)),
+        sa.Column("first_recorded_at", timestamp, nullable=False),
+        sa.Column("last_recorded_at", timestamp, nullable=False),
+    )
+    blobs = sa.Table(
+        f"{prefix}_blobs",
+        metadata,
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("instance_id", sa.String(128), nullable=False),
+        sa.Column("entry_id", sa.String(36), nullable=False),
+        sa.Column("created_at", sa.DateTime, nullable=False, index=True),
+        sa.Column("content", sa.LargeBinary, nullable=False),
+    )
+    return Tables(entries, instances, blobs)
+
+
+def jsonb(canonical: str | None) -> Any:
+    """Return the JSONB copy of canonical JSON text for an insert, or SQL NULL."""
+    # PostgreSQL's JSONB refuses the NUL character; such values are only kept as text.
+    # sa.null(): a plain None would be stored as the JSON value null.
+    if canonical is None or "\\u0000" in canonical:
+        return sa.null()
+    # Bound as text and parsed by PostgreSQL; a JSONB-typed bind would encode it a second time.
+    return sa.cast(sa.literal(canonical, sa.Text()), postgresql.JSONB)
+
+
+def entry_row(entry: StoredEntry, with_jsonb: bool) -> dict[str, Any]:
+    """Return the row of an entry, with JSONB copies of its JSON fields when the table has them."""
+    row: dict[str, Any] = {name: getattr(entry, name) for name in STORED_FIELDS}
+    row["data_blob"] = entry.blob_ref
+    if with_jsonb:
+        row.update({shown_name(n): jsonb(row[n]) for n in _JSON_FIELDS})
+    return row
+
+
+def entry_from_row(row: Any) -> StoredEntry:
+    """Return the entry a row of the entries table holds."""
+    mapping = row._mapping
+    return StoredEntry(**{name: mapping[name] for name in STORED_FIELDS}, blob_ref=mapping["data_blob"])
+
+
+def summary_from_row(row: Any) -> InstanceSummary | None:
+    """Return the summary a row of the instances table holds; None for a first append that never completed."""
+    if row.head_seq < 0:
+        return None
+    return InstanceSummary(
+        instance_id=row.instance_id,
+        count=row.count,
+        first_recorded_at=row.first_recorded_at,
+        last_recorded_at=row.last_recorded_at,
+        head_seq=row.head_seq,
+        head_hash=row.head_hash,
+    )
