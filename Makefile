@@ -11,10 +11,13 @@ UPSTREAM ?= 127.0.0.1:8000
 MAX_BODY ?= 67108864
 SERVER_NAME ?= _
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+# The pinned packages, then the project itself, editable (its console scripts included); the build uses
+# the pinned setuptools already in the venv.
+$(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $@
 
 install: $(BIN)/.installed
@@ -28,6 +31,7 @@ ferretdb:
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m tools.code_shape process_memory
 	$(BIN)/python -m mypy process_memory
 
 test: install ferretdb lint

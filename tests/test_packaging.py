@@ -1,11 +1,18 @@
-"""requirements.txt and the Pipfile name the same pinned packages."""
+"""The project installs as one package: its pins agree, its wheel holds what it should, its scripts run."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
 
 
 def _requirements(path: Path) -> dict[str, str]:
@@ -36,3 +43,44 @@ def test_requirements_and_pipfile_agree(project_root: Path) -> None:
     pipfile = tomllib.loads((project_root / "Pipfile").read_text())
     assert _requirements(project_root / "requirements.txt") == _pipfile(pipfile["packages"])
     assert _requirements(project_root / "requirements-dev.txt") == _pipfile(pipfile["dev-packages"])
+
+
+def _wheel_file(archive: zipfile.ZipFile, suffix: str) -> str:
+    return archive.read(next(name for name in archive.namelist() if name.endswith(suffix))).decode()
+
+
+def test_the_wheel_holds_the_package_its_scripts_and_requirements_txt(project_root: Path, tmp_path: Path) -> None:
+    # A copy of what the build reads, so that its build/ and egg-info/ stay out of the checkout.
+    source = tmp_path / "source"
+    shutil.copytree(
+        project_root / "process_memory", source / "process_memory", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    for name in ("pyproject.toml", "requirements.txt", "README.md"):
+        shutil.copy(project_root / name, source / name)
+    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", tmp_path]
+    subprocess.run([*pip_wheel, source], check=True, capture_output=True)
+    [wheel] = tmp_path.glob("process_memory-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        metadata = _wheel_file(archive, ".dist-info/METADATA")
+        entry_points = _wheel_file(archive, ".dist-info/entry_points.txt")
+    assert "process_memory/history/entry.py" in names and "process_memory/history/sql/store.py" in names
+    assert not [name for name in names if name.split("/")[0] in ("tests", "bench", "tools")]
+    required = [
+        line.removeprefix("Requires-Dist: ") for line in metadata.splitlines() if line.startswith("Requires-Dist:")
+    ]
+    pins = {_normalise(name): version for name, _, version in (spec.partition("==") for spec in required)}
+    assert pins == _requirements(project_root / "requirements.txt")
+    assert "process-memory-admin = process_memory.cli:admin" in entry_points
+    assert "process-memory-nginx = process_memory.deploy:main" in entry_points
+
+
+def test_the_admin_script_runs_the_operator_commands(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "process-memory-admin"  # `make install` installs the project
+    environ = {**os.environ, "PROCESS_MEMORY_DATABASE_URL": f"sqlite:///{tmp_path / 'h.sqlite3'}"}
+    done = subprocess.run([script, "history", "init"], env=environ, cwd=tmp_path, capture_output=True, text=True)
+    assert (done.returncode, done.stdout) == (0, "history schema ready\n")
+    assert (
+        "process_memory_entries"
+        in sa.inspect(sa.create_engine(f"sqlite:///{tmp_path / 'h.sqlite3'}")).get_table_names()
+    )
