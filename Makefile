@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run lint test bench mutate ferretdb nginx-config clean
+.PHONY: install run lint test bench bench-quick mutate ferretdb nginx-config clean
 
 # make nginx-config LISTEN=80 UPSTREAM=unix:/run/process-memory/gunicorn.sock MAX_BODY=67108864
 LISTEN ?= 8080
@@ -40,6 +40,10 @@ test: install ferretdb lint
 bench: install ferretdb
 	$(BIN)/python -m bench.batch_vs_single
 	$(BIN)/python -m bench.tail_latency
+
+# The SQLite append leg only (about a minute): a first look after a change to the storage path.
+bench-quick: install
+	$(BIN)/python -m bench.batch_vs_single --sqlite-only
 
 nginx-config: install
 	@mkdir -p var

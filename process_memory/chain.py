@@ -1,7 +1,8 @@
-"""Canonical JSON and the per-instance hash chain, in one place.
+"""Canonical JSON and SHA-256, in one place.
 
 Everything that is hashed goes through :func:`canonical_json`, so anyone can
-recompute a hash outside the service (docs/storage.md gives the recipe).
+recompute a hash outside the service (docs/storage.md gives the recipe; which
+fields an entry's hash covers is the entry record's business, history/entry.py).
 """
 
 from __future__ import annotations
@@ -9,20 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Any
-
-#: The fields of an entry that its ``hash`` covers, in the order documented.
-HASHED_FIELDS: tuple[str, ...] = (
-    "instance_id",
-    "seq",
-    "id",
-    "type",
-    "occurred_at",
-    "recorded_at",
-    "metadata",
-    "size",
-    "data_sha256",
-    "prev_hash",
-)
 
 
 def canonical_json(value: Any) -> bytes:
@@ -38,8 +25,3 @@ def canonical_json(value: Any) -> bytes:
 def sha256_hex(payload: bytes) -> str:
     """Return the lowercase hex SHA-256 of ``payload``."""
     return hashlib.sha256(payload).hexdigest()
-
-
-def entry_hash(fields: dict[str, Any]) -> str:
-    """Return the chain hash of an entry from its hashed fields (``prev_hash`` included)."""
-    return sha256_hex(canonical_json({name: fields[name] for name in HASHED_FIELDS}))

@@ -331,6 +331,24 @@ def test_each_refusal_says_what_is_wrong(environ: dict[str, str], message: str) 
     assert str(error.value).startswith(message)
 
 
+@pytest.mark.parametrize(
+    ("name", "unit"),
+    [
+        ("DOCDB_MAX_DATA", " of bytes"),
+        ("PROCESS_MEMORY_MAX_REQUEST_BYTES", " of bytes"),
+        ("PROCESS_MEMORY_STATE_MAX_BYTES", " of bytes"),
+        ("PROCESS_MEMORY_STATE_TTL", " of seconds"),
+        ("PROCESS_MEMORY_STATE_SWEEP_SECONDS", " of seconds"),
+        ("PROCESS_MEMORY_PROXY_HOPS", ""),
+        ("DOCDB_PORT", ""),
+    ],
+)
+def test_a_number_that_is_not_one_is_refused_in_its_unit(name: str, unit: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({"DOCDB_HOST": "h", name: "lots"}, dotenv_path=None)
+    assert str(error.value) == f"{name} must be a whole number{unit}"
+
+
 def test_dotenv_in_the_working_directory_is_read_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / ".env").write_text("DOCDB_COLLECTION=from_dotenv\n")
     monkeypatch.chdir(tmp_path)

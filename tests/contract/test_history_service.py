@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -273,3 +274,33 @@ def test_a_year_before_1000_keeps_four_digits_and_copies(client: FlaskClient, ii
     target = str(uuid.uuid4())
     assert client.post(f"{API}/{iid}/clone", json={"to": target}).status_code == 201
     assert client.get(f"{API}/{target}/head").get_json()["occurred_at"] == "0999-05-06T06:08:09.500Z"
+
+
+def test_an_entry_whose_data_cannot_be_read_back_answers_500_saying_so(
+    client: FlaskClient, store: HistoryStore, iid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client.post(f"{API}/{iid}/history", json={"type": "t", "data": "x" * 10_000})  # offloaded
+    offloaded = store.get_by_seq(iid, 0)
+    assert offloaded is not None and offloaded.blob_ref is not None
+    without_data = dataclasses.replace(offloaded, blob_ref=None)
+
+    def lose_the_reference() -> None:
+        monkeypatch.setattr(store, "get_by_seq", lambda *args: without_data)
+        monkeypatch.setattr(store, "iter_chain", lambda instance_id: iter([without_data]))
+
+    damage = {
+        "entry has no data": lose_the_reference,
+        "the entry's offloaded data cannot be decompressed": lambda: monkeypatch.setattr(
+            store, "get_blob", lambda ref: b"not snappy"
+        ),
+        "the entry's offloaded data is missing": lambda: store.delete_blob(offloaded.blob_ref),
+    }
+    for message, do_damage in damage.items():
+        monkeypatch.undo()
+        do_damage()
+        response = client.get(f"{API}/{iid}/history/0")
+        assert (response.status_code, response.get_json()) == (
+            500,
+            {"error": {"code": "corrupt_entry", "message": message, "details": None}},
+        )
+        assert client.get(f"{API}/{iid}/verify").get_json() == {"ok": False, "checked": 1, "first_bad_seq": 0}
