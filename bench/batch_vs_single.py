@@ -6,6 +6,7 @@ over the same app, so the machine's speed cancels out. Run: `make bench`.
 
 from __future__ import annotations
 
+import logging
 import sys
 import tempfile
 import time
@@ -49,6 +50,8 @@ def measure(settings: Settings) -> tuple[float, float]:
 
 def main(argv: list[str]) -> None:
     """Print one line per backend; ``--sqlite-only`` (make bench-quick) leaves FerretDB out."""
+    # Configured here, the app leaves logging alone: its per-request lines would bury the figures.
+    logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         runs = {"sqlite": Settings(database_url=f"sqlite:///{Path(tmp) / 'bench.sqlite3'}")}
         ferretdb = None
