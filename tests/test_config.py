@@ -176,6 +176,11 @@ def test_every_default_when_nothing_is_set() -> None:
     )
 
 
+def test_settings_built_by_hand_trust_the_same_proxies_as_the_environment_s() -> None:
+    # One default: code that builds Settings itself sits behind the same nginx as `make run`.
+    assert Settings().proxy_hops == Settings.from_env({}, dotenv_path=None).proxy_hops == 1
+
+
 def test_every_variable_is_read(tmp_path: Path) -> None:
     environ = {
         "DOCDB_HOST": "db.example",

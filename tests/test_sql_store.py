@@ -36,6 +36,23 @@ def test_a_held_sqlite_lock_gives_503_then_the_append_succeeds(tmp_path: Path) -
     assert client.get(f"{API}/{iid}/history/0").get_json() == first
 
 
+def _nullable_columns(engine: sa.Engine, table: str) -> set[str]:
+    return {column["name"] for column in sa.inspect(engine).get_columns(table) if column["nullable"]}
+
+
+def test_only_the_record_s_nullable_fields_may_be_null(tmp_path: Path, postgres: PostgresServer) -> None:
+    # SQLite lets a primary-key column hold NULL unless it says NOT NULL; the key must say it.
+    expected = {"occurred_at", "prev_hash", "data_json", "data_blob"}
+    sqlite_store = SQLHistoryStore(f"sqlite:///{tmp_path / 'h.sqlite3'}")
+    sqlite_store.ensure_schema()
+    assert _nullable_columns(sqlite_store._connect(), "process_memory_entries") == expected
+    prefix = f"t_{uuid.uuid4().hex[:12]}"
+    postgres_store = SQLHistoryStore(postgres.url, table_prefix=prefix)
+    postgres_store.ensure_schema()
+    assert _nullable_columns(postgres_store._connect(), f"{prefix}_entries") == expected | {"data", "metadata"}
+    postgres_store.tables.entries.metadata.drop_all(postgres_store._connect())
+
+
 def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
     store = SQLHistoryStore(f"sqlite:///{tmp_path / 'h.sqlite3'}")
     store.ensure_schema()

@@ -41,7 +41,7 @@ def _column(name: str, spec: FieldSpec) -> sa.Column[Any]:
         "json": sa.Text,
     }[spec.kind]
     key = name in ("instance_id", "seq")
-    return sa.Column(name, kind, primary_key=key, autoincrement=False, nullable=spec.nullable or key)
+    return sa.Column(name, kind, primary_key=key, autoincrement=False, nullable=spec.nullable and not key)
 
 
 def build_tables(prefix: str, dialect: str) -> Tables:
