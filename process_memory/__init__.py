@@ -14,6 +14,8 @@ from process_memory.history import create_history_store
 from process_memory.history.service import HistoryService
 from process_memory.history.store import HistoryStore
 from process_memory.http_errors import register_error_handlers
+from process_memory.memory.queries import LineageService
+from process_memory.memory.service import MemoryService
 from process_memory.observability import configure_json_logging, record_appends, register_request_observers
 from process_memory.state import INSTANCE_STATE_NAMESPACE, ExpirySweeper, StateService
 from process_memory.stores import SQLStore, StateStore, create_state_store
@@ -55,6 +57,9 @@ def register_services(
     history = HistoryService(store, settings.max_inline_data)
     history.listeners.append(record_appends)
     app.extensions["process_memory.history"] = history
+    memory = MemoryService(history)
+    app.extensions["process_memory.memory"] = memory
+    app.extensions["process_memory.lineage"] = LineageService(memory)
 
     root = state_store or create_state_store(
         settings.state_backend,
@@ -109,6 +114,17 @@ def register_commands(app: Flask) -> None:
         service: HistoryService = app.extensions["process_memory.history"]
         count = service.delete_orphan_blobs(timedelta(minutes=older_than_minutes))
         click.echo(f"deleted {count} orphaned blobs")
+
+    @group.command("reindex")
+    @click.option("--instance", "instance_id", default=None, help="Only this instance.")
+    def reindex(instance_id: str | None) -> None:
+        """Rebuild the current memories and lineage indexes from the chains alone."""
+        memory: MemoryService = app.extensions["process_memory.memory"]
+        if instance_id is not None:
+            found = memory.reindex(instance_id)
+            click.echo(f"reindexed {instance_id}: {'a memory' if found else 'no memory'}")
+            return
+        click.echo(f"reindexed {memory.reindex_all()} instances with a memory")
 
     app.cli.add_command(group)
 

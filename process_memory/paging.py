@@ -62,3 +62,18 @@ def decode_search_cursor(cursor: str) -> SearchPosition:
         raise InvalidInput("invalid cursor", {"after": ["pass the next cursor of the previous page"]})
     recorded_at, instance_id, seq = cursor.split(",")
     return SearchPosition(recorded_at, instance_id, min(int(seq), MAX_SEQ))
+
+
+#: An event position: ``<reference date key>|<instance id>`` (date keys are ISO 8601 with microseconds).
+EVENT_CURSOR_PATTERN = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\|" + INSTANCE_ID_PATTERN
+_EVENT_CURSOR_RE = re.compile(EVENT_CURSOR_PATTERN)
+
+
+def decode_event_cursor(cursor: str | None) -> tuple[str, str] | None:
+    """Return the (reference date key, instance id) an event cursor names; raise InvalidInput when malformed."""
+    if cursor is None:
+        return None
+    if not _EVENT_CURSOR_RE.fullmatch(cursor):
+        raise InvalidInput("invalid cursor", {"after": ["pass the next cursor of the previous page"]})
+    date, instance_id = cursor.split("|")
+    return date, instance_id

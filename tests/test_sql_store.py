@@ -88,7 +88,8 @@ def test_history_init_creates_the_schema_ahead_of_time(tmp_path: Path) -> None:
     result = create_app(Settings(database_url=url)).test_cli_runner().invoke(args=["history", "init"])
     assert result.exit_code == 0 and "history schema ready" in result.output
     tables = set(sa.inspect(sa.create_engine(url)).get_table_names())
-    assert tables == {"process_memory_entries", "process_memory_instances", "process_memory_blobs"}
+    memory = {f"process_memory_memory_{part}" for part in ("views", "reads", "read_tables", "items")}
+    assert tables == {"process_memory_entries", "process_memory_instances", "process_memory_blobs", *memory}
 
 
 def test_history_gc_removes_only_unreferenced_old_blobs(tmp_path: Path) -> None:

@@ -14,6 +14,8 @@ from process_memory.api.schemas import ApiErrorSchema
 from process_memory.formats import INSTANCE_ID_PATTERN
 from process_memory.history.service import HistoryService
 from process_memory.http_errors import handle_http_exception
+from process_memory.memory.queries import LineageService
+from process_memory.memory.service import MemoryService
 from process_memory.paging import Page
 
 API_PREFIX = "/api/v1"
@@ -46,6 +48,16 @@ def history_service() -> HistoryService:
     return current_app.extensions["process_memory.history"]
 
 
+def memory_service() -> MemoryService:
+    """Return the app's MemoryService."""
+    return current_app.extensions["process_memory.memory"]
+
+
+def lineage_service() -> LineageService:
+    """Return the app's LineageService."""
+    return current_app.extensions["process_memory.lineage"]
+
+
 def next_link(cursor_name: str, cursor: Any) -> dict[str, str]:
     """Return a Link header for the next page: the same query with the cursor moved (none on the last page)."""
     if cursor is None:
@@ -62,7 +74,7 @@ def paged(page: Page[Any], cursor_name: str) -> tuple[Page[Any], int, dict[str, 
 
 def register_api(app: Flask) -> None:
     """Attach the OpenAPI machinery and every blueprint of the API."""
-    from process_memory.api import compat, instances, search, state
+    from process_memory.api import compat, instances, lineage, platform, search, state
 
     app.config.update(
         API_TITLE="process-memory",
@@ -79,4 +91,7 @@ def register_api(app: Flask) -> None:
     api.register_blueprint(instances.blp, url_prefix=f"{API_PREFIX}/instances")
     api.register_blueprint(state.blp, url_prefix=f"{API_PREFIX}/instances")
     api.register_blueprint(search.blp, url_prefix=f"{API_PREFIX}/history")
+    api.register_blueprint(lineage.memory_blp, url_prefix=f"{API_PREFIX}/instances")
+    api.register_blueprint(lineage.blp, url_prefix=f"{API_PREFIX}/lineage")
     api.register_blueprint(compat.blp)
+    api.register_blueprint(platform.blp)

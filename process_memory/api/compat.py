@@ -1,10 +1,11 @@
-"""Compatibility routes of the original process-memory service, as thin adapters over the same services.
+"""The original service's routes for writing memories and reading documents, as thin adapters.
 
-Kept so that services written against the original keep working. Each route
-answers the shape the original's clients parse; where the original's status
-was odd (417 for an empty body, 200 for an unknown instance with a null body,
-500 on anything unexpected) it now answers a proper status with the API's
-JSON error. docs/compatibility.md lists every difference.
+Kept so that the platform's clients (docs/compatibility.md names them) work
+unchanged: the ``fix_reprocess`` writes (``POST /{id}``, ``/commit``,
+``/create``, ``/clone``), the Node-era document routes and the ``master``
+branch's ``/memory`` routes. Each answers the shape the clients parse, with
+the API's JSON errors. The current memory and the reprocessing queries are
+in ``api/platform.py``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from flask import Response, current_app, jsonify, request
 from flask.views import MethodView
 from werkzeug.exceptions import BadRequest
 
-from process_memory.api import ApiBlueprint, history_service
+from process_memory.api import ApiBlueprint, history_service, memory_service
+from process_memory.api.lineage_schemas import MAX_DOCUMENTS, HistoryCountSchema
 from process_memory.api.parser import read_json_request
 from process_memory.api.schemas import ApiErrorSchema
-from process_memory.exceptions import InvalidInput, NotFound
-from process_memory.history.entry import NewEntry
+from process_memory.exceptions import NotFound
 from process_memory.history.store import HistoryQuery, InstanceQuery
 
 blp = ApiBlueprint(
@@ -28,14 +29,23 @@ blp = ApiBlueprint(
     description="Routes of the original process-memory service, kept for its clients. New clients use /api/v1.",
 )
 
-#: Header fields of a memory document, copied into the entry's metadata so they can be read without the data.
-MEMORY_HEADER_FIELDS = ("processId", "systemId", "instanceId", "eventOut", "commit", "version")
-#: The original capped `/first/<n>` at this many documents.
-MAX_DOCUMENTS = 1000
-#: The original's `/history` listed the last 100 documents, newest first.
+#: The `master` branch's `/memory/{id}` listed the last 100 documents, newest first.
 HISTORY_DOCUMENTS = 100
 
 _COMPAT = {"deprecated": True}
+_MEMORY_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "description": "a memory document (event, map, dataset, fork, instance_filter, inputs and header "
+                'fields), optionally wrapped as {"json": document}',
+            }
+        }
+    },
+}
+_STORED = "stored as one entry; `{instance_id, seq, id}`"
 
 
 def _documents(instance_id: str, direction: Literal["forward", "backward"], limit: int) -> list[Any]:
@@ -43,45 +53,35 @@ def _documents(instance_id: str, direction: Literal["forward", "backward"], limi
     return [item["data"] for item in page.items]
 
 
-@blp.route("/memory/<uuid:instance_id>", endpoint="memory")
-@blp.route("/memory/<uuid:instance_id>/commit", endpoint="memory_commit")
-class Memory(MethodView):
-    """An instance's memory documents."""
+def _post_memory(instance_id: Any) -> Any:
+    if not request.get_data(cache=True):
+        raise BadRequest("there is no data in the request")
+    return memory_service().post(str(instance_id), read_json_request(request))
 
-    @blp.doc(
-        **_COMPAT,
-        requestBody={
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "description": "a memory document: event, map, dataset, fork and header fields",
-                    }
-                }
-            },
-        },
-    )
-    @blp.response(201, description="stored as one entry; `{instance_id, seq, id}`")
-    @blp.alt_response(400, description="no body (the original answered 417)", schema=ApiErrorSchema)
+
+@blp.route("/<uuid:instance_id>", endpoint="create", methods=["POST"])
+@blp.route("/<uuid:instance_id>/commit", endpoint="commit", methods=["POST"])
+@blp.route("/<uuid:instance_id>/create", endpoint="create_memory", methods=["POST"])
+@blp.route("/memory/<uuid:instance_id>/commit", endpoint="memory_commit", methods=["POST"])
+@blp.doc(**_COMPAT, requestBody=_MEMORY_BODY)
+@blp.response(201, description=_STORED)
+@blp.alt_response(400, description="no body (the original answered 500)", schema=ApiErrorSchema)
+@blp.alt_response(422, description="a part of the memory document has the wrong shape", schema=ApiErrorSchema)
+def create(instance_id: Any) -> Any:
+    """Store a memory document as one entry of the instance in the URL, and fold it into its current memory."""
+    return jsonify(_post_memory(instance_id)), 201
+
+
+@blp.route("/memory/<uuid:instance_id>", endpoint="memory")
+class Memory(MethodView):
+    """An instance's memory documents (the `master` branch's route)."""
+
+    @blp.doc(**_COMPAT, requestBody=_MEMORY_BODY)
+    @blp.response(201, description=_STORED)
+    @blp.alt_response(400, description="no body", schema=ApiErrorSchema)
     def post(self, instance_id: Any) -> Any:
-        """Store a memory document (event, map, dataset, fork and header fields) as one entry."""
-        if not request.get_data(cache=True):
-            raise BadRequest("there is no data in the request")
-        document = read_json_request(request)
-        if not isinstance(document, dict):
-            raise InvalidInput("a memory document is a JSON object", {"body": ["a JSON object"]})
-        event = document.get("event")
-        name = event.get("name") if isinstance(event, dict) else None
-        entry, _ = history_service().append_entry(
-            str(instance_id),
-            NewEntry(
-                type=name if isinstance(name, str) and 0 < len(name) <= 256 else "memory",
-                data=document,
-                metadata={field: document[field] for field in MEMORY_HEADER_FIELDS if field in document},
-            ),
-        )
-        return jsonify(instance_id=entry["instance_id"], seq=entry["seq"], id=entry["id"]), 201
+        """Store a memory document as one entry."""
+        return jsonify(_post_memory(instance_id)), 201
 
     @blp.doc(**_COMPAT)
     @blp.response(200, description="the memory documents, newest first (at most 100)")
@@ -136,26 +136,26 @@ class InstanceInfo(MethodView):
         return jsonify(full_name=f"{database}.{instance_id}", aprox_doc_count=count)
 
 
-@blp.route("/<uuid:instance_id>/head", endpoint="head_list")
-class HeadList(MethodView):
-    """The newest document, in a list."""
-
-    @blp.doc(**_COMPAT)
-    @blp.response(200, description="a list holding the newest document, or an empty list")
-    def get(self, instance_id: Any) -> Any:
-        """Return `[newest document]`, or `[]`."""
-        return jsonify(_documents(instance_id, "backward", 1))
-
-
 @blp.route("/<uuid:instance_id>/first", endpoint="first_list")
 class FirstList(MethodView):
-    """The oldest document, in a list."""
+    """The first memory document, in a list."""
 
     @blp.doc(**_COMPAT)
-    @blp.response(200, description="a list holding the oldest document, or an empty list")
+    @blp.response(200, description="a list holding the first memory document as posted, or an empty list")
     def get(self, instance_id: Any) -> Any:
-        """Return `[oldest document]`, or `[]`."""
+        """Return `[first document]`, or `[]` (the Executor reads `[0]["event"]`)."""
         return jsonify(_documents(instance_id, "forward", 1))
+
+
+@blp.route("/<uuid:instance_id>/event", endpoint="first_event")
+class FirstEvent(MethodView):
+    """The first memory document's event, in a list (the Node service's route)."""
+
+    @blp.doc(**_COMPAT)
+    @blp.response(200, description="a list holding the first document's event, or an empty list")
+    def get(self, instance_id: Any) -> Any:
+        """Return `[first document's event]`, or `[]`."""
+        return jsonify([document.get("event") for document in _documents(instance_id, "forward", 1)])
 
 
 @blp.route("/<uuid:instance_id>/first/<int:count>", endpoint="first_n")
@@ -171,18 +171,34 @@ class FirstN(MethodView):
 
 @blp.route("/<uuid:instance_id>/history", endpoint="history_list")
 class HistoryList(MethodView):
-    """The latest documents."""
+    """Documents from either end of the history (the Node service's route)."""
 
     @blp.doc(**_COMPAT)
-    @blp.response(200, description="the last 100 documents, newest first")
-    def get(self, instance_id: Any) -> Any:
-        """Return the last 100 documents, newest first."""
-        return jsonify(_documents(instance_id, "backward", HISTORY_DOCUMENTS))
+    @blp.arguments(HistoryCountSchema, location="query")
+    @blp.response(
+        200, description="`?first=N`: the first N documents; `?last=N` the last N; neither: up to 1,000; oldest first"
+    )
+    def get(self, counts: dict[str, int | None], instance_id: Any) -> Any:
+        """Return the first or last N documents, oldest first."""
+        if counts["last"] is not None:
+            return jsonify(_documents(instance_id, "backward", counts["last"])[::-1])
+        return jsonify(_documents(instance_id, "forward", counts["first"] or MAX_DOCUMENTS))
+
+
+@blp.route("/clone/<uuid:source>/<uuid:target>", endpoint="clone", methods=["POST"])
+@blp.route("/<uuid:source>/<uuid:target>/clone", endpoint="node_clone", methods=["POST"])
+@blp.doc(**_COMPAT)
+@blp.response(201, description="the source's current memory is the target's first entry; `{instance_id, seq, id}`")
+@blp.alt_response(404, description="the source has no memory", schema=ApiErrorSchema)
+@blp.alt_response(409, description="the target already has other entries", schema=ApiErrorSchema)
+def clone(source: Any, target: Any) -> Any:
+    """Start the target with the source's current memory, `reproduction: {from, to}` in its event."""
+    return jsonify(memory_service().clone(str(source), str(target))), 201
 
 
 @blp.route("/reproduction/<uuid:source>/<uuid:target>", endpoint="reproduction")
 class Reproduction(MethodView):
-    """A copy of an instance, to reproduce its run."""
+    """A copy of an instance, to reproduce its run (the `master` branch's route)."""
 
     @blp.doc(**_COMPAT)
     @blp.response(200, description="the id of the new instance's newest entry, as plain text")

@@ -24,6 +24,8 @@ from process_memory.exceptions import Conflict, DuplicateEntry, InvalidInput, Pr
 from process_memory.formats import check_instance_id, format_timestamp
 from process_memory.history.core import UNSET, HistoryCore
 from process_memory.history.entry import NewEntry, StoredEntry, chain_hash, content_of, posted_fields
+from process_memory.memory.document import MEMORY_FORMAT, MEMORY_MARKER, MemoryPost, parse_memory
+from process_memory.memory.view import ViewFold
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,8 @@ class PreparedEntry:
     data_bytes: bytes
     #: False when the server made the id: such an entry cannot exist before this call stores it.
     client_id: bool
+    #: The checked memory document, when the entry's metadata marks its data as one.
+    memory: MemoryPost | None = None
     blob_ref: str | None = None
 
     @property
@@ -73,7 +77,23 @@ def prepare(instance_id: str, new: NewEntry) -> PreparedEntry:
         size=len(data_bytes),
         data_sha256=sha256_hex(data_bytes),
     )
-    return PreparedEntry(fields, data_bytes, client_id=new.id is not None)
+    return PreparedEntry(fields, data_bytes, client_id=new.id is not None, memory=memory_of(instance_id, new))
+
+
+def memory_of(instance_id: str, new: NewEntry) -> MemoryPost | None:
+    """Return the entry's memory document, checked, when its metadata marks it as one (422 when it is not one)."""
+    marker = new.metadata.get(MEMORY_MARKER)
+    if marker is None:
+        return None
+    if marker != MEMORY_FORMAT or isinstance(marker, bool):
+        raise InvalidInput("unknown memory format", {f"metadata.{MEMORY_MARKER}": [f"{MEMORY_FORMAT}"]})
+    return parse_memory(new.data, instance_id)
+
+
+def view_fold_of(instance_id: str, chained: list[tuple[StoredEntry, MemoryPost | None]]) -> ViewFold | None:
+    """Return the fold of a chained batch's memory entries into the instance's view; None when it has none."""
+    entries = [(stored.seq, stored.recorded_at, memory) for stored, memory in chained if memory is not None]
+    return ViewFold(instance_id, entries) if entries else None
 
 
 class Appending(HistoryCore):
@@ -129,7 +149,8 @@ class Appending(HistoryCore):
                 if pending:
                     batch = self._chain(instance_id, [prepared[i] for i in pending], expected_head)
                     in_flight = pending
-                    inserted = self._insert(batch)
+                    fold = view_fold_of(instance_id, [(e, prepared[i].memory) for i, e in zip(pending, batch)])
+                    inserted = self._insert(batch, fold)
                     in_flight = []
                     outcomes.update((i, (stored, True)) for i, stored in zip(pending, batch[:inserted]))
                     self._announce(batch[:inserted])
@@ -181,10 +202,10 @@ class Appending(HistoryCore):
             prev_hash = stored.hash
         return chained
 
-    def _insert(self, batch: list[StoredEntry]) -> int:
+    def _insert(self, batch: list[StoredEntry], fold: ViewFold | None) -> int:
         """Insert a chained batch; return how many leading entries were stored (fewer after a lost race)."""
         try:
-            self.store.insert_many(batch)
+            self.store.insert_many(batch, fold)
             inserted = len(batch)
         except DuplicateEntry as clash:
             inserted = clash.inserted

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from typing import Any
 
 from process_memory.exceptions import NotFound
 from process_memory.formats import check_instance_id
 from process_memory.history.core import HistoryCore
+from process_memory.history.entry import StoredEntry
 from process_memory.history.store import HistoryQuery, InstanceQuery, SearchQuery
 from process_memory.paging import Page, SearchPosition, decode_search_cursor, encode_search_cursor, fetch_page
 
@@ -18,6 +20,10 @@ TAIL_POLL_SECONDS = 0.2
 
 class Reading(HistoryCore):
     """Read entries, pages and summaries."""
+
+    def data_of(self, stored: StoredEntry) -> Any:
+        """Return an entry's data, parsed, wherever it is kept."""
+        return json.loads(self._data_bytes(stored))
 
     def get_entry(self, instance_id: str, seq: int) -> dict[str, Any]:
         """Return the entry at ``seq``."""

@@ -15,6 +15,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from process_memory.history.entry import StoredEntry
+from process_memory.memory.index import MemoryIndex
+from process_memory.memory.view import ViewFold
 from process_memory.paging import SearchPosition
 
 
@@ -72,8 +74,8 @@ class InstanceQuery:
     limit: int = 100
 
 
-class HistoryStore(ABC):
-    """Durable storage of entries, offloaded blobs and instance summaries."""
+class HistoryStore(MemoryIndex, ABC):
+    """Durable storage of entries, offloaded blobs and instance summaries, and the current memory (MemoryIndex)."""
 
     @abstractmethod
     def ensure_schema(self) -> None:
@@ -96,13 +98,14 @@ class HistoryStore(ABC):
         """Return the instance's entries with these ids, by id, in one round trip."""
 
     @abstractmethod
-    def insert_many(self, entries: list[StoredEntry]) -> None:
+    def insert_many(self, entries: list[StoredEntry], view_fold: ViewFold | None = None) -> None:
         """Store consecutive entries of one instance, in order, in one round trip where the database allows.
 
         Raise DuplicateEntry (with how many leading entries were stored) when a
         seq or id is taken. Once this returns every entry is durable. Keeping
-        the instance summary up to date is part of it, but a summary left stale
-        by a crash must be repaired when read, never shown.
+        the instance summary up to date is part of it, and so is folding
+        ``view_fold``'s memory entries into the instance's view; a summary or
+        view left stale by a crash must be repaired when read, never shown.
         """
 
     @abstractmethod

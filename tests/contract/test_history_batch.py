@@ -48,7 +48,7 @@ def test_a_batch_that_failed_half_way_completes_when_sent_again(
     batch = entries(12)
     real_insert_many = store.insert_many
 
-    def dies_half_way(chained: list[Any]) -> None:
+    def dies_half_way(chained: list[Any], fold: Any = None) -> None:
         real_insert_many(chained[:5])  # five entries reach the database, then the connection drops
         raise StoreUnavailable()
 

@@ -75,7 +75,7 @@ def test_a_blob_that_cannot_be_deleted_is_left_to_the_sweep(
     entry_id = str(uuid.uuid4())
     real_insert = store.insert_many
 
-    def lose_the_race(entries: list[StoredEntry]) -> None:
+    def lose_the_race(entries: list[StoredEntry], fold: Any = None) -> None:
         # Another writer stores the same id with other content first; our large entry's blob is now unused.
         monkeypatch.setattr(store, "insert_many", real_insert)
         service.append_entry(iid, NewEntry(type="t", data="theirs", id=entry_id))
@@ -208,7 +208,7 @@ class _Race:
         monkeypatch.setattr(store, "insert_many", self.insert_many)
         monkeypatch.setattr("process_memory.history.appending.time.sleep", lambda seconds: None)
 
-    def insert_many(self, entries: list[StoredEntry]) -> None:
+    def insert_many(self, entries: list[StoredEntry], fold: Any = None) -> None:
         self.monkeypatch.setattr(self.store, "insert_many", self.real_insert)
         if self.inserted:
             self.real_insert(entries[: self.inserted])
@@ -253,7 +253,7 @@ def test_an_instance_too_contended_to_append_answers_503(
 ) -> None:
     attempts: list[int] = []
 
-    def always_lose(entries: list[StoredEntry]) -> None:
+    def always_lose(entries: list[StoredEntry], fold: Any = None) -> None:
         attempts.append(len(entries))
         raise DuplicateEntry(0)
 

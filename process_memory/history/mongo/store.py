@@ -33,7 +33,9 @@ from process_memory.history.mongo.documents import (
     summary_from_document,
     type_and_time,
 )
+from process_memory.history.mongo.memory import MongoMemoryIndex, create_memory_indexes
 from process_memory.history.store import HistoryQuery, HistoryStore, InstanceSummary, SearchQuery
+from process_memory.memory.view import ViewFold
 from process_memory.paging import SearchPosition
 
 log = logging.getLogger(__name__)
@@ -43,8 +45,8 @@ _unavailable_on_network_error = unavailable_on(ConnectionFailure)
 _DUPLICATE_KEY = 11000
 
 
-class MongoHistoryStore(HistoryStore):
-    """History entries in one collection, summaries in another, large data in GridFS."""
+class MongoHistoryStore(MongoMemoryIndex, HistoryStore):
+    """History entries in one collection, summaries in another, large data in GridFS; the current memory in four."""
 
     def __init__(
         self,
@@ -90,6 +92,7 @@ class MongoHistoryStore(HistoryStore):
 
     def _create_indexes(self, client: MongoClient[Any]) -> None:
         create_indexes(client[self._database_name][self._collection_name])
+        create_memory_indexes(client[self._database_name], self._collection_name)
 
     @_unavailable_on_network_error
     def ensure_schema(self) -> None:
@@ -135,9 +138,10 @@ class MongoHistoryStore(HistoryStore):
         return {doc["id"]: entry_from_document(doc) for doc in cursor}
 
     @_unavailable_on_network_error
-    def insert_many(self, entries: list[StoredEntry]) -> None:
-        """Insert the entries with one ordered insert_many, then advance the summary."""
+    def insert_many(self, entries: list[StoredEntry], view_fold: ViewFold | None = None) -> None:
+        """Insert the entries with one ordered insert_many, then advance the summary and fold the view."""
         first = entries[0]
+        view_before = self.announce_view(view_fold) if view_fold is not None else None
         if first.seq == 0:
             # The summary exists before the first entry does, so a crash between
             # the two writes leaves an instance that reads repair, never one that
@@ -167,8 +171,10 @@ class MongoHistoryStore(HistoryStore):
                 raise
             if stored:
                 self._advance_summary_quietly(entries[:stored])
-            raise DuplicateEntry(stored) from None
+            raise DuplicateEntry(stored) from None  # a view announced for them stays dirty: repaired on read
         self._advance_summary_quietly(entries)
+        if view_fold is not None:
+            self.fold_announced(view_fold, view_before)
 
     def _advance_summary_quietly(self, stored: list[StoredEntry]) -> None:
         try:

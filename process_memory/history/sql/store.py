@@ -21,8 +21,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from process_memory.db import ProcessLocalEngine, unavailable_on
 from process_memory.exceptions import DuplicateEntry
 from process_memory.history.entry import STORED_FIELDS, StoredEntry
+from process_memory.history.sql.memory import SQLMemoryIndex, build_memory_tables
 from process_memory.history.sql.tables import build_tables, entry_from_row, entry_row, summary_from_row
 from process_memory.history.store import HistoryQuery, HistoryStore, InstanceSummary, SearchQuery
+from process_memory.memory.view import ViewFold
 from process_memory.paging import SearchPosition
 
 #: Rows per round trip while walking a chain; each row holds at most DOCDB_MAX_DATA of inline data.
@@ -32,13 +34,15 @@ CHAIN_BATCH = 32
 _unavailable_on_database_error = unavailable_on(OperationalError)
 
 
-class SQLHistoryStore(HistoryStore):
-    """History entries, summaries and offloaded data in three SQL tables."""
+class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
+    """History entries, summaries and offloaded data in three SQL tables; the current memory in four more."""
 
     def __init__(self, url: str, table_prefix: str = "process_memory", timeout_ms: int = 5000) -> None:
         dialect = make_url(url).get_backend_name()
         self.tables = build_tables(table_prefix, dialect)
+        self.memory = build_memory_tables(table_prefix, self.tables.entries.metadata)
         self._engine = ProcessLocalEngine(url, timeout_ms, self.tables.entries.metadata)
+        self._upsert = self._engine.upsert
 
     def _connect(self) -> Engine:
         return self._engine.get()
@@ -110,8 +114,12 @@ class SQLHistoryStore(HistoryStore):
             return {row.id: entry_from_row(row) for row in conn.execute(statement)}
 
     @_unavailable_on_database_error
-    def insert_many(self, entries: list[StoredEntry]) -> None:
-        """Insert the entries and advance the summary in one transaction: all of them or none."""
+    def insert_many(self, entries: list[StoredEntry], view_fold: ViewFold | None = None) -> None:
+        """Insert the entries, advance the summary and fold the view in one transaction: all of it or none.
+
+        Appends to one instance are serialised by its (instance_id, seq) key, so
+        the view this transaction reads is the one its entries follow.
+        """
         with_jsonb = self._engine.dialect == "postgresql"
         rows = [entry_row(entry, with_jsonb) for entry in entries]
         try:
@@ -123,8 +131,15 @@ class SQLHistoryStore(HistoryStore):
                 else:
                     conn.execute(self.tables.entries.insert(), rows)
                 self._advance_summary(conn, entries[0], entries[-1])
+                if view_fold is not None:
+                    self.apply_write(conn, view_fold.apply(self.view_on(conn, view_fold.instance_id)))
         except IntegrityError:
             raise DuplicateEntry(0) from None
+
+    def _head_seq(self, conn: Connection, instance_id: str) -> int:
+        entries = self.tables.entries
+        head = conn.execute(sa.select(sa.func.max(entries.c.seq)).where(entries.c.instance_id == instance_id)).scalar()
+        return -1 if head is None else int(head)
 
     def _advance_summary(self, conn: Connection, first: StoredEntry, entry: StoredEntry) -> None:
         instances = self.tables.instances

@@ -1,0 +1,185 @@
+"""Schemas of the platform's memory: the original's query bodies, and the lineage routes of /api/v1."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from process_memory.formats import INSTANCE_ID_PATTERN
+from process_memory.memory.document import MAX_KEY_LENGTH
+from process_memory.memory.index import EXECUTION_SCOPE, EventQuery, ReaderQuery
+from process_memory.memory.queries import entity_keys
+from process_memory.paging import EVENT_CURSOR_PATTERN, decode_event_cursor
+
+_KEY = validate.Length(min=1, max=MAX_KEY_LENGTH)
+#: The most instances one request may name (the original had no limit; a URL or body has to).
+MAX_INSTANCES = 1000
+#: The most documents the Node-era routes return at once (the original's cap on `/first/<n>`).
+MAX_DOCUMENTS = 1000
+
+
+def _tables_by_tag(**options: Any) -> fields.Dict:
+    return fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "tag (the post's `image`) → the tables whose reads count"},
+        **options,
+    )
+
+
+class _OriginalBody(Schema):
+    """The original's bodies: fields it did not read are ignored, as it ignored them."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class ByEntitiesSchema(_OriginalBody):
+    """``POST /instances/reprocessable/byentities``."""
+
+    entities = fields.List(
+        fields.Raw(allow_none=True), required=True, metadata={"description": "entity ids (`data.id`), any JSON"}
+    )
+    tables_grouped_by_tags = _tables_by_tag(required=True)
+
+
+class ByTagsSchema(_OriginalBody):
+    """``POST /instances/bytags``."""
+
+    tables_grouped_by_tags = _tables_by_tag(required=True)
+
+
+class DatesSchema(_OriginalBody):
+    """``POST /events/between/dates`` and ``/current/events/between/dates``: dates are ISO 8601, read as UTC."""
+
+    process_id = fields.String(required=True)
+    date_begin_validity = fields.DateTime(required=True, metadata={"description": "no offset: UTC"})
+    date_end_validity = fields.DateTime(
+        load_default=None, allow_none=True, metadata={"description": "no offset: UTC; null: now"}
+    )
+
+
+class HistoryCountSchema(Schema):
+    """The Node service's ``GET /{id}/history?first=N|last=N``."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    first = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_DOCUMENTS))
+    last = fields.Integer(
+        load_default=None, validate=validate.Range(min=1, max=MAX_DOCUMENTS), metadata={"description": "not with first"}
+    )
+
+    @validates_schema
+    def one_end(self, values: dict[str, Any], **_: Any) -> None:
+        """Refuse both ends at once, as the Node service did."""
+        if values.get("first") is not None and values.get("last") is not None:
+            raise ValidationError("pass first or last, not both", "first")
+
+
+class InstanceIdsSchema(_OriginalBody):
+    """``POST /instance_filters/byinstanceids``."""
+
+    instance_ids = fields.List(fields.String(), required=True, validate=validate.Length(max=MAX_INSTANCES))
+
+
+class InstancesAndTypesSchema(_OriginalBody):
+    """``POST /instance_filters/byinstanceidsandtypes``."""
+
+    instances_and_types = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        required=True,
+        validate=validate.Length(max=MAX_INSTANCES),
+    )
+
+
+class ReaderArgsSchema(Schema):
+    """``GET /api/v1/lineage/readers``: who read these entities (or anything) from these tables of a tag."""
+
+    class Meta:
+        unknown = RAISE
+
+    tag = fields.String(required=True, validate=_KEY, metadata={"description": "the readers' tag (`image`)"})
+    table = fields.List(fields.String(validate=_KEY), required=True, validate=validate.Length(min=1, max=100))
+    entity = fields.List(
+        fields.String(validate=_KEY),
+        load_default=list,
+        validate=validate.Length(max=MAX_INSTANCES),
+        metadata={"description": "entity ids (JSON strings); none: any entity of those tables"},
+    )
+    after = fields.String(load_default=None, validate=validate.Regexp(f"^{INSTANCE_ID_PATTERN}$"))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+    @post_load
+    def make_query(self, values: dict[str, Any], **_: Any) -> ReaderQuery:
+        """Return the validated query."""
+        entities = entity_keys(values["entity"]) if values["entity"] else None
+        return ReaderQuery({values["tag"]: values["table"]}, entities, values["after"], values["limit"])
+
+
+class EventArgsSchema(Schema):
+    """``GET /api/v1/lineage/events``: a process's events by reference date."""
+
+    class Meta:
+        unknown = RAISE
+
+    process_id = fields.String(required=True, validate=_KEY)
+    since = fields.NaiveDateTime(
+        required=True, timezone=UTC, metadata={"description": "reference date from (inclusive; no offset: UTC)"}
+    )
+    until = fields.NaiveDateTime(
+        required=True, timezone=UTC, metadata={"description": "reference date to (inclusive; no offset: UTC)"}
+    )
+    scope = fields.String(load_default=EXECUTION_SCOPE, validate=_KEY)
+    after = fields.String(load_default=None, validate=validate.Regexp(f"^{EVENT_CURSOR_PATTERN}$"))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+    @post_load
+    def make_query(self, values: dict[str, Any], **_: Any) -> EventQuery:
+        """Return the validated query."""
+        begin, end = (values[name].isoformat(timespec="microseconds") for name in ("since", "until"))
+        after = decode_event_cursor(values["after"])
+        return EventQuery(values["process_id"], begin, end, values["scope"], after, values["limit"])
+
+
+class ItemArgsSchema(Schema):
+    """``GET /api/v1/lineage/items``: the ``instance_filter`` or ``inputs`` items of some instances."""
+
+    class Meta:
+        unknown = RAISE
+
+    instance = fields.List(
+        fields.String(validate=validate.Regexp(f"^{INSTANCE_ID_PATTERN}$")),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_INSTANCES),
+    )
+    kind = fields.String(load_default="instance_filter", validate=validate.OneOf(["instance_filter", "inputs"]))
+    type = fields.List(fields.String(validate=_KEY), load_default=list, metadata={"description": "none: every type"})
+
+    @post_load
+    def make_query(self, values: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """Return the validated query; no type means every type."""
+        return {**values, "type": values["type"] or None}
+
+
+class LineageInstanceSchema(Schema):
+    """An instance in a lineage answer, with the reprocess that replaces it."""
+
+    instance_id = fields.String()
+    current_instance_id = fields.String(
+        metadata={"description": "its latest reprocess (newest event time), or itself: the instance to run again"}
+    )
+    process_id = fields.String(allow_none=True)
+    event = fields.String(allow_none=True, metadata={"description": "the current event's name"})
+    tag = fields.String(allow_none=True, metadata={"description": "the current event's `image`"})
+    scope = fields.String(allow_none=True)
+    reference_date = fields.String(allow_none=True)
+
+
+class ItemListSchema(Schema):
+    """Items as posted, each with the header of the post that brought it."""
+
+    items = fields.List(fields.Dict())

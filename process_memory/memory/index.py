@@ -1,0 +1,87 @@
+"""The MemoryIndex interface: how a history store keeps the current memory and the lineage indexes.
+
+Every history store implements it next to its entries, because keeping the
+view current is part of an append: in the same transaction on SQL, and
+idempotently, repaired on read, on MongoDB. The rules of the view live in
+``memory/view.py``; a store only keeps what a fold wrote and answers the
+indexed questions below.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from process_memory.memory.view import CurrentMemory, ViewWrite
+
+#: The only scope whose reads and events the reprocessing queries consider.
+EXECUTION_SCOPE = "execution"
+
+
+@dataclass(frozen=True)
+class ReaderQuery:
+    """Instances that read (by query, in execution scope) from these tables of these tags, optionally these entities."""
+
+    #: tag (the post's ``image``) → the tables whose reads count.
+    tables_by_tag: dict[str, list[str]]
+    #: Canonical JSON of entity ids; None: any entity (the tables alone decide).
+    entities: list[str] | None = None
+    after: str | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """A process's current events by reference date, in a window (bounds inclusive, as date keys)."""
+
+    process_id: str
+    begin: str
+    end: str
+    scope: str = EXECUTION_SCOPE
+    #: The (reference date key, instance id) of the last event of the previous page.
+    after: tuple[str, str] | None = None
+    limit: int = 100
+
+
+class MemoryIndex(ABC):
+    """Current memories and the lineage indexes of a history store."""
+
+    @abstractmethod
+    def load_view(self, instance_id: str) -> CurrentMemory | None:
+        """Return the instance's current memory as stored (possibly stale, see ``CurrentMemory.stale``), or None."""
+
+    @abstractmethod
+    def save_view(self, write: ViewWrite, expected_applied: int) -> bool:
+        """Store a fold's write if the stored view is still at ``expected_applied``; return whether it was stored."""
+
+    @abstractmethod
+    def replace_view(self, write: ViewWrite) -> bool:
+        """Replace the instance's view, reads and items with a fold of its whole chain (reindex).
+
+        Return False, changing nothing, when the fold is already behind the chain
+        and nothing would repair it (SQL); MongoDB leaves such a view dirty instead.
+        """
+
+    @abstractmethod
+    def stale_views(self, limit: int) -> list[str]:
+        """Return instances whose view an interrupted append left behind its entries (never any on SQL)."""
+
+    @abstractmethod
+    def load_views(self, instance_ids: list[str]) -> list[CurrentMemory]:
+        """Return the views of these instances that exist, by instance id."""
+
+    @abstractmethod
+    def readers(self, query: ReaderQuery) -> list[str]:
+        """Return up to ``query.limit`` instance ids after ``query.after``, ascending, that match ``query``."""
+
+    @abstractmethod
+    def events(self, query: EventQuery) -> list[CurrentMemory]:
+        """Return up to ``query.limit`` views whose event matches, by (reference date, instance id)."""
+
+    @abstractmethod
+    def latest_reprocesses(self, originals: list[str]) -> dict[str, str]:
+        """Return, for each of ``originals`` that was reprocessed, the reprocess with the newest event time."""
+
+    @abstractmethod
+    def items(self, instance_ids: list[str], kind: str, types: list[str] | None = None) -> list[str]:
+        """Return the JSON of these instances' ``kind`` items (of these types), by (instance, seq, position)."""
