@@ -20,6 +20,7 @@ class RawAccess(Protocol):
     def summary_head(self, instance_id: str) -> int: ...
     def insert_placeholder_summary(self, instance_id: str) -> None: ...
     def blob_count(self, instance_id: str) -> int: ...
+    def wipe_memory(self) -> None: ...
     def drop(self) -> None: ...
 
 
@@ -61,6 +62,10 @@ class MongoRaw:
     def blob_count(self, instance_id: str) -> int:
         files = self.store._database()[f"{self.store._collection_name}_blobs.files"]
         return files.count_documents({"metadata.instance_id": instance_id})
+
+    def wipe_memory(self) -> None:
+        for part in ("views", "reads", "read_tables", "items"):
+            self.store._memory(part).delete_many({})
 
     def drop(self) -> None:
         database = self.store._database()
@@ -120,6 +125,11 @@ class SQLRaw:
     def blob_count(self, instance_id: str) -> int:
         blobs = self.tables.blobs
         return self._execute(sa.select(sa.func.count()).where(blobs.c.instance_id == instance_id)).scalar()
+
+    def wipe_memory(self) -> None:
+        memory = self.store.memory
+        for table in (memory.views, memory.reads, memory.read_tables, memory.items):
+            self._execute(table.delete())
 
     def drop(self) -> None:
         self.tables.entries.metadata.drop_all(self.store._connect())

@@ -35,14 +35,21 @@ def backend_env(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> di
     }
 
 
-@pytest.fixture(params=SERVER_BACKENDS)
-def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GunicornServer]:
-    """gunicorn with four workers over one backend; large data offloaded from 2,000 bytes."""
-    env = {**backend_env(request, request.param, tmp_path), "DOCDB_MAX_DATA": "2000"}
-    gunicorn = GunicornServer(env, workers=4, cwd=tmp_path)
+def serve_backend(
+    request: pytest.FixtureRequest, tmp_path: Path, workers: int, max_data: int
+) -> Iterator[GunicornServer]:
+    """Run gunicorn over the backend ``request.param`` names until the test is done."""
+    env = {**backend_env(request, request.param, tmp_path), "DOCDB_MAX_DATA": str(max_data)}
+    gunicorn = GunicornServer(env, workers=workers, cwd=tmp_path)
     gunicorn.start()
     yield gunicorn
     gunicorn.stop()
+
+
+@pytest.fixture(params=SERVER_BACKENDS)
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GunicornServer]:
+    """gunicorn with four workers over one backend; large data offloaded from 2,000 bytes."""
+    yield from serve_backend(request, tmp_path, workers=4, max_data=2000)
 
 
 def append_with_retries(session: requests.Session, base: str, iid: str, body: dict[str, Any]) -> dict[str, Any]:
