@@ -40,6 +40,7 @@ test: install ferretdb lint
 bench: install ferretdb
 	$(BIN)/python -m bench.batch_vs_single
 	$(BIN)/python -m bench.tail_latency
+	$(BIN)/python -m bench.reprocessing
 
 # The SQLite append leg only (about a minute): a first look after a change to the storage path.
 bench-quick: install
