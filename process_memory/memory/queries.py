@@ -76,6 +76,8 @@ class LineageService:
         self.memory.repair_stale()
 
     def _all_readers(self, query: ReaderQuery) -> set[str]:
+        if not query.tables_by_tag:
+            return set()  # no tag, no reader (and an empty OR is no query at all)
         self._fresh()
 
         def read(after: Any, limit: int) -> list[str]:

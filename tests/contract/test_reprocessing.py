@@ -67,6 +67,8 @@ def test_readers_of_an_entity_are_found_by_id_tag_and_table(client: FlaskClient,
         [{"id": scenario.a, "tag": TAG}, {"id": scenario.b, "tag": TAG}], key=lambda item: item["id"]
     )
     assert by_tags(client, {"no-such-tag": [TABLE]}) is None
+    assert by_tags(client, {}) is None and by_entities(client, ["U1"], {}) is None and by_entities(client, []) is None
+    assert by_tags(client, {TAG: []}) is None
 
 
 def test_only_reads_by_query_in_execution_scope_count(client: FlaskClient, scenario: Scenario) -> None:
