@@ -70,7 +70,9 @@ def main() -> None:
         scanned = _scan(client, ids, set(wanted))
         scan = time.perf_counter() - started
         assert set(answer.get_json()) == scanned and len(scanned) == len(wanted)
-    print(f"append: memory post {memory_rate:,.0f}/s, plain entry {plain_rate:,.0f}/s ({memory_rate / plain_rate:.2f}x)")
+    print(
+        f"append: memory post {memory_rate:,.0f}/s, plain entry {plain_rate:,.0f}/s ({memory_rate / plain_rate:.2f}x)"
+    )
     print(
         f"byentities over {INSTANCES} memories x {READS} reads: index {indexed * 1000:.1f} ms, "
         f"scan {scan * 1000:.0f} ms ({scan / indexed:,.0f}x)"
