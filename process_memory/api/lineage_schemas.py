@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
@@ -10,7 +9,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_lo
 from process_memory.formats import INSTANCE_ID_PATTERN
 from process_memory.memory.document import MAX_KEY_LENGTH
 from process_memory.memory.index import EXECUTION_SCOPE, EventQuery, ReaderQuery
-from process_memory.memory.queries import entity_keys
+from process_memory.memory.queries import entity_keys, utc_key
 from process_memory.paging import EVENT_CURSOR_PATTERN, decode_event_cursor
 
 _KEY = validate.Length(min=1, max=MAX_KEY_LENGTH)
@@ -127,12 +126,8 @@ class EventArgsSchema(Schema):
         unknown = RAISE
 
     process_id = fields.String(required=True, validate=_KEY)
-    since = fields.NaiveDateTime(
-        required=True, timezone=UTC, metadata={"description": "reference date from (inclusive; no offset: UTC)"}
-    )
-    until = fields.NaiveDateTime(
-        required=True, timezone=UTC, metadata={"description": "reference date to (inclusive; no offset: UTC)"}
-    )
+    since = fields.DateTime(required=True, metadata={"description": "reference date from (inclusive; no offset: UTC)"})
+    until = fields.DateTime(required=True, metadata={"description": "reference date to (inclusive; no offset: UTC)"})
     scope = fields.String(load_default=EXECUTION_SCOPE, validate=_KEY)
     after = fields.String(load_default=None, validate=validate.Regexp(f"^{EVENT_CURSOR_PATTERN}$"))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
@@ -140,7 +135,7 @@ class EventArgsSchema(Schema):
     @post_load
     def make_query(self, values: dict[str, Any], **_: Any) -> EventQuery:
         """Return the validated query."""
-        begin, end = (values[name].isoformat(timespec="microseconds") for name in ("since", "until"))
+        begin, end = (utc_key(values[name], name) for name in ("since", "until"))
         after = decode_event_cursor(values["after"])
         return EventQuery(values["process_id"], begin, end, values["scope"], after, values["limit"])
 

@@ -80,6 +80,16 @@ def unwrap(body: Any) -> Any:
     return body
 
 
+def naive_utc(moment: datetime, where: str) -> datetime:
+    """Return a moment as naive UTC, reading one without an offset as UTC; 422 when UTC cannot hold it."""
+    if moment.tzinfo is None:
+        return moment
+    try:
+        return moment.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first moment a datetime holds
+        raise InvalidInput("a date is out of range", {where: ["a date from year 1 to 9999 in UTC"]}) from None
+
+
 def parse_date(value: Any, where: str) -> datetime | None:
     """Return a posted date as naive UTC (the original's form); None for null or ""; 422 for anything else.
 
@@ -95,9 +105,7 @@ def parse_date(value: Any, where: str) -> datetime | None:
         raise InvalidInput(
             "a date is not an ISO 8601 date", {where: ["an ISO 8601 date, e.g. 2026-01-31T00:00:00.000Z"]}
         )
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
+    return naive_utc(moment, where)
 
 
 def date_key(moment: datetime | None) -> str | None:

@@ -13,12 +13,12 @@ The original's rules, each answered from an index (memory/index.py):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from process_memory.chain import canonical_json
 from process_memory.formats import utc_now
-from process_memory.memory.document import date_key, event_date
+from process_memory.memory.document import date_key, event_date, naive_utc
 from process_memory.memory.index import EventQuery, ReaderQuery
 from process_memory.memory.service import MemoryService
 from process_memory.memory.view import CurrentMemory
@@ -40,11 +40,9 @@ def _every(read_page: Callable[[Any, int], list[_Item]], position: Callable[[_It
         after = position(batch[-1])
 
 
-def utc_key(moment: datetime) -> str:
+def utc_key(moment: datetime, where: str) -> str:
     """Return a moment's date key, reading a moment without offset as UTC (the original shifted it by Brazil/East)."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return date_key(moment) or ""
+    return date_key(naive_utc(moment, where)) or ""
 
 
 def entity_keys(ids: Iterable[Any]) -> list[str]:
@@ -70,7 +68,8 @@ class LineageService:
 
     def window(self, process_id: str, begin: datetime, end: datetime | None) -> EventQuery:
         """Return the event query of a reference-date window; no end means now; a date without offset is UTC."""
-        return EventQuery(process_id=process_id, begin=utc_key(begin), end=utc_key(end or self.clock()))
+        begin_key = utc_key(begin, "date_begin_validity")
+        return EventQuery(process_id, begin_key, utc_key(end or self.clock(), "date_end_validity"))
 
     def _fresh(self) -> None:
         self.memory.repair_stale()

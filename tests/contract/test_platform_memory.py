@@ -123,6 +123,7 @@ def test_a_post_the_original_could_not_store_is_refused_and_nothing_changes(clie
     for body, where in [
         ({"event": "started"}, "event"),
         ({"event": event(iid, referenceDate="yesterday")}, "event.referenceDate"),
+        ({"event": event(iid, timestamp="0001-01-01T00:00:00+01:00")}, "event.timestamp"),
         ({"event": event(iid), "dataset": {"entities": {"usina": {"id": 1}}}}, "dataset.entities.usina"),
         ({"event": event(iid), "instance_filter": ["f"]}, "instance_filter"),
         ({"event": event(iid), "map": []}, "map"),

@@ -141,6 +141,13 @@ def test_event_windows_are_inclusive_utc_and_ordered_by_reference_date(client: F
     refused = client.post("/events/between/dates", json={"process_id": PROCESS, "date_begin_validity": "soon"})
     assert refused.status_code == 422 and "date_begin_validity" in refused.get_json()["error"]["details"]
     assert client.post("/events/between/dates", json={"process_id": PROCESS}).status_code == 422
+    # Before year 1 in UTC: a 422 naming the date, not an overflow.
+    too_early = {"process_id": PROCESS, "date_begin_validity": "0001-01-01T00:00:00+14:00"}
+    refused = client.post("/events/between/dates", json=too_early)
+    assert refused.status_code == 422 and "date_begin_validity" in refused.get_json()["error"]["details"]
+    query = {"process_id": PROCESS, "since": "0001-01-01T00:00:00+14:00", "until": "2026-01-01T00:00:00Z"}
+    refused = client.get(f"{LINEAGE}/events", query_string=query)
+    assert refused.status_code == 422 and "since" in refused.get_json()["error"]["details"]
 
 
 def test_instance_filters_by_instances_and_types(client: FlaskClient) -> None:
