@@ -178,11 +178,11 @@ class HistoryList(MethodView):
     @blp.response(
         200, description="`?first=N`: the first N documents; `?last=N` the last N; neither: up to 1,000; oldest first"
     )
-    def get(self, counts: dict[str, int | None], instance_id: Any) -> Any:
+    def get(self, counts: dict[str, int], instance_id: Any) -> Any:
         """Return the first or last N documents, oldest first."""
-        if counts["last"] is not None:
+        if "last" in counts:
             return jsonify(_documents(instance_id, "backward", counts["last"])[::-1])
-        return jsonify(_documents(instance_id, "forward", counts["first"] or MAX_DOCUMENTS))
+        return jsonify(_documents(instance_id, "forward", counts.get("first", MAX_DOCUMENTS)))
 
 
 @blp.route("/clone/<uuid:source>/<uuid:target>", endpoint="clone", methods=["POST"])

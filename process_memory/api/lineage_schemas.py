@@ -66,10 +66,8 @@ class HistoryCountSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    first = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_DOCUMENTS))
-    last = fields.Integer(
-        load_default=None, validate=validate.Range(min=1, max=MAX_DOCUMENTS), metadata={"description": "not with first"}
-    )
+    first = fields.Integer(validate=validate.Range(min=1, max=MAX_DOCUMENTS))
+    last = fields.Integer(validate=validate.Range(min=1, max=MAX_DOCUMENTS), metadata={"description": "not with first"})
 
     @validates_schema
     def one_end(self, values: dict[str, Any], **_: Any) -> None:
@@ -109,14 +107,14 @@ class ReaderArgsSchema(Schema):
         validate=validate.Length(max=MAX_INSTANCES),
         metadata={"description": "entity ids (JSON strings); none: any entity of those tables"},
     )
-    after = fields.String(load_default=None, validate=validate.Regexp(f"^{INSTANCE_ID_PATTERN}$"))
+    after = fields.String(validate=validate.Regexp(f"^{INSTANCE_ID_PATTERN}$"))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
     @post_load
     def make_query(self, values: dict[str, Any], **_: Any) -> ReaderQuery:
         """Return the validated query."""
         entities = entity_keys(values["entity"]) if values["entity"] else None
-        return ReaderQuery({values["tag"]: values["table"]}, entities, values["after"], values["limit"])
+        return ReaderQuery({values["tag"]: values["table"]}, entities, values.get("after"), values["limit"])
 
 
 class EventArgsSchema(Schema):
@@ -129,14 +127,14 @@ class EventArgsSchema(Schema):
     since = fields.DateTime(required=True, metadata={"description": "reference date from (inclusive; no offset: UTC)"})
     until = fields.DateTime(required=True, metadata={"description": "reference date to (inclusive; no offset: UTC)"})
     scope = fields.String(load_default=EXECUTION_SCOPE, validate=_KEY)
-    after = fields.String(load_default=None, validate=validate.Regexp(f"^{EVENT_CURSOR_PATTERN}$"))
+    after = fields.String(validate=validate.Regexp(f"^{EVENT_CURSOR_PATTERN}$"))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
     @post_load
     def make_query(self, values: dict[str, Any], **_: Any) -> EventQuery:
         """Return the validated query."""
         begin, end = (utc_key(values[name], name) for name in ("since", "until"))
-        after = decode_event_cursor(values["after"])
+        after = decode_event_cursor(values.get("after"))
         return EventQuery(values["process_id"], begin, end, values["scope"], after, values["limit"])
 
 
