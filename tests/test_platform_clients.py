@@ -63,6 +63,7 @@ def test_the_reprocessing_flow_finds_the_instances_to_run_again(server: Gunicorn
         iid, document = scenario.reprocess_of_a(newer)
         assert executor.commit(iid, document)
     assert sdk.get_using_entities(request) == [scenario.newer_reprocess]
+    assert {item["id"] for item in sdk.get_by_tags(tables_by_tag)} == {scenario.newer_reprocess, scenario.b}
     current = sdk.get_current_events_between_dates(scenario.process, *window)
     assert sorted(item["id"] for item in current) == sorted([scenario.newer_reprocess, scenario.b])
     reprocessed = sdk.get_event(scenario.newer_reprocess)
