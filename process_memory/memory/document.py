@@ -16,7 +16,7 @@ from process_memory.chain import canonical_json
 from process_memory.exceptions import InvalidInput
 
 #: The metadata key that marks an entry's data as a memory document (its value is the format version).
-MEMORY_MARKER = "memory"
+MEMORY_MARKER = "memory_document"
 MEMORY_FORMAT = 1
 #: The longest text an index key (entity id, tag, table, process id, scope, original instance, item type) may be:
 #: keys are indexed together, and PostgreSQL's b-tree takes about 2,700 bytes per index entry.

@@ -64,7 +64,7 @@ def test_a_large_memory_document_comes_back_unchanged(
     entry = client.get(f"/api/v1/instances/{iid}/head").get_json()
     assert entry["type"] == "calculate.tax.request"
     assert entry["metadata"] == {
-        "memory": 1,
+        "memory_document": 1,
         **{k: memory_document[k] for k in ("processId", "systemId", "instanceId", "eventOut", "commit")},
     }
 

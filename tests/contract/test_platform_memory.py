@@ -201,7 +201,7 @@ def test_the_node_routes_read_documents_from_either_end(client: FlaskClient, iid
 
 
 def test_entries_written_through_the_api_are_memories_once_marked(client: FlaskClient, iid: str) -> None:
-    entry = {"type": "calcular.taxa.request", "data": memory(iid), "metadata": {"memory": 1}}
+    entry = {"type": "calcular.taxa.request", "data": memory(iid), "metadata": {"memory_document": 1}}
     assert client.post(f"/api/v1/instances/{iid}/history", json=entry).status_code == 201
     memory_view = _json(client.get(f"/api/v1/instances/{iid}/memory"))
     assert memory_view["event"]["name"] == "calcular.taxa.request" and memory_view["inputs"] == []
@@ -213,7 +213,7 @@ def test_entries_written_through_the_api_are_memories_once_marked(client: FlaskC
     assert client.post(f"/api/v1/instances/{iid}/history/batch", json=batch).status_code == 201
     assert _json(client.get(f"/event/{iid}"))["name"] == "batched"
     for marker in (2, True, "1"):
-        bad = {**entry, "metadata": {"memory": marker}}
+        bad = {**entry, "metadata": {"memory_document": marker}}
         assert client.post(f"/api/v1/instances/{iid}/history", json=bad).status_code == 422
     bad_document = {**entry, "data": {"event": []}}
     assert client.post(f"/api/v1/instances/{iid}/history", json=bad_document).status_code == 422
@@ -222,7 +222,7 @@ def test_entries_written_through_the_api_are_memories_once_marked(client: FlaskC
 def test_a_memory_entry_is_chained_like_any_other(client: FlaskClient, app: Flask, iid: str) -> None:
     client.post(f"/{iid}/commit", json=memory(iid))
     entry = _json(client.get(f"/api/v1/instances/{iid}/head"))
-    assert entry["type"] == "calcular.taxa.request" and entry["metadata"]["memory"] == 1
+    assert entry["type"] == "calcular.taxa.request" and entry["metadata"]["memory_document"] == 1
     assert entry["data"] == memory(iid)  # unwrapped, as posted
     assert _json(client.get(f"/api/v1/instances/{iid}/verify"))["ok"] is True
 
