@@ -154,8 +154,22 @@ def test_a_post_the_original_could_not_store_is_refused_and_nothing_changes(clie
     ],
 )
 def test_an_unknown_instance_is_a_404(client: FlaskClient, route: str) -> None:
-    response = client.get(route.format(uuid.uuid4()))
-    assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"
+    unknown = str(uuid.uuid4())
+    response = client.get(route.format(unknown))
+    assert response.status_code == 404
+    assert response.get_json()["error"] == {
+        "code": "not_found",
+        "message": "the instance has no memory",
+        "details": {"instance_id": unknown},
+    }
+
+
+def test_a_memory_without_an_event_has_no_head_event_or_payload(client: FlaskClient, iid: str) -> None:
+    client.post(f"/{iid}", json={"fork": {"status": "open"}})
+    for route in (f"/{iid}/head", f"/event/{iid}", f"/payload/{iid}"):
+        error = client.get(route).get_json()["error"]
+        assert (error["message"], error["details"]) == ("the instance's memory has no event", {"instance_id": iid})
+    assert _json(client.get(f"/fork/{iid}"))["status"] == "open"
 
 
 def test_an_instance_without_memory_entries_has_no_memory(client: FlaskClient, iid: str) -> None:
@@ -172,6 +186,7 @@ def test_clone_starts_the_target_with_the_current_memory(client: FlaskClient, ii
     assert cloned["seq"] == 0 and cloned["instance_id"] == target
     source, copy = _json(client.get(f"/{iid}/head")), _json(client.get(f"/{target}/head"))
     assert copy["event"]["reproduction"] == {"from": iid, "to": target}
+    assert _json(client.get(f"/api/v1/instances/{target}/first"))["data"]["instanceId"] == target
     assert copy["event"]["name"] == "second" and copy["instanceId"] == target
     assert copy["event"]["header"]["image"] == TAG and copy["event"]["header"]["version"] == "v1"
     for part in ("map", "dataset", "processId", "systemId", "eventOut", "commit"):

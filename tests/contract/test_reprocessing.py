@@ -97,6 +97,9 @@ def test_replacing_the_entities_replaces_the_reads(client: FlaskClient, scenario
 def test_the_latest_reprocess_of_an_original_replaces_it_in_every_query(
     client: FlaskClient, scenario: Scenario
 ) -> None:
+    later = str(uuid.uuid4())  # after the window: it must stay out
+    later_event = event(later, referenceDate="2026-06-01T00:00:00Z")
+    client.post(f"/{later}/commit", json=memory(later, later_event, dataset={"entities": {}}))
     window = ("2026-01-01T00:00:00.000", "2026-01-31T00:00:00.000")
     before = current_events(client, *window)
     assert before == sorted(
@@ -185,8 +188,15 @@ def test_lineage_pages_walk_every_reader_and_event_with_cursors(client: FlaskCli
     second = client.get(f"{LINEAGE}/events", query_string={**query, "after": first["next"]}).get_json()
     assert [item["instance_id"] for item in first["items"] + second["items"]] == ids
     assert second["next"] is None
-    assert first["items"][0]["reference_date"] == "2026-04-01T00:00:00.000000Z"
-    assert first["items"][0]["current_instance_id"] == ids[0]
+    assert first["items"][0] == {
+        "instance_id": ids[0],
+        "current_instance_id": ids[0],
+        "process_id": PROCESS,
+        "event": "calcular.taxa.request",
+        "tag": TAG,
+        "scope": "execution",
+        "reference_date": "2026-04-01T00:00:00.000000Z",
+    }
     for bad in ({"after": "nope"}, {"since": "x"}, {"limit": 0}, {"extra": 1}):
         refused = client.get(f"{LINEAGE}/events", query_string={**query, **bad})
         assert refused.status_code == 422 and "error" in refused.get_json()
