@@ -57,7 +57,7 @@ clean:
 
 # Mutation testing of the rule modules (pyproject.toml [tool.mutmut]), bounded to MUTATE_MINUTES on
 # 2 cores; not part of `make test`. Writes the score and the surviving mutants to docs/testing.md.
-MUTATE_MINUTES ?= 30
+MUTATE_MINUTES ?= 60
 mutate: install
 	rm -rf mutants && mkdir -p var
 	-env -u CI PATH="$(CURDIR)/$(BIN):$$PATH" PROCESS_MEMORY_TEST_BACKENDS=sqlite,mongomock,memory,file \
