@@ -101,18 +101,27 @@ class MemoryService:
             found[seq] = unwrap(self.history.data_of(stored))
         return found
 
-    def event(self, instance_id: str, view: CurrentMemory | None = None) -> dict[str, Any]:
+    def event(self, instance_id: str) -> dict[str, Any]:
         """Return the current event with its header and payload; 404 when the memory has none."""
-        view = view or self.current(instance_id)
+        view = self._with_event(instance_id)
+        return self._event(view, self.documents(instance_id, [view.event_seq]))
+
+    def _with_event(self, instance_id: str) -> CurrentMemory:
+        view = self.current(instance_id)
         if view.event_seq is None:
             raise NotFound("the instance's memory has no event", {"instance_id": instance_id})
-        posted = self.documents(instance_id, [view.event_seq])[view.event_seq]["event"]
+        return view
+
+    def _event(self, view: CurrentMemory, docs: dict[int, dict[str, Any]]) -> dict[str, Any]:
+        posted = docs[view.event_seq]["event"]  # type: ignore[index]  # _with_event checked it is set
         return {**view.loads("event"), "payload": posted.get("payload")}
 
-    def parts(self, instance_id: str, view: CurrentMemory | None = None) -> dict[str, Any]:
+    def parts(self, instance_id: str) -> dict[str, Any]:
         """Return the current maps (``{type: map}``) and entities (``{type: [records]}``)."""
-        view = view or self.current(instance_id)
-        docs = self.documents(instance_id, [view.maps_seq, view.entities_seq])
+        view = self.current(instance_id)
+        return self._parts(view, self.documents(instance_id, [view.maps_seq, view.entities_seq]))
+
+    def _parts(self, view: CurrentMemory, docs: dict[int, dict[str, Any]]) -> dict[str, Any]:
         maps = docs[view.maps_seq]["map"]["content"] if view.maps_seq is not None else {}
         entities = docs[view.entities_seq]["dataset"]["entities"] if view.entities_seq is not None else {}
         return {"maps": maps, "entities": {name: records for name, records in entities.items() if records}}
@@ -123,9 +132,11 @@ class MemoryService:
 
     def head(self, instance_id: str) -> dict[str, Any]:
         """Return the current memory in the original's ``/{id}/head`` shape; 404 when it has no event."""
-        view = self.current(instance_id)
-        event = self.event(instance_id, view)
-        header, parts = event["header"], self.parts(instance_id, view)
+        view = self._with_event(instance_id)
+        # The event, maps and entities often come from one entry: read each entry once.
+        docs = self.documents(instance_id, [view.event_seq, view.maps_seq, view.entities_seq])
+        event = self._event(view, docs)
+        header, parts = event["header"], self._parts(view, docs)
         return {
             "event": event,
             "map": {"content": parts["maps"], "name": header.get("app_name")},

@@ -260,3 +260,22 @@ def test_reindex_rebuilds_the_same_memory_from_the_chains(
     one = app.test_cli_runner().invoke(args=["history", "reindex", "--instance", iid])
     assert "a memory" in one.output and [_json(client.get(route)) for route in routes] == before
     assert store.load_view(iid).applied_seq == 2  # past the entry that is not a memory
+
+
+def test_the_head_reads_each_entry_of_the_memory_once(
+    client: FlaskClient, store: HistoryStore, iid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client.post(f"/{iid}/commit", json=memory(iid))  # event, maps and entities in one entry
+    read: list[int] = []
+    real = store.get_by_seq
+    monkeypatch.setattr(store, "get_by_seq", lambda instance_id, seq: read.append(seq) or real(instance_id, seq))
+    assert _json(client.get(f"/{iid}/head"))["event"]["payload"] == memory(iid)["event"]["payload"]
+    assert read == [0]
+
+
+def test_the_instance_filter_queries_take_at_most_1000_instances(client: FlaskClient) -> None:
+    ids = [str(uuid.uuid4()) for _ in range(1001)]
+    assert client.post("/instance_filters/byinstanceids", json={"instance_ids": ids[:1000]}).status_code == 200
+    assert client.post("/instance_filters/byinstanceids", json={"instance_ids": ids}).status_code == 422
+    by_types = {"instances_and_types": {iid: ["t"] for iid in ids}}
+    assert client.post("/instance_filters/byinstanceidsandtypes", json=by_types).status_code == 422
