@@ -50,7 +50,7 @@ nginx-config: install
 	@mkdir -p var
 	$(BIN)/python -m process_memory.deploy --listen $(LISTEN) --upstream $(UPSTREAM) \
 		--max-body $(MAX_BODY) --server-name $(SERVER_NAME) > var/nginx-process_memory.conf
-	@echo "wrote var/nginx-process_memory.conf"
+	@echo "wrote var/nginx-process_memory.conf; run gunicorn behind it with PROCESS_MEMORY_PROXY_HOPS=1 and PROCESS_MEMORY_API_KEYS_FILE set (docs/security.md)"
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .hypothesis

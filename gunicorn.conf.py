@@ -5,18 +5,25 @@ Used as `gunicorn -c gunicorn.conf.py wsgi:process_memory_app`.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import shutil
-from typing import Any
+# gevent first, before anything imports ssl's classes or socket (pymongo, psycopg, redis): every
+# connection of a worker, idle, slow or waiting on the live tail, costs a greenlet, never a thread.
+from gevent import monkey
+
+monkey.patch_all()
+
+import multiprocessing  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+from typing import Any  # noqa: E402
 
 # PROCESS_MEMORY_BIND: host:port, or unix:/path/to.sock.
 bind = os.environ.get("PROCESS_MEMORY_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, 8)))
-# Threads, not sync workers: a live-tail request (GET history?wait=30) holds its thread while it waits,
-# so each worker serves PROCESS_MEMORY_THREADS requests at once and a few waiting clients never stall it.
-worker_class = "gthread"
-threads = int(os.environ.get("PROCESS_MEMORY_THREADS", 8))
+# gevent: each connection is a greenlet, so idle and slow clients and live-tail readers (GET history?wait=30)
+# never take the place of a ready request, as they would take a gthread worker's threads
+# (docs/security.md). Beyond worker_connections per worker, new connections wait in the listen backlog.
+worker_class = "process_memory.serving.JSONErrorGeventWorker"
+worker_connections = int(os.environ.get("PROCESS_MEMORY_WORKER_CONNECTIONS", 1000))
 # The app opens its database clients on first use in each worker, after the fork: never preload them.
 preload_app = False
 # On SIGTERM or SIGHUP a worker finishes the requests it has (up to this long) before it exits.
@@ -73,6 +80,7 @@ def child_exit(server: Any, worker: Any) -> None:
 def on_starting(server: Any) -> None:
     """Say once, from the master, where history and state are kept (never with credentials)."""
     _reset_metrics_directory()
+    from process_memory.auth import access_at_start
     from process_memory.config import ConfigError, Settings
     from process_memory.history import create_history_store
 
@@ -81,6 +89,13 @@ def on_starting(server: Any) -> None:
         store = create_history_store(settings)
     except ConfigError:
         return  # each worker reports the bad variable and gunicorn stops
+    may_start, line = access_at_start(
+        settings.requires_keys, settings.auth_off, settings.proxy_hops, server.cfg.address
+    )
+    if not may_start:
+        server.log.error("process-memory: %s", line)
+        raise SystemExit(3)
+    server.log.info("process-memory: %s", line)
     server.log.info("process-memory: history in %s", store.describe())
     server.log.info("process-memory: state in the %s store", settings.state_backend)
     if settings.state_backend == "memory" and server.cfg.workers > 1:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import click
 from flask import Flask, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from process_memory.api.access import recording_caller, register_access_control
+from process_memory.bodies import TOO_LARGE, WholeBodies
+from process_memory.commands import register_commands
 from process_memory.config import Settings
 from process_memory.history import create_history_store
 from process_memory.history.service import HistoryService
@@ -16,9 +16,14 @@ from process_memory.history.store import HistoryStore
 from process_memory.http_errors import register_error_handlers
 from process_memory.memory.queries import LineageService
 from process_memory.memory.service import MemoryService
-from process_memory.observability import configure_json_logging, record_appends, register_request_observers
+from process_memory.observability import (
+    configure_json_logging,
+    record_appends,
+    record_waiting,
+    register_request_observers,
+)
 from process_memory.state import INSTANCE_STATE_NAMESPACE, ExpirySweeper, StateService
-from process_memory.stores import SQLStore, StateStore, create_state_store
+from process_memory.stores import StateStore, create_state_store
 
 
 def create_app(
@@ -28,7 +33,7 @@ def create_app(
 ) -> Flask:
     """Build the WSGI app from ``config`` (default: the environment and ``.env``)."""
     settings = config or Settings.from_env()
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # every route is in the route table (api/access.py)
     app.config["SETTINGS"] = settings
     # Werkzeug refuses longer bodies while reading; the hook below refuses them before.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
@@ -36,6 +41,7 @@ def create_app(
     register_proxy_trust(app, settings)
     register_services(app, settings, history_store, state_store)
     register_request_observers(app)
+    register_access_control(app)
     register_request_limits(app, settings)
     register_error_handlers(app)
     register_blueprints(app)
@@ -54,8 +60,11 @@ def register_services(
 ) -> None:
     """Create the history and state services over the configured stores (connections open lazily, after fork)."""
     store = history_store or create_history_store(settings)
-    history = HistoryService(store, settings.max_inline_data)
+    history = HistoryService(
+        store, settings.max_inline_data, recorder=recording_caller, max_waiting=settings.max_tail_waiting
+    )
     history.listeners.append(record_appends)
+    history.waiting_listeners.append(record_waiting)
     app.extensions["process_memory.history"] = history
     memory = MemoryService(history)
     app.extensions["process_memory.memory"] = memory
@@ -81,12 +90,17 @@ def register_services(
 
 
 def register_request_limits(app: Flask, settings: Settings) -> None:
-    """Refuse a body over the limit from its Content-Length, before reading it."""
+    """Refuse a body over the limit from its Content-Length, before reading it, and a path holding NUL."""
+
+    app.wsgi_app = WholeBodies(app.wsgi_app, settings.max_request_bytes)  # type: ignore[method-assign]
 
     @app.before_request
     def refuse_large_bodies() -> None:
-        if request.content_length is not None and request.content_length > settings.max_request_bytes:
+        too_large = request.environ.get(TOO_LARGE) or (request.content_length or 0) > settings.max_request_bytes
+        if too_large:
             raise RequestEntityTooLarge(f"the body is larger than {settings.max_request_bytes} bytes")
+        if "\0" in request.path:  # no backend keys NUL alike (PostgreSQL text cannot hold it)
+            raise BadRequest("the path holds NUL (%00)")
 
 
 def register_blueprints(app: Flask) -> None:
@@ -95,47 +109,3 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(health.blp)
     register_api(app)
-
-
-def register_commands(app: Flask) -> None:
-    """Add the operator commands under ``flask --app process_memory history``."""
-    group = click.Group("history", help="Maintain the history store.")
-
-    @group.command("init")
-    def init_schema() -> None:
-        """Create collections and indexes ahead of time."""
-        app.extensions["process_memory.history"].store.ensure_schema()
-        click.echo("history schema ready")
-
-    @group.command("gc")
-    @click.option("--older-than-minutes", default=60, show_default=True, type=click.IntRange(min=1))
-    def collect_garbage(older_than_minutes: int) -> None:
-        """Delete offloaded data left behind by appends that never completed."""
-        service: HistoryService = app.extensions["process_memory.history"]
-        count = service.delete_orphan_blobs(timedelta(minutes=older_than_minutes))
-        click.echo(f"deleted {count} orphaned blobs")
-
-    @group.command("reindex")
-    @click.option("--instance", "instance_id", default=None, help="Only this instance.")
-    def reindex(instance_id: str | None) -> None:
-        """Rebuild the current memories and lineage indexes from the chains alone."""
-        memory: MemoryService = app.extensions["process_memory.memory"]
-        if instance_id is not None:
-            found = memory.reindex(instance_id)
-            click.echo(f"reindexed {instance_id}: {'a memory' if found else 'no memory'}")
-            return
-        click.echo(f"reindexed {memory.reindex_all()} instances with a memory")
-
-    app.cli.add_command(group)
-
-    state = click.Group("state", help="Maintain the state store.")
-
-    @state.command("init")
-    def init_state() -> None:
-        """Create the SQL state table ahead of time (other backends need nothing)."""
-        root = app.extensions["process_memory.state_root"]
-        if isinstance(root, SQLStore):
-            root.ensure_schema()
-        click.echo(f"{app.config['SETTINGS'].state_backend} state store ready")
-
-    app.cli.add_command(state)

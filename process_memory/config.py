@@ -21,6 +21,8 @@ from pymongo.uri_parser import parse_uri
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from process_memory.auth import ApiKey, KeysFileError, load_keys_file
+
 #: BSON documents are capped at 16 MiB; leave room for the entry's own fields.
 MAX_INLINE_DATA_CEILING = 16_000_000
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
@@ -62,8 +64,17 @@ class Settings:
     state_max_bytes: int = 1024 * 1024
     #: How often each worker deletes expired state in the background.
     state_sweep_seconds: int = 300
-    #: Proxies in front of the app whose X-Forwarded-For/-Proto are believed (nginx: 1).
-    proxy_hops: int = 1
+    #: Proxies in front of the app whose X-Forwarded-For/-Proto are believed: 0 by default, so a client
+    #: cannot set its logged address; the rendered nginx site's deployment sets 1.
+    proxy_hops: int = 0
+    #: Live-tail readers one worker lets wait at once; more are answered 503 with Retry-After.
+    max_tail_waiting: int = 512
+    #: The API keys (PROCESS_MEMORY_API_KEYS_FILE); none: every request is let in, as on loopback.
+    api_keys: tuple[ApiKey, ...] = field(default=(), repr=False)
+    #: PROCESS_MEMORY_AUTH=off: serve without keys on any address, on purpose.
+    auth_off: bool = False
+    #: PROCESS_MEMORY_METRICS_OPEN=1: /metrics without a key (for a scraper on a private network).
+    metrics_open: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, dotenv_path: str | None = ".env") -> Settings:
@@ -99,8 +110,17 @@ class Settings:
             state_ttl=ttl or None,
             state_max_bytes=_int(values, "PROCESS_MEMORY_STATE_MAX_BYTES", 1024 * 1024, 1, 64 * 1024 * 1024, "bytes"),
             state_sweep_seconds=_int(values, "PROCESS_MEMORY_STATE_SWEEP_SECONDS", 300, 1, 86400, "seconds"),
-            proxy_hops=_int(values, "PROCESS_MEMORY_PROXY_HOPS", 1, 0, 5),
+            proxy_hops=_int(values, "PROCESS_MEMORY_PROXY_HOPS", 0, 0, 5),
+            max_tail_waiting=_int(values, "PROCESS_MEMORY_MAX_TAIL_WAITING", 512, 0, 100_000),
+            api_keys=_api_keys(values),
+            auth_off=_switch(values, "PROCESS_MEMORY_AUTH", {"on": False, "off": True}),
+            metrics_open=_switch(values, "PROCESS_MEMORY_METRICS_OPEN", {"0": False, "1": True}),
         )
+
+    @property
+    def requires_keys(self) -> bool:
+        """Whether requests must carry a key (keys are configured and auth is not off)."""
+        return bool(self.api_keys) and not self.auth_off
 
 
 def _int(values: Mapping[str, str], name: str, default: int, low: int, high: int, unit: str = "") -> int:
@@ -114,6 +134,30 @@ def _int(values: Mapping[str, str], name: str, default: int, low: int, high: int
     if not low <= number <= high:
         raise ConfigError(f"{name} must be between {low:,} and {high:,}")
     return number
+
+
+def _switch(values: Mapping[str, str], name: str, choices: dict[str, bool]) -> bool:
+    raw = values.get(name, "").strip().lower()
+    if not raw:
+        return next(iter(choices.values()))
+    if raw not in choices:
+        raise ConfigError(f"{name} must be {' or '.join(choices)}")
+    return choices[raw]
+
+
+def _api_keys(values: Mapping[str, str]) -> tuple[ApiKey, ...]:
+    path = values.get("PROCESS_MEMORY_API_KEYS_FILE", "").strip()
+    if not path:
+        return ()
+    if values.get("PROCESS_MEMORY_AUTH", "").strip().lower() == "off":
+        raise ConfigError("PROCESS_MEMORY_AUTH=off and PROCESS_MEMORY_API_KEYS_FILE contradict each other: set one")
+    try:
+        keys = load_keys_file(path)
+    except KeysFileError as error:
+        raise ConfigError(f"PROCESS_MEMORY_API_KEYS_FILE: {error}") from None
+    if not keys:
+        raise ConfigError("PROCESS_MEMORY_API_KEYS_FILE holds no key: with no keys, leave it unset")
+    return keys
 
 
 def _name(values: Mapping[str, str], name: str, default: str) -> str:

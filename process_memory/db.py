@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, ParamSpec, TypeVar
@@ -18,6 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from process_memory.exceptions import StoreUnavailable
+
+#: How often a process tries to create the schema before its request fails (503).
+SCHEMA_ATTEMPTS = 10
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -87,9 +91,9 @@ def _sqlite_setup(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
         cursor = dbapi_connection.cursor()
         # WAL lets readers run beside the one writer; FULL makes every acknowledged commit durable;
         # a writer waits up to the busy timeout for another process's lock, then the client gets 503.
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")  # first: switching to WAL may wait
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.close()
 
     return configure
@@ -118,11 +122,29 @@ class ProcessLocalEngine:
         self._engine.prepare_again()
 
     def _create_tables(self, engine: Engine) -> None:
-        try:
-            self.metadata.create_all(engine)
-        except sa.exc.DBAPIError:
-            # Another worker created the same tables a moment earlier: check again.
-            self.metadata.create_all(engine)
+        # Workers starting together race to create the same tables; SQLite refuses a read transaction
+        # that turns writer while another holds the lock at once, without waiting: look again.
+        for attempt in range(1, SCHEMA_ATTEMPTS + 1):
+            try:
+                self.metadata.create_all(engine)
+                self._add_new_columns(engine)
+                return
+            except sa.exc.DBAPIError:
+                if attempt == SCHEMA_ATTEMPTS:
+                    raise
+                time.sleep(0.02 * attempt)
+
+    def _add_new_columns(self, engine: Engine) -> None:
+        """Add the nullable columns a newer release declares to tables an older one created."""
+        inspector = sa.inspect(engine)
+        for table in self.metadata.sorted_tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present or not column.nullable:
+                    continue
+                kind = column.type.compile(dialect=engine.dialect)
+                with engine.begin() as conn:
+                    conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
     def _create(self) -> Engine:
         if self.dialect == "sqlite":

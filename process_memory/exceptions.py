@@ -58,6 +58,17 @@ class StoreUnavailable(Exception):
         self.retry_after = retry_after
 
 
+class TooManyWaiting(Exception):
+    """This worker holds as many live-tail readers as it may; the client may retry soon (503)."""
+
+    code = "too_many_waiting"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
 class DuplicateEntry(Exception):
     """Raised by a history store when an insert hits a taken ``seq`` or ``id`` of the instance.
 

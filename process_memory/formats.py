@@ -20,10 +20,17 @@ _TIMESTAMP_RE = re.compile(TIMESTAMP_PATTERN)
 MAX_SEQ = 2**63 - 1
 
 
+def is_instance_id(text: str) -> bool:
+    """Whether ``text`` is 1-128 characters of ``[A-Za-z0-9._:-]``, not all dots (``.`` and ``..`` are path steps)."""
+    return bool(_INSTANCE_ID_RE.fullmatch(text)) and text.strip(".") != ""
+
+
 def check_instance_id(instance_id: str) -> str:
-    """Return ``instance_id`` when it is 1-128 characters of ``[A-Za-z0-9._:-]``."""
-    if not _INSTANCE_ID_RE.fullmatch(instance_id):
-        raise InvalidInput("invalid instance id", {"instance_id": ["1-128 characters of A-Z a-z 0-9 . _ : -"]})
+    """Return ``instance_id`` when :func:`is_instance_id` holds; refuse it otherwise."""
+    if not is_instance_id(instance_id):
+        raise InvalidInput(
+            "invalid instance id", {"instance_id": ["1-128 characters of A-Z a-z 0-9 . _ : -, not only dots"]}
+        )
     return instance_id
 
 

@@ -21,6 +21,7 @@ from process_memory.exceptions import (
     PreconditionFailed,
     ServiceError,
     StoreUnavailable,
+    TooManyWaiting,
 )
 from process_memory.observability import record_store_error
 
@@ -35,7 +36,11 @@ _STATUS_BY_ERROR: dict[type[ServiceError], int] = {
 
 
 def error_response(
-    status: int, message: str, details: Any = None, code: str | None = None, headers: dict[str, str] | None = None
+    status: int,
+    message: str,
+    details: Any = None,
+    code: str | None = None,
+    headers: dict[str, str] | list[tuple[str, str]] | None = None,
 ) -> Response:
     """Build the JSON error response every failure uses."""
     if code is None:
@@ -44,8 +49,9 @@ def error_response(
         g.error_code = code  # the request's log line names the outcome
     response = jsonify({"error": {"code": code, "message": message, "details": details}})
     response.status_code = status
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
+    pairs = headers.items() if isinstance(headers, dict) else headers or []
+    for name, value in pairs:
+        response.headers.add(name, value)
     return response
 
 
@@ -60,12 +66,9 @@ def handle_http_exception(error: HTTPException) -> Response:
         for messages in data["messages"].values():
             details.update(messages if isinstance(messages, dict) else {"_": messages})
     message = "invalid request" if status == 422 else (error.description or HTTP_STATUS_CODES.get(status, "error"))
-    headers = {}
-    if status == 405:
-        allowed = dict(error.get_headers()).get("Allow")
-        if allowed:
-            headers["Allow"] = allowed
-    headers.update(data.get("headers") or {})
+    # What a client acts on: the allowed methods (405) and the auth challenges (401).
+    headers = [(name, value) for name, value in error.get_headers() if name in ("Allow", "WWW-Authenticate")]
+    headers.extend((data.get("headers") or {}).items())
     return error_response(status, message, details, headers=headers)
 
 
@@ -81,6 +84,11 @@ def handle_store_unavailable(error: StoreUnavailable) -> Response:
     return error_response(503, error.message, code=error.code, headers={"Retry-After": str(error.retry_after)})
 
 
+def handle_too_many_waiting(error: TooManyWaiting) -> Response:
+    """Answer 503: the worker's live-tail readers are at their bound."""
+    return error_response(503, error.message, code=error.code, headers={"Retry-After": str(error.retry_after)})
+
+
 def handle_unexpected_error(error: Exception) -> Response:
     """Answer 500 and log where it happened, without the exception's message (it may quote data)."""
     frames = "".join(traceback.format_list(traceback.extract_tb(error.__traceback__)))
@@ -93,4 +101,5 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(ServiceError, handle_service_error)
     app.register_error_handler(StoreUnavailable, handle_store_unavailable)
+    app.register_error_handler(TooManyWaiting, handle_too_many_waiting)
     app.register_error_handler(Exception, handle_unexpected_error)

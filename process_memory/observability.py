@@ -17,7 +17,7 @@ import uuid
 from typing import Any
 
 from flask import Flask, Response, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 
 from process_memory.history.entry import StoredEntry
@@ -40,6 +40,12 @@ STORED_BYTES = Counter(
 )
 STORE_ERRORS = Counter(
     "process_memory_store_errors_total", "Requests answered 503 because a database could not be reached in time."
+)
+
+TAIL_WAITING = Gauge(
+    "process_memory_tail_waiting_readers",
+    "Live-tail readers waiting for an entry now.",
+    multiprocess_mode="livesum",
 )
 
 
@@ -99,6 +105,11 @@ def record_appends(created: list[StoredEntry]) -> None:
     APPENDS.inc(len(created))
     for entry in created:
         STORED_BYTES.labels(where="offloaded" if entry.blob_ref else "inline").inc(entry.size)
+
+
+def record_waiting(change: int) -> None:
+    """Count live-tail readers starting (+1) or ending (-1) a wait."""
+    TAIL_WAITING.inc(change)
 
 
 def record_store_error() -> None:

@@ -1,4 +1,8 @@
-"""What gunicorn loads besides the app: a logger that writes JSON wherever ``--log-file`` says.
+"""What gunicorn loads besides the app: its worker class, and a logger that writes JSON wherever ``--log-file`` says.
+
+The worker is gunicorn's gevent worker, with the answers gunicorn gives itself
+(a malformed request line, a URI or headers too long: 400, 414, 431) written in
+the API's JSON error shape rather than as HTML.
 
 gunicorn's ``--log-level`` and ``--log-file`` (``loglevel``/``errorlog`` in a config file) govern its
 error log. This logger class makes them govern the app's JSON lines too: the root logger shares the
@@ -8,11 +12,38 @@ go, or nowhere when the level is above it. gunicorn calls ``setup`` at start and
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from gunicorn.glogging import Logger
+from gunicorn import util
+from gunicorn.glogging import Logger, SafeAtoms
+from gunicorn.workers.ggevent import GeventWorker
 
 from process_memory.observability import log_through
+
+#: What gunicorn's own refusals say. Its messages quote what the client sent; these do not.
+_REFUSALS = {
+    400: "the request is not valid HTTP",
+    403: "the request was refused before it reached the service",
+    414: "the request line is too long",
+    417: "the Expect header cannot be met",
+    431: "the request headers are too large",
+    500: "internal error",
+    501: "the transfer coding is not supported",
+}
+
+
+class JSONSafeAtoms(SafeAtoms):
+    """gunicorn's access-log values, each text escaped for JSON: whatever a client sends, a line stays JSON.
+
+    (gunicorn's own SafeAtoms escapes only the double quote; a backslash or a control character would
+    still break a JSON line.)
+    """
+
+    def __init__(self, atoms: dict[str, Any]) -> None:
+        dict.__init__(
+            self, {name: json.dumps(value)[1:-1] if isinstance(value, str) else value for name, value in atoms.items()}
+        )
 
 
 class JSONLogger(Logger):
@@ -22,3 +53,33 @@ class JSONLogger(Logger):
         """Set gunicorn's handlers up as configured, then route the app's logs through them."""
         super().setup(cfg)
         log_through(self.error_log)
+
+    atoms_wrapper_class = JSONSafeAtoms
+
+
+def write_json_error(sock: Any, status: int, reason: str, message: str) -> None:
+    """Write one of gunicorn's own refusals in the API's error shape (``message``, the client's input, is dropped)."""
+    code = reason.lower().replace(" ", "_")
+    body = json.dumps({"error": {"code": code, "message": _REFUSALS.get(status, reason), "details": None}}).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+class JSONErrorGeventWorker(GeventWorker):
+    """gunicorn's gevent worker, answering its own refusals in JSON."""
+
+    def init_process(self) -> None:
+        """Route gunicorn's error pages through :func:`write_json_error`, then serve."""
+        # gunicorn writes every refusal through this one function (workers/base.py handle_error).
+        util.write_error = write_json_error
+        super().init_process()
+
+    def handle_exit(self, sig: Any, frame: Any) -> None:
+        """Stop as gunicorn does, ending live-tail waits at once so that shutdown need not outwait them."""
+        super().handle_exit(sig, frame)
+        history = getattr(self.wsgi, "extensions", {}).get("process_memory.history")
+        if history is not None:
+            history.stop_waiting()

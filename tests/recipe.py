@@ -13,6 +13,7 @@ HASHED = (
     "type",
     "occurred_at",
     "recorded_at",
+    "recorded_by",
     "metadata",
     "size",
     "data_sha256",
@@ -29,7 +30,9 @@ def documented_hash(entry: dict[str, Any]) -> str:
     """Recompute an entry's hash from the recipe, checking its digest and size on the way."""
     assert entry["data_sha256"] == hashlib.sha256(canonical(entry["data"])).hexdigest()
     assert entry["size"] == len(canonical(entry["data"]))
-    return hashlib.sha256(canonical({k: entry[k] for k in HASHED})).hexdigest()
+    # recorded_by came later: an entry without one (null) hashes as it did before the field existed.
+    fields = {k: entry.get(k) for k in HASHED if k != "recorded_by" or entry.get(k) is not None}
+    return hashlib.sha256(canonical(fields)).hexdigest()
 
 
 def rechain(entries: list[dict[str, Any]], start: int = 0) -> list[dict[str, Any]]:

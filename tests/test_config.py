@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from process_memory.auth import ApiKey
 from process_memory.config import ConfigError, Settings
 
 SECRET = "p@ss:w/rd?#%"
@@ -172,16 +173,21 @@ def test_every_default_when_nothing_is_set() -> None:
         state_ttl=None,
         state_max_bytes=1024 * 1024,
         state_sweep_seconds=300,
-        proxy_hops=1,
+        proxy_hops=0,
+        api_keys=(),
+        auth_off=False,
+        metrics_open=False,
     )
 
 
-def test_settings_built_by_hand_trust_the_same_proxies_as_the_environment_s() -> None:
-    # One default: code that builds Settings itself sits behind the same nginx as `make run`.
-    assert Settings().proxy_hops == Settings.from_env({}, dotenv_path=None).proxy_hops == 1
+def test_settings_believe_no_proxy_unless_told() -> None:
+    # With no proxy in front (`make run`), a client could otherwise set its own logged address.
+    assert Settings().proxy_hops == Settings.from_env({}, dotenv_path=None).proxy_hops == 0
 
 
 def test_every_variable_is_read(tmp_path: Path) -> None:
+    keys_file = tmp_path / "keys"
+    keys_file.write_text(f"# ops\nci:read,append:{'ab' * 32}:team-a.\n")
     environ = {
         "DOCDB_HOST": "db.example",
         "DOCDB_PORT": "27_018",
@@ -200,7 +206,9 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "PROCESS_MEMORY_STATE_TTL": "60",
         "PROCESS_MEMORY_STATE_MAX_BYTES": "4096",
         "PROCESS_MEMORY_STATE_SWEEP_SECONDS": "7",
-        "PROCESS_MEMORY_PROXY_HOPS": "0",
+        "PROCESS_MEMORY_PROXY_HOPS": "2",
+        "PROCESS_MEMORY_API_KEYS_FILE": str(keys_file),
+        "PROCESS_MEMORY_METRICS_OPEN": "1",
     }
     assert Settings.from_env(environ, dotenv_path=None) == Settings(
         docdb_uri="mongodb://app:pw@db.example:27018/?tls=true",
@@ -217,7 +225,9 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         state_ttl=60,
         state_max_bytes=4096,
         state_sweep_seconds=7,
-        proxy_hops=0,
+        proxy_hops=2,
+        api_keys=(ApiKey("ci", frozenset({"read", "append"}), bytes.fromhex("ab" * 32), "team-a."),),
+        metrics_open=True,
     )
 
 

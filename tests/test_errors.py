@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from werkzeug.exceptions import UnprocessableEntity
 
 from process_memory import create_app
+from process_memory.api.access import OPEN, ROUTE_SCOPES
 from process_memory.config import Settings
 from process_memory.exceptions import ServiceError, StoreUnavailable
 from process_memory.http_errors import error_response
@@ -42,10 +43,11 @@ def _raise(kind: str) -> Any:
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Flask:
-    """An app over a private SQLite file, with a route that fails as asked."""
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Flask:
+    """An app over a private SQLite file, with a route (open to all) that fails as asked."""
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'h.sqlite3'}"))
     app.add_url_rule("/fail/<kind>", view_func=_raise)
+    monkeypatch.setitem(ROUTE_SCOPES, "_raise", {"GET": OPEN})
     return app
 
 

@@ -15,23 +15,30 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.keys import KeySet, write_test_keys
 from tests.services import GunicornServer, NginxServer, http_ok, nginx_binary, unavailable, wait_until
 from tests.test_gunicorn import appending, assert_complete_chain
 
 MAX_BODY = 16 * 1024 * 1024
 
 
+def behind_nginx(keys: KeySet) -> dict[str, str]:
+    """gunicorn's environment behind the rendered site: keys, and nginx's X-Forwarded-For believed."""
+    return {"PROCESS_MEMORY_API_KEYS_FILE": str(keys.path), "PROCESS_MEMORY_PROXY_HOPS": "1"}
+
+
 @dataclass
 class Stack:
-    """nginx in front of gunicorn (two workers) over the embedded SQLite store."""
+    """nginx in front of gunicorn (two workers) over the embedded SQLite store, with API keys, as in production."""
 
     nginx: NginxServer
     gunicorn: GunicornServer
+    keys: KeySet
 
     @property
     def url(self) -> str:
-        """Where clients talk to: nginx."""
-        return self.nginx.url
+        """Where clients talk to: nginx, with the key in the URL (Basic auth), as a platform client holds it."""
+        return self.nginx.url.replace("http://", f"http://ops:{self.keys.secrets['all']}@")
 
 
 @pytest.fixture
@@ -39,13 +46,16 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     """Start gunicorn, then nginx with the rendered site; stop both."""
     if nginx_binary() is None:
         unavailable("nginx not installed (Debian package nginx; .ci/run installs it)")
+    keys = write_test_keys(tmp_path)
     gunicorn = GunicornServer(
-        {"PROCESS_MEMORY_MAX_REQUEST_BYTES": str(MAX_BODY), "DOCDB_MAX_DATA": "1000000"}, workers=2, cwd=tmp_path
+        {"PROCESS_MEMORY_MAX_REQUEST_BYTES": str(MAX_BODY), "DOCDB_MAX_DATA": "1000000", **behind_nginx(keys)},
+        workers=2,
+        cwd=tmp_path,
     )
     gunicorn.start()
     nginx = NginxServer(tmp_path / "nginx", f"127.0.0.1:{gunicorn.port}", MAX_BODY)
     nginx.start()
-    yield Stack(nginx, gunicorn)
+    yield Stack(nginx, gunicorn, keys)
     nginx.stop()
     gunicorn.stop()
 
@@ -188,17 +198,20 @@ def test_nginx_reaches_gunicorn_on_a_unix_socket(tmp_path: Path) -> None:
     if nginx_binary() is None:
         unavailable("nginx not installed (Debian package nginx; .ci/run installs it)")
     socket_path = tmp_path / "gunicorn.sock"
-    gunicorn = GunicornServer({}, workers=2, cwd=tmp_path, unix_socket=socket_path)
+    keys = write_test_keys(tmp_path)
+    gunicorn = GunicornServer(behind_nginx(keys), workers=2, cwd=tmp_path, unix_socket=socket_path)
     gunicorn.start()
     nginx = NginxServer(tmp_path / "nginx", f"unix:{socket_path}", MAX_BODY)
     nginx.start()
     try:
-        iid = str(uuid.uuid4())
+        iid, auth = str(uuid.uuid4()), keys.bearer("all")
         created = requests.post(
-            f"{nginx.url}/api/v1/instances/{iid}/history", json={"type": "t", "data": 1}, timeout=30
+            f"{nginx.url}/api/v1/instances/{iid}/history", json={"type": "t", "data": 1}, headers=auth, timeout=30
         )
-        assert created.status_code == 201
-        assert requests.get(f"{nginx.url}/api/v1/instances/{iid}/head", timeout=30).json() == created.json()
+        assert created.status_code == 201 and created.json()["recorded_by"] == "all"
+        assert requests.get(f"{nginx.url}/api/v1/instances/{iid}/head", headers=auth, timeout=30).json() == (
+            created.json()
+        )
         assert requests.get(f"{nginx.url}/readyz", timeout=30).json()["status"] == "ready"
     finally:
         nginx.stop()

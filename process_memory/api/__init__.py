@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import select
+import socket
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app, request, url_for
 from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException
-from werkzeug.routing import BaseConverter
+from werkzeug.routing import BaseConverter, ValidationError
 
 from process_memory.api.parser import StrictJSONParser
 from process_memory.api.schemas import ApiErrorSchema
-from process_memory.formats import INSTANCE_ID_PATTERN
+from process_memory.formats import INSTANCE_ID_PATTERN, is_instance_id
 from process_memory.history.service import HistoryService
 from process_memory.http_errors import handle_http_exception
 from process_memory.memory.queries import LineageService
@@ -25,6 +28,12 @@ class InstanceIdConverter(BaseConverter):
     """Matches instance ids only, so a malformed id is a 404 like any unknown path."""
 
     regex = INSTANCE_ID_PATTERN
+
+    def to_python(self, value: str) -> str:
+        """Refuse ids made only of dots (the rule does not match: 404)."""
+        if not is_instance_id(value):
+            raise ValidationError()
+        return value
 
 
 class ProcessMemoryApi(Api):
@@ -56,6 +65,23 @@ def memory_service() -> MemoryService:
 def lineage_service() -> LineageService:
     """Return the app's LineageService."""
     return current_app.extensions["process_memory.lineage"]
+
+
+def client_connected() -> Callable[[], bool]:
+    """Return a check of whether the request's client is still connected (True when the server cannot tell)."""
+    sock = request.environ.get("gunicorn.socket")
+    if sock is None:
+        return lambda: True
+
+    def connected() -> bool:
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            # Readable with nothing to read is the client's end-of-stream: it has gone.
+            return not readable or sock.recv(1, socket.MSG_PEEK) != b""
+        except (OSError, ValueError):
+            return False
+
+    return connected
 
 
 def next_link(cursor_name: str, cursor: Any) -> dict[str, str]:

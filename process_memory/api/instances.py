@@ -9,7 +9,8 @@ from flask import Response, request, stream_with_context, url_for
 from flask.views import MethodView
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
-from process_memory.api import ApiBlueprint, history_service, paged
+from process_memory.api import ApiBlueprint, client_connected, history_service, paged
+from process_memory.api.access import check_instances
 from process_memory.api.parser import load_json_body
 from process_memory.api.schemas import (
     ApiErrorSchema,
@@ -78,7 +79,7 @@ class History(MethodView):
     @blp.response(200, HistoryPageSchema)
     def get(self, query: HistoryQuery, instance_id: str) -> Any:
         """Read a page of history, forwards or backwards."""
-        page = history_service().read_history(instance_id, query)
+        page = history_service().read_history(instance_id, query, client_connected())
         return paged(page, "after" if query.direction == "forward" else "before")
 
 
@@ -114,6 +115,7 @@ class Clone(MethodView):
     @blp.alt_response(409, description="the target instance already has entries", schema=ApiErrorSchema)
     def post(self, clone: dict[str, Any], instance_id: str) -> Any:
         """Copy an instance's entries (up to a seq) into a new instance, with a fresh chain."""
+        check_instances(clone["to"])  # the key must reach the target too
         summary = history_service().clone(instance_id, clone["to"], clone.get("upto"))
         return summary, 201, {"Location": url_for("instances.Instance", instance_id=clone["to"])}
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from process_memory.api.fields import Moment, Text
 from process_memory.formats import INSTANCE_ID_PATTERN
 from process_memory.memory.document import MAX_KEY_LENGTH
 from process_memory.memory.index import EXECUTION_SCOPE, EventQuery, ReaderQuery
@@ -21,8 +22,8 @@ MAX_DOCUMENTS = 1000
 
 def _tables_by_tag(**options: Any) -> fields.Dict:
     return fields.Dict(
-        keys=fields.String(),
-        values=fields.List(fields.String()),
+        keys=Text(),
+        values=fields.List(Text()),
         metadata={"description": "tag (the post's `image`) → the tables whose reads count"},
         **options,
     )
@@ -53,9 +54,9 @@ class ByTagsSchema(_OriginalBody):
 class DatesSchema(_OriginalBody):
     """``POST /events/between/dates`` and ``/current/events/between/dates``: dates are ISO 8601, read as UTC."""
 
-    process_id = fields.String(required=True)
-    date_begin_validity = fields.DateTime(required=True, metadata={"description": "no offset: UTC"})
-    date_end_validity = fields.DateTime(
+    process_id = Text(required=True)
+    date_begin_validity = Moment(required=True, metadata={"description": "no offset: UTC"})
+    date_end_validity = Moment(
         load_default=None, allow_none=True, metadata={"description": "no offset: UTC; null: now"}
     )
 
@@ -79,15 +80,15 @@ class HistoryCountSchema(Schema):
 class InstanceIdsSchema(_OriginalBody):
     """``POST /instance_filters/byinstanceids``."""
 
-    instance_ids = fields.List(fields.String(), required=True, validate=validate.Length(max=MAX_INSTANCES))
+    instance_ids = fields.List(Text(), required=True, validate=validate.Length(max=MAX_INSTANCES))
 
 
 class InstancesAndTypesSchema(_OriginalBody):
     """``POST /instance_filters/byinstanceidsandtypes``."""
 
     instances_and_types = fields.Dict(
-        keys=fields.String(),
-        values=fields.List(fields.String()),
+        keys=Text(),
+        values=fields.List(Text()),
         required=True,
         validate=validate.Length(max=MAX_INSTANCES),
     )
@@ -99,15 +100,15 @@ class ReaderArgsSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    tag = fields.String(required=True, validate=_KEY, metadata={"description": "the readers' tag (`image`)"})
-    table = fields.List(fields.String(validate=_KEY), required=True, validate=validate.Length(min=1, max=100))
+    tag = Text(required=True, validate=_KEY, metadata={"description": "the readers' tag (`image`)"})
+    table = fields.List(Text(validate=_KEY), required=True, validate=validate.Length(min=1, max=100))
     entity = fields.List(
-        fields.String(validate=_KEY),
+        Text(validate=_KEY),
         load_default=list,
         validate=validate.Length(max=MAX_INSTANCES),
         metadata={"description": "entity ids (JSON strings); none: any entity of those tables"},
     )
-    after = fields.String(validate=validate.Regexp(f"^{INSTANCE_ID_PATTERN}$"))
+    after = Text(validate=validate.Regexp(f"^{INSTANCE_ID_PATTERN}$"))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
     @post_load
@@ -123,11 +124,11 @@ class EventArgsSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    process_id = fields.String(required=True, validate=_KEY)
-    since = fields.DateTime(required=True, metadata={"description": "reference date from (inclusive; no offset: UTC)"})
-    until = fields.DateTime(required=True, metadata={"description": "reference date to (inclusive; no offset: UTC)"})
-    scope = fields.String(load_default=EXECUTION_SCOPE, validate=_KEY)
-    after = fields.String(validate=validate.Regexp(f"^{EVENT_CURSOR_PATTERN}$"))
+    process_id = Text(required=True, validate=_KEY)
+    since = Moment(required=True, metadata={"description": "reference date from (inclusive; no offset: UTC)"})
+    until = Moment(required=True, metadata={"description": "reference date to (inclusive; no offset: UTC)"})
+    scope = Text(load_default=EXECUTION_SCOPE, validate=_KEY)
+    after = Text(validate=validate.Regexp(f"^{EVENT_CURSOR_PATTERN}$"))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
     @post_load
@@ -145,12 +146,12 @@ class ItemArgsSchema(Schema):
         unknown = RAISE
 
     instance = fields.List(
-        fields.String(validate=validate.Regexp(f"^{INSTANCE_ID_PATTERN}$")),
+        Text(validate=validate.Regexp(f"^{INSTANCE_ID_PATTERN}$")),
         required=True,
         validate=validate.Length(min=1, max=MAX_INSTANCES),
     )
-    kind = fields.String(load_default="instance_filter", validate=validate.OneOf(["instance_filter", "inputs"]))
-    type = fields.List(fields.String(validate=_KEY), load_default=list, metadata={"description": "none: every type"})
+    kind = Text(load_default="instance_filter", validate=validate.OneOf(["instance_filter", "inputs"]))
+    type = fields.List(Text(validate=_KEY), load_default=list, metadata={"description": "none: every type"})
 
     @post_load
     def make_query(self, values: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -161,15 +162,15 @@ class ItemArgsSchema(Schema):
 class LineageInstanceSchema(Schema):
     """An instance in a lineage answer, with the reprocess that replaces it."""
 
-    instance_id = fields.String()
-    current_instance_id = fields.String(
+    instance_id = Text()
+    current_instance_id = Text(
         metadata={"description": "its latest reprocess (newest event time), or itself: the instance to run again"}
     )
-    process_id = fields.String(allow_none=True)
-    event = fields.String(allow_none=True, metadata={"description": "the current event's name"})
-    tag = fields.String(allow_none=True, metadata={"description": "the current event's `image`"})
-    scope = fields.String(allow_none=True)
-    reference_date = fields.String(allow_none=True)
+    process_id = Text(allow_none=True)
+    event = Text(allow_none=True, metadata={"description": "the current event's name"})
+    tag = Text(allow_none=True, metadata={"description": "the current event's `image`"})
+    scope = Text(allow_none=True)
+    reference_date = Text(allow_none=True)
 
 
 class ItemListSchema(Schema):

@@ -7,6 +7,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, fields, post_load, validate
 
+from process_memory.api.fields import AwareMoment, Text
 from process_memory.formats import INSTANCE_ID_PATTERN, MAX_SEQ, format_timestamp
 from process_memory.history.entry import FIELD_SPECS, Kind, NewEntry, shown_name
 from process_memory.history.store import HistoryQuery, InstanceQuery, SearchQuery
@@ -24,11 +25,11 @@ class NewEntrySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    type = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    type = Text(required=True, validate=validate.Length(min=1, max=256))
     data = fields.Raw(required=True, allow_none=True, metadata={"description": "any JSON value"})
     metadata = fields.Dict(keys=fields.String(), load_default=dict)
     id = fields.UUID(load_default=None, metadata={"description": "given by the client for safe retries"})
-    occurred_at = fields.AwareDateTime(load_default=None, metadata={"description": "RFC 3339 with an offset"})
+    occurred_at = AwareMoment(load_default=None, metadata={"description": "RFC 3339 with an offset"})
 
     @post_load
     def make_entry(self, values: dict[str, Any], **_: Any) -> NewEntry:
@@ -57,10 +58,10 @@ class BatchSchema(Schema):
 class BatchOutcomeSchema(Schema):
     """What became of one entry of a batch."""
 
-    id = fields.String()
+    id = Text()
     seq = fields.Integer()
-    hash = fields.String()
-    outcome = fields.String(metadata={"description": "`created`, or `existing` when it was stored before"})
+    hash = Text()
+    outcome = Text(metadata={"description": "`created`, or `existing` when it was stored before"})
 
 
 class BatchResultSchema(Schema):
@@ -75,9 +76,11 @@ class CloneSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    to = fields.String(required=True, validate=validate.Regexp(f"^{INSTANCE_ID_PATTERN}$"))
+    to = Text(required=True, validate=validate.Regexp(f"^{INSTANCE_ID_PATTERN}$"))
     upto = fields.Integer(
-        validate=validate.Range(min=0, max=MAX_SEQ), metadata={"description": "last seq to copy; default: the head"}
+        strict=True,
+        validate=validate.Range(min=0, max=MAX_SEQ),
+        metadata={"description": "last seq to copy; default: the head"},
     )
 
 
@@ -87,9 +90,9 @@ class EntryFilterSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    type = fields.String(validate=validate.Length(min=1, max=256))
-    since = fields.AwareDateTime(metadata={"description": "recorded_at >= since"})
-    until = fields.AwareDateTime(metadata={"description": "recorded_at < until"})
+    type = Text(validate=validate.Length(min=1, max=256))
+    since = AwareMoment(metadata={"description": "recorded_at >= since"})
+    until = AwareMoment(metadata={"description": "recorded_at < until"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
     @staticmethod
@@ -101,7 +104,7 @@ class EntryFilterSchema(Schema):
 class SearchArgsSchema(EntryFilterSchema):
     """Filters and cursor of a search across instances."""
 
-    after = fields.String(
+    after = Text(
         validate=validate.Regexp(f"^{SEARCH_CURSOR_PATTERN}$"),
         metadata={"description": "the `next` cursor of the previous page: `<recorded_at>,<instance id>,<seq>`"},
     )
@@ -118,7 +121,7 @@ class AppendHeadersSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    if_match = fields.String(
+    if_match = Text(
         data_key="If-Match",
         validate=validate.Regexp(_ETAG_SEQ, error='If-Match must be a quoted seq such as "41"'),
         metadata={"description": 'the expected head seq, quoted: "41"; "-1" for an empty instance'},
@@ -166,7 +169,7 @@ def page_schema(name: str, item: type[Schema], cursor: type[fields.Field], use: 
 class HistoryArgsSchema(EntryFilterSchema):
     """Filters and cursor of a history page."""
 
-    direction = fields.String(load_default="forward", validate=validate.OneOf(["forward", "backward"]))
+    direction = Text(load_default="forward", validate=validate.OneOf(["forward", "backward"]))
     after = fields.Integer(validate=validate.Range(min=-1, max=MAX_SEQ))
     before = fields.Integer(validate=validate.Range(min=0, max=MAX_SEQ))
     wait = fields.Float(
@@ -192,12 +195,12 @@ SearchPageSchema = page_schema("SearchPageSchema", EntrySchema, fields.String)
 class InstanceSchema(Schema):
     """What is known about an instance."""
 
-    instance_id = fields.String()
+    instance_id = Text()
     count = fields.Integer()
-    first_recorded_at = fields.String()
-    last_recorded_at = fields.String()
+    first_recorded_at = Text()
+    last_recorded_at = Text()
     head_seq = fields.Integer()
-    head_hash = fields.String()
+    head_hash = Text()
 
 
 class InstanceListArgsSchema(Schema):
@@ -206,7 +209,7 @@ class InstanceListArgsSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    after = fields.String(validate=validate.Length(min=1, max=128))
+    after = Text(validate=validate.Length(min=1, max=128))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
     @post_load
@@ -229,8 +232,8 @@ class VerifySchema(Schema):
 class ApiErrorBodySchema(Schema):
     """The inside of every error response."""
 
-    code = fields.String()
-    message = fields.String()
+    code = Text()
+    message = Text()
     details = fields.Raw(allow_none=True)
 
 

@@ -11,6 +11,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from process_memory.api import ApiBlueprint
+from process_memory.api.fields import Text
 from process_memory.api.parser import read_json_request
 from process_memory.api.schemas import ApiErrorSchema
 from process_memory.state import StateService, StoredState
@@ -44,12 +45,12 @@ class StateHeadersSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    if_match = fields.String(
+    if_match = Text(
         data_key="If-Match",
         validate=validate.Regexp(r'^(?:\*|(?:W/)?"[0-9a-f]{32}")$'),
         metadata={"description": "the ETag the state must still have, or *"},
     )
-    if_none_match = fields.String(
+    if_none_match = Text(
         data_key="If-None-Match", validate=validate.Equal("*"), metadata={"description": "* : create only"}
     )
 

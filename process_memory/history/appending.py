@@ -189,13 +189,14 @@ class Appending(HistoryCore):
         seq, prev_hash = (head.seq, head.hash) if head else (-1, None)
         if expected_head is not None and expected_head != seq:
             raise PreconditionFailed("the instance's head has moved", {"head": seq})
-        recorded_at = format_timestamp(self.clock())
+        recorded_at, recorded_by = format_timestamp(self.clock()), self.recorder()
         chained = []
         for entry in entries:
             if len(entry.data_bytes) > self.max_inline_data and entry.blob_ref is None:
                 entry.blob_ref = self.store.put_blob(instance_id, entry.id, snappy.compress(entry.data_bytes))
             seq += 1
-            fields = {**entry.fields, "seq": seq, "prev_hash": prev_hash, "recorded_at": recorded_at}
+            fields = {**entry.fields, "seq": seq, "prev_hash": prev_hash}
+            fields.update(recorded_at=recorded_at, recorded_by=recorded_by)
             inline = None if entry.blob_ref else entry.data_bytes.decode()
             stored = StoredEntry(**fields, hash=chain_hash(fields), data_json=inline, blob_ref=entry.blob_ref)
             chained.append(stored)

@@ -15,6 +15,7 @@ from typing import Any
 from process_memory.exceptions import Conflict, InvalidInput, NotFound
 from process_memory.formats import check_instance_id
 from process_memory.history.appending import Appending
+from process_memory.history.core import UNSET
 from process_memory.history.entry import NewEntry, copy_of, stored_from_shown
 from process_memory.history.reading import Reading
 
@@ -33,7 +34,9 @@ class Copying(Appending, Reading):
     def clone(self, source: str, target: str, upto: int | None = None) -> dict[str, Any]:
         """Copy the entries up to ``upto`` into an empty instance, in order, with a fresh chain.
 
-        Each copy records where it came from in ``metadata.cloned_from``.
+        Each copy records where it came from, and the ``upto`` asked for, in ``metadata.cloned_from``.
+        Sent again, the same clone (same source, same ``upto``) completes what an interrupted one began,
+        as long as the target holds nothing but that clone; anything else is a 409.
         """
         check_instance_id(source)
         check_instance_id(target)
@@ -43,9 +46,14 @@ class Copying(Appending, Reading):
         last = head.seq if upto is None else upto
         if last > head.seq:
             raise NotFound("no entry at upto: it is past the head", {"upto": last, "head": head.seq})
-        self._require_empty_or_resuming(target, lambda first: first.get("cloned_from", {}).get("instance_id") == source)
+        self._require_empty_or_completing(
+            target,
+            "cloned_from",
+            lambda origin: origin.get("instance_id") == source and origin.get("upto", UNSET) == upto,
+        )
         chain = itertools.takewhile(lambda stored: stored.seq <= last, self.store.iter_chain(source))
-        self._append_in_chunks(target, (copy_of(self._render(stored), "cloned_from") for stored in chain))
+        copies = (copy_of(self._render(stored), "cloned_from", upto=upto) for stored in chain)
+        self._append_in_chunks(target, copies)
         return self.get_instance(target)
 
     def import_entries(self, instance_id: str, exported: list[Any]) -> dict[str, Any]:
@@ -67,20 +75,29 @@ class Copying(Appending, Reading):
             prev_hash = stored.hash
         if not exported:
             raise InvalidInput("the import holds no entry", {"body": ["one exported entry per line"]})
-        self._require_empty_or_resuming(instance_id, lambda _: True, exported[0]["id"])
+        self._require_empty_or_completing(
+            instance_id,
+            "imported_from",
+            lambda origin: origin["seq"] < len(exported) and origin.get("hash") == exported[origin["seq"]]["hash"],
+        )
         self._append_in_chunks(instance_id, (copy_of(entry, "imported_from") for entry in exported))
         return self.get_instance(instance_id)
 
-    def _require_empty_or_resuming(
-        self, instance_id: str, same_origin: Callable[[dict[str, Any]], bool], first_id: str | None = None
+    def _require_empty_or_completing(
+        self, instance_id: str, provenance: str, same_request: Callable[[dict[str, Any]], bool]
     ) -> None:
-        """Refuse a target with entries, unless they are the start of this very copy (a retry)."""
-        first = self.store.get_by_seq(instance_id, 0)
-        if first is None:
+        """Refuse a target with entries, unless they are the start of this very copy (a retry).
+
+        They are when the target's head is a copy (``metadata[provenance]``) at its own position in the
+        source, made by the same request: every earlier entry then is too, as each copy checked before it.
+        """
+        head = self.store.head(instance_id)
+        if head is None:
             return
-        if (first_id is None or first.id == first_id) and same_origin(json.loads(first.metadata_json)):
+        origin = json.loads(head.metadata_json).get(provenance)
+        if isinstance(origin, dict) and origin.get("seq") == head.seq and same_request(origin):
             return
-        raise Conflict("the target instance already has entries", {"instance_id": instance_id})
+        raise Conflict("the target instance has entries that are not this copy's", {"instance_id": instance_id})
 
     def _append_in_chunks(self, instance_id: str, entries: Iterable[NewEntry]) -> None:
         remaining = iter(entries)

@@ -29,13 +29,24 @@ class HistoryCore:
         store: HistoryStore,
         max_inline_data: int,
         clock: Callable[[], datetime] = utc_now,
+        recorder: Callable[[], str | None] = lambda: None,
+        max_waiting: int = 512,
     ) -> None:
         self.store = store
         #: Data whose canonical JSON is longer than this is compressed and stored out of line.
         self.max_inline_data = max_inline_data
         self.clock = clock
+        #: Names who is appending (the request's API key), for each entry's ``recorded_by``.
+        self.recorder = recorder
         # Wakes live-tail readers in this process at once; other processes' appends are polled.
         self._appended = threading.Condition()
+        #: Live-tail readers waiting in this process now, and the most there may be.
+        self.waiting = 0
+        self.max_waiting = max_waiting
+        #: Told how many live-tail readers start (+1) or stop (-1) waiting (a metric, for one).
+        self.waiting_listeners: list[Callable[[int], None]] = []
+        #: Set when the process is stopping: every wait ends at once.
+        self._stopping = threading.Event()
         #: Called with the entries each successful insert created (metrics, for one).
         self.listeners: list[Callable[[list[StoredEntry]], None]] = []
 
@@ -74,3 +85,15 @@ class HistoryCore:
             )
         except (CorruptEntry, ValueError):  # ValueError: metadata that is not JSON
             return False
+
+    def _count_waiting(self, change: int) -> None:
+        with self._appended:
+            self.waiting += change
+        for listener in self.waiting_listeners:
+            listener(change)
+
+    def stop_waiting(self) -> None:
+        """End every live-tail wait now and refuse new ones (the server is stopping)."""
+        self._stopping.set()
+        with self._appended:
+            self._appended.notify_all()

@@ -39,6 +39,9 @@ class FieldSpec:
     content: bool = False
     #: Given by the client: NewEntry has a field of the same shown name.
     posted: bool = False
+    #: Added after entries were first stored: hashed only when set, and may be missing from an older export,
+    #: so that entries written before the field existed still verify.
+    added_later: bool = False
     description: str | None = None
 
 
@@ -72,6 +75,9 @@ class StoredEntry:
     type: str = _spec("text", length=256, content=True, posted=True)
     occurred_at: str | None = _spec("timestamp", nullable=True, content=True, posted=True)
     recorded_at: str = _spec("timestamp")
+    recorded_by: str | None = _spec(
+        "text", length=64, nullable=True, added_later=True, description="the name of the API key that appended it"
+    )
     metadata_json: str = _spec("object", content=True, posted=True)
     size: int = _spec("integer", description="bytes of the canonical JSON of data")
     data_sha256: str = _spec("text", length=64, content=True)
@@ -102,6 +108,8 @@ def shown_name(name: str) -> str:
 HASHED_FIELDS: tuple[str, ...] = tuple(shown_name(n) for n, spec in FIELD_SPECS.items() if spec.hashed)
 #: The fields of an entry as the API shows it and an export writes it.
 SHOWN_FIELDS: frozenset[str] = frozenset(shown_name(n) for n in FIELD_SPECS)
+#: What every export line holds, whenever it was written.
+_REQUIRED_SHOWN = frozenset(shown_name(n) for n, spec in FIELD_SPECS.items() if not spec.added_later)
 _CONTENT = tuple(n for n, spec in FIELD_SPECS.items() if spec.content)
 _POSTED = {n: spec for n, spec in FIELD_SPECS.items() if spec.posted}
 
@@ -146,7 +154,11 @@ def _well_formed(spec: FieldSpec, value: Any) -> bool:
 
 def chain_hash(stored: Mapping[str, Any]) -> str:
     """Return the chain hash of an entry from its stored fields by attribute name (``prev_hash`` included)."""
-    shown = {shown_name(n): _shown(spec, stored[n]) for n, spec in FIELD_SPECS.items() if spec.hashed}
+    shown = {
+        shown_name(n): _shown(spec, stored.get(n))
+        for n, spec in FIELD_SPECS.items()
+        if spec.hashed and not (spec.added_later and stored.get(n) is None)
+    }
     return sha256_hex(canonical_json(shown))
 
 
@@ -169,11 +181,11 @@ def shown_entry(stored: StoredEntry, data: Any) -> dict[str, Any]:
 
 def stored_from_shown(shown: Any) -> StoredEntry | None:
     """Rebuild a stored entry from a shown one (an export line), so the usual checks apply; None when malformed."""
-    if not isinstance(shown, dict) or set(shown) != SHOWN_FIELDS:
+    if not isinstance(shown, dict) or not _REQUIRED_SHOWN <= set(shown) <= SHOWN_FIELDS:
         return None
     values: dict[str, Any] = {}
     for name, spec in FIELD_SPECS.items():
-        value = shown[shown_name(name)]
+        value = shown.get(shown_name(name))
         if not _well_formed(spec, value):
             return None
         try:
@@ -183,9 +195,10 @@ def stored_from_shown(shown: Any) -> StoredEntry | None:
     return StoredEntry(**values)  # an export carries its data inline
 
 
-def copy_of(shown: Mapping[str, Any], provenance: str) -> NewEntry:
-    """Return a new entry with the posted fields of ``shown``, noting in ``metadata[provenance]`` where it came from."""
+def copy_of(shown: Mapping[str, Any], provenance: str, **request: Any) -> NewEntry:
+    """Return a new entry with the posted fields of ``shown``, noting in ``metadata[provenance]`` where it came from
+    (and ``request``: what the copy was asked for)."""
     values = {shown_name(n): _posted(spec, shown[shown_name(n)]) for n, spec in _POSTED.items()}
-    origin = {"instance_id": shown["instance_id"], "seq": shown["seq"], "hash": shown["hash"]}
+    origin = {"instance_id": shown["instance_id"], "seq": shown["seq"], "hash": shown["hash"], **request}
     values["metadata"] = {**values["metadata"], provenance: origin}
     return NewEntry(data=shown["data"], **values)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
-from process_memory.exceptions import NotFound
+from process_memory.exceptions import NotFound, TooManyWaiting
 from process_memory.formats import check_instance_id
 from process_memory.history.core import HistoryCore
 from process_memory.history.entry import StoredEntry
@@ -46,26 +47,41 @@ class Reading(HistoryCore):
         except NotFound:
             raise NotFound("the instance has no entry", {"instance_id": instance_id}) from None
 
-    def read_history(self, instance_id: str, query: HistoryQuery) -> Page[dict[str, Any]]:
+    def read_history(
+        self, instance_id: str, query: HistoryQuery, still_wanted: Callable[[], bool] = lambda: True
+    ) -> Page[dict[str, Any]]:
         """Return one page of entries; its cursor is the seq the next page starts after (or before).
 
         With ``query.wait`` (seconds), an empty page is not answered until an
         entry arrives or the wait ends: appends in this process wake the reader
-        at once, appends elsewhere are seen within TAIL_POLL_SECONDS.
+        at once, appends elsewhere are seen within TAIL_POLL_SECONDS. The wait
+        also ends, with the empty page, as soon as ``still_wanted`` says the
+        client has gone or the process is stopping; beyond ``max_waiting``
+        readers at once it is refused (TooManyWaiting).
         """
         check_instance_id(instance_id)
         deadline = time.monotonic() + query.wait
-        while True:
-            page = fetch_page(
-                lambda n: self.store.find(instance_id, dataclasses.replace(query, limit=n)),
-                query.limit,
-                lambda entry: entry.seq,
-            )
-            remaining = deadline - time.monotonic()
-            if page.items or remaining <= 0:
-                return page.map(self._render)
-            with self._appended:
-                self._appended.wait(timeout=min(remaining, TAIL_POLL_SECONDS))
+        page = self._history_page(instance_id, query)
+        if page.items or query.wait <= 0:
+            return page.map(self._render)
+        if self.waiting >= self.max_waiting or self._stopping.is_set():
+            raise TooManyWaiting(f"this server holds {self.max_waiting} live-tail readers already; retry shortly")
+        self._count_waiting(+1)
+        try:
+            while not page.items and time.monotonic() < deadline and still_wanted() and not self._stopping.is_set():
+                with self._appended:
+                    self._appended.wait(timeout=min(deadline - time.monotonic(), TAIL_POLL_SECONDS))
+                page = self._history_page(instance_id, query)
+        finally:
+            self._count_waiting(-1)
+        return page.map(self._render)
+
+    def _history_page(self, instance_id: str, query: HistoryQuery) -> Page[StoredEntry]:
+        return fetch_page(
+            lambda n: self.store.find(instance_id, dataclasses.replace(query, limit=n)),
+            query.limit,
+            lambda entry: entry.seq,
+        )
 
     def search(self, query: SearchQuery) -> Page[dict[str, Any]]:
         """Return entries of every instance by time (and type); the cursor is opaque to clients."""

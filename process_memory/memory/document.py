@@ -131,9 +131,14 @@ def _part(document: dict[str, Any], name: str, kind: type, default: Any = None) 
     return value
 
 
-def _check_key(value: Any, where: str) -> None:
-    if isinstance(value, str) and len(value) > MAX_KEY_LENGTH:
-        raise InvalidInput("an index key is too long", {where: [f"at most {MAX_KEY_LENGTH} characters"]})
+def _check_key(value: Any, where: str, length: int | None = MAX_KEY_LENGTH) -> None:
+    """Refuse an indexed string too long for its column, or holding NUL, which PostgreSQL text cannot."""
+    if not isinstance(value, str):
+        return
+    if length is not None and len(value) > length:
+        raise InvalidInput("an index key is too long", {where: [f"at most {length} characters"]})
+    if "\0" in value:
+        raise InvalidInput("an indexed string holds NUL", {where: ["must not contain NUL (\\u0000)"]})
 
 
 def _header(document: dict[str, Any], event: dict[str, Any], instance_id: str, app_name: Any) -> dict[str, Any]:
@@ -147,6 +152,7 @@ def _header(document: dict[str, Any], event: dict[str, Any], instance_id: str, a
     header["timestamp"] = parse_date(event.get("timestamp"), "event.timestamp")
     for field in ("processId", "image", "scope"):
         _check_key(header[field], field if field != "scope" else "event.scope")
+    _check_key(event.get("name"), "event.name", length=None)
     if isinstance(header["reprocessing"], dict):
         _check_key(header["reprocessing"].get("originalInstanceId"), "event.reprocessing.originalInstanceId")
     return header

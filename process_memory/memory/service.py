@@ -74,8 +74,9 @@ class MemoryService:
         document["event"]["reproduction"] = {"from": source, "to": target}
         document["instanceId"] = target
         entry_id = str(uuid.uuid5(CLONE_NAMESPACE, f"{source}/{target}"))
-        existing = self.store.get_by_seq(check_instance_id(target), 0)
-        if existing is not None and existing.id != entry_id:
+        head = self.store.head(check_instance_id(target))
+        # A retry finds its own entry, alone: anything else in the target is not this clone's.
+        if head is not None and (head.seq != 0 or head.id != entry_id):
             raise Conflict("the target instance already has entries", {"instance_id": target})
         entry, _ = self.history.append_entry(target, memory_entry(document, entry_id), expected_head=-1)
         return {"instance_id": entry["instance_id"], "seq": entry["seq"], "id": entry["id"]}

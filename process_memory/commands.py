@@ -1,0 +1,91 @@
+"""The operator commands: ``flask --app process_memory history|state|keys …`` (also ``process-memory-admin``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import click
+from flask import Flask
+
+from process_memory.auth import SCOPES, KeysFileError, new_key
+from process_memory.history.service import HistoryService
+from process_memory.memory.service import MemoryService
+from process_memory.stores import SQLStore
+
+
+def register_commands(app: Flask) -> None:
+    """Add the history, state and keys command groups to the app's CLI."""
+    app.cli.add_command(history_commands(app))
+    app.cli.add_command(state_commands(app))
+    app.cli.add_command(keys_commands())
+
+
+def history_commands(app: Flask) -> click.Group:
+    """``history init|gc|reindex``."""
+    group = click.Group("history", help="Maintain the history store.")
+
+    @group.command("init")
+    def init_schema() -> None:
+        """Create collections and indexes ahead of time."""
+        app.extensions["process_memory.history"].store.ensure_schema()
+        click.echo("history schema ready")
+
+    @group.command("gc")
+    @click.option("--older-than-minutes", default=60, show_default=True, type=click.IntRange(min=1))
+    def collect_garbage(older_than_minutes: int) -> None:
+        """Delete offloaded data left behind by appends that never completed."""
+        service: HistoryService = app.extensions["process_memory.history"]
+        count = service.delete_orphan_blobs(timedelta(minutes=older_than_minutes))
+        click.echo(f"deleted {count} orphaned blobs")
+
+    @group.command("reindex")
+    @click.option("--instance", "instance_id", default=None, help="Only this instance.")
+    def reindex(instance_id: str | None) -> None:
+        """Rebuild the current memories and lineage indexes from the chains alone."""
+        memory: MemoryService = app.extensions["process_memory.memory"]
+        if instance_id is not None:
+            found = memory.reindex(instance_id)
+            click.echo(f"reindexed {instance_id}: {'a memory' if found else 'no memory'}")
+            return
+        click.echo(f"reindexed {memory.reindex_all()} instances with a memory")
+
+    return group
+
+
+def state_commands(app: Flask) -> click.Group:
+    """``state init``."""
+    group = click.Group("state", help="Maintain the state store.")
+
+    @group.command("init")
+    def init_state() -> None:
+        """Create the SQL state table ahead of time (other backends need nothing)."""
+        root = app.extensions["process_memory.state_root"]
+        if isinstance(root, SQLStore):
+            root.ensure_schema()
+        click.echo(f"{app.config['SETTINGS'].state_backend} state store ready")
+
+    return group
+
+
+def keys_commands() -> click.Group:
+    """``keys create``."""
+    group = click.Group("keys", help="Make API keys (docs/security.md).")
+
+    @group.command("create")
+    @click.argument("name")
+    @click.option(
+        "--scopes",
+        required=True,
+        help=f"comma-separated, of: {', '.join(SCOPES)}",
+    )
+    @click.option("--prefix", default=None, help="limit the key to the instance ids that start with this")
+    def create_key(name: str, scopes: str, prefix: str | None) -> None:
+        """Make a random key: print it once, and the line to add to PROCESS_MEMORY_API_KEYS_FILE."""
+        try:
+            secret, key = new_key(name, scopes.split(","), prefix)
+        except KeysFileError as error:
+            raise click.BadParameter(str(error).removeprefix("line 1: ")) from None
+        click.echo(f"key (shown once; give it to the client): {secret}", err=True)
+        click.echo(key.line())
+
+    return group

@@ -1,0 +1,234 @@
+"""API keys and scopes: the matrix of every route against every kind of caller, generated from the routes.
+
+A route added without a line in the route table (api/access.py) fails here: it has no scope, so no key
+gets in, and the first test names it.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.routing import Rule
+
+from process_memory import create_app
+from process_memory.api.access import METRICS, OPEN, ROUTE_SCOPES, presented_key, required_scope
+from process_memory.auth import SCOPES, KeysFileError, access_at_start, find_key, new_key, parse_keys
+from process_memory.config import Settings
+from tests.keys import PREFIX, KeySet, write_test_keys
+
+_IGNORED_METHODS = {"HEAD", "OPTIONS"}
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> KeySet:
+    """The test keys."""
+    return write_test_keys(tmp_path)
+
+
+@pytest.fixture
+def keyed_app(tmp_path: Path, keys: KeySet) -> Flask:
+    """An app over SQLite that requires keys."""
+    url = f"sqlite:///{tmp_path / 'h.sqlite3'}"
+    return create_app(Settings(database_url=url, api_keys=keys.configured()))
+
+
+def _routes(app: Flask) -> Iterator[tuple[Rule, str]]:
+    for rule in app.url_map.iter_rules():
+        for method in sorted((rule.methods or set()) - _IGNORED_METHODS):
+            yield rule, method
+
+
+def _url(rule: Rule, instance_id: str) -> str:
+    """The rule's path with every argument filled: instance ids with ``instance_id`` (or a UUID where one is needed)."""
+    values: dict[str, object] = {}
+    for name in rule.arguments:
+        converter = rule._converters[name].__class__.__name__
+        if converter == "UUIDConverter":
+            values[name] = uuid.uuid4()
+        elif converter in ("IntegerConverter", "NumberConverter"):
+            values[name] = 1
+        elif name in ("instance_id", "source", "target"):
+            values[name] = instance_id
+        else:
+            values[name] = "t"
+    return rule.build(values, append_unknown=False)[1]  # type: ignore[index]
+
+
+def _call(client: FlaskClient, method: str, path: str, headers: dict[str, str]) -> int:
+    body = {"data": b"{}", "content_type": "application/json"} if method in ("POST", "PUT") else {}
+    return client.open(path, method=method, headers=headers, **body).status_code
+
+
+def test_every_route_has_a_rule_in_the_route_table(keyed_app: Flask) -> None:
+    missing = [f"{method} {rule.rule} ({rule.endpoint})" for rule, method in _routes(keyed_app)]
+    missing = [line for line in missing if required_scope(line.split("(")[-1].rstrip(")"), line.split()[0]) is None]
+    assert missing == []
+    # And no rule names a route that is gone: the table is the routes, no more.
+    served = {rule.endpoint for rule, _ in _routes(keyed_app)}
+    assert set(ROUTE_SCOPES) == served
+
+
+def test_the_scope_matrix(keyed_app: Flask, keys: KeySet) -> None:
+    client = keyed_app.test_client()
+    checked = 0
+    for rule, method in _routes(keyed_app):
+        scope = required_scope(rule.endpoint, method)
+        path = _url(rule, f"{PREFIX}{uuid.uuid4().hex[:8]}")
+        other_path = _url(rule, f"other.{uuid.uuid4().hex[:8]}")
+        where = f"{method} {rule.rule}"
+        if scope == OPEN:
+            assert _call(client, method, path, {}) not in (401, 403), where
+            continue
+        assert _call(client, method, path, {}) == 401, where
+        assert _call(client, method, path, {"Authorization": "Bearer not-a-key"}) == 401, where
+        needed = "admin" if scope == METRICS else scope
+        for name in SCOPES:
+            status = _call(client, method, other_path, keys.bearer(name))
+            assert (status == 403) == (name != needed), f"{where} with a {name} key: {status}"
+        names_instances = any(arg in ("instance_id", "source", "target") for arg in rule.arguments)
+        prefixed = _call(client, method, other_path, keys.bearer("prefixed"))
+        assert prefixed == 403, f"{where} outside the prefix: {prefixed}"
+        if names_instances and "UUIDConverter" not in {c.__class__.__name__ for c in rule._converters.values()}:
+            assert _call(client, method, path, keys.bearer("prefixed")) not in (401, 403), where
+        checked += 1
+    assert checked >= 50  # the matrix did cover the routes
+
+
+def test_errors_are_json_with_the_challenges(keyed_app: Flask, keys: KeySet) -> None:
+    client = keyed_app.test_client()
+    missing = client.get("/api/v1/instances")
+    assert missing.status_code == 401 and missing.json["error"]["code"] == "unauthorized"
+    assert missing.headers.getlist("WWW-Authenticate") == [
+        "Basic realm=process-memory",
+        "Bearer realm=process-memory",
+    ]
+    forbidden = client.post("/api/v1/instances/x/import", headers=keys.bearer("read"))
+    assert forbidden.status_code == 403 and forbidden.json["error"]["message"] == "this key lacks the admin scope"
+
+
+def test_basic_auth_carries_the_key_as_its_password(keyed_app: Flask, keys: KeySet) -> None:
+    client = keyed_app.test_client()
+    token = base64.b64encode(f"anyone:{keys.secrets['read']}".encode()).decode()
+    assert client.get("/api/v1/instances", headers={"Authorization": f"Basic {token}"}).status_code == 200
+    wrong = base64.b64encode(f"{keys.secrets['read']}:".encode()).decode()
+    assert client.get("/api/v1/instances", headers={"Authorization": f"Basic {wrong}"}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, None),
+        ("Bearer k1", "k1"),
+        ("bearer   k1 ", "k1"),
+        ("Bearer ", None),
+        ("Basic " + base64.b64encode(b"u:p:q").decode(), "p:q"),
+        ("Basic " + base64.b64encode(b"u").decode(), None),
+        ("Basic !!!", None),
+        ("Basic " + base64.b64encode(b"\xff:\xfe").decode(), None),
+        ("Digest k1", None),
+    ],
+)
+def test_the_key_a_header_presents(header: str | None, expected: str | None) -> None:
+    assert presented_key(header) == expected
+
+
+def test_each_entry_records_the_key_that_appended_it(keyed_app: Flask, keys: KeySet) -> None:
+    client = keyed_app.test_client()
+    posted = client.post("/api/v1/instances/rb/history", json={"type": "t", "data": 1}, headers=keys.bearer("append"))
+    assert posted.status_code == 201 and posted.json["recorded_by"] == "append"
+    clone = client.post("/api/v1/instances/rb/clone", json={"to": "rb2"}, headers=keys.bearer("all"))
+    assert clone.status_code == 201
+    copied = client.get("/api/v1/instances/rb2/head", headers=keys.bearer("read")).json
+    assert copied["recorded_by"] == "all"
+    assert client.get("/api/v1/instances/rb/verify", headers=keys.bearer("read")).json["ok"] is True
+
+
+def test_a_clone_target_outside_the_prefix_is_refused(keyed_app: Flask, keys: KeySet) -> None:
+    client = keyed_app.test_client()
+    source = f"{PREFIX}src"
+    assert (
+        client.post(
+            f"/api/v1/instances/{source}/history", json={"type": "t", "data": 1}, headers=keys.bearer("prefixed")
+        ).status_code
+        == 201
+    )
+    refused = client.post(
+        f"/api/v1/instances/{source}/clone", json={"to": "elsewhere"}, headers=keys.bearer("prefixed")
+    )
+    assert refused.status_code == 403
+    assert client.get("/api/v1/instances/elsewhere", headers=keys.bearer("read")).status_code == 404
+
+
+def test_metrics_need_admin_unless_opened(tmp_path: Path, keys: KeySet) -> None:
+    url = f"sqlite:///{tmp_path / 'h.sqlite3'}"
+    closed = create_app(Settings(database_url=url, api_keys=keys.configured())).test_client()
+    assert closed.get("/metrics").status_code == 401
+    assert closed.get("/metrics", headers=keys.bearer("read")).status_code == 403
+    assert closed.get("/metrics", headers=keys.bearer("admin")).status_code == 200
+    opened = create_app(Settings(database_url=url, api_keys=keys.configured(), metrics_open=True)).test_client()
+    assert opened.get("/metrics").status_code == 200
+    assert opened.get("/healthz").status_code == 200 and opened.get("/readyz").status_code == 200
+
+
+def test_without_keys_everything_is_open_and_unattributed(tmp_path: Path) -> None:
+    client = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'h.sqlite3'}")).test_client()
+    posted = client.post("/api/v1/instances/o/history", json={"type": "t", "data": 1})
+    assert posted.status_code == 201 and posted.json["recorded_by"] is None
+
+
+def test_keys_are_found_by_their_digest_only() -> None:
+    secret, key = new_key("ci", ["read"])
+    assert secret not in key.line() and key.digest.hex() in key.line()
+    assert find_key([key], secret) == key and find_key([key], secret + "x") is None
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("ci:read", "expected name:scopes:sha256"),
+        (f"c i:read:{'a' * 64}", "name is 1-64"),
+        (f"ci:write:{'a' * 64}", "scopes are"),
+        (f"ci::{'a' * 64}", "scopes are"),
+        ("ci:read:ABC", "64 lowercase hex"),
+        (f"ci:read:{'a' * 64}:bad/prefix", "instance prefix"),
+    ],
+)
+def test_a_bad_keys_file_line_is_named_without_its_content(line: str, problem: str) -> None:
+    with pytest.raises(KeysFileError) as error:
+        parse_keys(["# comment", "", line])
+    assert str(error.value).startswith("line 3:") and problem in str(error.value)
+    assert "a" * 64 not in str(error.value)
+
+
+def test_names_and_keys_may_not_repeat() -> None:
+    line = f"ci:read:{'a' * 64}"
+    with pytest.raises(KeysFileError, match="same name"):
+        parse_keys([line, f"ci:read:{'b' * 64}"])
+    with pytest.raises(KeysFileError, match="same key"):
+        parse_keys([line, f"cd:read:{'a' * 64}"])
+
+
+@pytest.mark.parametrize(
+    ("requires_keys", "auth_off", "hops", "binds", "starts"),
+    [
+        (False, False, 0, [("127.0.0.1", 8000)], True),
+        (False, False, 0, [("::1", 8000), ("localhost", 8001)], True),
+        (False, False, 0, [("0.0.0.0", 8000)], False),
+        (False, False, 0, ["/run/pm.sock"], False),
+        (False, False, 1, [("127.0.0.1", 8000)], False),
+        (False, True, 1, [("0.0.0.0", 8000)], True),
+        (True, False, 1, ["/run/pm.sock"], True),
+    ],
+)
+def test_without_keys_only_loopback_without_a_proxy_starts(
+    requires_keys: bool, auth_off: bool, hops: int, binds: list[str | tuple[str, int]], starts: bool
+) -> None:
+    may_start, line = access_at_start(requires_keys, auth_off, hops, binds)
+    assert may_start is starts
+    assert ("refusing" in line) is not starts

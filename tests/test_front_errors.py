@@ -1,0 +1,81 @@
+"""What gunicorn and nginx answer themselves, before the app runs, is the API's JSON error too; logs stay JSON."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.keys import write_test_keys
+from tests.services import GunicornServer, NginxServer, nginx_binary, unavailable
+
+#: Requests neither server lets through, with the status each gets.
+REFUSED = [
+    (b"GARBAGE\r\n\r\n", 400, "bad_request"),
+    (b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri_too_long"),
+    (
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 20_000 + b"\r\n\r\n",
+        431,
+        "request_header_fields_too_large",
+    ),
+]
+
+
+def _exchange(port: int, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(raw)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+            head, _, body = received.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+            if "Content-Length" in headers and len(body) >= int(headers["Content-Length"]):
+                return int(lines[0].split()[1]), headers, body
+    raise AssertionError(f"no whole answer: {received[:200]!r}")
+
+
+@pytest.fixture(params=["gunicorn", "nginx"])
+def front_port(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[int]:
+    """The port of gunicorn alone, or of nginx in front of it."""
+    keys = write_test_keys(tmp_path)
+    if request.param == "nginx" and nginx_binary() is None:
+        unavailable("nginx not installed (Debian package nginx; .ci/run installs it)")
+    env = {"PROCESS_MEMORY_API_KEYS_FILE": str(keys.path), "PROCESS_MEMORY_PROXY_HOPS": "1"}
+    gunicorn = GunicornServer(env, workers=1, cwd=tmp_path)
+    gunicorn.start()
+    nginx = None
+    if request.param == "nginx":
+        nginx = NginxServer(tmp_path / "nginx", f"127.0.0.1:{gunicorn.port}", 1024 * 1024)
+        nginx.start()
+    yield nginx.port if nginx else gunicorn.port
+    if nginx:
+        nginx.stop()
+    gunicorn.stop()
+
+
+def test_refusals_before_the_app_are_json(front_port: int) -> None:
+    for raw, status, code in REFUSED:
+        answered, headers, body = _exchange(front_port, raw)
+        assert answered == status, raw[:40]
+        assert headers["Content-Type"] == "application/json"
+        error = json.loads(body)["error"]
+        assert error["code"] == code and "a" * 100 not in error["message"] and "b" * 100 not in error["message"]
+
+
+def test_every_log_line_is_json_whatever_the_path(tmp_path: Path) -> None:
+    server = GunicornServer({}, workers=1, cwd=tmp_path)  # the access log is on
+    server.start()
+    try:
+        for path in (b'/a\\b"c', b"/api/v1/instances/x\\y/head", b"/%ff%00\\u0000"):
+            status, _, _ = _exchange(server.port, b"GET " + path + b' HTTP/1.1\r\nHost: x\r\nX-Request-ID: \\"\r\n\r\n')
+            assert status in (400, 404)
+    finally:
+        server.stop()
+    lines = server.log_path.read_text().splitlines()
+    assert len(lines) > 5
+    for line in lines:
+        json.loads(line)  # raises on a line that is not JSON
