@@ -41,6 +41,7 @@ bench: install ferretdb
 	$(BIN)/python -m bench.batch_vs_single
 	$(BIN)/python -m bench.tail_latency
 	$(BIN)/python -m bench.reprocessing
+	$(BIN)/python -m bench.slow_clients
 
 # The SQLite append leg only (about a minute): a first look after a change to the storage path.
 bench-quick: install

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from process_memory.exceptions import InvalidInput
 
 INSTANCE_ID_PATTERN = r"[A-Za-z0-9._:-]{1,128}"
+#: The same, written for the OpenAPI document and the schemas: not only dots (``.``, ``..`` are path steps).
+INSTANCE_ID_RULE = r"^(?!\.+$)[A-Za-z0-9._:-]{1,128}$"
 _INSTANCE_ID_RE = re.compile(INSTANCE_ID_PATTERN)
 #: How every stored timestamp is written: RFC 3339, UTC, milliseconds (so they sort as text).
 TIMESTAMP_PATTERN = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"

@@ -144,6 +144,8 @@ def register_request_observers(app: Flask) -> None:
                     "method": request.method,
                     "route": route,
                     "instance_id": str(instance_id) if instance_id is not None else None,
+                    # The key's name (never the key): None when none was needed or given.
+                    "key": getattr(g.get("caller"), "name", None),
                     "status": response.status_code,
                     "outcome": getattr(g, "error_code", "ok"),
                     "duration_ms": round(elapsed * 1000, 1),

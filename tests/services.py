@@ -157,6 +157,8 @@ class GunicornServer:
         self.cwd = cwd or ROOT
         self.log_path = log_path or self.cwd / "gunicorn.log"
         self.process: subprocess.Popen[bytes] | None = None
+        #: The keys it requires, when a test configured some (tests/keys.py).
+        self.keys: Any = None
 
     @property
     def url(self) -> str:

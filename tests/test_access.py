@@ -232,3 +232,15 @@ def test_without_keys_only_loopback_without_a_proxy_starts(
     may_start, line = access_at_start(requires_keys, auth_off, hops, binds)
     assert may_start is starts
     assert ("refusing" in line) is not starts
+
+
+def test_the_log_names_the_key_never_the_secret(
+    keyed_app: Flask, keys: KeySet, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="process_memory.request")
+    client = keyed_app.test_client()
+    client.get("/api/v1/instances", headers=keys.bearer("read"))
+    client.get("/api/v1/instances", headers={"Authorization": f"Bearer {keys.secrets['read']}x"})
+    lines = [record for record in caplog.records if record.name == "process_memory.request"]
+    assert [(line.key, line.status) for line in lines] == [("read", 200), (None, 401)]  # type: ignore[attr-defined]
+    assert keys.secrets["read"] not in caplog.text

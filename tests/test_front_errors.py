@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.keys import write_test_keys
+from tests.keys import KeySet, write_test_keys
 from tests.services import GunicornServer, NginxServer, nginx_binary, unavailable
+
+#: The body limit of both servers here.
+MAX_BODY = 4096
 
 #: Requests neither server lets through, with the status each gets.
 REFUSED = [
@@ -38,28 +42,40 @@ def _exchange(port: int, raw: bytes) -> tuple[int, dict[str, str], bytes]:
     raise AssertionError(f"no whole answer: {received[:200]!r}")
 
 
+@dataclass
+class Front:
+    """Where the first server a client meets listens, and the keys behind it."""
+
+    port: int
+    keys: KeySet
+
+
 @pytest.fixture(params=["gunicorn", "nginx"])
-def front_port(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[int]:
-    """The port of gunicorn alone, or of nginx in front of it."""
+def front(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Front]:
+    """gunicorn alone, or nginx in front of it; both with a body limit of MAX_BODY."""
     keys = write_test_keys(tmp_path)
     if request.param == "nginx" and nginx_binary() is None:
         unavailable("nginx not installed (Debian package nginx; .ci/run installs it)")
-    env = {"PROCESS_MEMORY_API_KEYS_FILE": str(keys.path), "PROCESS_MEMORY_PROXY_HOPS": "1"}
+    env = {
+        "PROCESS_MEMORY_API_KEYS_FILE": str(keys.path),
+        "PROCESS_MEMORY_PROXY_HOPS": "1",
+        "PROCESS_MEMORY_MAX_REQUEST_BYTES": str(MAX_BODY),
+    }
     gunicorn = GunicornServer(env, workers=1, cwd=tmp_path)
     gunicorn.start()
     nginx = None
     if request.param == "nginx":
-        nginx = NginxServer(tmp_path / "nginx", f"127.0.0.1:{gunicorn.port}", 1024 * 1024)
+        nginx = NginxServer(tmp_path / "nginx", f"127.0.0.1:{gunicorn.port}", MAX_BODY)
         nginx.start()
-    yield nginx.port if nginx else gunicorn.port
+    yield Front(nginx.port if nginx else gunicorn.port, keys)
     if nginx:
         nginx.stop()
     gunicorn.stop()
 
 
-def test_refusals_before_the_app_are_json(front_port: int) -> None:
+def test_refusals_before_the_app_are_json(front: Front) -> None:
     for raw, status, code in REFUSED:
-        answered, headers, body = _exchange(front_port, raw)
+        answered, headers, body = _exchange(front.port, raw)
         assert answered == status, raw[:40]
         assert headers["Content-Type"] == "application/json"
         error = json.loads(body)["error"]
@@ -79,3 +95,36 @@ def test_every_log_line_is_json_whatever_the_path(tmp_path: Path) -> None:
     assert len(lines) > 5
     for line in lines:
         json.loads(line)  # raises on a line that is not JSON
+
+
+def _chunked(method: str, path: str, key: str, content_type: str, body: bytes) -> bytes:
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i : i + 500]), body[i : i + 500]) for i in range(0, len(body), 500))
+    return (
+        (
+            f"{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: {content_type}\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        ).encode()
+        + chunks
+        + b"0\r\n\r\n"
+    )
+
+
+def test_a_chunked_body_past_the_limit_is_refused_not_cut(front: Front) -> None:
+    """Six NDJSON lines, the limit falling after the fourth: 413, and none of them stored."""
+    key = front.keys.secrets["all"]
+    lines = b"".join(json.dumps({"seq": n, "pad": "p" * 900}).encode() + b"\n" for n in range(6))
+    assert 4 * len(lines) // 6 < MAX_BODY < len(lines)
+    status, _, body = _exchange(
+        front.port, _chunked("POST", "/api/v1/instances/cut/import", key, "application/x-ndjson", lines)
+    )
+    assert status == 413 and json.loads(body)["error"]["code"] == "request_entity_too_large"
+    value = json.dumps({"v": "s" * MAX_BODY}).encode()
+    status, _, body = _exchange(
+        front.port, _chunked("PUT", "/api/v1/instances/cut/state", key, "application/json", value)
+    )
+    assert status == 413 and json.loads(body)["error"]["code"] == "request_entity_too_large"
+    for path in ("/api/v1/instances/cut", "/api/v1/instances/cut/state"):
+        status, _, _ = _exchange(
+            front.port, f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\r\n".encode()
+        )
+        assert status == 404

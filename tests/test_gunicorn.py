@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.keys import KeySet
 from tests.services import GunicornServer, wait_until
 
 SERVER_BACKENDS = ["sqlite", "postgresql", "ferretdb"]
@@ -36,11 +37,14 @@ def backend_env(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> di
 
 
 def serve_backend(
-    request: pytest.FixtureRequest, tmp_path: Path, workers: int, max_data: int
+    request: pytest.FixtureRequest, tmp_path: Path, workers: int, max_data: int, keys: KeySet | None = None
 ) -> Iterator[GunicornServer]:
-    """Run gunicorn over the backend ``request.param`` names until the test is done."""
+    """Run gunicorn over the backend ``request.param`` names until the test is done (requiring ``keys``, if any)."""
     env = {**backend_env(request, request.param, tmp_path), "DOCDB_MAX_DATA": str(max_data)}
+    if keys is not None:
+        env["PROCESS_MEMORY_API_KEYS_FILE"] = str(keys.path)
     gunicorn = GunicornServer(env, workers=workers, cwd=tmp_path)
+    gunicorn.keys = keys
     gunicorn.start()
     yield gunicorn
     gunicorn.stop()

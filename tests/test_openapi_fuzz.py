@@ -15,13 +15,28 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from process_memory import create_app
 from process_memory.config import Settings
+from tests.keys import write_test_keys
 
 # schemathesis needs the app when the module loads, before any fixture exists.
 _DIR = Path(tempfile.mkdtemp(prefix="pm-schemathesis-"))
 atexit.register(shutil.rmtree, _DIR, ignore_errors=True)
 _DB = _DIR / "history.sqlite3"
-app = create_app(Settings(database_url=f"sqlite:///{_DB}", max_inline_data=2048))
+# With keys configured: every call carries the key with every scope; schemathesis' ignored_auth check
+# also calls each operation without one and expects the documented 401.
+_KEYS = write_test_keys(_DIR)
+app = create_app(Settings(database_url=f"sqlite:///{_DB}", max_inline_data=2048, api_keys=_KEYS.configured()))
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+
+
+@schema.auth()
+class _KeyAuth:
+    """The key with every scope, as a Bearer token: schemathesis knows it, so it can also try calls without it."""
+
+    def get(self, case: schemathesis.Case, context: object) -> str:
+        return _KEYS.secrets["all"]
+
+    def set(self, case: schemathesis.Case, data: str, context: object) -> None:
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
 
 
 @schemathesis.serializer("application/x-ndjson")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.keys import write_test_keys
 from tests.memories import TAG, Scenario, event, memory
 from tests.platform_clients import ExecutorProcessMemory, SdkProcessMemoryApi
 from tests.services import GunicornServer
@@ -16,12 +17,19 @@ from tests.test_gunicorn import SERVER_BACKENDS, serve_backend
 
 @pytest.fixture(params=SERVER_BACKENDS)
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GunicornServer]:
-    """gunicorn with two workers over one backend of the test's own; large data offloaded from 64 KiB."""
-    yield from serve_backend(request, tmp_path, workers=2, max_data=65536)
+    """gunicorn with two workers over one backend of its own, requiring keys; data offloaded from 64 KiB."""
+    keys = write_test_keys(tmp_path)
+    yield from serve_backend(request, tmp_path, workers=2, max_data=65536, keys=keys)
+
+
+def keyed(server: GunicornServer) -> str:
+    """The server's URL with the key in it, as the platform's services are configured: they send it as Basic auth."""
+    assert server.keys is not None
+    return server.url.replace("http://", f"http://platform:{server.keys.secrets['all']}@")
 
 
 def test_an_executor_run_creates_and_commits_a_memory_the_sdk_reads(server: GunicornServer) -> None:
-    executor, sdk = ExecutorProcessMemory(server.url), SdkProcessMemoryApi(server.url + "/")
+    executor, sdk = ExecutorProcessMemory(keyed(server)), SdkProcessMemoryApi(keyed(server) + "/")
     iid = str(uuid.uuid4())
     assert executor.create_memory(iid, event(iid))
     assert sdk.get_process_memory_data(iid)["event"]["name"] == "calcular.taxa.request"
@@ -45,7 +53,7 @@ def test_an_executor_run_creates_and_commits_a_memory_the_sdk_reads(server: Guni
 
 
 def test_the_reprocessing_flow_finds_the_instances_to_run_again(server: GunicornServer) -> None:
-    executor, sdk = ExecutorProcessMemory(server.url), SdkProcessMemoryApi(server.url + "/")
+    executor, sdk = ExecutorProcessMemory(keyed(server)), SdkProcessMemoryApi(keyed(server) + "/")
     scenario = Scenario(tag=str(uuid.uuid4()), process=str(uuid.uuid4()))  # PostgreSQL's tables are shared
     tables_by_tag = scenario.tables_by_tag
     for iid, document in [*scenario.readers(), scenario.update_of_u1()]:
@@ -72,7 +80,7 @@ def test_the_reprocessing_flow_finds_the_instances_to_run_again(server: Gunicorn
 
 
 def test_a_reproduction_clones_the_memory_and_unknown_ids_are_none(server: GunicornServer) -> None:
-    executor, sdk = ExecutorProcessMemory(server.url), SdkProcessMemoryApi(server.url + "/")
+    executor, sdk = ExecutorProcessMemory(keyed(server)), SdkProcessMemoryApi(keyed(server) + "/")
     source, target = str(uuid.uuid4()), str(uuid.uuid4())
     assert executor.commit(source, memory(source))
     assert executor.clone(source, target)

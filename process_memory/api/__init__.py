@@ -14,7 +14,7 @@ from werkzeug.routing import BaseConverter, ValidationError
 
 from process_memory.api.parser import StrictJSONParser
 from process_memory.api.schemas import ApiErrorSchema
-from process_memory.formats import INSTANCE_ID_PATTERN, is_instance_id
+from process_memory.formats import INSTANCE_ID_PATTERN, INSTANCE_ID_RULE, is_instance_id
 from process_memory.history.service import HistoryService
 from process_memory.http_errors import handle_http_exception
 from process_memory.memory.queries import LineageService
@@ -110,10 +110,24 @@ def register_api(app: Flask) -> None:
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
         OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        # Every operation takes an API key, as a Bearer token or as Basic's password (docs/security.md).
+        API_SPEC_OPTIONS={
+            "components": {
+                "securitySchemes": {
+                    "bearerKey": {"type": "http", "scheme": "bearer"},
+                    "basicKey": {
+                        "type": "http",
+                        "scheme": "basic",
+                        "description": "any user name; the key as password",
+                    },
+                }
+            },
+            "security": [{"bearerKey": []}, {"basicKey": []}],
+        },
     )
     app.url_map.converters["iid"] = InstanceIdConverter
     api = ProcessMemoryApi(app)
-    api.register_converter(InstanceIdConverter, lambda _: {"type": "string", "pattern": f"^{INSTANCE_ID_PATTERN}$"})
+    api.register_converter(InstanceIdConverter, lambda _: {"type": "string", "pattern": INSTANCE_ID_RULE})
     api.register_blueprint(instances.blp, url_prefix=f"{API_PREFIX}/instances")
     api.register_blueprint(state.blp, url_prefix=f"{API_PREFIX}/instances")
     api.register_blueprint(search.blp, url_prefix=f"{API_PREFIX}/history")

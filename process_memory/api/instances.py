@@ -166,8 +166,10 @@ class Import(MethodView):
             if line.strip():
                 try:
                     exported.append(load_json_body(line))
-                except (BadRequest, InvalidInput):
+                except BadRequest:
                     raise BadRequest(f"line {number} is not valid JSON") from None
+                except InvalidInput as refused:  # JSON, but not JSON the service can keep exactly
+                    raise InvalidInput(f"line {number}: {refused.message}", refused.details) from None
         return history_service().import_entries(instance_id, exported), 201
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from process_memory.api.fields import Moment, Text
-from process_memory.formats import INSTANCE_ID_PATTERN
+from process_memory.formats import INSTANCE_ID_RULE
 from process_memory.memory.document import MAX_KEY_LENGTH
 from process_memory.memory.index import EXECUTION_SCOPE, EventQuery, ReaderQuery
 from process_memory.memory.queries import entity_keys, utc_key
@@ -20,9 +20,18 @@ MAX_INSTANCES = 1000
 MAX_DOCUMENTS = 1000
 
 
+class _TablesByTag(fields.Dict):
+    """Tag → tables. A tag holding NUL names no stored tag (none can hold it), so it is left out of the query:
+    OpenAPI 3.0 cannot put a pattern on an object's keys, and every backend then answers alike."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
+        tables = super()._deserialize(value, attr, data, **kwargs)
+        return {tag: names for tag, names in tables.items() if "\0" not in tag}
+
+
 def _tables_by_tag(**options: Any) -> fields.Dict:
-    return fields.Dict(
-        keys=Text(),
+    return _TablesByTag(
+        keys=fields.String(),
         values=fields.List(Text()),
         metadata={"description": "tag (the post's `image`) → the tables whose reads count"},
         **options,
@@ -108,7 +117,7 @@ class ReaderArgsSchema(Schema):
         validate=validate.Length(max=MAX_INSTANCES),
         metadata={"description": "entity ids (JSON strings); none: any entity of those tables"},
     )
-    after = Text(validate=validate.Regexp(f"^{INSTANCE_ID_PATTERN}$"))
+    after = Text(validate=validate.Regexp(INSTANCE_ID_RULE))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
     @post_load
@@ -146,7 +155,7 @@ class ItemArgsSchema(Schema):
         unknown = RAISE
 
     instance = fields.List(
-        Text(validate=validate.Regexp(f"^{INSTANCE_ID_PATTERN}$")),
+        Text(validate=validate.Regexp(INSTANCE_ID_RULE)),
         required=True,
         validate=validate.Length(min=1, max=MAX_INSTANCES),
     )

@@ -8,7 +8,7 @@ from typing import Any
 from marshmallow import EXCLUDE, RAISE, Schema, fields, post_load, validate
 
 from process_memory.api.fields import AwareMoment, Text
-from process_memory.formats import INSTANCE_ID_PATTERN, MAX_SEQ, format_timestamp
+from process_memory.formats import INSTANCE_ID_RULE, MAX_SEQ, format_timestamp
 from process_memory.history.entry import FIELD_SPECS, Kind, NewEntry, shown_name
 from process_memory.history.store import HistoryQuery, InstanceQuery, SearchQuery
 from process_memory.paging import SEARCH_CURSOR_PATTERN
@@ -76,7 +76,7 @@ class CloneSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    to = Text(required=True, validate=validate.Regexp(f"^{INSTANCE_ID_PATTERN}$"))
+    to = Text(required=True, validate=validate.Regexp(INSTANCE_ID_RULE))
     upto = fields.Integer(
         strict=True,
         validate=validate.Range(min=0, max=MAX_SEQ),

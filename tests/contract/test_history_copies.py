@@ -8,6 +8,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
+from tests.backends import RawAccess
 from tests.recipe import rechain
 
 API = "/api/v1/instances"
@@ -47,19 +48,42 @@ def test_clone_copies_up_to_a_seq_with_a_fresh_chain(client: FlaskClient, iid: s
         )
         assert copy["metadata"] == {
             **original["metadata"],
-            "cloned_from": {"instance_id": iid, "seq": original["seq"], "hash": original["hash"]},
+            "cloned_from": {"instance_id": iid, "seq": original["seq"], "hash": original["hash"], "upto": 3},
         }
         assert copy["hash"] != original["hash"]
     assert client.get(f"{API}/{target}/verify").get_json() == {"ok": True, "checked": 4, "first_bad_seq": None}
 
 
-def test_a_clone_that_stopped_half_way_completes(client: FlaskClient, iid: str) -> None:
+def _stop_half_way(raw: RawAccess, instance_id: str, kept: int, count: int) -> None:
+    """Leave only the first ``kept`` entries, as a copy that stopped between two of its chunks would."""
+    for seq in range(count - 1, kept - 1, -1):
+        raw.delete_entry(instance_id, seq)
+    raw.set_summary_head(instance_id, kept - 1)
+
+
+def test_a_clone_that_stopped_half_way_completes_when_sent_again(client: FlaskClient, raw: RawAccess, iid: str) -> None:
     fill(client, iid, 5)
     target = str(uuid.uuid4())
-    client.post(f"{API}/{iid}/clone", json={"to": target, "upto": 1})  # as far as it got
-    assert client.post(f"{API}/{iid}/clone", json={"to": target}).status_code == 201
+    client.post(f"{API}/{iid}/clone", json={"to": target, "upto": 4})
+    _stop_half_way(raw, target, 2, 5)
+    assert client.post(f"{API}/{iid}/clone", json={"to": target}).status_code == 409  # another upto: another request
+    assert client.post(f"{API}/{iid}/clone", json={"to": target, "upto": 4}).status_code == 201
     assert client.get(f"{API}/{target}").get_json()["count"] == 5
     assert client.get(f"{API}/{target}/verify").get_json()["ok"] is True
+
+
+def test_a_clone_never_splices_into_a_target_that_went_its_own_way(client: FlaskClient, iid: str) -> None:
+    fill(client, iid, 5)
+    target = str(uuid.uuid4())
+    assert client.post(f"{API}/{iid}/clone", json={"to": target, "upto": 2}).status_code == 201
+    own = client.post(f"{API}/{target}/history", json={"type": "mine", "data": 3}).get_json()
+    for upto in (2, 4, None):
+        again = client.post(f"{API}/{iid}/clone", json={"to": target} | ({"upto": upto} if upto is not None else {}))
+        assert again.status_code == 409 and again.get_json()["error"]["details"] == {"instance_id": target}
+    history = client.get(f"{API}/{target}/history").get_json()["items"]
+    assert len(history) == 4 and history[-1] == own
+    same = client.post(f"{API}/{iid}/clone", json={"to": str(uuid.uuid4()), "upto": 2})
+    assert same.status_code == 201 and same.get_json()["count"] == 3
 
 
 def test_clone_refusals(client: FlaskClient, iid: str) -> None:
@@ -94,6 +118,9 @@ def test_export_then_import_keeps_every_data_hash(client: FlaskClient, iid: str)
     assert client.get(f"{API}/{target}/verify").get_json()["ok"] is True
     again = client.post(f"{API}/{target}/import", data=exported.get_data(), content_type="application/x-ndjson")
     assert again.status_code == 201 and again.get_json()["count"] == 7  # a retry, not a second copy
+    client.post(f"{API}/{target}/history", json={"type": "mine", "data": 1})
+    spliced = client.post(f"{API}/{target}/import", data=exported.get_data(), content_type="application/x-ndjson")
+    assert spliced.status_code == 409 and client.get(f"{API}/{target}").get_json()["count"] == 8
 
 
 def test_an_import_with_a_broken_chain_stores_nothing(client: FlaskClient, iid: str) -> None:

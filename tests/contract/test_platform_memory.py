@@ -193,6 +193,8 @@ def test_clone_starts_the_target_with_the_current_memory(client: FlaskClient, ii
         assert copy[part] == source[part]
     assert _json(client.get(f"/inputs/usina/{target}"))[0]["id"] == "i"
     assert _json(client.post(f"/clone/{iid}/{target}"), 201)["id"] == cloned["id"]  # sent again: a safe retry
+    client.post(f"/{target}/commit", json=memory(target, event(target, name="its own")))
+    assert client.post(f"/clone/{iid}/{target}").status_code == 409  # the target went its own way
     assert client.post(f"/{uuid.uuid4()}/{target}/clone").status_code == 404  # a source without memory
     client.post(f"/{iid}/commit", json=memory(iid, event(iid, name="third")))
     assert client.post(f"/clone/{iid}/{target}").status_code == 409  # the target has another first entry now
