@@ -162,3 +162,25 @@ def test_readers_past_the_bound_get_503_with_retry_after(tmp_path: Path, bound: 
             assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
     finally:
         server.stop()
+
+
+def test_a_stopping_server_ends_the_waits_at_once(tmp_path: Path) -> None:
+    """SIGTERM with readers waiting 30 s: each gets its empty page and gunicorn exits long before the wait would end."""
+    keys = write_test_keys(tmp_path)
+    server = GunicornServer({"PROCESS_MEMORY_API_KEYS_FILE": str(keys.path)}, workers=2, cwd=tmp_path)
+    server.start()
+    watched = f"tail-{uuid.uuid4()}"
+    try:
+        with attacking(server.port, watched, keys.secrets["all"], Attack(0, 0, 0, 10)) as attack:
+            wait_until(lambda: waiting_readers(server.url, keys) >= 10, 30, "every reader waiting")
+            assert server.process is not None
+            server.process.terminate()
+            for reader in attack.readers:
+                answer = b""
+                while not answer.endswith(b"null}\n") and (chunk := reader.recv(65536)):
+                    answer += chunk
+                assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b'{"items":[],"next":null}\n'), answer
+            # Within 20 s, short of the readers' 30 s wait: the stop did not sit it out.
+            wait_until(lambda: server.process is not None and server.process.poll() is not None, 20, "gunicorn exit")
+    finally:
+        server.stop()
