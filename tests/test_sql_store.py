@@ -10,7 +10,10 @@ import sqlalchemy as sa
 
 from process_memory import create_app
 from process_memory.config import Settings
+from process_memory.history.entry import NewEntry
+from process_memory.history.service import HistoryService
 from process_memory.history.sql import SQLHistoryStore
+from process_memory.history.store import HistoryQuery
 from tests.services import PostgresServer
 
 API = "/api/v1/instances"
@@ -42,7 +45,7 @@ def _nullable_columns(engine: sa.Engine, table: str) -> set[str]:
 
 def test_only_the_record_s_nullable_fields_may_be_null(tmp_path: Path, postgres: PostgresServer) -> None:
     # SQLite lets a primary-key column hold NULL unless it says NOT NULL; the key must say it.
-    expected = {"occurred_at", "prev_hash", "data_json", "data_blob"}
+    expected = {"occurred_at", "recorded_by", "prev_hash", "data_json", "data_blob"}
     sqlite_store = SQLHistoryStore(f"sqlite:///{tmp_path / 'h.sqlite3'}")
     sqlite_store.ensure_schema()
     assert _nullable_columns(sqlite_store._connect(), "process_memory_entries") == expected
@@ -136,3 +139,17 @@ def test_search_across_instances_reads_an_index_on_postgres(postgres: PostgresSe
     plan = _search_plan(store)
     assert "_entries_type_recorded_at" in plan and "Seq Scan" not in plan
     store.tables.entries.metadata.drop_all(store._connect())
+
+
+def test_a_table_from_before_recorded_by_gets_the_column_and_its_entries_still_verify(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'h.sqlite3'}"
+    service = HistoryService(SQLHistoryStore(url), 4096)
+    service.append_entry("old", NewEntry(type="t", data={"n": 1}))
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # the table as an older release created it
+        conn.execute(sa.text("ALTER TABLE process_memory_entries DROP COLUMN recorded_by"))
+    upgraded = HistoryService(SQLHistoryStore(url), 4096, recorder=lambda: "ci")
+    upgraded.append_entry("old", NewEntry(type="t", data={"n": 2}))
+    assert "recorded_by" in {column["name"] for column in sa.inspect(engine).get_columns("process_memory_entries")}
+    assert [entry["recorded_by"] for entry in upgraded.read_history("old", HistoryQuery()).items] == [None, "ci"]
+    assert upgraded.verify("old").ok

@@ -20,17 +20,20 @@ MAX_INSTANCES = 1000
 MAX_DOCUMENTS = 1000
 
 
-class _TablesByTag(fields.Dict):
-    """Tag → tables. A tag holding NUL names no stored tag (none can hold it), so it is left out of the query:
-    OpenAPI 3.0 cannot put a pattern on an object's keys, and every backend then answers alike."""
+class _QueryMap(fields.Dict):
+    """An object whose keys name stored keys (tags, instance ids) to look up.
+
+    A key holding NUL names nothing stored (no backend keeps one), so it is left out of the query:
+    OpenAPI 3.0 cannot put a pattern on an object's keys, and every backend then answers alike.
+    """
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
-        tables = super()._deserialize(value, attr, data, **kwargs)
-        return {tag: names for tag, names in tables.items() if "\0" not in tag}
+        found = super()._deserialize(value, attr, data, **kwargs)
+        return {key: names for key, names in found.items() if "\0" not in key}
 
 
 def _tables_by_tag(**options: Any) -> fields.Dict:
-    return _TablesByTag(
+    return _QueryMap(
         keys=fields.String(),
         values=fields.List(Text()),
         metadata={"description": "tag (the post's `image`) → the tables whose reads count"},
@@ -95,8 +98,8 @@ class InstanceIdsSchema(_OriginalBody):
 class InstancesAndTypesSchema(_OriginalBody):
     """``POST /instance_filters/byinstanceidsandtypes``."""
 
-    instances_and_types = fields.Dict(
-        keys=Text(),
+    instances_and_types = _QueryMap(
+        keys=fields.String(),
         values=fields.List(Text()),
         required=True,
         validate=validate.Length(max=MAX_INSTANCES),

@@ -186,7 +186,7 @@ def test_the_service_checks_instance_ids_itself(service: HistoryService) -> None
             service.append_entry(bad, NewEntry(type="t", data=1))
         assert (refused.value.message, refused.value.details) == (
             "invalid instance id",
-            {"instance_id": ["1-128 characters of A-Z a-z 0-9 . _ : -"]},
+            {"instance_id": ["1-128 characters of A-Z a-z 0-9 . _ : -, not only dots"]},
         )
 
 
