@@ -64,7 +64,9 @@ class Reading(HistoryCore):
         page = self._history_page(instance_id, query)
         if page.items or query.wait <= 0:
             return page.map(self._render)
-        if self.waiting >= self.max_waiting or self._stopping.is_set():
+        if self._stopping.is_set():
+            raise TooManyWaiting("this server is stopping; retry shortly")
+        if self.waiting >= self.max_waiting:
             raise TooManyWaiting(f"this server holds {self.max_waiting} live-tail readers already; retry shortly")
         self._count_waiting(+1)
         try:
