@@ -55,7 +55,7 @@ class ApiKey:
 
 def key_digest(secret: str) -> bytes:
     """Return the SHA-256 of a presented key, as the keys file stores it."""
-    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+    return hashlib.sha256(secret.encode("utf-8")).digest()
 
 
 def parse_keys(lines: Iterable[str]) -> tuple[ApiKey, ...]:

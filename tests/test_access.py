@@ -130,6 +130,7 @@ def test_basic_auth_carries_the_key_as_its_password(keyed_app: Flask, keys: KeyS
         ("Basic " + base64.b64encode(b"u:p:q").decode(), "p:q"),
         ("Basic " + base64.b64encode(b"u").decode(), None),
         ("Basic !!!", None),
+        ("Basic " + base64.b64encode(b"u:p").decode() + "!!", None),  # strict base64 only
         ("Basic " + base64.b64encode(b"\xff:\xfe").decode(), None),
         ("Digest k1", None),
     ],
@@ -208,17 +209,41 @@ def test_a_bad_keys_file_line_is_named_without_its_content(line: str, problem: s
 
 def test_names_and_keys_may_not_repeat() -> None:
     line = f"ci:read:{'a' * 64}"
-    with pytest.raises(KeysFileError, match="same name"):
+    with pytest.raises(KeysFileError) as error:
         parse_keys([line, f"ci:read:{'b' * 64}"])
-    with pytest.raises(KeysFileError, match="same key"):
+    assert str(error.value) == "two keys have the same name: each key's name must be its own"
+    with pytest.raises(KeysFileError) as error:
         parse_keys([line, f"cd:read:{'a' * 64}"])
+    assert str(error.value) == "two lines hold the same key"
+    with pytest.raises(KeysFileError) as error:
+        parse_keys([f"ci:read,write:{'a' * 64}"])
+    assert str(error.value) == "line 1: scopes are a comma-separated list of read, append, state, admin"
+
+
+def test_the_start_up_line_names_every_address_and_the_fix() -> None:
+    binds: list[str | tuple[str, int]] = [("127.0.0.1", 8000), "/run/pm.sock"]
+    assert access_at_start(False, False, 0, binds) == (
+        False,
+        "refusing to serve 127.0.0.1:8000, /run/pm.sock without API keys: set PROCESS_MEMORY_API_KEYS_FILE "
+        "(docs/security.md), or PROCESS_MEMORY_AUTH=off to serve it open on purpose",
+    )
+    assert access_at_start(False, False, 0, [("127.0.0.1", 8000)]) == (
+        True,
+        "no API keys configured: open to every local user of 127.0.0.1:8000 (docs/security.md)",
+    )
+    assert access_at_start(False, True, 0, [("0.0.0.0", 80)]) == (
+        True,
+        "PROCESS_MEMORY_AUTH=off: open to anyone who reaches 0.0.0.0:80",
+    )
+    assert access_at_start(True, False, 1, ["/run/pm.sock"]) == (True, "API keys required on /run/pm.sock")
 
 
 @pytest.mark.parametrize(
     ("requires_keys", "auth_off", "hops", "binds", "starts"),
     [
         (False, False, 0, [("127.0.0.1", 8000)], True),
-        (False, False, 0, [("::1", 8000), ("localhost", 8001)], True),
+        (False, False, 0, [("::1", 8000), ("localhost", 8001), ("[::1]", 8002)], True),
+        (False, False, 0, [("example.com", 8000)], False),
         (False, False, 0, [("0.0.0.0", 8000)], False),
         (False, False, 0, ["/run/pm.sock"], False),
         (False, False, 1, [("127.0.0.1", 8000)], False),

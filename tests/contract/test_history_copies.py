@@ -86,6 +86,30 @@ def test_a_clone_never_splices_into_a_target_that_went_its_own_way(client: Flask
     assert same.status_code == 201 and same.get_json()["count"] == 3
 
 
+def test_a_clone_of_another_source_into_a_clone_is_refused(client: FlaskClient, iid: str) -> None:
+    other = str(uuid.uuid4())
+    fill(client, iid, 3)
+    fill(client, other, 3)
+    target = str(uuid.uuid4())
+    assert client.post(f"{API}/{iid}/clone", json={"to": target, "upto": 1}).status_code == 201
+    assert client.post(f"{API}/{other}/clone", json={"to": target, "upto": 1}).status_code == 409
+    assert client.get(f"{API}/{target}").get_json()["count"] == 2
+
+
+def test_another_export_into_an_import_is_refused(client: FlaskClient, iid: str) -> None:
+    other = str(uuid.uuid4())
+    fill(client, iid, 2)
+    fill(client, other, 2)
+    target = str(uuid.uuid4())
+    first = client.get(f"{API}/{iid}/export").get_data()
+    assert client.post(f"{API}/{target}/import", data=first, content_type="application/x-ndjson").status_code == 201
+    second = client.get(f"{API}/{other}/export").get_data()
+    refused = client.post(f"{API}/{target}/import", data=second, content_type="application/x-ndjson")
+    assert refused.status_code == 409 and client.get(f"{API}/{target}").get_json()["count"] == 2
+    longer = first + client.get(f"{API}/{other}/export").get_data()  # the same start, but another history
+    assert client.post(f"{API}/{target}/import", data=longer, content_type="application/x-ndjson").status_code == 422
+
+
 def test_clone_refusals(client: FlaskClient, iid: str) -> None:
     fill(client, iid, 2)
     occupied = str(uuid.uuid4())
