@@ -112,6 +112,14 @@ def test_errors_are_json_with_the_challenges(keyed_app: Flask, keys: KeySet) -> 
     assert forbidden.status_code == 403 and forbidden.json["error"]["message"] == "this key lacks the admin scope"
 
 
+def test_head_and_options_need_what_get_needs(keyed_app: Flask, keys: KeySet) -> None:
+    client = keyed_app.test_client()
+    for method in ("HEAD", "OPTIONS"):
+        assert client.open("/api/v1/instances", method=method, headers=keys.bearer("read")).status_code == 200
+        assert client.open("/api/v1/instances", method=method, headers=keys.bearer("state")).status_code == 403
+        assert client.open("/api/v1/instances", method=method).status_code == 401
+
+
 def test_basic_auth_carries_the_key_as_its_password(keyed_app: Flask, keys: KeySet) -> None:
     client = keyed_app.test_client()
     token = base64.b64encode(f"anyone:{keys.secrets['read']}".encode()).decode()
@@ -129,6 +137,7 @@ def test_basic_auth_carries_the_key_as_its_password(keyed_app: Flask, keys: KeyS
         ("Bearer ", None),
         ("Basic " + base64.b64encode(b"u:p:q").decode(), "p:q"),
         ("Basic " + base64.b64encode(b"u").decode(), None),
+        ("Basic " + base64.b64encode(b"u:").decode(), None),
         ("Basic !!!", None),
         ("Basic " + base64.b64encode(b"u:p").decode() + "!!", None),  # strict base64 only
         ("Basic " + base64.b64encode(b"\xff:\xfe").decode(), None),
@@ -162,7 +171,7 @@ def test_a_clone_target_outside_the_prefix_is_refused(keyed_app: Flask, keys: Ke
     refused = client.post(
         f"/api/v1/instances/{source}/clone", json={"to": "elsewhere"}, headers=keys.bearer("prefixed")
     )
-    assert refused.status_code == 403
+    assert refused.status_code == 403 and refused.json["error"]["message"] == "this key does not cover this instance"
     assert client.get("/api/v1/instances/elsewhere", headers=keys.bearer("read")).status_code == 404
 
 

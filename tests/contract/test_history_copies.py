@@ -106,6 +106,8 @@ def test_another_export_into_an_import_is_refused(client: FlaskClient, iid: str)
     second = client.get(f"{API}/{other}/export").get_data()
     refused = client.post(f"{API}/{target}/import", data=second, content_type="application/x-ndjson")
     assert refused.status_code == 409 and client.get(f"{API}/{target}").get_json()["count"] == 2
+    shorter = b"\n".join(first.splitlines()[:1])  # a part of the same export: not the same request
+    assert client.post(f"{API}/{target}/import", data=shorter, content_type="application/x-ndjson").status_code == 409
     longer = first + client.get(f"{API}/{other}/export").get_data()  # the same start, but another history
     assert client.post(f"{API}/{target}/import", data=longer, content_type="application/x-ndjson").status_code == 422
 
