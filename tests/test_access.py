@@ -278,3 +278,16 @@ def test_the_log_names_the_key_never_the_secret(
     lines = [record for record in caplog.records if record.name == "process_memory.request"]
     assert [(line.key, line.status) for line in lines] == [("read", 200), (None, 401)]  # type: ignore[attr-defined]
     assert keys.secrets["read"] not in caplog.text
+
+
+def test_keys_create_prints_the_key_once_and_the_line_for_the_file(keyed_app: Flask) -> None:
+    result = keyed_app.test_cli_runner().invoke(
+        args=["keys", "create", "etl", "--scopes", "read,append", "--prefix", "t."]
+    )
+    assert result.exit_code == 0
+    (key,) = parse_keys([result.stdout])
+    secret = result.stderr.removeprefix("key (shown once; give it to the client): ").strip()
+    assert (key.name, key.scopes, key.prefix) == ("etl", frozenset({"read", "append"}), "t.")
+    assert find_key([key], secret) == key and secret not in result.stdout
+    refused = keyed_app.test_cli_runner().invoke(args=["keys", "create", "etl", "--scopes", "write"])
+    assert refused.exit_code == 2 and "scopes are a comma-separated list" in refused.output
