@@ -103,7 +103,15 @@ def test_the_scope_matrix(keyed_app: Flask, keys: KeySet) -> None:
 def test_errors_are_json_with_the_challenges(keyed_app: Flask, keys: KeySet) -> None:
     client = keyed_app.test_client()
     missing = client.get("/api/v1/instances")
-    assert missing.status_code == 401 and missing.json["error"]["code"] == "unauthorized"
+    assert missing.status_code == 401 and missing.json["error"] == {
+        "code": "unauthorized",
+        "message": "a valid API key is required: Authorization: Bearer <key>, or Basic with the key as password",
+        "details": None,
+    }
+    across = client.get("/api/v1/instances", headers=keys.bearer("prefixed"))
+    assert across.json["error"]["message"] == (
+        "this key is limited to an instance prefix: routes across instances need a key without one"
+    )
     assert missing.headers.getlist("WWW-Authenticate") == [
         "Basic realm=process-memory",
         "Bearer realm=process-memory",
@@ -290,4 +298,12 @@ def test_keys_create_prints_the_key_once_and_the_line_for_the_file(keyed_app: Fl
     assert (key.name, key.scopes, key.prefix) == ("etl", frozenset({"read", "append"}), "t.")
     assert find_key([key], secret) == key and secret not in result.stdout
     refused = keyed_app.test_cli_runner().invoke(args=["keys", "create", "etl", "--scopes", "write"])
-    assert refused.exit_code == 2 and "scopes are a comma-separated list" in refused.output
+    assert refused.exit_code == 2
+    assert "Invalid value: scopes are a comma-separated list of read, append, state, admin" in refused.output
+    assert "line " not in refused.output
+
+
+def test_a_route_missing_from_the_table_is_open_to_no_key(keyed_app: Flask, keys: KeySet) -> None:
+    keyed_app.add_url_rule("/unlisted", "unlisted", lambda: "never")
+    refused = keyed_app.test_client().get("/unlisted", headers=keys.bearer("all"))
+    assert refused.status_code == 403 and refused.json["error"]["message"] == "this route is not open to any key"

@@ -368,3 +368,18 @@ def test_dotenv_in_the_working_directory_is_read_by_default(tmp_path: Path, monk
     (tmp_path / ".env").write_text("DOCDB_COLLECTION=from_dotenv\n")
     monkeypatch.chdir(tmp_path)
     assert Settings.from_env({}).docdb_collection == "from_dotenv"
+
+
+def test_an_unreadable_keys_file_is_named_by_its_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({"PROCESS_MEMORY_API_KEYS_FILE": str(tmp_path / "missing")}, dotenv_path=None)
+    assert str(error.value) == "PROCESS_MEMORY_API_KEYS_FILE: cannot read the keys file (FileNotFoundError)"
+    empty = tmp_path / "empty"
+    empty.write_text("# nobody yet\n")
+    with pytest.raises(ConfigError, match="holds no key"):
+        Settings.from_env({"PROCESS_MEMORY_API_KEYS_FILE": str(empty)}, dotenv_path=None)
+    with pytest.raises(ConfigError, match="contradict"):
+        Settings.from_env({"PROCESS_MEMORY_API_KEYS_FILE": str(empty), "PROCESS_MEMORY_AUTH": "off"}, dotenv_path=None)
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({"PROCESS_MEMORY_AUTH": "maybe"}, dotenv_path=None)
+    assert str(error.value) == "PROCESS_MEMORY_AUTH must be on or off"

@@ -28,12 +28,14 @@ def test_a_pattern_of_its_own_is_the_only_pattern() -> None:
     assert [type(check).__name__ for check in patterned.validators] == ["Regexp"]
     assert [type(check).__name__ for check in Text().validators] == ["Regexp"]
     assert len(Text(validate=validate.Length(max=3)).validators) == 2
+    assert Text(required=True, metadata={"description": "d"}).required is True
 
 
 @pytest.mark.parametrize("field", [Moment(), AwareMoment()])
 def test_a_moment_must_stay_within_utc_years(field: Moment | AwareMoment) -> None:
-    with pytest.raises(ValidationError, match="in UTC, this moment falls outside the years 1 to 9999"):
+    with pytest.raises(ValidationError) as refused:
         field.deserialize("0001-01-01T00:00:00+14:00")
+    assert refused.value.messages == ["in UTC, this moment falls outside the years 1 to 9999"]
     with pytest.raises(ValidationError, match="outside the years"):
         field.deserialize("9999-12-31T23:59:59-14:00")
     assert field.deserialize("2026-11-26T10:00:00+01:00").isoformat() == "2026-11-26T10:00:00+01:00"

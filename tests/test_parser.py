@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from werkzeug.exceptions import BadRequest
+from flask import Flask, request
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
-from process_memory.api.parser import MAX_INTEGER_DIGITS, MAX_JSON_DEPTH, load_json_body
+from process_memory.api.parser import MAX_INTEGER_DIGITS, MAX_JSON_DEPTH, load_json_body, read_json_request
 from process_memory.exceptions import InvalidInput
 
 
@@ -66,6 +67,9 @@ def test_what_is_not_json_is_a_400(raw: bytes, message: str) -> None:
         ),
         (b'["\\ud83d\\ude00", "\\u0000"]', ["\U0001f600", "\x00"]),
         (b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH, None),
+        # Brackets enough to make the parser look, but 256 levels at most, in lists and in objects:
+        (b"[" + b"[]," * 300 + b"[" * (MAX_JSON_DEPTH - 1) + b"]" * (MAX_JSON_DEPTH - 1) + b"]", None),
+        (b'[{"a":[]},' + b'{"a":' * (MAX_JSON_DEPTH - 1) + b"1" + b"}" * (MAX_JSON_DEPTH - 1) + b"]", None),
         (b'{"a":{"b":1},"b":{"a":1}}', {"a": {"b": 1}, "b": {"a": 1}}),
     ],
 )
@@ -73,3 +77,10 @@ def test_what_can_be_kept_exactly_is_accepted(raw: bytes, value: Any) -> None:
     parsed = load_json_body(raw)
     if value is not None:
         assert parsed == value
+
+
+def test_a_body_that_is_not_json_is_a_415() -> None:
+    with Flask(__name__).test_request_context(data=b"{}", content_type="text/plain"):
+        with pytest.raises(UnsupportedMediaType) as refused:
+            read_json_request(request)
+    assert refused.value.description == "the body must be application/json"
