@@ -43,10 +43,6 @@ class ApiKey:
     digest: bytes
     prefix: str | None = None
 
-    def covers(self, instance_id: str) -> bool:
-        """Whether this key may reach ``instance_id``."""
-        return self.prefix is None or instance_id.startswith(self.prefix)
-
     def line(self) -> str:
         """The keys-file line for this key."""
         scopes = ",".join(scope for scope in SCOPES if scope in self.scopes)
