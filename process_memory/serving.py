@@ -80,6 +80,8 @@ class JSONErrorGeventWorker(GeventWorker):
     def handle_exit(self, sig: Any, frame: Any) -> None:
         """Stop as gunicorn does, ending live-tail waits at once so that shutdown need not outwait them."""
         super().handle_exit(sig, frame)
-        history = getattr(self.wsgi, "extensions", {}).get("process_memory.history")
+        # A worker told to stop while it boots has no app yet: nothing is waiting then.
+        app = getattr(self, "wsgi", None)
+        history = getattr(app, "extensions", {}).get("process_memory.history")
         if history is not None:
             history.stop_waiting()
