@@ -393,7 +393,7 @@ class NginxServer:
         (self.root / "nginx.conf").write_text(
             ("user root;\n" if os.geteuid() == 0 else "")
             + f"worker_processes 1;\npid {self.root}/nginx.pid;\nerror_log {self.root}/error.log warn;\n"
-            "events { worker_connections 512; }\n"
+            "events { worker_connections 2048; }\n"
             f"http {{\n access_log {self.root}/access.log;\n"
             f" client_body_temp_path {temp['body']};\n proxy_temp_path {temp['proxy']};\n"
             f" fastcgi_temp_path {temp['fastcgi']};\n uwsgi_temp_path {temp['uwsgi']};\n"
