@@ -89,6 +89,7 @@ class Settings:
         if state_backend not in STATE_BACKENDS:
             raise ConfigError(f"PROCESS_MEMORY_STATE_BACKEND must be one of {', '.join(STATE_BACKENDS)}")
         ttl = _int(values, "PROCESS_MEMORY_STATE_TTL", 0, 1, 10 * 365 * 86400, "seconds")
+        auth_off = _switch(values, "PROCESS_MEMORY_AUTH", {"on": False, "off": True})
         return cls(
             docdb_uri=docdb_uri,
             database_url=database_url,
@@ -112,8 +113,8 @@ class Settings:
             state_sweep_seconds=_int(values, "PROCESS_MEMORY_STATE_SWEEP_SECONDS", 300, 1, 86400, "seconds"),
             proxy_hops=_int(values, "PROCESS_MEMORY_PROXY_HOPS", 0, 0, 5),
             max_tail_waiting=_int(values, "PROCESS_MEMORY_MAX_TAIL_WAITING", 512, 0, 100_000),
-            api_keys=_api_keys(values),
-            auth_off=_switch(values, "PROCESS_MEMORY_AUTH", {"on": False, "off": True}),
+            api_keys=_api_keys(values, auth_off),
+            auth_off=auth_off,
             metrics_open=_switch(values, "PROCESS_MEMORY_METRICS_OPEN", {"0": False, "1": True}),
         )
 
@@ -145,11 +146,11 @@ def _switch(values: Mapping[str, str], name: str, choices: dict[str, bool]) -> b
     return choices[raw]
 
 
-def _api_keys(values: Mapping[str, str]) -> tuple[ApiKey, ...]:
+def _api_keys(values: Mapping[str, str], auth_off: bool) -> tuple[ApiKey, ...]:
     path = values.get("PROCESS_MEMORY_API_KEYS_FILE", "").strip()
     if not path:
         return ()
-    if values.get("PROCESS_MEMORY_AUTH", "").strip().lower() == "off":
+    if auth_off:
         raise ConfigError("PROCESS_MEMORY_AUTH=off and PROCESS_MEMORY_API_KEYS_FILE contradict each other: set one")
     try:
         keys = load_keys_file(path)

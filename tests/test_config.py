@@ -209,6 +209,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "PROCESS_MEMORY_PROXY_HOPS": "2",
         "PROCESS_MEMORY_API_KEYS_FILE": str(keys_file),
         "PROCESS_MEMORY_METRICS_OPEN": "1",
+        "PROCESS_MEMORY_MAX_TAIL_WAITING": "9",
     }
     assert Settings.from_env(environ, dotenv_path=None) == Settings(
         docdb_uri="mongodb://app:pw@db.example:27018/?tls=true",
@@ -228,6 +229,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         proxy_hops=2,
         api_keys=(ApiKey("ci", frozenset({"read", "append"}), bytes.fromhex("ab" * 32), "team-a."),),
         metrics_open=True,
+        max_tail_waiting=9,
     )
 
 
