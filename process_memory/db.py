@@ -7,18 +7,23 @@ connection errors into StoreUnavailable.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, ParamSpec, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 
 from process_memory.exceptions import StoreUnavailable
+from process_memory.sqlite_writer import GroupCommit, SQLiteWriterLock
 
 #: How often a process tries to create the schema before its request fails (503).
 SCHEMA_ATTEMPTS = 10
@@ -99,6 +104,16 @@ def _sqlite_setup(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
     return configure
 
 
+@dataclass(frozen=True)
+class HeldConnection:
+    """The connection every query of one writer goes through while it holds its instance."""
+
+    conn: Connection
+    #: True in a SQLite group transaction, which stays open across the group's appends; False for
+    #: PostgreSQL's advisory-lock session, which must not sit idle in a transaction between them.
+    in_group: bool
+
+
 class ProcessLocalEngine:
     """A SQLAlchemy engine made on first use in each process, with its tables created once there."""
 
@@ -107,6 +122,12 @@ class ProcessLocalEngine:
         self._timeout_ms = timeout_ms
         self.metadata = metadata
         self._engine = ProcessLocal(self._create, self._create_tables)
+        self._writer: SQLiteWriterLock | None = None
+        self._group: GroupCommit | None = None
+        if self.dialect == "sqlite" and self.url.database and self.url.database != ":memory:":
+            self._writer = SQLiteWriterLock.of(Path(self.url.database))
+            self._group = GroupCommit(self._writer, lambda: self.get().connect())
+        self._held: ContextVar[HeldConnection | None] = ContextVar(f"held {id(self)}", default=None)
 
     @property
     def dialect(self) -> str:
@@ -117,17 +138,105 @@ class ProcessLocalEngine:
         """Return this process's engine, creating it and the schema when needed."""
         return self._engine.get()
 
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection for reading, back to the pool when the block ends."""
+        held = self._held.get()
+        if held is None:
+            with self.get().connect() as conn:
+                yield conn
+            return
+        try:
+            yield held.conn
+        finally:
+            if not held.in_group:
+                held.conn.rollback()  # ends the read; the advisory lock is the session's, not the transaction's
+
+    @contextlib.contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A write transaction, committed when the block ends and rolled back when it raises.
+
+        On a SQLite file it holds the writer lock and starts with ``BEGIN
+        IMMEDIATE``, so the transaction owns the database from its first read.
+        """
+        held = self._held.get()
+        if held is not None:
+            with held.conn.begin_nested() if held.in_group else held.conn.begin():
+                yield held.conn
+            return
+        engine = self.get()
+        if self._writer is None:
+            with engine.begin() as conn:
+                yield conn
+            return
+        with self._writer.held(), engine.connect() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    @contextlib.contextmanager
+    def serialised(self, key: str) -> Iterator[None]:
+        """Hold off this service's other writers of ``key`` until the block ends.
+
+        On a SQLite file the block takes its turn in the process's group
+        transaction (sqlite_writer.py): one writer at all, and the block's
+        writes are committed, with its group's, before this returns. On
+        PostgreSQL it holds a session advisory lock on the key's hash, on a
+        connection that every query of the block uses, so a writer never waits
+        for a second connection while it holds the lock; each write commits on
+        its own there.
+        """
+        if self._held.get() is not None:
+            yield
+            return
+        if self._group is not None:
+            with self._group.member() as conn:
+                token = self._held.set(HeldConnection(conn, in_group=True))
+                try:
+                    yield
+                finally:
+                    self._held.reset(token)
+            return
+        if self.dialect != "postgresql":
+            yield
+            return
+        lock_id = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        try:
+            conn = self.get().connect()
+            conn.execute(sa.select(sa.func.pg_advisory_lock(lock_id)))
+            conn.commit()
+        except sa.exc.OperationalError:
+            raise StoreUnavailable() from None
+        token = self._held.set(HeldConnection(conn, in_group=False))
+        try:
+            yield
+        finally:
+            self._held.reset(token)
+            try:
+                conn.rollback()
+                conn.execute(sa.select(sa.func.pg_advisory_unlock(lock_id)))
+                conn.commit()
+            except sa.exc.DBAPIError:
+                conn.invalidate()  # a lost session's locks are gone with it
+            finally:
+                conn.close()
+
     def create_schema(self) -> None:
         """Create the tables and indexes when missing."""
         self._engine.prepare_again()
 
     def _create_tables(self, engine: Engine) -> None:
-        # Workers starting together race to create the same tables; SQLite refuses a read transaction
-        # that turns writer while another holds the lock at once, without waiting: look again.
+        # Workers starting together race to create the same tables (on SQLite the writer lock queues them;
+        # PostgreSQL or another program may still refuse one): look again.
         for attempt in range(1, SCHEMA_ATTEMPTS + 1):
             try:
-                self.metadata.create_all(engine)
-                self._add_new_columns(engine)
+                with self._writer.held() if self._writer is not None else contextlib.nullcontext():
+                    self.metadata.create_all(engine)
+                    self._add_new_columns(engine)
                 return
             except sa.exc.DBAPIError:
                 if attempt == SCHEMA_ATTEMPTS:

@@ -174,7 +174,7 @@ class HistoryList(MethodView):
     """Documents from either end of the history (the Node service's route)."""
 
     @blp.doc(**_COMPAT)
-    @blp.arguments(HistoryCountSchema, location="query")
+    @blp.arguments(HistoryCountSchema(), location="query")
     @blp.response(
         200, description="`?first=N`: the first N documents; `?last=N` the last N; neither: up to 1,000; oldest first"
     )

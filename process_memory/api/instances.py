@@ -41,7 +41,7 @@ _NOT_FOUND = {"description": "unknown instance or entry", "schema": ApiErrorSche
 class Instances(MethodView):
     """The known instances."""
 
-    @blp.arguments(InstanceListArgsSchema, location="query")
+    @blp.arguments(InstanceListArgsSchema(), location="query")
     @blp.response(200, InstancePageSchema)
     def get(self, query: InstanceQuery) -> Any:
         """List instance summaries by id, a page at a time."""
@@ -63,8 +63,8 @@ class Instance(MethodView):
 class History(MethodView):
     """An instance's history."""
 
-    @blp.arguments(NewEntrySchema)
-    @blp.arguments(AppendHeadersSchema, location="headers")
+    @blp.arguments(NewEntrySchema())
+    @blp.arguments(AppendHeadersSchema(), location="headers")
     @blp.response(201, EntrySchema, description="appended")
     @blp.alt_response(200, schema=EntrySchema, description="the same id and content again: a safe retry")
     @blp.alt_response(409, description="the same id with other content", schema=ApiErrorSchema)
@@ -75,7 +75,7 @@ class History(MethodView):
         location = url_for("instances.Entry", instance_id=instance_id, seq=entry["seq"])
         return entry, 201 if created else 200, {"Location": location, "ETag": f'"{entry["seq"]}"'}
 
-    @blp.arguments(HistoryArgsSchema, location="query")
+    @blp.arguments(HistoryArgsSchema(), location="query")
     @blp.response(200, HistoryPageSchema)
     def get(self, query: HistoryQuery, instance_id: str) -> Any:
         """Read a page of history, forwards or backwards."""
@@ -87,8 +87,8 @@ class History(MethodView):
 class HistoryBatch(MethodView):
     """Many entries at once."""
 
-    @blp.arguments(BatchSchema)
-    @blp.arguments(AppendHeadersSchema, location="headers")
+    @blp.arguments(BatchSchema())
+    @blp.arguments(AppendHeadersSchema(), location="headers")
     @blp.response(201, BatchResultSchema, description="at least one entry was created")
     @blp.alt_response(200, schema=BatchResultSchema, description="every entry was stored already")
     @blp.alt_response(
@@ -109,7 +109,7 @@ class HistoryBatch(MethodView):
 class Clone(MethodView):
     """A copy of a history."""
 
-    @blp.arguments(CloneSchema)
+    @blp.arguments(CloneSchema())
     @blp.response(201, InstanceSchema, description="the new instance")
     @blp.alt_response(404, **_NOT_FOUND)
     @blp.alt_response(409, description="the target instance already has entries", schema=ApiErrorSchema)

@@ -46,7 +46,7 @@ class Memory(MethodView):
 class Readers(MethodView):
     """Instances that read from tables of a tag."""
 
-    @blp.arguments(ReaderArgsSchema, location="query")
+    @blp.arguments(ReaderArgsSchema(), location="query")
     @blp.response(200, LineagePageSchema)
     def get(self, query: ReaderQuery) -> Any:
         """Instances of a tag that read these entities (or any) by query from these tables, by instance id."""
@@ -57,7 +57,7 @@ class Readers(MethodView):
 class Events(MethodView):
     """A process's events by reference date."""
 
-    @blp.arguments(EventArgsSchema, location="query")
+    @blp.arguments(EventArgsSchema(), location="query")
     @blp.response(200, LineagePageSchema)
     def get(self, query: EventQuery) -> Any:
         """A process's instances whose current event's reference date is in the window, by date."""
@@ -68,7 +68,7 @@ class Events(MethodView):
 class Items(MethodView):
     """Instance filters or inputs of some instances."""
 
-    @blp.arguments(ItemArgsSchema, location="query")
+    @blp.arguments(ItemArgsSchema(), location="query")
     @blp.response(200, ItemListSchema)
     def get(self, query: dict[str, Any]) -> Any:
         """Return the items of these instances (of these types), as posted, each with its post's header."""

@@ -147,7 +147,7 @@ class Inputs(MethodView):
 
 @blp.route("/instances/reprocessable/byentities", endpoint="by_entities", methods=["POST"])
 @blp.doc(**_COMPAT)
-@blp.arguments(ByEntitiesSchema)
+@blp.arguments(ByEntitiesSchema())
 @blp.response(200, description="the instance ids to reprocess, latest reprocess substituted")
 @blp.alt_response(404, **_NONE_FOUND)
 def by_entities(body: dict[str, Any]) -> Any:
@@ -157,7 +157,7 @@ def by_entities(body: dict[str, Any]) -> Any:
 
 @blp.route("/instances/bytags", endpoint="by_tags", methods=["POST"])
 @blp.doc(**_COMPAT)
-@blp.arguments(ByTagsSchema)
+@blp.arguments(ByTagsSchema())
 @blp.response(200, description="`[{id, tag}]`, latest reprocess substituted")
 @blp.alt_response(404, **_NONE_FOUND)
 def by_tags(body: dict[str, Any]) -> Any:
@@ -167,7 +167,7 @@ def by_tags(body: dict[str, Any]) -> Any:
 
 @blp.route("/events/between/dates", endpoint="events_between", methods=["POST"])
 @blp.doc(**_COMPAT)
-@blp.arguments(DatesSchema)
+@blp.arguments(DatesSchema())
 @blp.response(200, description="instance ids of the process's execution events in the window, by reference date")
 def events_between(body: dict[str, Any]) -> Any:
     """A process's instances by reference date (no substitution, as the original)."""
@@ -177,7 +177,7 @@ def events_between(body: dict[str, Any]) -> Any:
 
 @blp.route("/current/events/between/dates", endpoint="current_events_between", methods=["POST"])
 @blp.doc(**_COMPAT)
-@blp.arguments(DatesSchema)
+@blp.arguments(DatesSchema())
 @blp.response(200, description="`[{id, event}]`, latest reprocess substituted")
 @blp.alt_response(404, **_NONE_FOUND)
 def current_events_between(body: dict[str, Any]) -> Any:
@@ -190,7 +190,7 @@ def current_events_between(body: dict[str, Any]) -> Any:
 
 @blp.route("/instance_filters/byinstanceids", endpoint="filters_by_ids", methods=["POST"])
 @blp.doc(**_COMPAT)
-@blp.arguments(InstanceIdsSchema)
+@blp.arguments(InstanceIdsSchema())
 @blp.response(200, description="the instance filters of these instances")
 def filters_by_ids(body: dict[str, Any]) -> Any:
     """Instance filters of several instances."""
@@ -199,7 +199,7 @@ def filters_by_ids(body: dict[str, Any]) -> Any:
 
 @blp.route("/instance_filters/byinstanceidsandtypes", endpoint="filters_by_ids_and_types", methods=["POST"])
 @blp.doc(**_COMPAT)
-@blp.arguments(InstancesAndTypesSchema)
+@blp.arguments(InstancesAndTypesSchema())
 @blp.response(200, description="the instance filters of each instance, of its listed types")
 def filters_by_ids_and_types(body: dict[str, Any]) -> Any:
     """Instance filters of several instances, each of its own types."""

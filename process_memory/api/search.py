@@ -17,7 +17,7 @@ blp = ApiBlueprint("search", __name__, description="Entries of every instance, b
 class Search(MethodView):
     """All histories at once."""
 
-    @blp.arguments(SearchArgsSchema, location="query")
+    @blp.arguments(SearchArgsSchema(), location="query")
     @blp.response(200, SearchPageSchema)
     def get(self, query: SearchQuery) -> Any:
         """Find entries of any instance by type and recorded time, oldest first."""

@@ -85,8 +85,8 @@ class InstanceState(MethodView):
         """Return an instance's state."""
         return _state_response(state_service().get_state(instance_id), 200)
 
-    @blp.arguments(StateArgsSchema, location="query")
-    @blp.arguments(StateHeadersSchema, location="headers")
+    @blp.arguments(StateArgsSchema(), location="query")
+    @blp.arguments(StateHeadersSchema(), location="headers")
     @blp.doc(requestBody={"required": True, **_ANY_JSON})
     @blp.response(200, description="replaced; the new ETag")
     @blp.alt_response(201, description="created; the new ETag")
@@ -105,7 +105,7 @@ class InstanceState(MethodView):
         )
         return _state_response(state, 201 if created else 200)
 
-    @blp.arguments(StateHeadersSchema, location="headers")
+    @blp.arguments(StateHeadersSchema(), location="headers")
     @blp.response(204, description="deleted")
     @blp.alt_response(404, description="no state", schema=ApiErrorSchema)
     @blp.alt_response(412, description="If-Match is stale", schema=ApiErrorSchema)

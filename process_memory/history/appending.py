@@ -144,14 +144,16 @@ class Appending(HistoryCore):
         in_flight: list[int] = []
         try:
             for attempt in range(MAX_APPEND_ATTEMPTS):
-                # After a lost race our own entries may be stored already, whoever made their ids.
-                pending = self._settle_existing(instance_id, prepared, outcomes, every_id=attempt > 0)
+                with self.store.appending(instance_id):
+                    # After a lost race our own entries may be stored already, whoever made their ids.
+                    pending = self._settle_existing(instance_id, prepared, outcomes, every_id=attempt > 0)
+                    if pending:
+                        batch = self._chain(instance_id, [prepared[i] for i in pending], expected_head)
+                        in_flight = pending
+                        fold = view_fold_of(instance_id, [(e, prepared[i].memory) for i, e in zip(pending, batch)])
+                        inserted = self._insert(batch, fold)
+                        in_flight = []
                 if pending:
-                    batch = self._chain(instance_id, [prepared[i] for i in pending], expected_head)
-                    in_flight = pending
-                    fold = view_fold_of(instance_id, [(e, prepared[i].memory) for i, e in zip(pending, batch)])
-                    inserted = self._insert(batch, fold)
-                    in_flight = []
                     outcomes.update((i, (stored, True)) for i, stored in zip(pending, batch[:inserted]))
                     self._announce(batch[:inserted])
                     if inserted and expected_head is not None:

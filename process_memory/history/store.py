@@ -7,6 +7,7 @@ threshold are the service's business. Each backend lives in its own module.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -107,6 +108,16 @@ class HistoryStore(MemoryIndex, ABC):
         ``view_fold``'s memory entries into the instance's view; a summary or
         view left stale by a crash must be repaired when read, never shown.
         """
+
+    def appending(self, instance_id: str) -> contextlib.AbstractContextManager[None]:
+        """Hold off this service's other writers of the instance while one reads the head and inserts after it.
+
+        Writers then queue instead of racing for the next seq and retrying.
+        The unique (instance_id, seq) and (instance_id, id) still decide every
+        race this hold does not cover (another host, a restarted process). The
+        default holds nothing.
+        """
+        return contextlib.nullcontext()
 
     @abstractmethod
     def search(self, query: SearchQuery, position: SearchPosition | None) -> list[StoredEntry]:

@@ -76,7 +76,7 @@ class SQLStore(StateStore):
 
     def _write(self, statement: Any) -> int:
         """Run a write in its own transaction and return how many rows it touched."""
-        with self._engine.get().begin() as conn:
+        with self._engine.begin() as conn:
             # An upsert's count says whether a condition held; SQLAlchemy keeps it for INSERT only when asked.
             return conn.execute(statement.execution_options(preserve_rowcount=True)).rowcount
 

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from process_memory.db import ProcessLocalEngine
 from process_memory.memory.document import MAX_KEY_LENGTH
 from process_memory.memory.index import EventQuery, MemoryIndex, ReaderQuery
 from process_memory.memory.view import CurrentMemory, ViewWrite, rows_of
@@ -106,6 +107,7 @@ class SQLMemoryIndex(MemoryIndex):
     """MemoryIndex over the memory tables; mixed into SQLHistoryStore, which supplies the connection."""
 
     memory: MemoryTables
+    _engine: ProcessLocalEngine
     _connect: Callable[[], Engine]
     _upsert: Callable[[sa.Table], Any]
     _head_seq: Callable[[Connection, str], int]
@@ -137,12 +139,12 @@ class SQLMemoryIndex(MemoryIndex):
 
     def load_view(self, instance_id: str) -> CurrentMemory | None:
         """Return the instance's view."""
-        with self._connect().connect() as conn:
+        with self._engine.connect() as conn:
             return self.view_on(conn, instance_id)
 
     def save_view(self, write: ViewWrite, expected_applied: int) -> bool:
         """Store the write when the view is still at ``expected_applied``, in one transaction."""
-        with self._connect().begin() as conn:
+        with self._engine.begin() as conn:
             current = self.view_on(conn, write.view.instance_id)
             if (current.applied_seq if current else -1) != expected_applied:
                 return False
@@ -151,7 +153,7 @@ class SQLMemoryIndex(MemoryIndex):
 
     def replace_view(self, write: ViewWrite) -> bool:
         """Replace the view and its rows in one transaction, unless the chain has moved past the fold."""
-        with self._connect().begin() as conn:
+        with self._engine.begin() as conn:
             if self._head_seq(conn, write.view.instance_id) > write.view.applied_seq:
                 return False
             self.apply_write(conn, write, replace=True)
@@ -165,7 +167,7 @@ class SQLMemoryIndex(MemoryIndex):
         """Return the views of these instances, by instance id."""
         views = self.memory.views
         statement = sa.select(views).where(views.c.instance_id.in_(instance_ids)).order_by(views.c.instance_id)
-        with self._connect().connect() as conn:
+        with self._engine.connect() as conn:
             return [view_from_row(row) for row in conn.execute(statement)]
 
     def readers(self, query: ReaderQuery) -> list[str]:
@@ -179,7 +181,7 @@ class SQLMemoryIndex(MemoryIndex):
         statement = (
             sa.select(table.c.instance_id).where(*criteria).distinct().order_by(table.c.instance_id).limit(query.limit)
         )
-        with self._connect().connect() as conn:
+        with self._engine.connect() as conn:
             return list(conn.execute(statement).scalars())
 
     def events(self, query: EventQuery) -> list[CurrentMemory]:
@@ -196,7 +198,7 @@ class SQLMemoryIndex(MemoryIndex):
                 sa.tuple_(views.c.reference_date, views.c.instance_id) > sa.tuple_(*map(sa.literal, query.after))
             )
         statement = sa.select(views).where(*criteria).order_by(views.c.reference_date, views.c.instance_id)
-        with self._connect().connect() as conn:
+        with self._engine.connect() as conn:
             return [view_from_row(row) for row in conn.execute(statement.limit(query.limit))]
 
     def latest_reprocesses(self, originals: list[str]) -> dict[str, str]:
@@ -208,7 +210,7 @@ class SQLMemoryIndex(MemoryIndex):
             .order_by(views.c.original_instance_id, views.c.event_time.desc(), views.c.instance_id.desc())
         )
         latest: dict[str, str] = {}
-        with self._connect().connect() as conn:
+        with self._engine.connect() as conn:
             for original, instance_id in conn.execute(statement):
                 latest.setdefault(original, instance_id)
         return latest
@@ -222,5 +224,5 @@ class SQLMemoryIndex(MemoryIndex):
         statement = (
             sa.select(items.c.item_json).where(*criteria).order_by(items.c.instance_id, items.c.seq, items.c.position)
         )
-        with self._connect().connect() as conn:
+        with self._engine.connect() as conn:
             return list(conn.execute(statement).scalars())

@@ -9,6 +9,7 @@ the record: it rewrites numbers such as 1e300 and refuses \\u0000).
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -22,7 +23,13 @@ from process_memory.db import ProcessLocalEngine, unavailable_on
 from process_memory.exceptions import DuplicateEntry
 from process_memory.history.entry import STORED_FIELDS, StoredEntry
 from process_memory.history.sql.memory import SQLMemoryIndex, build_memory_tables
-from process_memory.history.sql.tables import build_tables, entry_from_row, entry_row, summary_from_row
+from process_memory.history.sql.tables import (
+    build_tables,
+    entry_from_row,
+    entry_insert,
+    entry_row,
+    summary_from_row,
+)
 from process_memory.history.store import HistoryQuery, HistoryStore, InstanceSummary, SearchQuery
 from process_memory.memory.view import ViewFold
 from process_memory.paging import SearchPosition
@@ -43,6 +50,10 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
         self.memory = build_memory_tables(table_prefix, self.tables.entries.metadata)
         self._engine = ProcessLocalEngine(url, timeout_ms, self.tables.entries.metadata)
         self._upsert = self._engine.upsert
+        # The append path's statements, built once: building them per request cost more than running them.
+        self._insert_entries = entry_insert(self.tables, with_jsonb=dialect == "postgresql")
+        self._advance = self._advance_summary_statement()
+        self._reads = self._point_reads()
 
     def _connect(self) -> Engine:
         return self._engine.get()
@@ -55,7 +66,7 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
     @_unavailable_on_database_error
     def ping(self) -> None:
         """Raise StoreUnavailable unless the database answers."""
-        with self._connect().connect() as conn:
+        with self._engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
 
     def close(self) -> None:
@@ -83,35 +94,38 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
             criteria.append(entries.c.recorded_at < until)
         return criteria
 
-    def _one(self, criteria: Any, order: Any = None) -> StoredEntry | None:
-        query = self._select_entries().where(criteria)
-        if order is not None:
-            query = query.order_by(order).limit(1)
-        with self._connect().connect() as conn:
-            row = conn.execute(query).first()
-        return entry_from_row(row) if row else None
+    def _point_reads(self) -> dict[str, sa.Select[Any]]:
+        """The reads by key that every append and head request makes, built once with their parameters."""
+        entries = self.tables.entries
+        of_instance = entries.c.instance_id == sa.bindparam("instance_id")
+        return {
+            "head": self._select_entries().where(of_instance).order_by(entries.c.seq.desc()).limit(1),
+            "seq": self._select_entries().where(of_instance, entries.c.seq == sa.bindparam("seq")),
+            "ids": self._select_entries().where(of_instance, entries.c.id.in_(sa.bindparam("ids", expanding=True))),
+        }
+
+    def _read(self, name: str, **parameters: Any) -> list[StoredEntry]:
+        with self._engine.connect() as conn:
+            return [entry_from_row(row) for row in conn.execute(self._reads[name], parameters)]
 
     @_unavailable_on_database_error
     def head(self, instance_id: str) -> StoredEntry | None:
         """Return the entry with the highest seq."""
-        entries = self.tables.entries
-        return self._one(entries.c.instance_id == instance_id, entries.c.seq.desc())
+        found = self._read("head", instance_id=instance_id)
+        return found[0] if found else None
 
     @_unavailable_on_database_error
     def get_by_seq(self, instance_id: str, seq: int) -> StoredEntry | None:
         """Return the entry at ``seq``."""
-        entries = self.tables.entries
-        return self._one(sa.and_(entries.c.instance_id == instance_id, entries.c.seq == seq))
+        found = self._read("seq", instance_id=instance_id, seq=seq)
+        return found[0] if found else None
 
     @_unavailable_on_database_error
     def get_by_ids(self, instance_id: str, entry_ids: list[str]) -> dict[str, StoredEntry]:
         """Return the entries with these ids, in one query."""
         if not entry_ids:
             return {}
-        entries = self.tables.entries
-        statement = self._select_entries().where(entries.c.instance_id == instance_id, entries.c.id.in_(entry_ids))
-        with self._connect().connect() as conn:
-            return {row.id: entry_from_row(row) for row in conn.execute(statement)}
+        return {entry.id: entry for entry in self._read("ids", instance_id=instance_id, ids=entry_ids)}
 
     @_unavailable_on_database_error
     def insert_many(self, entries: list[StoredEntry], view_fold: ViewFold | None = None) -> None:
@@ -120,30 +134,44 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
         Appends to one instance are serialised by its (instance_id, seq) key, so
         the view this transaction reads is the one its entries follow.
         """
-        with_jsonb = self._engine.dialect == "postgresql"
-        rows = [entry_row(entry, with_jsonb) for entry in entries]
         try:
-            with self._connect().begin() as conn:
-                if with_jsonb:
-                    # The JSONB casts are SQL expressions, so each row is its own statement.
-                    for row in rows:
-                        conn.execute(self.tables.entries.insert().values(**row))
-                else:
-                    conn.execute(self.tables.entries.insert(), rows)
+            with self._engine.begin() as conn:
+                self._insert_rows(conn, entries)
                 self._advance_summary(conn, entries[0], entries[-1])
-                if view_fold is not None:
-                    self.apply_write(conn, view_fold.apply(self.view_on(conn, view_fold.instance_id)))
+                self._fold(conn, view_fold)
         except IntegrityError:
             raise DuplicateEntry(0) from None
+
+    def appending(self, instance_id: str) -> contextlib.AbstractContextManager[None]:
+        """Queue this service's writers of the instance: on SQLite behind the one writer, on PostgreSQL
+        on an advisory lock of the instance."""
+        return self._engine.serialised(instance_id)
+
+    def _insert_rows(self, conn: Connection, entries: list[StoredEntry]) -> None:
+        with_jsonb = self._engine.dialect == "postgresql"
+        conn.execute(self._insert_entries, [entry_row(entry, with_jsonb) for entry in entries])
+
+    def _fold(self, conn: Connection, view_fold: ViewFold | None) -> None:
+        if view_fold is not None:
+            self.apply_write(conn, view_fold.apply(self.view_on(conn, view_fold.instance_id)))
 
     def _head_seq(self, conn: Connection, instance_id: str) -> int:
         entries = self.tables.entries
         head = conn.execute(sa.select(sa.func.max(entries.c.seq)).where(entries.c.instance_id == instance_id)).scalar()
         return -1 if head is None else int(head)
 
-    def _advance_summary(self, conn: Connection, first: StoredEntry, entry: StoredEntry) -> None:
+    def _advance_summary_statement(self) -> sa.Executable:
+        """Make or move the instance's summary to a batch's last entry, unless it is ahead already."""
         instances = self.tables.instances
-        upsert = self._engine.upsert(instances).values(
+        upsert = self._upsert(instances).values({name: sa.bindparam(f"summary_{name}") for name in instances.c.keys()})
+        return upsert.on_conflict_do_update(
+            index_elements=[instances.c.instance_id],
+            set_={name: upsert.excluded[name] for name in ("count", "head_seq", "head_hash", "last_recorded_at")},
+            where=instances.c.head_seq < upsert.excluded.head_seq,
+        )
+
+    def _advance_summary(self, conn: Connection, first: StoredEntry, entry: StoredEntry) -> None:
+        summary = InstanceSummary(
             instance_id=entry.instance_id,
             count=entry.seq + 1,
             head_seq=entry.seq,
@@ -151,13 +179,7 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
             first_recorded_at=first.recorded_at,
             last_recorded_at=entry.recorded_at,
         )
-        conn.execute(
-            upsert.on_conflict_do_update(
-                index_elements=[instances.c.instance_id],
-                set_={name: upsert.excluded[name] for name in ("count", "head_seq", "head_hash", "last_recorded_at")},
-                where=instances.c.head_seq < upsert.excluded.head_seq,
-            )
-        )
+        conn.execute(self._advance, {f"summary_{name}": value for name, value in vars(summary).items()})
 
     @_unavailable_on_database_error
     def find(self, instance_id: str, query: HistoryQuery) -> list[StoredEntry]:
@@ -171,7 +193,7 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
         criteria += self._type_and_time(query.type, query.since, query.until)
         order = entries.c.seq.asc() if query.direction == "forward" else entries.c.seq.desc()
         statement = self._select_entries().where(*criteria).order_by(order).limit(query.limit)
-        with self._connect().connect() as conn:
+        with self._engine.connect() as conn:
             return [entry_from_row(row) for row in conn.execute(statement)]
 
     @_unavailable_on_database_error
@@ -190,7 +212,7 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
             .order_by(entries.c.recorded_at, entries.c.instance_id, entries.c.seq)
             .limit(query.limit)
         )
-        with self._connect().connect() as conn:
+        with self._engine.connect() as conn:
             return [entry_from_row(row) for row in conn.execute(statement)]
 
     def iter_chain(self, instance_id: str) -> Iterator[StoredEntry]:
@@ -209,7 +231,7 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
     def put_blob(self, instance_id: str, entry_id: str, compressed: bytes) -> str:
         """Store compressed data in the blobs table and return its id."""
         blob_id = str(uuid.uuid4())
-        with self._connect().begin() as conn:
+        with self._engine.begin() as conn:
             conn.execute(
                 self.tables.blobs.insert().values(
                     id=blob_id,
@@ -225,7 +247,7 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
     def get_blob(self, ref: str) -> bytes:
         """Return a blob's content."""
         blobs = self.tables.blobs
-        with self._connect().connect() as conn:
+        with self._engine.connect() as conn:
             content = conn.execute(sa.select(blobs.c.content).where(blobs.c.id == ref)).scalar()
         if content is None:
             raise KeyError(ref)
@@ -234,7 +256,7 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
     @_unavailable_on_database_error
     def delete_blob(self, ref: str) -> None:
         """Delete a blob."""
-        with self._connect().begin() as conn:
+        with self._engine.begin() as conn:
             conn.execute(self.tables.blobs.delete().where(self.tables.blobs.c.id == ref))
 
     @_unavailable_on_database_error
@@ -243,7 +265,7 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
         blobs, entries = self.tables.blobs, self.tables.entries
         cutoff = older_than.astimezone(UTC).replace(tzinfo=None)
         referenced = sa.select(entries.c.data_blob).where(entries.c.data_blob == blobs.c.id).exists()
-        with self._connect().begin() as conn:
+        with self._engine.begin() as conn:
             # Read inside the transaction: psycopg reports -1 once the connection is released.
             return conn.execute(blobs.delete().where(blobs.c.created_at < cutoff, ~referenced)).rowcount
 
@@ -260,7 +282,7 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
         statement = (
             sa.select(instances, stale.label("stale")).where(criteria).order_by(instances.c.instance_id).limit(limit)
         )
-        with self._connect().connect() as conn:
+        with self._engine.connect() as conn:
             rows = conn.execute(statement).all()
         return [self.repair_summary(row.instance_id) if row.stale else summary_from_row(row) for row in rows]
 
@@ -279,7 +301,7 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
 
     def _save_summary_if_behind(self, summary: InstanceSummary) -> None:
         instances = self.tables.instances
-        with self._connect().begin() as conn:
+        with self._engine.begin() as conn:
             conn.execute(
                 instances.update()
                 .where(instances.c.instance_id == summary.instance_id, instances.c.head_seq < summary.head_seq)

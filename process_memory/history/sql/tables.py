@@ -85,22 +85,28 @@ def build_tables(prefix: str, dialect: str) -> Tables:
     return Tables(entries, instances, blobs)
 
 
-def jsonb(canonical: str | None) -> Any:
-    """Return the JSONB copy of canonical JSON text for an insert, or SQL NULL."""
-    # PostgreSQL's JSONB refuses the NUL character; such values are only kept as text.
-    # sa.null(): a plain None would be stored as the JSON value null.
-    if canonical is None or "\\u0000" in canonical:
-        return sa.null()
+def _jsonb_param(name: str) -> str:
+    return f"{shown_name(name)}_jsonb_text"
+
+
+def entry_insert(tables: Tables, with_jsonb: bool) -> sa.Insert:
+    """The one INSERT of entries, built once; PostgreSQL casts each JSONB copy from its canonical text."""
+    insert = tables.entries.insert()
+    if not with_jsonb:
+        return insert
     # Bound as text and parsed by PostgreSQL; a JSONB-typed bind would encode it a second time.
-    return sa.cast(sa.literal(canonical, sa.Text()), postgresql.JSONB)
+    return insert.values(
+        {shown_name(n): sa.cast(sa.bindparam(_jsonb_param(n), type_=sa.Text), postgresql.JSONB) for n in _JSON_FIELDS}
+    )
 
 
 def entry_row(entry: StoredEntry, with_jsonb: bool) -> dict[str, Any]:
-    """Return the row of an entry, with JSONB copies of its JSON fields when the table has them."""
+    """Return the parameters of entry_insert for an entry."""
     row: dict[str, Any] = {name: getattr(entry, name) for name in STORED_FIELDS}
     row["data_blob"] = entry.blob_ref
     if with_jsonb:
-        row.update({shown_name(n): jsonb(row[n]) for n in _JSON_FIELDS})
+        # PostgreSQL's JSONB refuses the NUL character; such values are only kept as text (CAST(NULL) is NULL).
+        row.update({_jsonb_param(n): None if "\\u0000" in (row[n] or "\\u0000") else row[n] for n in _JSON_FIELDS})
     return row
 
 

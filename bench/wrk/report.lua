@@ -1,0 +1,10 @@
+-- Shared by every scenario: print wrk's summary as one JSON line, which bench/load.py reads.
+function done(summary, latency, requests)
+  local seconds = summary.duration / 1e6
+  io.write(string.format(
+    '{"requests":%d,"seconds":%.6f,"non_2xx":%d,"socket_errors":%d,"timeouts":%d,' ..
+    '"p50_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f}\n',
+    summary.requests, seconds, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write, summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
+end
