@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run lint test bench bench-quick mutate ferretdb nginx-config clean
+.PHONY: install run lint test bench bench-quick wrk mutate ferretdb nginx-config clean
 
 # make nginx-config LISTEN=80 UPSTREAM=unix:/run/process-memory/gunicorn.sock MAX_BODY=67108864
 LISTEN ?= 8080
@@ -37,15 +37,25 @@ lint: install
 test: install ferretdb lint
 	$(BIN)/python -m pytest
 
-bench: install ferretdb
+# Every scenario writes bench/results/<name>.json; bench.report turns them into docs/benchmarks.md (under 10 minutes).
+bench: install ferretdb wrk
+	$(BIN)/python -m bench.appends
+	$(BIN)/python -m bench.tail
 	$(BIN)/python -m bench.batch_vs_single
-	$(BIN)/python -m bench.tail_latency
 	$(BIN)/python -m bench.reprocessing
 	$(BIN)/python -m bench.slow_clients
+	$(BIN)/python -m bench.report
 
-# The SQLite append leg only (about a minute): a first look after a change to the storage path.
-bench-quick: install
-	$(BIN)/python -m bench.batch_vs_single --sqlite-only
+# SQLite through gunicorn only, fewer rounds (under 2 minutes): a first look after a change to the storage path.
+bench-quick: install wrk
+	$(BIN)/python -m bench.appends --quick
+	$(BIN)/python -m bench.tail --quick
+	$(BIN)/python -m bench.report
+
+# The load generator: Debian's wrk, installed when missing and we may (root); otherwise say how.
+wrk:
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null; } \
+		|| { echo "make bench needs wrk: apt-get install wrk" >&2; exit 1; }
 
 nginx-config: install
 	@mkdir -p var

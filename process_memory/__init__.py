@@ -13,6 +13,7 @@ from process_memory.config import Settings
 from process_memory.history import create_history_store
 from process_memory.history.service import HistoryService
 from process_memory.history.store import HistoryStore
+from process_memory.history.wakeups import HostWakeups, wakeup_directory
 from process_memory.http_errors import register_error_handlers
 from process_memory.memory.queries import LineageService
 from process_memory.memory.service import MemoryService
@@ -61,7 +62,11 @@ def register_services(
     """Create the history and state services over the configured stores (connections open lazily, after fork)."""
     store = history_store or create_history_store(settings)
     history = HistoryService(
-        store, settings.max_inline_data, recorder=recording_caller, max_waiting=settings.max_tail_waiting
+        store,
+        settings.max_inline_data,
+        recorder=recording_caller,
+        max_waiting=settings.max_tail_waiting,
+        wakeups=HostWakeups(wakeup_directory(store.describe())),
     )
     history.listeners.append(record_appends)
     history.waiting_listeners.append(record_waiting)

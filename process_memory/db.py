@@ -104,14 +104,30 @@ def _sqlite_setup(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
     return configure
 
 
-@dataclass(frozen=True)
+@dataclass
 class HeldConnection:
     """The connection every query of one writer goes through while it holds its instance."""
 
     conn: Connection
-    #: True in a SQLite group transaction, which stays open across the group's appends; False for
-    #: PostgreSQL's advisory-lock session, which must not sit idle in a transaction between them.
-    in_group: bool
+    #: Whether each write gets a savepoint: in a SQLite group a failed write must not undo the other
+    #: appends'; PostgreSQL's transaction holds one writer's writes only, so a failed write rolls it
+    #: all back instead, which saves the savepoints' round trips.
+    savepoints: bool
+    #: Set when a write failed part-way (without savepoints): the transaction must not be committed.
+    write_failed: bool = False
+
+
+def _end_writer_transaction(conn: Connection, commit: bool) -> None:
+    """Commit (or roll back) a writer's transaction and return its connection; a failed commit is a 503."""
+    try:
+        if commit:
+            conn.commit()
+        else:
+            conn.rollback()
+    except sa.exc.DBAPIError:
+        raise StoreUnavailable() from None
+    finally:
+        conn.close()
 
 
 class ProcessLocalEngine:
@@ -146,11 +162,7 @@ class ProcessLocalEngine:
             with self.get().connect() as conn:
                 yield conn
             return
-        try:
-            yield held.conn
-        finally:
-            if not held.in_group:
-                held.conn.rollback()  # ends the read; the advisory lock is the session's, not the transaction's
+        yield held.conn  # reads inside the writer's transaction see its own writes
 
     @contextlib.contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -161,8 +173,15 @@ class ProcessLocalEngine:
         """
         held = self._held.get()
         if held is not None:
-            with held.conn.begin_nested() if held.in_group else held.conn.begin():
+            if held.savepoints:
+                with held.conn.begin_nested():
+                    yield held.conn
+                return
+            try:
                 yield held.conn
+            except BaseException:
+                held.write_failed = True
+                raise
             return
         engine = self.get()
         if self._writer is None:
@@ -182,20 +201,21 @@ class ProcessLocalEngine:
     def serialised(self, key: str) -> Iterator[None]:
         """Hold off this service's other writers of ``key`` until the block ends.
 
-        On a SQLite file the block takes its turn in the process's group
-        transaction (sqlite_writer.py): one writer at all, and the block's
-        writes are committed, with its group's, before this returns. On
-        PostgreSQL it holds a session advisory lock on the key's hash, on a
-        connection that every query of the block uses, so a writer never waits
-        for a second connection while it holds the lock; each write commits on
-        its own there.
+        Every query of the block goes through one connection, in one
+        transaction, committed before this returns: whatever the block wrote is
+        kept even when the block then raises (as a write that reached the
+        database would be), unless the database itself failed. On a SQLite file
+        the block takes its turn in the process's group transaction
+        (sqlite_writer.py): one writer at all. On PostgreSQL the transaction
+        holds an advisory lock on the key's hash, so a writer never waits for a
+        second connection while it holds the lock.
         """
         if self._held.get() is not None:
             yield
             return
         if self._group is not None:
             with self._group.member() as conn:
-                token = self._held.set(HeldConnection(conn, in_group=True))
+                token = self._held.set(HeldConnection(conn, savepoints=True))
                 try:
                     yield
                 finally:
@@ -205,25 +225,19 @@ class ProcessLocalEngine:
             yield
             return
         lock_id = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        conn = self.get().connect()
         try:
-            conn = self.get().connect()
-            conn.execute(sa.select(sa.func.pg_advisory_lock(lock_id)))
-            conn.commit()
-        except sa.exc.OperationalError:
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_id)))  # held until the commit
+        except sa.exc.DBAPIError:
+            conn.close()
             raise StoreUnavailable() from None
-        token = self._held.set(HeldConnection(conn, in_group=False))
+        held = HeldConnection(conn, savepoints=False)
+        token = self._held.set(held)
         try:
             yield
         finally:
             self._held.reset(token)
-            try:
-                conn.rollback()
-                conn.execute(sa.select(sa.func.pg_advisory_unlock(lock_id)))
-                conn.commit()
-            except sa.exc.DBAPIError:
-                conn.invalidate()  # a lost session's locks are gone with it
-            finally:
-                conn.close()
+            _end_writer_transaction(conn, commit=not held.write_failed)
 
     def create_schema(self) -> None:
         """Create the tables and indexes when missing."""

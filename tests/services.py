@@ -241,9 +241,11 @@ def postgres_available() -> str | None:
 class PostgresServer:
     """A throw-away PostgreSQL cluster on a loopback port, run as the postgres user when we are root."""
 
-    def __init__(self) -> None:
+    def __init__(self, fsync: bool = False) -> None:
         import tempfile
 
+        #: Tests run without fsync (faster, and a crash here loses nothing); benchmarks with it, as deployed.
+        self.fsync = fsync
         bindir = _postgres_bindir()
         assert bindir is not None
         self.bindir = bindir
@@ -285,7 +287,8 @@ class PostgresServer:
 
     def start(self) -> None:
         """Start the cluster and wait until it accepts connections."""
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        fsync = "on" if self.fsync else "off"
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync={fsync} -c max_connections=200"
         self._run(
             str(self.bindir / "pg_ctl"),
             "-D",

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import uuid
 from pathlib import Path
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from process_memory import create_app
 from process_memory.config import Settings
+from process_memory.history import reading
 from process_memory.history.entry import NewEntry
 from process_memory.history.service import HistoryService
 from process_memory.history.sql import SQLHistoryStore
 from process_memory.history.store import HistoryQuery
-from tests.services import PostgresServer
+from tests.services import PostgresServer, wait_until
 
 API = "/api/v1/instances"
 
@@ -153,3 +157,26 @@ def test_a_table_from_before_recorded_by_gets_the_column_and_its_entries_still_v
     assert "recorded_by" in {column["name"] for column in sa.inspect(engine).get_columns("process_memory_entries")}
     assert [entry["recorded_by"] for entry in upgraded.read_history("old", HistoryQuery()).items] == [None, "ci"]
     assert upgraded.verify("old").ok
+
+
+def test_a_notification_wakes_a_reader_served_by_another_host(
+    postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two services without host wake-ups stand for two hosts; with polling out of reach, only NOTIFY can answer.
+    monkeypatch.setattr(reading, "TAIL_POLL_SECONDS", 3600)
+    prefix = f"t_{uuid.uuid4().hex[:12]}"
+    reader_host = HistoryService(SQLHistoryStore(postgres.url, table_prefix=prefix), 1_000_000)
+    writer_host = HistoryService(SQLHistoryStore(postgres.url, table_prefix=prefix), 1_000_000)
+    writer_host.store.ensure_schema()
+    iid = str(uuid.uuid4())
+    writer_host.append_entry(iid, NewEntry(type="t", data=0))
+    results: list[Any] = []
+    reader = threading.Thread(
+        target=lambda: results.append(reader_host.read_history(iid, HistoryQuery(after=0, wait=20)))
+    )
+    reader.start()
+    wait_until(lambda: reader_host.waiting == 1, 10, "the reader waiting")
+    writer_host.append_entry(iid, NewEntry(type="t", data=1))
+    reader.join(timeout=10)  # the wait itself is 20 s
+    assert not reader.is_alive() and [entry["data"] for entry in results[0].items] == [1]
+    writer_host.store.tables.entries.metadata.drop_all(writer_host.store._connect())

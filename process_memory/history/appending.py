@@ -218,8 +218,9 @@ class Appending(HistoryCore):
         """Wake live-tail readers and tell the listeners, once the entries are recorded as ours."""
         if not created:
             return
-        with self._appended:
-            self._appended.notify_all()
+        self._wake_readers()
+        if self.wakeups is not None:
+            self.wakeups.announce()
         for listener in self.listeners:
             listener(created)
 

@@ -16,6 +16,7 @@ from process_memory.exceptions import CorruptEntry, NotFound
 from process_memory.formats import check_instance_id, utc_now
 from process_memory.history.entry import StoredEntry, chain_hash, shown_entry
 from process_memory.history.store import HistoryStore, InstanceSummary
+from process_memory.history.wakeups import HostWakeups
 
 #: Marks "data not given" where JSON null is a valid value.
 UNSET: Any = object()
@@ -31,14 +32,17 @@ class HistoryCore:
         clock: Callable[[], datetime] = utc_now,
         recorder: Callable[[], str | None] = lambda: None,
         max_waiting: int = 512,
+        wakeups: HostWakeups | None = None,
     ) -> None:
         self.store = store
+        #: Wakes live-tail readers in this host's other processes after an append, and this one's after theirs.
+        self.wakeups = wakeups
         #: Data whose canonical JSON is longer than this is compressed and stored out of line.
         self.max_inline_data = max_inline_data
         self.clock = clock
         #: Names who is appending (the request's API key), for each entry's ``recorded_by``.
         self.recorder = recorder
-        # Wakes live-tail readers in this process at once; other processes' appends are polled.
+        # Wakes live-tail readers in this process at once (other processes' appends through wakeups, or polled).
         self._appended = threading.Condition()
         #: Live-tail readers waiting in this process now, and the most there may be.
         self.waiting = 0
@@ -91,6 +95,10 @@ class HistoryCore:
             self.waiting += change
         for listener in self.waiting_listeners:
             listener(change)
+
+    def _wake_readers(self) -> None:
+        with self._appended:
+            self._appended.notify_all()
 
     def stop_waiting(self) -> None:
         """End every live-tail wait now and refuse new ones (the server is stopping)."""

@@ -15,7 +15,7 @@ from process_memory.history.entry import StoredEntry
 from process_memory.history.store import HistoryQuery, InstanceQuery, SearchQuery
 from process_memory.paging import Page, SearchPosition, decode_search_cursor, encode_search_cursor, fetch_page
 
-#: How often a live-tail reader looks for entries appended by other processes.
+#: How often a live-tail reader looks for entries appended by processes that cannot wake it (other hosts).
 TAIL_POLL_SECONDS = 0.2
 
 
@@ -53,8 +53,9 @@ class Reading(HistoryCore):
         """Return one page of entries; its cursor is the seq the next page starts after (or before).
 
         With ``query.wait`` (seconds), an empty page is not answered until an
-        entry arrives or the wait ends: appends in this process wake the reader
-        at once, appends elsewhere are seen within TAIL_POLL_SECONDS. The wait
+        entry arrives or the wait ends: appends on this host wake the reader at
+        once (wakeups.py), and so do appends elsewhere when the database tells
+        (PostgreSQL's NOTIFY); otherwise they are seen within TAIL_POLL_SECONDS. The wait
         also ends, with the empty page, as soon as ``still_wanted`` says the
         client has gone or the process is stopping; beyond ``max_waiting``
         readers at once it is refused (TooManyWaiting).
@@ -68,6 +69,9 @@ class Reading(HistoryCore):
             raise TooManyWaiting("this server is stopping; retry shortly")
         if self.waiting >= self.max_waiting:
             raise TooManyWaiting(f"this server holds {self.max_waiting} live-tail readers already; retry shortly")
+        self.store.listen_for_appends(self._wake_readers)
+        if self.wakeups is not None:
+            self.wakeups.subscribe(self._wake_readers)
         self._count_waiting(+1)
         try:
             while not page.items and time.monotonic() < deadline and still_wanted() and not self._stopping.is_set():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -118,6 +118,14 @@ class HistoryStore(MemoryIndex, ABC):
         default holds nothing.
         """
         return contextlib.nullcontext()
+
+    def listen_for_appends(self, wake: Callable[[], None]) -> bool:
+        """Call ``wake`` after every append any process makes, from now on; False when the database cannot tell.
+
+        Live-tail readers use it to wake across hosts (hosts wake their own
+        processes themselves, history/wakeups.py). Safe to call again.
+        """
+        return False
 
     @abstractmethod
     def search(self, query: SearchQuery, position: SearchPosition | None) -> list[StoredEntry]:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from typing import Any
 
 import pytest
 
 from process_memory.exceptions import TooManyWaiting
+from process_memory.history import reading
 from process_memory.history.entry import NewEntry
 from process_memory.history.service import HistoryService
 from process_memory.history.store import HistoryQuery
+from process_memory.history.wakeups import HostWakeups
 from tests.services import wait_until
 
 
@@ -56,3 +59,28 @@ def test_an_append_wakes_a_waiting_reader(service: HistoryService, iid: str) -> 
     service.append_entry(iid, NewEntry(type="t", data=1))
     reader.join(timeout=10)
     assert [entry["data"] for entry in results[0].items] == [1] and service.waiting == 0
+
+
+def test_an_append_in_another_process_wakes_a_waiting_reader(
+    store: Any, iid: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each service stands for one gunicorn worker; with polling pushed out of reach, only the wake-up can answer.
+    monkeypatch.setattr(reading, "TAIL_POLL_SECONDS", 3600)
+    reader_side = HistoryService(store, 1_000_000, wakeups=HostWakeups(tmp_path / "wakeups"))
+    writer_side = HistoryService(store, 1_000_000, wakeups=HostWakeups(tmp_path / "wakeups"))
+    writer_side.append_entry(iid, NewEntry(type="t", data=0))
+    results: list[Any] = []
+    reader = _waiting_reader(reader_side, iid, results)
+    writer_side.append_entry(iid, NewEntry(type="t", data=1))
+    reader.join(timeout=10)  # the wait itself is 20 s
+    assert not reader.is_alive() and [entry["data"] for entry in results[0].items] == [1]
+
+
+def test_a_listener_that_is_gone_is_forgotten(tmp_path: Any) -> None:
+    directory = tmp_path / "wakeups"
+    directory.mkdir()
+    gone = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    gone.bind(str(directory / "1-dead.sock"))
+    gone.close()  # its file stays, as a killed process's would
+    HostWakeups(directory).announce()
+    assert list(directory.iterdir()) == []

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from process_memory.db import ProcessLocalEngine, unavailable_on
 from process_memory.exceptions import DuplicateEntry
 from process_memory.history.entry import STORED_FIELDS, StoredEntry
 from process_memory.history.sql.memory import SQLMemoryIndex, build_memory_tables
+from process_memory.history.sql.notify import AppendListener, channel_name
 from process_memory.history.sql.tables import (
     build_tables,
     entry_from_row,
@@ -54,6 +55,12 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
         self._insert_entries = entry_insert(self.tables, with_jsonb=dialect == "postgresql")
         self._advance = self._advance_summary_statement()
         self._reads = self._point_reads()
+        self._listener: AppendListener | None = None
+        self._notify: sa.Executable | None = None
+        if dialect == "postgresql":
+            channel = channel_name(table_prefix)
+            self._listener = AppendListener(url, channel)
+            self._notify = sa.select(sa.func.pg_notify(channel, ""))
 
     def _connect(self) -> Engine:
         return self._engine.get()
@@ -139,6 +146,8 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
                 self._insert_rows(conn, entries)
                 self._advance_summary(conn, entries[0], entries[-1])
                 self._fold(conn, view_fold)
+                if self._notify is not None:
+                    conn.execute(self._notify)  # delivered when the transaction commits
         except IntegrityError:
             raise DuplicateEntry(0) from None
 
@@ -146,6 +155,13 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
         """Queue this service's writers of the instance: on SQLite behind the one writer, on PostgreSQL
         on an advisory lock of the instance."""
         return self._engine.serialised(instance_id)
+
+    def listen_for_appends(self, wake: Callable[[], None]) -> bool:
+        """On PostgreSQL, LISTEN for the notification every append's transaction sends."""
+        if self._listener is None:
+            return False
+        self._listener.start(wake)
+        return True
 
     def _insert_rows(self, conn: Connection, entries: list[StoredEntry]) -> None:
         with_jsonb = self._engine.dialect == "postgresql"
