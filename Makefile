@@ -40,8 +40,9 @@ test: install ferretdb lint
 # Every scenario writes bench/results/<name>.json; bench.report turns them into docs/benchmarks.md (under 10 minutes).
 bench: install ferretdb wrk
 	$(BIN)/python -m bench.appends
+	$(BIN)/python -m bench.batches
+	$(BIN)/python -m bench.large
 	$(BIN)/python -m bench.tail
-	$(BIN)/python -m bench.batch_vs_single
 	$(BIN)/python -m bench.reprocessing
 	$(BIN)/python -m bench.slow_clients
 	$(BIN)/python -m bench.report

@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.harness import BACKENDS, Backend, backend, stack, summary, write_result, wrk
+from bench.harness import Backend, backend, chosen_backends, merged_rows, stack, summary, write_result, wrk
 
 #: The data of every append: the same 1 KB as bench/wrk/append.lua sends.
 ROW = json.dumps({"n": 0, "pad": "x" * 1000})
@@ -136,6 +136,14 @@ def measure(store: Backend, workdir: Path, quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
+_NONE_COMPLETED = "a round in which no request completed (each took longer than the round)"
+
+
+def _completed(row: dict[str, Any]) -> bool:
+    """Whether every round completed requests: wrk counts no latency, and no error, for one still running."""
+    return all(load["requests"] > 0 for load in row["rounds"])
+
+
 def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The issue's "done when" lines this scenario measures, each met or not with its figure."""
     found = []
@@ -152,21 +160,25 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             )
         if row["scenario"] == "appends" and row["connections"] == 64:
             errors = row["non_2xx"] + row["socket_errors"]
+            figure = f"{errors} errors, p99 {row['p99_ms']:.0f} ms" if _completed(row) else _NONE_COMPLETED
             found.append(
                 {
                     "what": f"{row['backend']} via {row['stack']}: 64 connections, no error, p99 under 1 s",
-                    "figure": f"{errors} errors, p99 {row['p99_ms']:.0f} ms",
-                    "met": errors == 0 and row["p99_ms"] < 1000,
+                    "figure": figure,
+                    "met": _completed(row) and errors == 0 and row["p99_ms"] < 1000,
                 }
             )
     hot = {(row["backend"], row["writers"]): row for row in rows if row["scenario"] == "hot"}
     for name in dict.fromkeys(name for name, _ in hot):
         one, many = hot[(name, 1)], hot[(name, 32)]
+        completed = _completed(one) and _completed(many)
         found.append(
             {
                 "what": f"{name}: one instance, 32 writers at least as fast as 1, p99 under 1 s",
-                "figure": f"{many['rate']:.0f}/s against {one['rate']:.0f}/s, p99 {many['p99_ms']:.0f} ms",
-                "met": many["rate"] >= one["rate"] and many["p99_ms"] < 1000,
+                "figure": f"{many['rate']:.0f}/s against {one['rate']:.0f}/s, p99 {many['p99_ms']:.0f} ms"
+                if completed
+                else _NONE_COMPLETED,
+                "met": completed and many["rate"] >= one["rate"] and many["p99_ms"] < 1000,
             }
         )
     return found
@@ -177,7 +189,7 @@ def main(argv: list[str]) -> None:
     quick = "--quick" in argv
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ("sqlite",) if quick else BACKENDS:
+        for name in chosen_backends(argv):
             workdir = Path(tmp) / name
             workdir.mkdir()
             with backend(name, workdir) as store:
@@ -185,6 +197,7 @@ def main(argv: list[str]) -> None:
     for row in rows:
         shown = {k: round(v, 2) if isinstance(v, float) else v for k, v in row.items() if "rounds" not in k}
         print(json.dumps(shown))
+    rows = merged_rows("appends", rows, argv)
     write_result("appends", {"quick": quick, "rows": rows, "targets": targets(rows)})
 
 
@@ -223,8 +236,10 @@ def table(result: dict[str, Any]) -> str:
 def chart(result: dict[str, Any], axes: Any) -> None:
     """Appends as a multiple of the HTTP ceiling, per backend, stack and connection count."""
     rows = [row for row in result["rows"] if row["scenario"] == "appends"]
-    labels = [f"{row['backend']}\n{row['stack']} {row['connections']}c" for row in rows]
-    axes.bar(labels, [row["rate"] / row["ceiling"] for row in rows], color="#4477aa")
+    labels = [f"{row['backend']}\n{row['stack']}\n{row['connections']} conns" for row in rows]
+    colours = {"sqlite": "#4477aa", "postgresql": "#228833", "ferretdb": "#aa3377"}
+    axes.bar(labels, [row["rate"] / row["ceiling"] for row in rows], color=[colours[row["backend"]] for row in rows])
+    axes.tick_params(axis="x", labelsize=8)
     for goal, style in ((0.5, "--"), (0.25, ":")):
         axes.axhline(goal, color="#cc3311", linestyle=style, linewidth=1, label=f"goal {goal}×")
     axes.set_ylabel("appends/s ÷ GET /healthz/s")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.appends import RAW
-from bench.harness import BACKENDS, backend, stack, summary, write_result, wrk
+from bench.harness import backend, chosen_backends, merged_rows, stack, summary, write_result, wrk
 
 SIZES = (100, 1000)
 CONNECTIONS = 4
@@ -27,19 +27,22 @@ def main(argv: list[str]) -> None:
     quick = "--quick" in argv
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ("sqlite",) if quick else BACKENDS:
+        for name in chosen_backends(argv):
             workdir = Path(tmp) / name
             workdir.mkdir()
             with backend(name, workdir) as store, stack(store, workdir) as served:
                 for size in SIZES:
                     raw = RAW[store.name](store.url, size)
-                    prefix = uuid.uuid4().hex[:8]
-                    load = {"BENCH_BATCH": str(size), "BENCH_PREFIX": prefix}
-                    loads = [wrk(served.url, CONNECTIONS, 3, "batch", **load) for _ in range(3)]
+                    # A prefix per round: ids repeat between wrk runs, and must meet fresh instances.
+                    loads = [
+                        wrk(served.url, CONNECTIONS, 3, "batch", BENCH_BATCH=str(size), BENCH_PREFIX=uuid.uuid4().hex)
+                        for _ in range(3)
+                    ]
                     measured = summary(loads)
                     row = {"backend": name, "batch": size, "entries_per_s": measured["rate"] * size, "raw_bulk": raw}
                     rows.append(row | measured)
                     print(json.dumps({k: round(v) if isinstance(v, float) else v for k, v in row.items()}))
+    rows = merged_rows("batches", rows, argv)
     write_result("batches", {"quick": quick, "rows": rows})
 
 

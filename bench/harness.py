@@ -128,7 +128,7 @@ def backend(name: str, workdir: Path) -> Iterator[Backend]:
         ferretdb = FerretDBServer(workdir / "ferretdb")
         ferretdb.start()
         try:
-            env = {"PROCESS_MEMORY_DOCDB_URI": ferretdb.uri, "PROCESS_MEMORY_DOCDB_COLLECTION": "bench"}
+            env = {"DOCDB_URI": ferretdb.uri, "DOCDB_COLLECTION": "bench"}
             yield Backend(name, env, ferretdb.uri)
         finally:
             ferretdb.stop()
@@ -184,6 +184,23 @@ def versions() -> dict[str, str]:
         postgresql=_command_version(shutil.which("pg_ctl") or "pg_ctl", "--version"),
     )
     return found
+
+
+def chosen_backends(argv: list[str]) -> tuple[str, ...]:
+    """The backends a scenario measures: ``--backend NAME`` (repeatable), SQLite alone with ``--quick``, or all."""
+    named = tuple(argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--backend")
+    if named:
+        return named
+    return ("sqlite",) if "--quick" in argv else BACKENDS
+
+
+def merged_rows(name: str, rows: list[dict[str, Any]], argv: list[str]) -> list[dict[str, Any]]:
+    """With ``--backend``, ``rows`` after the last result's rows of the other backends; else ``rows``."""
+    path = RESULTS / f"{name}.json"
+    if "--backend" not in argv or not path.exists():
+        return rows
+    measured = chosen_backends(argv)
+    return [row for row in json.loads(path.read_text())["rows"] if row["backend"] not in measured] + rows
 
 
 def write_result(name: str, result: dict[str, Any]) -> Path:

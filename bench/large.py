@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 
-from bench.harness import BACKENDS, backend, stack, write_result
+from bench.harness import backend, chosen_backends, merged_rows, stack, write_result
 
 TARGET_BYTES = 15_000_000
 
@@ -88,7 +88,7 @@ def main(argv: list[str]) -> None:
     body = json.dumps({"type": "dataset", "data": dataset()}).encode()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ("sqlite",) if "--quick" in argv else BACKENDS:
+        for name in chosen_backends(argv):
             workdir = Path(tmp) / name
             workdir.mkdir()
             with backend(name, workdir) as store, stack(store, workdir, workers=1) as served:
@@ -96,6 +96,7 @@ def main(argv: list[str]) -> None:
                 row = {"backend": name} | measure(served.url, pid, body)
             rows.append(row)
             print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}))
+    rows = merged_rows("large", rows, argv)
     found = [
         {
             "what": f"{row['backend']}: peak worker memory for a 15 MB entry, in and out, at most 5× its size",

@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-from bench.harness import BACKENDS, backend, stack, write_result
+from bench.harness import backend, chosen_backends, merged_rows, stack, write_result
 
 ROUNDS = 30
 
@@ -70,7 +70,7 @@ def main(argv: list[str]) -> None:
     quick = "--quick" in argv
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ("sqlite",) if quick else BACKENDS:
+        for name in chosen_backends(argv):
             workdir = Path(tmp) / name
             workdir.mkdir()
             with backend(name, workdir) as store:
@@ -81,6 +81,7 @@ def main(argv: list[str]) -> None:
             rows.append({"backend": name, "p90_ms": p90} | row)
             median, plain = row["median_ms"], row["reference_ms"]
             print(f"{name:10} wake-up median {median:6.1f} ms  p90 {p90:6.1f} ms  plain GET {plain:5.1f} ms")
+    rows = merged_rows("tail", rows, argv)
     found = [
         {
             "what": f"{row['backend']}: a reader in another process wakes within 20 ms (median)",

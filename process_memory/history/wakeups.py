@@ -12,6 +12,7 @@ next poll (reading.py).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import hashlib
@@ -31,6 +32,13 @@ def wakeup_directory(database: str) -> Path:
     """The directory the processes of this host serving ``database`` (as the store describes it) share."""
     digest = hashlib.sha256(database.encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"process-memory-wakeups-{os.getuid()}-{digest}"
+
+
+def _remove(own: Path) -> None:
+    """Take this process's socket away as it exits, and the directory with the last one."""
+    with contextlib.suppress(OSError):
+        own.unlink()
+        own.parent.rmdir()  # fails, as it should, while another process's socket is there
 
 
 def _name(failure: OSError) -> str:
@@ -89,20 +97,28 @@ class HostWakeups:
         threading.Thread(target=self._listen, args=(receiver, wake), name="tail-wakeups", daemon=True).start()
 
     def _bind(self) -> socket.socket:
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         own = self.directory / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.sock"
         receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        receiver.bind(str(own))
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            receiver.bind(str(own))
+        except FileNotFoundError:  # the last other process took the directory away as it exited
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            receiver.bind(str(own))
         self._own = own
+        atexit.register(_remove, own)
         return receiver
 
     def _listen(self, receiver: socket.socket, wake: Callable[[], None]) -> None:
         while True:
             try:
+                receiver.setblocking(True)
                 receiver.recv(64)
+                # One wake-up for every byte already queued. Not MSG_DONTWAIT: gevent's socket would wait anyway.
+                receiver.setblocking(False)
                 with contextlib.suppress(BlockingIOError):
-                    while True:  # one wake-up for every byte already queued
-                        receiver.recv(64, socket.MSG_DONTWAIT)
+                    while True:
+                        receiver.recv(64)
             except OSError:
                 return
             wake()

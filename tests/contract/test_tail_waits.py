@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from typing import Any
 
@@ -74,13 +73,3 @@ def test_an_append_in_another_process_wakes_a_waiting_reader(
     writer_side.append_entry(iid, NewEntry(type="t", data=1))
     reader.join(timeout=10)  # the wait itself is 20 s
     assert not reader.is_alive() and [entry["data"] for entry in results[0].items] == [1]
-
-
-def test_a_listener_that_is_gone_is_forgotten(tmp_path: Any) -> None:
-    directory = tmp_path / "wakeups"
-    directory.mkdir()
-    gone = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    gone.bind(str(directory / "1-dead.sock"))
-    gone.close()  # its file stays, as a killed process's would
-    HostWakeups(directory).announce()
-    assert list(directory.iterdir()) == []
