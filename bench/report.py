@@ -26,11 +26,11 @@ SCENARIOS = [
     ("appends", "bench.appends", "1–2. Appends under load, and one hot instance"),
     ("appends-before", "bench.appends", "1–2, before issue 12's changes (a586365), for comparison"),
     ("batches", "bench.batches", "3. Batches against the store's bulk insert"),
-    ("reads", None, "4. Reads: head, a page of 100, the compatibility head, the reprocessing queries"),
+    ("reads", "bench.reads", "4. Reads: head, a page of 100, the compatibility head, the reprocessing queries"),
     ("growth", None, "5. Growth: 1k, 100k and 1M entries in one instance"),
     ("large", "bench.large", "6. A 15 MB entry in and out"),
     ("tail", "bench.tail", "7. Live tail across processes"),
-    ("state", None, "8. State stores beside Litestar's stores and cachelib"),
+    ("state", "bench.state", "8. State stores beside Litestar's stores and cachelib"),
 ]
 
 HEADER = """# Benchmarks
