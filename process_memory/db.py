@@ -225,7 +225,10 @@ class ProcessLocalEngine:
             yield
             return
         lock_id = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
-        conn = self.get().connect()
+        try:
+            conn = self.get().connect()
+        except sa.exc.DBAPIError:
+            raise StoreUnavailable() from None
         try:
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_id)))  # held until the commit
         except sa.exc.DBAPIError:

@@ -163,7 +163,10 @@ class GroupCommit:
 
     def _join(self) -> _Group:
         if self._open is None:
-            conn = self._connect()  # first: a process's first connection creates the schema, under the lock
+            try:
+                conn = self._connect()  # first: a process's first connection creates the schema, under the lock
+            except DBAPIError:
+                raise StoreUnavailable() from None
             try:
                 self._lock.acquire()
             except BaseException:
