@@ -131,7 +131,7 @@ def measure(store: Backend, workdir: Path, quick: bool) -> list[dict[str, Any]]:
                 )
             if not through_nginx:
                 for writers in (1, 32) if quick else (1, 8, 32):
-                    hot = _hot(url, writers, rounds, seconds)
+                    hot = _hot(url, writers, 2, seconds)
                     rows.append({"scenario": "hot", "backend": store.name, "writers": writers} | hot)
     return rows
 

@@ -36,7 +36,7 @@ def main(argv: list[str]) -> None:
                     # A prefix per round: ids repeat between wrk runs, and must meet fresh instances.
                     loads = [
                         wrk(served.url, CONNECTIONS, 3, "batch", BENCH_BATCH=str(size), BENCH_PREFIX=uuid.uuid4().hex)
-                        for _ in range(3)
+                        for _ in range(2)
                     ]
                     measured = summary(loads)
                     row = {"backend": name, "batch": size, "entries_per_s": measured["rate"] * size, "raw_bulk": raw}

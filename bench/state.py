@@ -1,6 +1,6 @@
 """Benchmark: the state stores beside Litestar's stores and cachelib on the same media (scenario 8).
 
-One Python process runs get, set and compare-and-set for a second each on
+One Python process runs get, set and compare-and-set for half a second each on
 every store, with the same 200-byte value over 1,000 keys: ours (memory, file,
 SQLite, Redis), Litestar's (memory, file, Redis; async, awaited one at a time
 in one event loop) and cachelib's (SimpleCache, FileSystemCache, RedisCache).
@@ -29,7 +29,7 @@ from tests.services import RedisServer
 
 VALUE = b"v" * 200
 KEYS = [f"key-{n}" for n in range(1000)]
-SECONDS = 1.0
+SECONDS = 0.5
 CONTENDERS = 4
 
 

@@ -24,7 +24,7 @@ import requests
 
 from bench.harness import backend, chosen_backends, merged_rows, stack, write_result
 
-ROUNDS = 30
+ROUNDS = 20
 
 
 def _waiting_readers(url: str) -> float:
