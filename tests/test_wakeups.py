@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
+
+import pytest
 
 from process_memory.history.wakeups import HostWakeups
 from tests.services import ROOT
@@ -48,3 +52,19 @@ def test_a_listener_that_is_gone_is_forgotten(tmp_path: Path) -> None:
     gone.close()  # its file stays, as a killed process's would
     HostWakeups(directory).announce()
     assert list(directory.iterdir()) == []
+
+
+def test_an_announcement_reaches_the_listeners_after_its_own_socket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "wakeups"
+    speaker, listener = HostWakeups(directory), HostWakeups(directory)
+    heard = threading.Event()
+    speaker.subscribe(lambda: None)  # the speaker listens too, so its own socket is in the directory
+    listener.subscribe(heard.set)
+    real_scandir = os.scandir
+    # Its own socket first: skipping it must not end the round.
+    own = Path(str(speaker._own)).name
+    monkeypatch.setattr(os, "scandir", lambda path: sorted(real_scandir(path), key=lambda entry: entry.name != own))
+    speaker.announce()
+    assert heard.wait(10)
