@@ -24,9 +24,13 @@ from sqlalchemy.engine import Connection, Engine, make_url
 
 from process_memory.exceptions import StoreUnavailable
 from process_memory.sqlite_writer import GroupCommit, SQLiteWriterLock
+from process_memory.statements import DriverStatement, savepoint
 
 #: How often a process tries to create the schema before its request fails (503).
 SCHEMA_ATTEMPTS = 10
+
+#: Held until the transaction ends; the writers of one key queue on it.
+_ADVISORY_LOCK = DriverStatement(sa.select(sa.func.pg_advisory_xact_lock(sa.bindparam("lock_id", type_=sa.BigInteger))))
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -174,7 +178,7 @@ class ProcessLocalEngine:
         held = self._held.get()
         if held is not None:
             if held.savepoints:
-                with held.conn.begin_nested():
+                with savepoint(held.conn):
                     yield held.conn
                 return
             try:
@@ -230,7 +234,8 @@ class ProcessLocalEngine:
         except sa.exc.DBAPIError:
             raise StoreUnavailable() from None
         try:
-            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_id)))  # held until the commit
+            conn.begin()  # so that SQLAlchemy commits what the driver's cursor runs in it
+            _ADVISORY_LOCK.rows(conn, {"lock_id": lock_id})  # held until the commit
         except sa.exc.DBAPIError:
             conn.close()
             raise StoreUnavailable() from None

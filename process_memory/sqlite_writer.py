@@ -68,9 +68,12 @@ class SQLiteWriterLock:
         self._local.acquire()
         try:
             if monkey.is_module_patched("threading"):
-                import gevent
+                try:  # the lock is often free: taking it at once saves the thread pool's hand-over
+                    fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    import gevent
 
-                gevent.get_hub().threadpool.apply(fcntl.flock, (self._fd, fcntl.LOCK_EX))
+                    gevent.get_hub().threadpool.apply(fcntl.flock, (self._fd, fcntl.LOCK_EX))
             else:
                 fcntl.flock(self._fd, fcntl.LOCK_EX)
         except BaseException:

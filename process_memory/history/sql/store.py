@@ -25,8 +25,10 @@ from process_memory.history.entry import STORED_FIELDS, StoredEntry
 from process_memory.history.sql.memory import SQLMemoryIndex, build_memory_tables
 from process_memory.history.sql.notify import AppendListener, channel_name
 from process_memory.history.sql.tables import (
+    ENTRY_COLUMNS,
     build_tables,
     entry_from_row,
+    entry_from_values,
     entry_insert,
     entry_row,
     summary_from_row,
@@ -34,6 +36,7 @@ from process_memory.history.sql.tables import (
 from process_memory.history.store import HistoryQuery, HistoryStore, InstanceSummary, SearchQuery
 from process_memory.memory.view import ViewFold
 from process_memory.paging import SearchPosition
+from process_memory.statements import DriverStatement
 
 #: Rows per round trip while walking a chain; each row holds at most DOCDB_MAX_DATA of inline data.
 CHAIN_BATCH = 32
@@ -52,15 +55,17 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
         self._engine = ProcessLocalEngine(url, timeout_ms, self.tables.entries.metadata)
         self._upsert = self._engine.upsert
         # The append path's statements, built once: building them per request cost more than running them.
-        self._insert_entries = entry_insert(self.tables, with_jsonb=dialect == "postgresql")
-        self._advance = self._advance_summary_statement()
+        self._insert_entries = DriverStatement(
+            entry_insert(self.tables, with_jsonb=dialect == "postgresql"), column_keys=ENTRY_COLUMNS
+        )
+        self._advance = DriverStatement(self._advance_summary_statement())
         self._reads = self._point_reads()
         self._listener: AppendListener | None = None
-        self._notify: sa.Executable | None = None
+        self._notify: DriverStatement | None = None
         if dialect == "postgresql":
             channel = channel_name(table_prefix)
             self._listener = AppendListener(url, channel)
-            self._notify = sa.select(sa.func.pg_notify(channel, ""))
+            self._notify = DriverStatement(sa.select(sa.func.pg_notify(channel, "")))
 
     def _connect(self) -> Engine:
         return self._engine.get()
@@ -101,19 +106,18 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
             criteria.append(entries.c.recorded_at < until)
         return criteria
 
-    def _point_reads(self) -> dict[str, sa.Select[Any]]:
+    def _point_reads(self) -> dict[str, DriverStatement]:
         """The reads by key that every append and head request makes, built once with their parameters."""
         entries = self.tables.entries
         of_instance = entries.c.instance_id == sa.bindparam("instance_id")
         return {
-            "head": self._select_entries().where(of_instance).order_by(entries.c.seq.desc()).limit(1),
-            "seq": self._select_entries().where(of_instance, entries.c.seq == sa.bindparam("seq")),
-            "ids": self._select_entries().where(of_instance, entries.c.id.in_(sa.bindparam("ids", expanding=True))),
+            "head": DriverStatement(self._select_entries().where(of_instance).order_by(entries.c.seq.desc()).limit(1)),
+            "seq": DriverStatement(self._select_entries().where(of_instance, entries.c.seq == sa.bindparam("seq"))),
         }
 
     def _read(self, name: str, **parameters: Any) -> list[StoredEntry]:
         with self._engine.connect() as conn:
-            return [entry_from_row(row) for row in conn.execute(self._reads[name], parameters)]
+            return [entry_from_values(values) for values in self._reads[name].rows(conn, parameters)]
 
     @_unavailable_on_database_error
     def head(self, instance_id: str) -> StoredEntry | None:
@@ -132,7 +136,11 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
         """Return the entries with these ids, in one query."""
         if not entry_ids:
             return {}
-        return {entry.id: entry for entry in self._read("ids", instance_id=instance_id, ids=entry_ids)}
+        entries = self.tables.entries
+        # Expanding IN: compiled per call for the number of ids, so it stays with SQLAlchemy.
+        statement = self._select_entries().where(entries.c.instance_id == instance_id, entries.c.id.in_(entry_ids))
+        with self._engine.connect() as conn:
+            return {entry.id: entry for entry in map(entry_from_row, conn.execute(statement))}
 
     @_unavailable_on_database_error
     def insert_many(self, entries: list[StoredEntry], view_fold: ViewFold | None = None) -> None:
@@ -147,7 +155,7 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
                 self._advance_summary(conn, entries[0], entries[-1])
                 self._fold(conn, view_fold)
                 if self._notify is not None:
-                    conn.execute(self._notify)  # delivered when the transaction commits
+                    self._notify.rows(conn)  # delivered when the transaction commits
         except IntegrityError:
             raise DuplicateEntry(0) from None
 
@@ -165,7 +173,7 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
 
     def _insert_rows(self, conn: Connection, entries: list[StoredEntry]) -> None:
         with_jsonb = self._engine.dialect == "postgresql"
-        conn.execute(self._insert_entries, [entry_row(entry, with_jsonb) for entry in entries])
+        self._insert_entries.run_many(conn, [entry_row(entry, with_jsonb) for entry in entries])
 
     def _fold(self, conn: Connection, view_fold: ViewFold | None) -> None:
         if view_fold is not None:
@@ -195,7 +203,7 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
             first_recorded_at=first.recorded_at,
             last_recorded_at=entry.recorded_at,
         )
-        conn.execute(self._advance, {f"summary_{name}": value for name, value in vars(summary).items()})
+        self._advance.rows(conn, {f"summary_{name}": value for name, value in vars(summary).items()})
 
     @_unavailable_on_database_error
     def find(self, instance_id: str, query: HistoryQuery) -> list[StoredEntry]:

@@ -89,6 +89,10 @@ def _jsonb_param(name: str) -> str:
     return f"{shown_name(name)}_jsonb_text"
 
 
+#: The entries table's columns that entry_row gives values for, in a driver's row order.
+ENTRY_COLUMNS = (*STORED_FIELDS, "data_blob")
+
+
 def entry_insert(tables: Tables, with_jsonb: bool) -> sa.Insert:
     """The one INSERT of entries, built once; PostgreSQL casts each JSONB copy from its canonical text."""
     insert = tables.entries.insert()
@@ -103,7 +107,7 @@ def entry_insert(tables: Tables, with_jsonb: bool) -> sa.Insert:
 def entry_row(entry: StoredEntry, with_jsonb: bool) -> dict[str, Any]:
     """Return the parameters of entry_insert for an entry."""
     row: dict[str, Any] = {name: getattr(entry, name) for name in STORED_FIELDS}
-    row["data_blob"] = entry.blob_ref
+    row["data_blob"] = entry.blob_ref  # the last of ENTRY_COLUMNS
     if with_jsonb:
         # PostgreSQL's JSONB refuses the NUL character; such values are only kept as text (CAST(NULL) is NULL).
         row.update({_jsonb_param(n): None if "\\u0000" in (row[n] or "\\u0000") else row[n] for n in _JSON_FIELDS})
@@ -114,6 +118,12 @@ def entry_from_row(row: Any) -> StoredEntry:
     """Return the entry a row of the entries table holds."""
     mapping = row._mapping
     return StoredEntry(**{name: mapping[name] for name in STORED_FIELDS}, blob_ref=mapping["data_blob"])
+
+
+def entry_from_values(values: tuple[Any, ...]) -> StoredEntry:
+    """Return the entry a driver's row holds: the entry record's stored fields, then ``data_blob``."""
+    *stored, blob_ref = values
+    return StoredEntry(**dict(zip(STORED_FIELDS, stored, strict=True)), blob_ref=blob_ref)
 
 
 def summary_from_row(row: Any) -> InstanceSummary | None:
