@@ -9,7 +9,7 @@ from flask import Response, request, stream_with_context, url_for
 from flask.views import MethodView
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
-from process_memory.api import ApiBlueprint, client_connected, history_service, paged
+from process_memory.api import ApiBlueprint, client_connected, entry_response, history_service, paged, paged_json
 from process_memory.api.access import check_instances
 from process_memory.api.parser import load_json_body
 from process_memory.api.schemas import (
@@ -71,16 +71,19 @@ class History(MethodView):
     @blp.alt_response(412, description="If-Match is not the current head", schema=ApiErrorSchema)
     def post(self, new: NewEntry, expected_head: int | None, instance_id: str) -> Any:
         """Append an entry."""
-        entry, created = history_service().append_entry(instance_id, new, expected_head)
-        location = url_for("instances.Entry", instance_id=instance_id, seq=entry["seq"])
-        return entry, 201 if created else 200, {"Location": location, "ETag": f'"{entry["seq"]}"'}
+        service = history_service()
+        [(stored, created)] = service.append_entries(instance_id, [new], expected_head)
+        location = url_for("instances.Entry", instance_id=instance_id, seq=stored.seq)
+        headers = {"Location": location, "ETag": f'"{stored.seq}"'}
+        return entry_response(service.render_json(stored), 201 if created else 200, headers)
 
     @blp.arguments(HistoryArgsSchema(), location="query")
     @blp.response(200, HistoryPageSchema)
     def get(self, query: HistoryQuery, instance_id: str) -> Any:
         """Read a page of history, forwards or backwards."""
-        page = history_service().read_history(instance_id, query, client_connected())
-        return paged(page, "after" if query.direction == "forward" else "before")
+        service = history_service()
+        page = service.read_stored_history(instance_id, query, client_connected())
+        return paged_json(page.map(service.render_json), "after" if query.direction == "forward" else "before")
 
 
 @blp.route("/<iid:instance_id>/history/batch")
@@ -181,7 +184,8 @@ class Entry(MethodView):
     @blp.alt_response(404, **_NOT_FOUND)
     def get(self, instance_id: str, seq: int) -> Any:
         """Return the entry at a seq."""
-        return history_service().get_entry(instance_id, seq)
+        service = history_service()
+        return entry_response(service.render_json(service.stored_entry(instance_id, seq)))
 
 
 @blp.route("/<iid:instance_id>/head")
@@ -192,8 +196,9 @@ class Head(MethodView):
     @blp.alt_response(404, **_NOT_FOUND)
     def get(self, instance_id: str) -> Any:
         """Return the newest entry of an instance."""
-        entry = history_service().head(instance_id)
-        return entry, 200, {"ETag": f'"{entry["seq"]}"'}
+        service = history_service()
+        stored = service.stored_head(instance_id)
+        return entry_response(service.render_json(stored), 200, {"ETag": f'"{stored.seq}"'})
 
 
 @blp.route("/<iid:instance_id>/first")

@@ -14,7 +14,7 @@ import snappy
 from process_memory.chain import sha256_hex
 from process_memory.exceptions import CorruptEntry, NotFound
 from process_memory.formats import check_instance_id, utc_now
-from process_memory.history.entry import StoredEntry, chain_hash, shown_entry
+from process_memory.history.entry import StoredEntry, chain_hash, entry_json, shown_entry
 from process_memory.history.store import HistoryStore, InstanceSummary
 from process_memory.history.wakeups import HostWakeups
 
@@ -77,6 +77,10 @@ class HistoryCore:
     def _render(self, stored: StoredEntry, data: Any = UNSET) -> dict[str, Any]:
         """Return the entry as the API shows it, reading its data unless the caller has it."""
         return shown_entry(stored, json.loads(self._data_bytes(stored)) if data is UNSET else data)
+
+    def render_json(self, stored: StoredEntry) -> bytes:
+        """Return the entry as the API shows it, as JSON text made from its stored canonical JSON."""
+        return entry_json(stored, self._data_bytes(stored))
 
     def _is_intact(self, stored: StoredEntry) -> bool:
         """Whether the entry's data, digest, size and hash agree (its link to the previous entry aside)."""

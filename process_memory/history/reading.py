@@ -28,17 +28,25 @@ class Reading(HistoryCore):
 
     def get_entry(self, instance_id: str, seq: int) -> dict[str, Any]:
         """Return the entry at ``seq``."""
+        return self._render(self.stored_entry(instance_id, seq))
+
+    def stored_entry(self, instance_id: str, seq: int) -> StoredEntry:
+        """Return the entry at ``seq`` as stored (for render_json)."""
         stored = self.store.get_by_seq(check_instance_id(instance_id), seq)
         if stored is None:
             raise NotFound("no entry at this seq", {"instance_id": instance_id, "seq": seq})
-        return self._render(stored)
+        return stored
 
     def head(self, instance_id: str) -> dict[str, Any]:
         """Return the newest entry of the instance."""
+        return self._render(self.stored_head(instance_id))
+
+    def stored_head(self, instance_id: str) -> StoredEntry:
+        """Return the newest entry of the instance as stored (for render_json)."""
         stored = self.store.head(check_instance_id(instance_id))
         if stored is None:
             raise NotFound("the instance has no entry", {"instance_id": instance_id})
-        return self._render(stored)
+        return stored
 
     def first(self, instance_id: str) -> dict[str, Any]:
         """Return the oldest entry of the instance (seq 0: seqs are gapless)."""
@@ -50,7 +58,13 @@ class Reading(HistoryCore):
     def read_history(
         self, instance_id: str, query: HistoryQuery, still_wanted: Callable[[], bool] = lambda: True
     ) -> Page[dict[str, Any]]:
-        """Return one page of entries; its cursor is the seq the next page starts after (or before).
+        """Return one page of entries; see read_stored_history."""
+        return self.read_stored_history(instance_id, query, still_wanted).map(self._render)
+
+    def read_stored_history(
+        self, instance_id: str, query: HistoryQuery, still_wanted: Callable[[], bool] = lambda: True
+    ) -> Page[StoredEntry]:
+        """Return one page of entries as stored; its cursor is the seq the next page starts after (or before).
 
         With ``query.wait`` (seconds), an empty page is not answered until an
         entry arrives or the wait ends: appends on this host wake the reader at
@@ -64,7 +78,7 @@ class Reading(HistoryCore):
         deadline = time.monotonic() + query.wait
         page = self._history_page(instance_id, query)
         if page.items or query.wait <= 0:
-            return page.map(self._render)
+            return page
         if self._stopping.is_set():
             raise TooManyWaiting("this server is stopping; retry shortly")
         if self.waiting >= self.max_waiting:
@@ -80,7 +94,7 @@ class Reading(HistoryCore):
                 page = self._history_page(instance_id, query)
         finally:
             self._count_waiting(-1)
-        return page.map(self._render)
+        return page
 
     def _history_page(self, instance_id: str, query: HistoryQuery) -> Page[StoredEntry]:
         return fetch_page(
