@@ -168,7 +168,7 @@ class HistoryStore(MemoryIndex, ABC):
 
     def summary_from_entries(self, instance_id: str) -> InstanceSummary | None:
         """Recompute an instance's summary from its entries (two indexed reads)."""
-        head, first = self.head(instance_id), self.get_by_seq(instance_id, 0)
+        head, first = self._head_for_repair(instance_id), self.get_by_seq(instance_id, 0)
         if head is None or first is None:
             return None
         return InstanceSummary(
@@ -179,6 +179,10 @@ class HistoryStore(MemoryIndex, ABC):
             head_seq=head.seq,
             head_hash=head.hash,
         )
+
+    def _head_for_repair(self, instance_id: str) -> StoredEntry | None:
+        """The head as the entries alone say, whatever the summary says (a store whose head() trusts it overrides)."""
+        return self.head(instance_id)
 
     def repair_summary(self, instance_id: str) -> InstanceSummary | None:
         """Recompute a stale summary from the entries and store it, unless a newer one got there first."""

@@ -73,9 +73,16 @@ def summary_from_document(doc: dict[str, Any]) -> InstanceSummary | None:
     )
 
 
+def entry_key(instance_id: str, seq: int) -> str:
+    """An entry document's ``_id``: its instance and seq ("/" is never in an instance id), so that reading one seq
+    is an ``_id`` lookup, the one query FerretDB 1.x answers from an index (docs/storage.md)."""
+    return f"{instance_id}/{seq:020d}"
+
+
 def entry_document(entry: StoredEntry) -> dict[str, Any]:
-    """Return the document of an entry; offloaded data is referred to by its GridFS file id."""
-    doc = {name: getattr(entry, name) for name in STORED_FIELDS}
+    """Return the document of an entry, keyed by entry_key; offloaded data is referred to by its GridFS file id."""
+    doc: dict[str, Any] = {"_id": entry_key(entry.instance_id, entry.seq)}
+    doc |= {name: getattr(entry, name) for name in STORED_FIELDS}
     doc["data_blob"] = ObjectId(entry.blob_ref) if entry.blob_ref else None
     return doc
 

@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from typing import Any
 
-import gridfs
-from bson import ObjectId
-from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
@@ -25,11 +21,13 @@ from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError,
 from process_memory.db import ProcessLocal, unavailable_on
 from process_memory.exceptions import DuplicateEntry, StoreUnavailable
 from process_memory.history.entry import StoredEntry
+from process_memory.history.mongo.blobs import MongoBlobs
 from process_memory.history.mongo.documents import (
     after_position,
     create_indexes,
     entry_document,
     entry_from_document,
+    entry_key,
     summary_from_document,
     type_and_time,
 )
@@ -43,9 +41,13 @@ log = logging.getLogger(__name__)
 
 _unavailable_on_network_error = unavailable_on(ConnectionFailure)
 _DUPLICATE_KEY = 11000
+#: The summary's record of the first seq stored under its key (documents.entry_key).
+_KEYED_FROM = "keyed_from"
+#: How many instances a process remembers having recorded keyed_from for.
+_KEYED_REMEMBERED = 100_000
 
 
-class MongoHistoryStore(MongoMemoryIndex, HistoryStore):
+class MongoHistoryStore(MongoBlobs, MongoMemoryIndex, HistoryStore):
     """History entries in one collection, summaries in another, large data in GridFS; the current memory in four."""
 
     def __init__(
@@ -63,6 +65,8 @@ class MongoHistoryStore(MongoMemoryIndex, HistoryStore):
         self._client_factory = client_factory
         # One client per process, opened on first use: a client made before gunicorn forks is never used by a child.
         self._client = ProcessLocal(self._create_client, self._create_indexes)
+        #: Instances whose summary has keyed_from, as far as this process knows.
+        self._keyed: set[str] = set()
 
     # -- connection ----------------------------------------------------------
 
@@ -86,9 +90,6 @@ class MongoHistoryStore(MongoMemoryIndex, HistoryStore):
 
     def _summaries(self) -> Collection[Any]:
         return self._database()[f"{self._collection_name}_instances"]
-
-    def _bucket(self) -> gridfs.GridFSBucket:
-        return gridfs.GridFSBucket(self._database(), bucket_name=f"{self._collection_name}_blobs")
 
     def _create_indexes(self, client: MongoClient[Any]) -> None:
         create_indexes(client[self._database_name][self._collection_name])
@@ -119,14 +120,46 @@ class MongoHistoryStore(MongoMemoryIndex, HistoryStore):
 
     @_unavailable_on_network_error
     def head(self, instance_id: str) -> StoredEntry | None:
-        """Return the entry with the highest seq."""
+        """Return the entry with the highest seq: the summary's head, and any entry past it, by ``_id``.
+
+        An instance without a summary has no entry (the summary is written
+        first). One whose summary has no ``keyed_from`` was written before
+        entries were keyed by seq: its head is found by a query on
+        ``(instance_id, seq)``, as is any head the keys cannot account for.
+        """
+        summary = self._summaries().find_one({"_id": instance_id})
+        if summary is None:
+            return None
+        if _KEYED_FROM not in summary:
+            return self._scan_head(instance_id)
+        seq, ahead = summary["head_seq"], None
+        while (found := self._entries().find_one({"_id": entry_key(instance_id, seq + 1)})) is not None:
+            seq, ahead = seq + 1, found  # an append outran the summary
+        if ahead is not None:
+            return entry_from_document(ahead)
+        if seq < 0:
+            return None
+        return self._at_seq(instance_id, seq) or self._scan_head(instance_id)
+
+    def _head_for_repair(self, instance_id: str) -> StoredEntry | None:
+        return self._scan_head(instance_id)
+
+    def _scan_head(self, instance_id: str) -> StoredEntry | None:
         doc = self._entries().find_one({"instance_id": instance_id}, sort=[("seq", DESCENDING)])
         return entry_from_document(doc) if doc else None
 
     @_unavailable_on_network_error
     def get_by_seq(self, instance_id: str, seq: int) -> StoredEntry | None:
-        """Return the entry at ``seq``."""
-        doc = self._entries().find_one({"instance_id": instance_id, "seq": seq})
+        """Return the entry at ``seq``: by ``_id``, else (an entry from before the keys) by ``(instance_id, seq)``."""
+        return self._at_seq(instance_id, seq)
+
+    def _at_seq(self, instance_id: str, seq: int) -> StoredEntry | None:
+        doc = self._entries().find_one({"_id": entry_key(instance_id, seq)})
+        if doc is None:
+            summary = self._summaries().find_one({"_id": instance_id}) or {}
+            # Past the head, an entry at or after keyed_from has its key: no key, no entry.
+            if seq <= summary.get("head_seq", -1) or seq < summary.get(_KEYED_FROM, seq + 1):
+                doc = self._entries().find_one({"instance_id": instance_id, "seq": seq})
         return entry_from_document(doc) if doc else None
 
     @_unavailable_on_network_error
@@ -142,6 +175,7 @@ class MongoHistoryStore(MongoMemoryIndex, HistoryStore):
         """Insert the entries with one ordered insert_many, then advance the summary and fold the view."""
         first = entries[0]
         view_before = self.announce_view(view_fold) if view_fold is not None else None
+        self._start_keys(first)
         if first.seq == 0:
             # The summary exists before the first entry does, so a crash between
             # the two writes leaves an instance that reads repair, never one that
@@ -151,6 +185,7 @@ class MongoHistoryStore(MongoMemoryIndex, HistoryStore):
                     {"_id": first.instance_id},
                     {
                         "$setOnInsert": {
+                            _KEYED_FROM: 0,
                             "head_seq": -1,
                             "head_hash": None,
                             "count": 0,
@@ -171,10 +206,25 @@ class MongoHistoryStore(MongoMemoryIndex, HistoryStore):
                 raise
             if stored:
                 self._advance_summary_quietly(entries[:stored])
+            elif self._entries().find_one({"_id": entry_key(first.instance_id, first.seq)}, {"_id": 1}) is None:
+                # The seq (or the id) is taken by an entry without its key: one a release before the keys
+                # wrote, during an upgrade. The summary learns its head, so reads up to it find such entries.
+                self.repair_summary(first.instance_id)
             raise DuplicateEntry(stored) from None  # a view announced for them stays dirty: repaired on read
         self._advance_summary_quietly(entries)
         if view_fold is not None:
             self.fold_announced(view_fold, view_before)
+
+    def _start_keys(self, first: StoredEntry) -> None:
+        """Record in the summary, once, the first seq stored under its key (entries before it may have none)."""
+        if first.instance_id in self._keyed:
+            return
+        self._summaries().update_one(
+            {"_id": first.instance_id, _KEYED_FROM: {"$exists": False}}, {"$set": {_KEYED_FROM: first.seq}}
+        )
+        if len(self._keyed) >= _KEYED_REMEMBERED:
+            self._keyed.clear()
+        self._keyed.add(first.instance_id)
 
     def _advance_summary_quietly(self, stored: list[StoredEntry]) -> None:
         try:
@@ -234,53 +284,6 @@ class MongoHistoryStore(MongoMemoryIndex, HistoryStore):
         except ConnectionFailure:
             raise StoreUnavailable() from None
 
-    # -- blobs ---------------------------------------------------------------
-
-    @_unavailable_on_network_error
-    def put_blob(self, instance_id: str, entry_id: str, compressed: bytes) -> str:
-        """Store compressed data in GridFS and return its file id."""
-        file_id = self._bucket().upload_from_stream(
-            entry_id, compressed, metadata={"instance_id": instance_id, "entry_id": entry_id}
-        )
-        return str(file_id)
-
-    @_unavailable_on_network_error
-    def get_blob(self, ref: str) -> bytes:
-        """Read a GridFS file whole."""
-        try:
-            with self._bucket().open_download_stream(ObjectId(ref)) as stream:
-                return stream.read()
-        except (gridfs.errors.NoFile, gridfs.errors.CorruptGridFile, InvalidId):
-            raise KeyError(ref) from None
-
-    @_unavailable_on_network_error
-    def delete_blob(self, ref: str) -> None:
-        """Delete a GridFS file and its chunks."""
-        try:
-            self._bucket().delete(ObjectId(ref))
-        except gridfs.errors.NoFile:
-            pass
-
-    @_unavailable_on_network_error
-    def delete_orphan_blobs(self, older_than: datetime) -> int:
-        """Delete GridFS files, and chunks of uploads that never finished, that no entry refers to."""
-        database = self._database()
-        bucket_name = f"{self._collection_name}_blobs"
-        files, chunks = database[f"{bucket_name}.files"], database[f"{bucket_name}.chunks"]
-        entries = self._entries()
-        cutoff = ObjectId.from_datetime(older_than)
-        deleted = 0
-        for file_doc in files.find({"_id": {"$lt": cutoff}}, {"_id": 1}):
-            if entries.find_one({"data_blob": file_doc["_id"]}, {"_id": 1}) is None:
-                self._bucket().delete(file_doc["_id"])
-                deleted += 1
-        # An upload killed half-way leaves chunks whose files document was never written.
-        for chunk in chunks.find({"files_id": {"$lt": cutoff}, "n": 0}, {"files_id": 1}):
-            if files.find_one({"_id": chunk["files_id"]}, {"_id": 1}) is None:
-                chunks.delete_many({"files_id": chunk["files_id"]})
-                deleted += 1
-        return deleted
-
     # -- summaries -----------------------------------------------------------
 
     @_unavailable_on_network_error
@@ -300,8 +303,13 @@ class MongoHistoryStore(MongoMemoryIndex, HistoryStore):
         """Repair the summaries whose instance has an entry past the recorded head."""
         if not docs:
             return []
-        probes = [{"instance_id": doc["_id"], "seq": doc["head_seq"] + 1} for doc in docs]
-        stale = {hit["instance_id"] for hit in self._entries().find({"$or": probes}, {"instance_id": 1})}
+        legacy = [{"instance_id": doc["_id"], "seq": doc["head_seq"] + 1} for doc in docs if _KEYED_FROM not in doc]
+        stale = set()
+        if legacy:
+            stale = {hit["instance_id"] for hit in self._entries().find({"$or": legacy}, {"instance_id": 1})}
+        for doc in docs:
+            if _KEYED_FROM in doc and self._entries().find_one({"_id": entry_key(doc["_id"], doc["head_seq"] + 1)}):
+                stale.add(doc["_id"])
         return [self.repair_summary(doc["_id"]) if doc["_id"] in stale else summary_from_document(doc) for doc in docs]
 
     def _save_summary_if_behind(self, summary: InstanceSummary) -> None:
