@@ -44,6 +44,7 @@ bench: install ferretdb wrk
 	$(BIN)/python -m bench.large
 	$(BIN)/python -m bench.tail
 	$(BIN)/python -m bench.reads
+	$(BIN)/python -m bench.growth
 	$(BIN)/python -m bench.state
 	$(BIN)/python -m bench.reprocessing
 	$(BIN)/python -m bench.slow_clients

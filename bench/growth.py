@@ -1,0 +1,172 @@
+"""Benchmark: one instance growing to 1k, 100k and 1M entries (scenario 5).
+
+At each size wrk measures appends to the instance, its head and a page of 100
+from its middle, in rounds alternating with the HTTP ceiling (``GET
+/healthz``) on the same stack; ``GET …/verify`` is timed once (up to
+VERIFY_UP_TO entries: beyond, one verify outlasts the scenario's budget, and the
+time per 100k is the figure asked for). The instance grows between sizes
+through the history service itself, in batches, without HTTP: the same
+canonical JSON, chain and stores as an append, at the speed of the service.
+
+FerretDB grows to 10k only: FerretDB 1.x pushes down nothing but ``_id``
+lookups, so each read scans the collection (docs/benchmarks.md, scenario 4) and
+a 1M-entry instance would take the run's whole budget to load and read.
+Run: ``python -m bench.growth [--quick] [--backend NAME]``.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench.harness import Backend, backend, chosen_backends, merged_rows, stack, summary, write_result, wrk
+from process_memory import create_app
+from process_memory.config import Settings
+from process_memory.history.entry import NewEntry
+
+SIZES = (1_000, 100_000, 1_000_000)
+QUICK_SIZES = (1_000, 100_000)
+FERRETDB_SIZES = (1_000, 10_000)
+VERIFY_UP_TO = 100_000
+#: Entries per service call while the instance grows.
+BATCH = 1_000
+CONNECTIONS = 16
+#: append.lua names its instances "<prefix>-<n>"; with one instance, n is 0.
+PREFIX = "growth"
+INSTANCE = f"{PREFIX}-0"
+
+
+def grow(store: Backend, have: int, to: int) -> None:
+    """Append entries of about 100 bytes to INSTANCE until it holds ``to``, through the history service."""
+    app = create_app(Settings.from_env(store.env, dotenv_path=None))
+    service = app.extensions["process_memory.history"]
+    for start in range(have, to, BATCH):
+        entries = [NewEntry(type="row", data={"n": n, "pad": "x" * 80}) for n in range(start, min(to, start + BATCH))]
+        service.append_entries(INSTANCE, entries)
+    service.store.close()
+
+
+def _reads(url: str, path: str, rounds: int) -> tuple[dict[str, Any], float]:
+    loads, ceiling = [], []
+    for _ in range(rounds):
+        ceiling.append(wrk(f"{url}/healthz", CONNECTIONS, 2))
+        loads.append(wrk(url, CONNECTIONS, 2, "request", BENCH_PATH=path, BENCH_IDS=INSTANCE))
+    return summary(loads), summary(ceiling)["rate"]
+
+
+def measure_at(url: str, size: int, rounds: int) -> dict[str, Any]:
+    """Appends, head and page rates (each beside its ceiling) at ``size`` entries, and verify time per 100k."""
+    row: dict[str, Any] = {"size": size}
+    head, row["head_ceiling"] = _reads(url, f"/api/v1/instances/{INSTANCE}/head", rounds)
+    page, row["page_ceiling"] = _reads(url, f"/api/v1/instances/{INSTANCE}/history?limit=100&after={size // 2}", rounds)
+    appends = summary([wrk(url, CONNECTIONS, 2, "append", BENCH_PREFIX=PREFIX, BENCH_INSTANCES="1")])
+    row |= {"head": head, "page": page, "append": appends}
+    if size <= VERIFY_UP_TO:
+        started = time.perf_counter()
+        answer = requests.get(f"{url}/api/v1/instances/{INSTANCE}/verify", timeout=600)
+        elapsed = time.perf_counter() - started
+        if answer.status_code != 200:  # FerretDB's scan can outlast the database timeout: a finding, reported
+            row["verify_status"] = answer.status_code
+        else:
+            checked = answer.json()["checked"]
+            row |= {"verify_seconds": elapsed, "verified": checked, "verify_per_100k": elapsed * 100_000 / checked}
+    return row
+
+
+def measure(store: Backend, workdir: Path, sizes: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Grow the instance through ``sizes``, measuring at each."""
+    rows, have = [], 0
+    with stack(store, workdir) as served:
+        for size in sizes:
+            started = time.perf_counter()
+            grow(store, have, size)
+            load_seconds = time.perf_counter() - started
+            row = measure_at(served.url, size, rounds=2)
+            rows.append({"backend": store.name, "load_seconds": load_seconds} | row)
+            have = size + sum(load["requests"] for load in row["append"]["rounds"])  # the appends grew it too
+            print(
+                f"{store.name:10} {size:>9,} head {row['head']['rate']:6.0f}/s page {row['page']['rate']:6.0f}/s "
+                f"append {row['append']['rate']:5.0f}/s verify/100k {row.get('verify_per_100k', -1):6.1f} s "
+                f"(loaded in {load_seconds:.0f} s)",
+                flush=True,
+            )
+    return rows
+
+
+def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Head and page reads stay within 1.5x from the smallest size to the largest, per backend."""
+    found = []
+    for name in dict.fromkeys(row["backend"] for row in rows):
+        mine = sorted((row for row in rows if row["backend"] == name), key=lambda row: row["size"])
+        small, large = mine[0], mine[-1]
+        for read in ("head", "page"):
+            slowdown = small[read]["rate"] / large[read]["rate"] if large[read]["rate"] else float("inf")
+            found.append(
+                {
+                    "what": f"{name}: {read} reads within 1.5x from {small['size']:,} to 1,000,000 entries",
+                    "figure": ("" if large["size"] >= 1_000_000 else f"measured up to {large['size']:,} only: ")
+                    + f"{slowdown:.2f}x slower at {large['size']:,} ({large[read]['rate']:.0f}/s "
+                    f"against {small[read]['rate']:.0f}/s)",
+                    "met": large["size"] >= 1_000_000 and slowdown <= 1.5,
+                }
+            )
+    return found
+
+
+def main(argv: list[str]) -> None:
+    """Measure each backend (SQLite to 100k with --quick); write bench/results/growth.json."""
+    quick = "--quick" in argv
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in chosen_backends(argv):
+            workdir = Path(tmp) / name
+            workdir.mkdir()
+            sizes = FERRETDB_SIZES if name == "ferretdb" else QUICK_SIZES if quick else SIZES
+            with backend(name, workdir) as store:
+                rows += measure(store, workdir, sizes)
+            # After each backend: a later one failing keeps what the earlier ones measured.
+            merged = merged_rows("growth", rows, argv)
+            write_result("growth", {"quick": quick, "rows": merged, "targets": targets(merged)})
+
+
+def table(result: dict[str, Any]) -> str:
+    """Each size's rates beside their ceilings, and the verify time per 100k entries."""
+    lines = [
+        "| backend | entries | head/s | × ceiling | page/s | × ceiling | appends/s | append p99 ms | verify s/100k "
+        "| loaded in s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in result["rows"]:
+        verify = f"{row['verify_per_100k']:.1f}" if "verify_per_100k" in row else "not run"
+        if "verify_status" in row:
+            verify = f"answered {row['verify_status']}"
+        lines.append(
+            f"| {row['backend']} | {row['size']:,} | {row['head']['rate']:.0f} "
+            f"| {row['head']['rate'] / row['head_ceiling']:.2f} | {row['page']['rate']:.0f} "
+            f"| {row['page']['rate'] / row['page_ceiling']:.2f} | {row['append']['rate']:.0f} "
+            f"| {row['append']['p99_ms']:.0f} | {verify} | {row['load_seconds']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def chart(result: dict[str, Any], axes: Any) -> None:
+    """Head and page reads per second against the instance's size, per backend (log scale)."""
+    for name in dict.fromkeys(row["backend"] for row in result["rows"]):
+        mine = sorted((row for row in result["rows"] if row["backend"] == name), key=lambda row: row["size"])
+        sizes = [row["size"] for row in mine]
+        axes.plot(sizes, [row["head"]["rate"] for row in mine], marker="o", label=f"{name} head")
+        axes.plot(sizes, [row["page"]["rate"] for row in mine], marker="s", linestyle="--", label=f"{name} page")
+    axes.set_xscale("log")
+    axes.set_xlabel("entries in the instance")
+    axes.set_ylabel("reads/s")
+    axes.set_title("Head and a page of 100 as one instance grows")
+    axes.legend()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
