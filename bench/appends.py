@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.harness import Backend, backend, chosen_backends, merged_rows, stack, summary, write_result, wrk
+from bench.harness import Backend, each_backend, merged_rows, stack, summary, write_result, wrk
 
 #: The data of every append: the same 1 KB as bench/wrk/append.lua sends.
 ROW = json.dumps({"n": 0, "pad": "x" * 1000})
@@ -188,12 +187,8 @@ def main(argv: list[str]) -> None:
     """Measure every backend (SQLite only with --quick), print the rows, write bench/results/appends.json."""
     quick = "--quick" in argv
     rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in chosen_backends(argv):
-            workdir = Path(tmp) / name
-            workdir.mkdir()
-            with backend(name, workdir) as store:
-                rows += measure(store, workdir, quick)
+    for store, workdir in each_backend(argv):
+        rows += measure(store, workdir, quick)
     for row in rows:
         shown = {k: round(v, 2) if isinstance(v, float) else v for k, v in row.items() if "rounds" not in k}
         print(json.dumps(shown))

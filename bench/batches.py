@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 import uuid
-from pathlib import Path
 from typing import Any
 
 from bench.appends import RAW
-from bench.harness import backend, chosen_backends, merged_rows, stack, summary, write_result, wrk
+from bench.harness import each_backend, merged_rows, stack, summary, write_result, wrk
 
 SIZES = (100, 1000)
 CONNECTIONS = 4
@@ -26,22 +24,20 @@ def main(argv: list[str]) -> None:
     """Measure each backend (SQLite only with --quick); write bench/results/batches.json."""
     quick = "--quick" in argv
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in chosen_backends(argv):
-            workdir = Path(tmp) / name
-            workdir.mkdir()
-            with backend(name, workdir) as store, stack(store, workdir) as served:
-                for size in SIZES:
-                    raw = RAW[store.name](store.url, size)
-                    # A prefix per round: ids repeat between wrk runs, and must meet fresh instances.
-                    loads = [
-                        wrk(served.url, CONNECTIONS, 3, "batch", BENCH_BATCH=str(size), BENCH_PREFIX=uuid.uuid4().hex)
-                        for _ in range(2)
-                    ]
-                    measured = summary(loads)
-                    row = {"backend": name, "batch": size, "entries_per_s": measured["rate"] * size, "raw_bulk": raw}
-                    rows.append(row | measured)
-                    print(json.dumps({k: round(v) if isinstance(v, float) else v for k, v in row.items()}))
+    for store, workdir in each_backend(argv):
+        name = store.name
+        with stack(store, workdir) as served:
+            for size in SIZES:
+                raw = RAW[store.name](store.url, size)
+                # A prefix per round: ids repeat between wrk runs, and must meet fresh instances.
+                loads = [
+                    wrk(served.url, CONNECTIONS, 3, "batch", BENCH_BATCH=str(size), BENCH_PREFIX=uuid.uuid4().hex)
+                    for _ in range(2)
+                ]
+                measured = summary(loads)
+                row = {"backend": name, "batch": size, "entries_per_s": measured["rate"] * size, "raw_bulk": raw}
+                rows.append(row | measured)
+                print(json.dumps({k: round(v) if isinstance(v, float) else v for k, v in row.items()}))
     rows = merged_rows("batches", rows, argv)
     write_result("batches", {"quick": quick, "rows": rows})
 

@@ -17,14 +17,13 @@ Run: ``python -m bench.growth [--quick] [--backend NAME]``.
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from bench.harness import Backend, backend, chosen_backends, merged_rows, stack, summary, write_result, wrk
+from bench.harness import Backend, each_backend, merged_rows, stack, summary, write_result, wrk
 from process_memory import create_app
 from process_memory.config import Settings
 from process_memory.history.entry import NewEntry
@@ -122,16 +121,12 @@ def main(argv: list[str]) -> None:
     """Measure each backend (SQLite to 100k with --quick); write bench/results/growth.json."""
     quick = "--quick" in argv
     rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in chosen_backends(argv):
-            workdir = Path(tmp) / name
-            workdir.mkdir()
-            sizes = FERRETDB_SIZES if name == "ferretdb" else QUICK_SIZES if quick else SIZES
-            with backend(name, workdir) as store:
-                rows += measure(store, workdir, sizes)
-            # After each backend: a later one failing keeps what the earlier ones measured.
-            merged = merged_rows("growth", rows, argv)
-            write_result("growth", {"quick": quick, "rows": merged, "targets": targets(merged)})
+    for store, workdir in each_backend(argv):
+        sizes = FERRETDB_SIZES if store.name == "ferretdb" else QUICK_SIZES if quick else SIZES
+        rows += measure(store, workdir, sizes)
+        # After each backend: a later one failing keeps what the earlier ones measured.
+        merged = merged_rows("growth", rows, argv)
+        write_result("growth", {"quick": quick, "rows": merged, "targets": targets(merged)})
 
 
 def table(result: dict[str, Any]) -> str:

@@ -186,6 +186,17 @@ def versions() -> dict[str, str]:
     return found
 
 
+def each_backend(argv: list[str]) -> Iterator[tuple[Backend, Path]]:
+    """Start each backend the scenario measures (chosen_backends) in turn, each in a scratch directory of its own;
+    yield it and the directory, and stop it before the next."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in chosen_backends(argv):
+            workdir = Path(tmp) / name
+            workdir.mkdir()
+            with backend(name, workdir) as store:
+                yield store, workdir
+
+
 def chosen_backends(argv: list[str]) -> tuple[str, ...]:
     """The backends a scenario measures: ``--backend NAME`` (repeatable), SQLite alone with ``--quick``, or all."""
     named = tuple(argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--backend")

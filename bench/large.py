@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 import requests
 
-from bench.harness import backend, chosen_backends, merged_rows, stack, write_result
+from bench.harness import each_backend, merged_rows, stack, write_result
 
 TARGET_BYTES = 15_000_000
 
@@ -87,15 +86,13 @@ def main(argv: list[str]) -> None:
     """Measure each backend; write bench/results/large.json."""
     body = json.dumps({"type": "dataset", "data": dataset()}).encode()
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in chosen_backends(argv):
-            workdir = Path(tmp) / name
-            workdir.mkdir()
-            with backend(name, workdir) as store, stack(store, workdir, workers=1) as served:
-                [pid] = served.gunicorn.worker_pids()
-                row = {"backend": name} | measure(served.url, pid, body)
-            rows.append(row)
-            print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}))
+    for store, workdir in each_backend(argv):
+        name = store.name
+        with stack(store, workdir, workers=1) as served:
+            [pid] = served.gunicorn.worker_pids()
+            row = {"backend": name} | measure(served.url, pid, body)
+        rows.append(row)
+        print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}))
     rows = merged_rows("large", rows, argv)
     found = [
         {

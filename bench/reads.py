@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 import uuid
-from pathlib import Path
 from typing import Any
 
 import requests
 
-from bench.harness import backend, chosen_backends, merged_rows, stack, summary, write_result, wrk
+from bench.harness import each_backend, merged_rows, stack, summary, write_result, wrk
 from tests.memories import TABLES_BY_TAG, memory, read_by_query
 
 INSTANCES = 40
@@ -69,16 +67,14 @@ def measure(url: str, ids: list[str], rounds: int) -> list[dict[str, Any]]:
 def main(argv: list[str]) -> None:
     """Measure each backend (SQLite only with --quick); write bench/results/reads.json."""
     rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in chosen_backends(argv):
-            workdir = Path(tmp) / name
-            workdir.mkdir()
-            with backend(name, workdir) as store, stack(store, workdir) as served:
-                # FerretDB 1.x scans the collection on every load request too: fewer instances keep the run short.
-                ids = load(served.url, FERRETDB_INSTANCES if name == "ferretdb" else INSTANCES)
-                rows += [{"backend": name} | row for row in measure(served.url, ids, 2)]
-            for row in rows[-len(READS) :]:
-                print(f"{name:10} {row['read']:16} {row['rate']:7.0f}/s  ceiling {row['ceiling']:6.0f}/s")
+    for store, workdir in each_backend(argv):
+        name = store.name
+        with stack(store, workdir) as served:
+            # FerretDB 1.x scans the collection on every load request too: fewer instances keep the run short.
+            ids = load(served.url, FERRETDB_INSTANCES if name == "ferretdb" else INSTANCES)
+            rows += [{"backend": name} | row for row in measure(served.url, ids, 2)]
+        for row in rows[-len(READS) :]:
+            print(f"{name:10} {row['read']:16} {row['rate']:7.0f}/s  ceiling {row['ceiling']:6.0f}/s")
     rows = merged_rows("reads", rows, argv)
     found = [
         {

@@ -14,15 +14,13 @@ import http.client
 import json
 import statistics
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import requests
 
-from bench.harness import backend, chosen_backends, merged_rows, stack, write_result
+from bench.harness import each_backend, merged_rows, stack, write_result
 
 ROUNDS = 20
 
@@ -69,18 +67,14 @@ def main(argv: list[str]) -> None:
     """Measure each backend (SQLite only with --quick); write bench/results/tail.json."""
     quick = "--quick" in argv
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in chosen_backends(argv):
-            workdir = Path(tmp) / name
-            workdir.mkdir()
-            with backend(name, workdir) as store:
-                store.env["PROCESS_MEMORY_METRICS_OPEN"] = "1"
-                with stack(store, workdir, workers=1) as reader, stack(store, workdir, workers=1) as writer:
-                    row = measure(reader.url, writer.url, 10 if quick else ROUNDS)
-            p90 = statistics.quantiles(row["wakeups_ms"], n=10)[-1]
-            rows.append({"backend": name, "p90_ms": p90} | row)
-            median, plain = row["median_ms"], row["reference_ms"]
-            print(f"{name:10} wake-up median {median:6.1f} ms  p90 {p90:6.1f} ms  plain GET {plain:5.1f} ms")
+    for store, workdir in each_backend(argv):
+        store.env["PROCESS_MEMORY_METRICS_OPEN"] = "1"
+        with stack(store, workdir, workers=1) as reader, stack(store, workdir, workers=1) as writer:
+            row = measure(reader.url, writer.url, 10 if quick else ROUNDS)
+        p90 = statistics.quantiles(row["wakeups_ms"], n=10)[-1]
+        rows.append({"backend": store.name, "p90_ms": p90} | row)
+        median, plain = row["median_ms"], row["reference_ms"]
+        print(f"{store.name:10} wake-up median {median:6.1f} ms  p90 {p90:6.1f} ms  plain GET {plain:5.1f} ms")
     rows = merged_rows("tail", rows, argv)
     found = [
         {
