@@ -9,7 +9,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class CanonicalJSON:
+    """A JSON value kept as its canonical text, as :func:`canonical_json` writes it, instead of parsed.
+
+    A large request body keeps its data this way: parsed, a dataset of records
+    takes about five times its text in memory (docs/architecture.md).
+    """
+
+    text: bytes
+
+    def parsed(self) -> Any:
+        """Return the value parsed (for the few rules that must look inside it)."""
+        return json.loads(self.text)
+
+
+def json_value(value: Any) -> Any:
+    """Return ``value`` parsed when it is kept as :class:`CanonicalJSON`, else as it is."""
+    return value.parsed() if isinstance(value, CanonicalJSON) else value
 
 
 def canonical_json(value: Any) -> bytes:
@@ -17,8 +38,11 @@ def canonical_json(value: Any) -> bytes:
 
     Keys sorted by code point, no insignificant white space, non-ASCII kept as
     UTF-8, integers of any size, floats in Python's shortest round-trip form.
-    NaN and infinities are not JSON and raise ``ValueError``.
+    NaN and infinities are not JSON and raise ``ValueError``. A :class:`CanonicalJSON`
+    is its own text.
     """
+    if isinstance(value, CanonicalJSON):
+        return value.text
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 

@@ -12,6 +12,7 @@ go, or nowhere when the level is above it. gunicorn calls ``setup`` at start and
 
 from __future__ import annotations
 
+import ctypes
 import json
 from typing import Any
 
@@ -20,6 +21,10 @@ from gunicorn.glogging import Logger, SafeAtoms
 from gunicorn.workers.ggevent import GeventWorker
 
 from process_memory.observability import log_through
+
+#: glibc's mallopt option, and the size from which every allocation is its own mapping (see below).
+_M_MMAP_THRESHOLD = -3
+LARGE_ALLOCATION_BYTES = 1024 * 1024
 
 #: What gunicorn's own refusals say. Its messages quote what the client sent; these do not.
 _REFUSALS = {
@@ -68,6 +73,19 @@ def write_json_error(sock: Any, status: int, reason: str, message: str) -> None:
     util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
+def return_large_buffers_at_once() -> bool:
+    """Make glibc map every allocation of LARGE_ALLOCATION_BYTES or more on its own; return whether it could.
+
+    By default glibc raises that threshold to the size of each large block freed
+    (up to 32 MB), so after one large request the next one's buffers come from
+    the heap, and stay there after it: a worker kept several times a 15 MB
+    entry's size. With the threshold fixed, a large body's buffers go back to
+    the system when the request lets them go (docs/deployment.md).
+    """
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)  # glibc's; other C libraries may lack it
+    return bool(mallopt and mallopt(_M_MMAP_THRESHOLD, LARGE_ALLOCATION_BYTES))
+
+
 class JSONErrorGeventWorker(GeventWorker):
     """gunicorn's gevent worker, answering its own refusals in JSON."""
 
@@ -75,6 +93,7 @@ class JSONErrorGeventWorker(GeventWorker):
         """Route gunicorn's error pages through :func:`write_json_error`, then serve."""
         # gunicorn writes every refusal through this one function (workers/base.py handle_error).
         util.write_error = write_json_error
+        return_large_buffers_at_once()
         super().init_process()
 
     def handle_exit(self, sig: Any, frame: Any) -> None:

@@ -75,7 +75,7 @@ class History(MethodView):
         [(stored, created)] = service.append_entries(instance_id, [new], expected_head)
         location = url_for("instances.Entry", instance_id=instance_id, seq=stored.seq)
         headers = {"Location": location, "ETag": f'"{stored.seq}"'}
-        return entry_response(service.render_json(stored), 201 if created else 200, headers)
+        return entry_response(service.render_json(stored, new.data), 201 if created else 200, headers)
 
     @blp.arguments(HistoryArgsSchema(), location="query")
     @blp.response(200, HistoryPageSchema)

@@ -25,6 +25,9 @@ class NewEntrySchema(Schema):
     class Meta:
         unknown = RAISE
 
+    #: A large body keeps this field as canonical JSON text, never a parsed tree (api/parser.py).
+    CANONICAL_FIELD = "data"
+
     type = Text(required=True, validate=validate.Length(min=1, max=256))
     data = fields.Raw(required=True, allow_none=True, metadata={"description": "any JSON value"})
     metadata = fields.Dict(keys=fields.String(), load_default=dict)

@@ -19,7 +19,7 @@ from typing import Any
 
 import snappy
 
-from process_memory.chain import canonical_json, sha256_hex
+from process_memory.chain import canonical_json, json_value, sha256_hex
 from process_memory.exceptions import Conflict, DuplicateEntry, InvalidInput, PreconditionFailed, StoreUnavailable
 from process_memory.formats import check_instance_id, format_timestamp
 from process_memory.history.core import UNSET, HistoryCore
@@ -87,7 +87,7 @@ def memory_of(instance_id: str, new: NewEntry) -> MemoryPost | None:
         return None
     if marker != MEMORY_FORMAT or isinstance(marker, bool):
         raise InvalidInput("unknown memory format", {f"metadata.{MEMORY_MARKER}": [f"{MEMORY_FORMAT}"]})
-    return parse_memory(new.data, instance_id)
+    return parse_memory(json_value(new.data), instance_id)
 
 
 def view_fold_of(instance_id: str, chained: list[tuple[StoredEntry, MemoryPost | None]]) -> ViewFold | None:
@@ -108,7 +108,7 @@ class Appending(HistoryCore):
         empty instance); another head raises PreconditionFailed.
         """
         [(stored, created)] = self.append_entries(instance_id, [new], expected_head)
-        return self._render(stored, new.data if created else UNSET), created
+        return self._render(stored, json_value(new.data) if created else UNSET), created
 
     def append_entries(self, instance_id: str, news: list[NewEntry], expected_head: int | None = None) -> list[Outcome]:
         """Append entries in order; return each stored entry and whether this call created it.

@@ -11,7 +11,7 @@ from typing import Any
 
 import snappy
 
-from process_memory.chain import sha256_hex
+from process_memory.chain import CanonicalJSON, canonical_json, sha256_hex
 from process_memory.exceptions import CorruptEntry, NotFound
 from process_memory.formats import check_instance_id, utc_now
 from process_memory.history.entry import StoredEntry, chain_hash, entry_json, shown_entry
@@ -78,9 +78,15 @@ class HistoryCore:
         """Return the entry as the API shows it, reading its data unless the caller has it."""
         return shown_entry(stored, json.loads(self._data_bytes(stored)) if data is UNSET else data)
 
-    def render_json(self, stored: StoredEntry) -> bytes:
-        """Return the entry as the API shows it, as JSON text made from its stored canonical JSON."""
-        return entry_json(stored, self._data_bytes(stored))
+    def render_json(self, stored: StoredEntry, data: Any = UNSET) -> bytes:
+        """Return the entry as the API shows it, as JSON text made from its canonical JSON.
+
+        An appender passes the data it posted (the same bytes as stored: the data's digest is part of an
+        entry's content), which spares reading offloaded data back.
+        """
+        # Text in hand is used as it is; a parsed value only when the other way is reading offloaded data back.
+        known = data is not UNSET and (stored.data_json is None or isinstance(data, CanonicalJSON))
+        return entry_json(stored, canonical_json(data) if known else self._data_bytes(stored))
 
     def _is_intact(self, stored: StoredEntry) -> bool:
         """Whether the entry's data, digest, size and hash agree (its link to the previous entry aside)."""

@@ -255,16 +255,17 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
     def put_blob(self, instance_id: str, entry_id: str, compressed: bytes) -> str:
         """Store compressed data in the blobs table and return its id."""
         blob_id = str(uuid.uuid4())
+        row = {
+            "id": blob_id,
+            "instance_id": instance_id,
+            "entry_id": entry_id,
+            "created_at": datetime.now(UTC).replace(tzinfo=None),
+            "content": compressed,
+        }
+        # Values passed with the call, not built into the statement: SQLAlchemy's statement cache keeps
+        # the first statement it compiles, and with it the first blob, for as long as the process runs.
         with self._engine.begin() as conn:
-            conn.execute(
-                self.tables.blobs.insert().values(
-                    id=blob_id,
-                    instance_id=instance_id,
-                    entry_id=entry_id,
-                    created_at=datetime.now(UTC).replace(tzinfo=None),
-                    content=compressed,
-                )
-            )
+            conn.execute(self.tables.blobs.insert(), row)
         return blob_id
 
     @_unavailable_on_database_error

@@ -98,10 +98,17 @@ def entry_insert(tables: Tables, with_jsonb: bool) -> sa.Insert:
     insert = tables.entries.insert()
     if not with_jsonb:
         return insert
-    # Bound as text and parsed by PostgreSQL; a JSONB-typed bind would encode it a second time.
-    return insert.values(
-        {shown_name(n): sa.cast(sa.bindparam(_jsonb_param(n), type_=sa.Text), postgresql.JSONB) for n in _JSON_FIELDS}
-    )
+    # Each text is bound once and feeds both its column and the JSONB copy, which PostgreSQL parses:
+    # a large entry's data crosses the wire and the driver's buffers once, not twice. JSONB refuses
+    # the NUL character; such values are only kept as text.
+    values: dict[str, Any] = {}
+    for name in _JSON_FIELDS:
+        text = sa.bindparam(_jsonb_param(name), type_=sa.Text)
+        values[name] = text
+        values[shown_name(name)] = sa.case(
+            (sa.func.strpos(text, sa.literal("\\u0000")) > 0, sa.null()), else_=sa.cast(text, postgresql.JSONB)
+        )
+    return insert.values(values)
 
 
 def entry_row(entry: StoredEntry, with_jsonb: bool) -> dict[str, Any]:
@@ -109,8 +116,7 @@ def entry_row(entry: StoredEntry, with_jsonb: bool) -> dict[str, Any]:
     row: dict[str, Any] = {name: getattr(entry, name) for name in STORED_FIELDS}
     row["data_blob"] = entry.blob_ref  # the last of ENTRY_COLUMNS
     if with_jsonb:
-        # PostgreSQL's JSONB refuses the NUL character; such values are only kept as text (CAST(NULL) is NULL).
-        row.update({_jsonb_param(n): None if "\\u0000" in (row[n] or "\\u0000") else row[n] for n in _JSON_FIELDS})
+        row.update({_jsonb_param(n): row[n] for n in _JSON_FIELDS})
     return row
 
 
