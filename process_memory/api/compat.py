@@ -17,7 +17,7 @@ from flask.views import MethodView
 from werkzeug.exceptions import BadRequest
 
 from process_memory.api import ApiBlueprint, history_service, memory_service
-from process_memory.api.lineage_schemas import MAX_DOCUMENTS, HistoryCountSchema
+from process_memory.api.lineage_schemas import MAX_DOCUMENTS, HistoryCountSchema, memory_document_schema
 from process_memory.api.parser import read_json_request
 from process_memory.api.schemas import ApiErrorSchema
 from process_memory.exceptions import NotFound
@@ -33,18 +33,7 @@ blp = ApiBlueprint(
 HISTORY_DOCUMENTS = 100
 
 _COMPAT = {"deprecated": True}
-_MEMORY_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "description": "a memory document (event, map, dataset, fork, instance_filter, inputs and header "
-                'fields), optionally wrapped as {"json": document}',
-            }
-        }
-    },
-}
+_MEMORY_BODY = {"required": True, "content": {"application/json": {"schema": memory_document_schema()}}}
 _STORED = "stored as one entry; `{instance_id, seq, id}`"
 
 

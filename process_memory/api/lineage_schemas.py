@@ -189,3 +189,53 @@ class ItemListSchema(Schema):
     """Items as posted, each with the header of the post that brought it."""
 
     items = fields.List(fields.Dict())
+
+
+def memory_document_schema() -> dict[str, Any]:
+    """The OpenAPI schema of a posted memory document: what ``memory/document.parse_memory`` checks, no more.
+
+    Only rules the service always applies are stated, so that what the schema allows is stored and what it
+    refuses is refused. Constraints without a type bind only values of their type: an index key is
+    checked when it is text. A date is empty or any ISO 8601 date; the pattern gives the form the platform writes.
+    """
+    key = {"maxLength": MAX_KEY_LENGTH, "pattern": "^[^\\u0000]*$", "description": "when text: an index key"}
+    date = {
+        "type": "string",
+        "nullable": True,
+        "pattern": r"^$|^(19|20)\d\d-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?Z$",
+    }
+
+    def optional(kind: str, **schema: Any) -> dict[str, Any]:
+        return {"type": kind, "nullable": True, **schema}
+
+    parts = {
+        "event": optional(
+            "object",
+            properties={
+                "referenceDate": date,
+                "timestamp": date,
+                "scope": key,
+                "name": {"pattern": "^[^\\u0000]*$"},
+                "reprocessing": {"properties": {"originalInstanceId": key}},
+            },
+        ),
+        "fork": optional("object"),
+        "map": optional("object", properties={"content": optional("object")}),
+        "dataset": optional(
+            "object", properties={"entities": optional("object", additionalProperties=optional("array"))}
+        ),
+        "instance_filter": optional("array", items={"type": "object", "properties": {"type": key}}),
+        "inputs": optional("array", items={"type": "object"}),
+        "processId": key,
+        "image": key,
+    }
+    document = {"type": "object", "properties": parts}
+    # Wrapped, the rest of the body is not read; unwrapped, a "json" member would make it wrapped.
+    return {
+        "anyOf": [
+            {"type": "object", "required": ["json"], "properties": {"json": document}},
+            {**document, "not": {"required": ["json"]}},
+        ],
+        "description": "a memory document (event, map, dataset, fork, instance_filter, inputs and header "
+        'fields), optionally wrapped as {"json": document}',
+    }

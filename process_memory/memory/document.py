@@ -200,7 +200,9 @@ def _items(kind: str, items: list[Any], header_json: dict[str, Any]) -> list[Ite
     for position, item in enumerate(items):
         if not isinstance(item, dict):
             raise InvalidInput(f"{kind} holds objects", {kind: ["a list of objects"]})
-        type_name = item.get("type") if kind == "instance_filter" else (item.get("_metadata") or {}).get("type")
+        # An input's type is in its _metadata, which may be anything a client sent.
+        meta = item.get("type") if kind == "instance_filter" else item.get("_metadata")
+        type_name = meta if kind == "instance_filter" else meta.get("type") if isinstance(meta, dict) else None
         type_name = type_name if isinstance(type_name, str) else None
         _check_key(type_name, f"{kind}[].type")
         rows.append(ItemRow(kind, position, type_name, canonical_json({**item, "header": header_json}).decode()))
