@@ -8,9 +8,9 @@ writers on any backend never lose an update.
 from __future__ import annotations
 
 import math
+import random
 import re
 import time
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import timedelta
@@ -65,7 +65,8 @@ class StateStore(ABC):
         """
         if if_version is not None and if_absent:
             raise ValueError("if_version and if_absent exclude each other")
-        return self._set(check_key(key), as_bytes(value), as_seconds(expires_in), if_version, if_absent)
+        ttl = None if expires_in is None else as_seconds(expires_in)
+        return self._set(check_key(key), as_bytes(value), ttl, if_version, if_absent)
 
     def delete(self, key: str, *, if_version: str | None = None) -> bool:
         """Delete the value; return whether there was one. A stale ``if_version`` raises VersionConflict."""
@@ -117,6 +118,9 @@ class StateStore(ABC):
 
 def check_key(key: str) -> str:
     """Return ``key`` when it is usable on every backend, else raise ValueError."""
+    # The usual key, a short str: no UTF-8 character takes more than 4 bytes, so it cannot be too long.
+    if type(key) is str and 0 < len(key) <= MAX_KEY_BYTES // 4 and "\0" not in key:
+        return key
     if not isinstance(key, str) or not key:
         raise ValueError("a key is a non-empty string")
     if "\0" in key:
@@ -135,6 +139,8 @@ def check_namespace(name: str) -> str:
 
 def as_bytes(value: str | bytes) -> bytes:
     """Return the bytes to store."""
+    if type(value) is bytes:
+        return value
     if isinstance(value, str):
         return value.encode()
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -171,5 +177,10 @@ def remaining_seconds(deadline: float | None, now: float) -> int | None:
 
 
 def new_version() -> str:
-    """Return a fresh version: random, so a deleted and re-created value never reuses one."""
-    return uuid.uuid4().hex
+    """Return a fresh version: random, so a deleted and re-created value never reuses one.
+
+    32 hex digits, as a UUID's hex was: the API's ETags have that form. A version needs to be
+    unique, not secret, so 128 bits of the random module do (uuid4 cost ten times as much, the most of
+    a memory set). The random module reseeds itself in a forked child: workers never share a sequence.
+    """
+    return f"{random.getrandbits(128):032x}"

@@ -9,6 +9,7 @@ value another process just wrote.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -27,6 +28,7 @@ from process_memory.stores.base import StateStore, check_condition, new_version,
 #: Temporary files older than this were left by a writer that died; the sweep removes them.
 STALE_TEMP_SECONDS = 3600
 _TEMP_PREFIX = ".tmp-"
+_READ_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -36,22 +38,32 @@ class _Record:
     deadline: float | None
 
 
-def _read(path: Path) -> _Record | None:
+# Paths are str and files are read with os calls: pathlib and buffered files cost more than the reading.
+
+
+def _read(path: str) -> _Record | None:
     # A file is one JSON header line, then the value's bytes.
     try:
-        raw = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return None
-    header, _, value = raw.partition(b"\n")
-    meta = json.loads(header)
+    try:
+        chunks = []
+        while chunk := os.read(fd, _READ_BYTES):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    header, _, value = b"".join(chunks).partition(b"\n")
+    meta = json.loads(header.decode())
     return _Record(value, meta["version"], meta["deadline"])
 
 
-def _write(path: Path, record: _Record) -> None:
+def _write(path: str, record: _Record) -> None:
     """Write atomically: a temporary file, fsync, rename over the old one, fsync the directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
     header = json.dumps({"version": record.version, "deadline": record.deadline}).encode() + b"\n"
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX)
+    fd, temp = tempfile.mkstemp(dir=directory, prefix=_TEMP_PREFIX)
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(header)
@@ -62,10 +74,15 @@ def _write(path: Path, record: _Record) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-    _fsync_directory(path.parent)
+    _fsync_directory(directory)
 
 
-def _fsync_directory(directory: Path) -> None:
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _fsync_directory(directory: str) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -85,16 +102,21 @@ class FileStore(StateStore):
         self._dir = self.root / "data"
         for name in _namespace:
             self._dir = self._dir / "ns" / name
+        self._keys = f"{self._dir}/keys/"
+        self._locks = f"{self.root}/locks/"
 
-    def _path(self, key: str) -> Path:
-        return self._dir / "keys" / hashlib.sha256(key.encode()).hexdigest()
+    def _path(self, key: str) -> str:
+        return self._keys + hashlib.sha256(key.encode()).hexdigest()
 
     @contextmanager
-    def _locked(self, path: Path) -> Iterator[None]:
+    def _locked(self, path: str) -> Iterator[None]:
         # 256 lock stripes by file name: an exclusive flock serialises writers across processes.
-        locks = self.root / "locks"
-        locks.mkdir(parents=True, exist_ok=True)
-        fd = os.open(locks / f"{path.name[:2]}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        lock = f"{self._locks}{os.path.basename(path)[:2]}.lock"
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError:
+            os.makedirs(self._locks, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -102,14 +124,14 @@ class FileStore(StateStore):
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    def _live(self, path: Path) -> _Record | None:
+    def _live(self, path: str) -> _Record | None:
         record = _read(path)
         if record is None or record.deadline is None or record.deadline > self.clock():
             return record
         self._remove_if_expired(path, record.version)
         return None
 
-    def _remove_if_expired(self, path: Path, version: str) -> None:
+    def _remove_if_expired(self, path: str, version: str) -> None:
         with self._locked(path):
             current = _read(path)
             if (
@@ -118,7 +140,7 @@ class FileStore(StateStore):
                 and current.deadline is not None
                 and current.deadline <= self.clock()
             ):
-                path.unlink(missing_ok=True)
+                _unlink(path)
 
     def _get(self, key: str, renew: float | None) -> bytes | None:
         path = self._path(key)
@@ -145,7 +167,7 @@ class FileStore(StateStore):
             _write(path, _Record(data, version, None if ttl is None else self.clock() + ttl))
             return version
 
-    def _live_locked(self, path: Path) -> _Record | None:
+    def _live_locked(self, path: str) -> _Record | None:
         record = _read(path)
         if record is not None and record.deadline is not None and record.deadline <= self.clock():
             return None
@@ -156,7 +178,7 @@ class FileStore(StateStore):
         with self._locked(path):
             current = self._live_locked(path)
             check_condition(key, current.version if current else None, if_version)
-            path.unlink(missing_ok=True)
+            _unlink(path)
             return current is not None
 
     def delete_all(self) -> None:
@@ -186,9 +208,9 @@ class FileStore(StateStore):
                 except FileNotFoundError:
                     pass
                 continue
-            record = _read(path)
+            record = _read(str(path))
             if record is not None and record.deadline is not None and record.deadline <= now:
-                self._remove_if_expired(path, record.version)
+                self._remove_if_expired(str(path), record.version)
                 removed += 0 if path.exists() else 1
         return removed
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from process_memory.stores.base import StateStore, check_condition, new_version, remaining_seconds
 
 
-@dataclass
+@dataclass(slots=True)
 class _Item:
     value: bytes
     version: str
@@ -56,7 +56,8 @@ class MemoryStore(StateStore):
         if item.deadline is not None and item.deadline <= self.clock():
             del self._shared.items[slot]
             return None
-        self._shared.items.move_to_end(slot)
+        if self._shared.max_entries is not None:  # the order is the LRU's, kept only when bounded
+            self._shared.items.move_to_end(slot)
         return item
 
     def _get(self, key: str, renew: float | None) -> bytes | None:
@@ -75,16 +76,17 @@ class MemoryStore(StateStore):
 
     def _set(self, key: str, data: bytes, ttl: float | None, if_version: str | None, if_absent: bool) -> str:
         # The condition is checked under the same lock as the write.
-        with self._shared.lock:
-            current = self._live(key)
-            check_condition(key, current.version if current else None, if_version, if_absent)
+        shared, slot = self._shared, (self._namespace, key)
+        with shared.lock:
+            if if_version is not None or if_absent:
+                current = self._live(key)
+                check_condition(key, current.version if current else None, if_version, if_absent)
             version = new_version()
-            slot = (self._namespace, key)
-            self._shared.items[slot] = _Item(data, version, None if ttl is None else self.clock() + ttl)
-            self._shared.items.move_to_end(slot)
-            bound = self._shared.max_entries
-            while bound is not None and len(self._shared.items) > bound:
-                self._shared.items.popitem(last=False)
+            shared.items[slot] = _Item(data, version, None if ttl is None else self.clock() + ttl)
+            if shared.max_entries is not None:
+                shared.items.move_to_end(slot)
+                while len(shared.items) > shared.max_entries:
+                    shared.items.popitem(last=False)
             return version
 
     def _delete(self, key: str, if_version: str | None) -> bool:
