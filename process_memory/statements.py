@@ -68,6 +68,13 @@ class DriverStatement:
             cursor.execute(compiled.sql, compiled.values(values or {}))
             return list(cursor.fetchall()) if cursor.description else []
 
+    def changed(self, conn: Connection, values: Mapping[str, Any] | None = None) -> int:
+        """Run a write with ``values``; return how many rows it changed (an upsert's tells whether it wrote)."""
+        compiled = self._compile(conn)
+        with _driver_cursor(conn, compiled.sql) as cursor:
+            cursor.execute(compiled.sql, compiled.values(values or {}))
+            return int(cursor.rowcount)
+
     def run_many(self, conn: Connection, rows: list[Mapping[str, Any]]) -> None:
         """Run the statement once per row of values (an INSERT of many rows)."""
         compiled = self._compile(conn)

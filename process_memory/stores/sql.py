@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
 from process_memory.db import ProcessLocalEngine, unavailable_on
+from process_memory.statements import DriverStatement
 from process_memory.stores.base import StateStore, VersionConflict, new_version, remaining_seconds
 
 _unavailable_on_database_error = unavailable_on(OperationalError)
@@ -31,6 +33,35 @@ def build_state_table(name: str) -> sa.Table:
         sa.Column("version", sa.String(32), nullable=False),
         sa.Column("expires_at", sa.Float),  # seconds since the epoch; NULL: never
         sa.Index(f"{name}_expires_at", "expires_at"),
+    )
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The statements of reads and writes of one value, built once and run on the driver's cursor."""
+
+    read: DriverStatement
+    #: Write whatever is there; only if the expected version is live; only if nothing live is there.
+    put: DriverStatement
+    update: DriverStatement
+    put_if_absent: DriverStatement
+
+
+def _statements(table: sa.Table, engine: ProcessLocalEngine) -> _Statements:
+    c, bind = table.c, sa.bindparam
+    one = sa.and_(c.namespace == bind("ns"), c.key == bind("k"))
+    fields: dict[str, Any] = {"value": bind("v"), "version": bind("ver"), "expires_at": bind("exp")}
+    insert = engine.upsert(table).values(namespace=bind("ns"), key=bind("k"), **fields)
+    replace = {name: insert.excluded[name] for name in fields}
+    live = sa.or_(c.expires_at.is_(None), c.expires_at > bind("now"))
+    expired = sa.and_(c.expires_at.is_not(None), c.expires_at <= bind("now"))
+    return _Statements(
+        read=DriverStatement(sa.select(c.value, c.version, c.expires_at).where(one)),
+        put=DriverStatement(insert.on_conflict_do_update(index_elements=[c.namespace, c.key], set_=replace)),
+        update=DriverStatement(table.update().where(one, c.version == bind("expected"), live).values(**fields)),
+        put_if_absent=DriverStatement(
+            insert.on_conflict_do_update(index_elements=[c.namespace, c.key], set_=replace, where=expired)
+        ),
     )
 
 
@@ -54,6 +85,7 @@ class SQLStore(StateStore):
         else:  # a namespace view shares its parent's engine and table
             self._engine, self.table = _engine, _engine.metadata.tables[table]
         self._namespace = _namespace
+        self._statements = _statements(self.table, self._engine)
 
     def _row(self, key: str) -> Any:
         c = self.table.c
@@ -102,14 +134,15 @@ class SQLStore(StateStore):
         c = self.table.c
         now = self.clock()
         with self._engine.get().connect() as conn:
-            row = conn.execute(sa.select(c.value, c.version, c.expires_at).where(self._row(key))).first()
-        if row is None:
+            rows = self._statements.read.rows(conn, {"ns": self._namespace, "k": key})
+        if not rows:
             return None
-        if row.expires_at is not None and row.expires_at <= now:
+        value, version, expires_at = rows[0]
+        if expires_at is not None and expires_at <= now:
             # Only this expired version: a value written meanwhile stays.
-            self._write(self.table.delete().where(self._row(key), c.version == row.version))
+            self._write(self.table.delete().where(self._row(key), c.version == version))
             return None
-        return bytes(row.value), row.version, row.expires_at
+        return bytes(value), version, expires_at
 
     @_unavailable_on_database_error
     def _get_versioned(self, key: str) -> tuple[bytes, str] | None:
@@ -121,18 +154,11 @@ class SQLStore(StateStore):
         # A condition is part of the one statement that writes.
         now = self.clock()
         version = new_version()
-        fields = {"value": data, "version": version, "expires_at": None if ttl is None else now + ttl}
-        c = self.table.c
-        if if_version is not None:
-            written = self._write(
-                self.table.update().where(self._row(key), c.version == if_version, self._live(now)).values(**fields)
-            )
-        else:
-            insert = self._engine.upsert(self.table).values(namespace=self._namespace, key=key, **fields)
-            replace_when = sa.and_(c.expires_at.is_not(None), c.expires_at <= now) if if_absent else None
-            written = self._write(
-                insert.on_conflict_do_update(index_elements=[c.namespace, c.key], set_=fields, where=replace_when)
-            )
+        values = {"ns": self._namespace, "k": key, "v": data, "ver": version, "exp": None if ttl is None else now + ttl}
+        write = self._statements
+        statement = write.update if if_version is not None else write.put_if_absent if if_absent else write.put
+        with self._engine.begin() as conn:
+            written = statement.changed(conn, {**values, "now": now, "expected": if_version})
         if written != 1:
             raise VersionConflict(key)
         return version
