@@ -43,7 +43,7 @@ class StateStore(ABC):
 
         With ``renew_for``, a value that has an expiry gets a new one, ``renew_for`` from now.
         """
-        return self._get(check_key(key), as_seconds(renew_for))
+        return self._get(check_key(key), None if renew_for is None else as_seconds(renew_for))
 
     def get_versioned(self, key: str) -> tuple[bytes, str] | None:
         """Return the value and its version (for ``set(..., if_version=...)``), or None."""
@@ -183,4 +183,4 @@ def new_version() -> str:
     unique, not secret, so 128 bits of the random module do (uuid4 cost ten times as much, the most of
     a memory set). The random module reseeds itself in a forked child: workers never share a sequence.
     """
-    return f"{random.getrandbits(128):032x}"
+    return random.randbytes(16).hex()
