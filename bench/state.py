@@ -3,8 +3,10 @@
 One Python process runs get, set and compare-and-set for half a second each on
 every store, with the same 200-byte value over 1,000 keys: ours (memory, file,
 SQLite, Redis), Litestar's (memory, file, Redis; async, awaited one at a time
-in one event loop) and cachelib's (SimpleCache, FileSystemCache, RedisCache).
-Neither peer has a compare-and-set, so only ours report one. Then four
+in one event loop) and cachelib's (SimpleCache, FileSystemCache, RedisCache;
+both with room for 10,000 values, so that neither prunes on every set). Every
+store is measured in each of three rounds, in turn, and each figure is the
+median of its rounds. Neither peer has a compare-and-set, so only ours report one. Then four
 processes increment one counter by compare-and-set on each of our shared
 stores, for two seconds: increments per second and refused attempts. Run:
 ``python -m bench.state``.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
+import statistics
 import sys
 import tempfile
 import time
@@ -33,6 +36,11 @@ SECONDS = 0.5
 CONTENDERS = 4
 
 
+#: Every store is measured once per round, all stores in turn, so that drift in the machine's speed
+#: falls on ours and the peers alike; each figure is the median of its rounds.
+ROUNDS = 3
+
+
 def _rate(operation: Callable[[str], Any]) -> float:
     """Operations per second over SECONDS, cycling through KEYS."""
     started, n = time.perf_counter(), 0
@@ -42,7 +50,12 @@ def _rate(operation: Callable[[str], Any]) -> float:
     return n / (time.perf_counter() - started)
 
 
-def _ours(store: StateStore) -> dict[str, float]:
+#: One round of a store: each operation's rate.
+Round = Callable[[], dict[str, float]]
+
+
+def _ours(store: StateStore) -> Round:
+    """Fill KEYS; return a round of set, get and compare-and-set."""
     for key in KEYS:
         store.set(key, VALUE)
 
@@ -50,16 +63,20 @@ def _ours(store: StateStore) -> dict[str, float]:
         current = store.get_versioned(key)
         store.set(key, VALUE, if_version=current[1] if current else None)
 
-    return {"set": _rate(lambda k: store.set(k, VALUE)), "get": _rate(store.get), "cas": _rate(compare_and_set)}
+    return lambda: {"set": _rate(lambda k: store.set(k, VALUE)), "get": _rate(store.get), "cas": _rate(compare_and_set)}
 
 
-def _cachelib(cache: Any) -> dict[str, float]:
+def _cachelib(cache: Any) -> Round:
+    """Fill KEYS; return a round of set and get (cachelib has no compare-and-set)."""
     for key in KEYS:
         cache.set(key, VALUE)
-    return {"set": _rate(lambda k: cache.set(k, VALUE)), "get": _rate(cache.get)}
+    return lambda: {"set": _rate(lambda k: cache.set(k, VALUE)), "get": _rate(cache.get)}
 
 
-def _litestar(store: Any) -> dict[str, float]:
+def _litestar(store: Any) -> Round:
+    """Fill KEYS; return a round of set and get, awaited one at a time on one event loop for every round."""
+    loop = asyncio.new_event_loop()
+
     async def rate(operation: Callable[[str], Any]) -> float:
         started, n = time.perf_counter(), 0
         while time.perf_counter() - started < SECONDS:
@@ -67,12 +84,28 @@ def _litestar(store: Any) -> dict[str, float]:
             n += 1
         return n / (time.perf_counter() - started)
 
-    async def run() -> dict[str, float]:
+    async def fill() -> None:
         for key in KEYS:
             await store.set(key, VALUE)
+
+    async def measure() -> dict[str, float]:
         return {"set": await rate(lambda k: store.set(k, VALUE)), "get": await rate(store.get)}
 
-    return asyncio.run(run())
+    loop.run_until_complete(fill())
+    return lambda: loop.run_until_complete(measure())
+
+
+def _rounds(stores: list[tuple[str, str, Round]]) -> list[dict[str, Any]]:
+    """Every store's operations, measured in alternating rounds: medians, and every round."""
+    measured: list[list[dict[str, float]]] = [[] for _ in stores]
+    for _ in range(ROUNDS):
+        for taken, (_, _, measure) in zip(measured, stores, strict=True):
+            taken.append(measure())
+    rows = []
+    for (name, medium, _), taken in zip(stores, measured, strict=True):
+        medians = {operation: statistics.median(r[operation] for r in taken) for operation in taken[0]}
+        rows.append({"store": name, "medium": medium, **medians, "rounds": taken})
+    return rows
 
 
 def _increment(backend: str, location: dict[str, str], ready: Any, go: Any, results: Any) -> None:
@@ -123,7 +156,6 @@ def main(argv: list[str]) -> None:
     from litestar.stores.memory import MemoryStore as LitestarMemory
     from litestar.stores.redis import RedisStore as LitestarRedis
 
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         redis = RedisServer(Path(tmp) / "redis")
         redis.start()
@@ -135,25 +167,25 @@ def main(argv: list[str]) -> None:
                 "redis": {"redis_url": redis.url},
             }
             medium = {"memory": "memory", "file": "file", "sql": "file", "redis": "redis"}
-            for backend, location in ours.items():
-                rates = _ours(create_state_store(backend, **location))
-                rows.append({"store": f"process-memory {backend}", "medium": medium[backend]} | rates)
-            host, port = redis.url.removeprefix("redis://").split("/")[0].split(":")
-            peers: list[tuple[str, str, Callable[[], dict[str, float]]]] = [
-                ("cachelib SimpleCache", "memory", lambda: _cachelib(SimpleCache(threshold=10_000))),
-                ("cachelib FileSystemCache", "file", lambda: _cachelib(FileSystemCache(f"{tmp}/cachelib"))),
-                ("cachelib RedisCache", "redis", lambda: _cachelib(RedisCache(host, int(port), db=1))),
-                ("Litestar MemoryStore", "memory", lambda: _litestar(LitestarMemory())),
-                ("Litestar FileStore", "file", lambda: _litestar(LitestarFile(Path(f"{tmp}/litestar")))),
-                ("Litestar RedisStore", "redis", lambda: _litestar(LitestarRedis.with_client(redis.url))),
+            stores = [
+                (f"process-memory {backend}", medium[backend], _ours(create_state_store(backend, **location)))
+                for backend, location in ours.items()
             ]
-            for name, medium_name, measure in peers:
-                rows.append({"store": name, "medium": medium_name} | measure())
+            host, port = redis.url.removeprefix("redis://").split("/")[0].split(":")
+            stores += [
+                ("cachelib SimpleCache", "memory", _cachelib(SimpleCache(threshold=10_000))),
+                ("cachelib FileSystemCache", "file", _cachelib(FileSystemCache(f"{tmp}/cachelib", threshold=10_000))),
+                ("cachelib RedisCache", "redis", _cachelib(RedisCache(host, int(port), db=1))),
+                ("Litestar MemoryStore", "memory", _litestar(LitestarMemory())),
+                ("Litestar FileStore", "file", _litestar(LitestarFile(Path(f"{tmp}/litestar")))),
+                ("Litestar RedisStore", "redis", _litestar(LitestarRedis.with_client(redis.url))),
+            ]
+            rows = _rounds(stores)
             contention = {backend: _contention(backend, ours[backend]) for backend in ("file", "sql", "redis")}
         finally:
             redis.stop()
     for row in rows:
-        print(json.dumps({k: round(v) if isinstance(v, float) else v for k, v in row.items()}))
+        print(json.dumps({k: round(v) if isinstance(v, float) else v for k, v in row.items() if k != "rounds"}))
     write_result("state", {"rows": rows, "contention": contention, "targets": targets(rows)})
 
 

@@ -9,7 +9,8 @@ compiled once per dialect, and then run on the driver's own cursor of the
 same pooled connection, inside the same transaction.
 
 Only for statements whose values need no conversion on the way in or out:
-text and integers, as the history's entries and summaries hold. Driver
+text, integers, floats and bytes, as the history's entries and summaries and
+the state table hold. Driver
 errors come out as SQLAlchemy's, exactly as ``Connection.execute`` raises
 them, with their parameters hidden (they may quote data).
 """
@@ -17,7 +18,7 @@ them, with their parameters hidden (they may quote data).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,13 +50,13 @@ class DriverStatement:
         self._column_keys = list(column_keys) if column_keys is not None else None
         self._compiled: _Compiled | None = None
 
-    def _compile(self, conn: Connection) -> _Compiled:
+    def _compile(self, dialect: sa.Dialect) -> _Compiled:
         if self._compiled is None:
             if isinstance(self._statement, str):
                 self._compiled = _Compiled(self._statement, (), {})
             else:
                 statement: Any = self._statement
-                compiled = statement.compile(dialect=conn.dialect, column_keys=self._column_keys)
+                compiled = statement.compile(dialect=dialect, column_keys=self._column_keys)
                 # qmark (SQLite) takes values in order; pyformat (psycopg) takes the mapping itself.
                 names = tuple(compiled.positiontup or ()) if compiled.positional else None
                 self._compiled = _Compiled(compiled.string, names, dict(compiled.params))
@@ -63,39 +64,54 @@ class DriverStatement:
 
     def rows(self, conn: Connection, values: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run the statement with ``values``; return the rows it returned (none for a write)."""
-        compiled = self._compile(conn)
-        with _driver_cursor(conn, compiled.sql) as cursor:
+        compiled = self._compile(conn.dialect)
+        with _driver_cursor(conn.connection.driver_connection, conn.dialect, compiled.sql, conn.invalidate) as cursor:
             cursor.execute(compiled.sql, compiled.values(values or {}))
             return list(cursor.fetchall()) if cursor.description else []
 
+    def read(self, engine: sa.Engine, values: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run a read outside any transaction on a pooled connection of ``engine``; return its rows.
+
+        No SQLAlchemy Connection is made around it: for a one-row read that cost
+        more than the read (a state get: 37 us through one, 18 us without).
+        """
+        compiled = self._compile(engine.dialect)
+        pooled = engine.raw_connection()
+        try:
+            with _driver_cursor(pooled.driver_connection, engine.dialect, compiled.sql, pooled.invalidate) as cursor:
+                cursor.execute(compiled.sql, compiled.values(values or {}))
+                return list(cursor.fetchall())
+        finally:
+            pooled.close()
+
     def changed(self, conn: Connection, values: Mapping[str, Any] | None = None) -> int:
         """Run a write with ``values``; return how many rows it changed (an upsert's tells whether it wrote)."""
-        compiled = self._compile(conn)
-        with _driver_cursor(conn, compiled.sql) as cursor:
+        compiled = self._compile(conn.dialect)
+        with _driver_cursor(conn.connection.driver_connection, conn.dialect, compiled.sql, conn.invalidate) as cursor:
             cursor.execute(compiled.sql, compiled.values(values or {}))
             return int(cursor.rowcount)
 
     def run_many(self, conn: Connection, rows: list[Mapping[str, Any]]) -> None:
         """Run the statement once per row of values (an INSERT of many rows)."""
-        compiled = self._compile(conn)
-        with _driver_cursor(conn, compiled.sql) as cursor:
+        compiled = self._compile(conn.dialect)
+        with _driver_cursor(conn.connection.driver_connection, conn.dialect, compiled.sql, conn.invalidate) as cursor:
             cursor.executemany(compiled.sql, [compiled.values(row) for row in rows])
 
 
 @contextlib.contextmanager
-def _driver_cursor(conn: Connection, sql: str) -> Iterator[Any]:
-    """The driver's cursor of ``conn``; its errors raised as SQLAlchemy's, a lost connection invalidated."""
-    raw = conn.connection.driver_connection
-    dbapi_error = conn.dialect.loaded_dbapi.Error
-    cursor = raw.cursor()  # type: ignore[union-attr]
+def _driver_cursor(raw: Any, dialect: sa.Dialect, sql: str, invalidate: Callable[[], None]) -> Iterator[Any]:
+    """A cursor of the driver's connection ``raw``; its errors raised as SQLAlchemy's, a lost connection invalidated
+    (``invalidate``: the SQLAlchemy connection's own, or the pooled connection's)."""
+    dbapi_error = dialect.loaded_dbapi.Error
+    cursor = raw.cursor()
     try:
         yield cursor
     except dbapi_error as error:
-        lost = conn.dialect.is_disconnect(error, raw, cursor)
+        lost = dialect.is_disconnect(error, raw, cursor)
         if lost:
-            conn.invalidate()
+            invalidate()
         raise sa.exc.DBAPIError.instance(
-            sql, None, error, dbapi_error, hide_parameters=True, connection_invalidated=lost, dialect=conn.dialect
+            sql, None, error, dbapi_error, hide_parameters=True, connection_invalidated=lost, dialect=dialect
         ) from None
     finally:
         cursor.close()

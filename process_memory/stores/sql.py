@@ -133,8 +133,7 @@ class SQLStore(StateStore):
     def _read(self, key: str) -> tuple[bytes, str, float | None] | None:
         c = self.table.c
         now = self.clock()
-        with self._engine.get().connect() as conn:
-            rows = self._statements.read.rows(conn, {"ns": self._namespace, "k": key})
+        rows = self._statements.read.read(self._engine.get(), {"ns": self._namespace, "k": key})
         if not rows:
             return None
         value, version, expires_at = rows[0]
