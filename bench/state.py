@@ -5,8 +5,9 @@ every store, with the same 200-byte value over 1,000 keys: ours (memory, file,
 SQLite, Redis), Litestar's (memory, file, Redis; async, awaited one at a time
 in one event loop) and cachelib's (SimpleCache, FileSystemCache, RedisCache;
 both with room for 10,000 values, so that neither prunes on every set). Every
-store is measured in each of three rounds, in turn, and each figure is the
-median of its rounds. Neither peer has a compare-and-set, so only ours report one. Then four
+store is measured in each of four rounds, the stores of one medium side by
+side and in alternate orders, and each figure is the median of its rounds.
+Neither peer has a compare-and-set, so only ours report one. Then four
 processes increment one counter by compare-and-set on each of our shared
 stores, for two seconds: increments per second and refused attempts. Run:
 ``python -m bench.state``.
@@ -36,9 +37,9 @@ SECONDS = 0.5
 CONTENDERS = 4
 
 
-#: Every store is measured once per round, all stores in turn, so that drift in the machine's speed
-#: falls on ours and the peers alike; each figure is the median of its rounds.
-ROUNDS = 3
+#: Every store is measured once per round, so that drift in the machine's speed falls on ours and
+#: the peers alike; each figure is the median of its rounds.
+ROUNDS = 4
 
 
 def _rate(operation: Callable[[str], Any]) -> float:
@@ -98,9 +99,11 @@ def _litestar(store: Any) -> Round:
 def _rounds(stores: list[tuple[str, str, Round]]) -> list[dict[str, Any]]:
     """Every store's operations, measured in alternating rounds: medians, and every round."""
     measured: list[list[dict[str, float]]] = [[] for _ in stores]
-    for _ in range(ROUNDS):
-        for taken, (_, _, measure) in zip(measured, stores, strict=True):
-            taken.append(measure())
+    # The stores of one medium side by side, in one order and then the other: no store always goes first.
+    order = sorted(range(len(stores)), key=lambda n: stores[n][1])
+    for round_number in range(ROUNDS):
+        for n in order if round_number % 2 == 0 else reversed(order):
+            measured[n].append(stores[n][2]())
     rows = []
     for (name, medium, _), taken in zip(stores, measured, strict=True):
         medians = {operation: statistics.median(r[operation] for r in taken) for operation in taken[0]}

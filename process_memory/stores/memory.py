@@ -61,12 +61,21 @@ class MemoryStore(StateStore):
         return item
 
     def _get(self, key: str, renew: float | None) -> bytes | None:
-        with self._shared.lock:
-            item = self._live(key)
+        # _live's rule, written out: the store's most frequent call, where a call more is a tenth of its time.
+        slot, shared = (self._namespace, key), self._shared
+        with shared.lock:
+            item = shared.items.get(slot)
             if item is None:
                 return None
-            if renew is not None and item.deadline is not None:
-                item.deadline = self.clock() + renew
+            if item.deadline is not None:
+                now = self.clock()
+                if item.deadline <= now:
+                    del shared.items[slot]
+                    return None
+                if renew is not None:
+                    item.deadline = now + renew
+            if shared.max_entries is not None:
+                shared.items.move_to_end(slot)
             return item.value
 
     def _get_versioned(self, key: str) -> tuple[bytes, str] | None:
