@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run lint test bench bench-quick wrk mutate ferretdb nginx-config clean
+.PHONY: install run lint test bench bench-quick wrk mutate ferretdb verifier nginx-config clean
 
 # make nginx-config LISTEN=80 UPSTREAM=unix:/run/process-memory/gunicorn.sock MAX_BODY=67108864
 LISTEN ?= 8080
@@ -28,13 +28,17 @@ run: install
 ferretdb:
 	tools/ferretdb/build.sh
 
+# The independent offline verifier, in Go (tools/verify): the tests check the service's proofs with it.
+verifier:
+	tools/verify/build.sh
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m tools.code_shape process_memory
 	$(BIN)/python -m mypy process_memory
 
-test: install ferretdb lint
+test: install ferretdb verifier lint
 	$(BIN)/python -m pytest
 
 # Every scenario writes bench/results/<name>.json; bench.report turns them into docs/benchmarks.md (under 10 minutes).
