@@ -20,6 +20,7 @@ class RawAccess(Protocol):
     def summary_head(self, instance_id: str) -> int: ...
     def insert_placeholder_summary(self, instance_id: str) -> None: ...
     def blob_count(self, instance_id: str) -> int: ...
+    def drop_tree(self, instance_id: str, seq: int) -> None: ...
     def wipe_memory(self) -> None: ...
     def drop(self) -> None: ...
 
@@ -66,6 +67,9 @@ class MongoRaw:
     def wipe_memory(self) -> None:
         for part in ("views", "reads", "read_tables", "items"):
             self.store._memory(part).delete_many({})
+
+    def drop_tree(self, instance_id: str, seq: int) -> None:
+        self.store._entries().update_one({"instance_id": instance_id, "seq": seq}, {"$set": {"tree": None}})
 
     def drop(self) -> None:
         database = self.store._database()
@@ -121,6 +125,10 @@ class SQLRaw:
                 last_recorded_at="x",
             )
         )
+
+    def drop_tree(self, instance_id: str, seq: int) -> None:
+        trees = self.tables.trees
+        self._execute(trees.delete().where(trees.c.instance_id == instance_id, trees.c.seq == seq))
 
     def blob_count(self, instance_id: str) -> int:
         blobs = self.tables.blobs

@@ -96,7 +96,8 @@ def test_history_init_creates_the_schema_ahead_of_time(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "history schema ready" in result.output
     tables = set(sa.inspect(sa.create_engine(url)).get_table_names())
     memory = {f"process_memory_memory_{part}" for part in ("views", "reads", "read_tables", "items")}
-    assert tables == {"process_memory_entries", "process_memory_instances", "process_memory_blobs", *memory}
+    history = {f"process_memory_{part}" for part in ("entries", "instances", "blobs", "trees")}
+    assert tables == history | memory
 
 
 def test_history_gc_removes_only_unreferenced_old_blobs(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from process_memory.exceptions import Conflict, DuplicateEntry, InvalidInput, Pr
 from process_memory.formats import check_instance_id, format_timestamp
 from process_memory.history.core import UNSET, HistoryCore
 from process_memory.history.entry import NewEntry, StoredEntry, chain_hash, content_of, posted_fields
+from process_memory.history.trees import InstanceTree
 from process_memory.memory.document import MEMORY_FORMAT, MEMORY_MARKER, MemoryPost, parse_memory
 from process_memory.memory.view import ViewFold
 
@@ -192,6 +193,7 @@ class Appending(HistoryCore):
         if expected_head is not None and expected_head != seq:
             raise PreconditionFailed("the instance's head has moved", {"head": seq})
         recorded_at, recorded_by = format_timestamp(self.clock()), self.recorder()
+        tree = InstanceTree(lambda seqs: self.store.tree_hashes(instance_id, seqs))
         chained = []
         for entry in entries:
             if len(entry.data_bytes) > self.max_inline_data and entry.blob_ref is None:
@@ -200,7 +202,9 @@ class Appending(HistoryCore):
             fields = {**entry.fields, "seq": seq, "prev_hash": prev_hash}
             fields.update(recorded_at=recorded_at, recorded_by=recorded_by)
             inline = None if entry.blob_ref else entry.data_bytes.decode()
-            stored = StoredEntry(**fields, hash=chain_hash(fields), data_json=inline, blob_ref=entry.blob_ref)
+            entry_hash = chain_hash(fields)
+            hashes = tree.hashes_of(seq, entry_hash)
+            stored = StoredEntry(**fields, hash=entry_hash, data_json=inline, blob_ref=entry.blob_ref, tree=hashes)
             chained.append(stored)
             prev_hash = stored.hash
         return chained

@@ -87,6 +87,9 @@ class StoredEntry:
     data_json: str | None = _spec("json", nullable=True, hashed=False, description="any JSON value")
     #: The store's reference to the snappy-compressed data when it is offloaded, else None.
     blob_ref: str | None = None
+    #: The stored hashes of the instance's Merkle tree that this entry's write added (history/trees.py),
+    #: concatenated; None for an entry stored before trees were kept. Not part of the entry as shown.
+    tree: bytes | None = None
 
 
 #: Every stored field but ``blob_ref`` (whose form each store decides), by attribute name, in order.

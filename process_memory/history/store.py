@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -97,6 +97,10 @@ class HistoryStore(MemoryIndex, ABC):
     @abstractmethod
     def get_by_ids(self, instance_id: str, entry_ids: list[str]) -> dict[str, StoredEntry]:
         """Return the instance's entries with these ids, by id, in one round trip."""
+
+    @abstractmethod
+    def tree_hashes(self, instance_id: str, seqs: Sequence[int]) -> dict[int, bytes]:
+        """Return the ``tree`` of the instance's entries at these seqs, by seq; leave out those without one."""
 
     @abstractmethod
     def insert_many(self, entries: list[StoredEntry], view_fold: ViewFold | None = None) -> None:

@@ -55,6 +55,30 @@ def stored_hash_index(level: int, n: int) -> int:
     return index + level
 
 
+def split_stored_hash_index(index: int) -> tuple[int, int]:
+    """The (level, n) whose hash is stored at ``index``: the inverse of stored_hash_index."""
+    n = index // 2  # stored_hash_index(0, n) < 2n, so the record is at least index/2
+    at = stored_hash_index(0, n)
+    while (following := at + 1 + _trailing_ones(n)) <= index:
+        n, at = n + 1, following
+    level = index - at
+    return level, n >> level
+
+
+def hash_written_by(level: int, n: int) -> tuple[int, int]:
+    """The record whose write stored the n'th hash of ``level``, and that hash's place among the record's hashes.
+
+    A node is complete when its last record is written, so that record stores it, ``level`` places after
+    its own leaf hash. Stores that keep each record's hashes with the record find a node with this.
+    """
+    return ((n + 1) << level) - 1, level
+
+
+def completed_by(n: int) -> list[tuple[int, int]]:
+    """The (level, n) of the stored hashes record n's write reads: the roots of the subtrees it completes."""
+    return [(i, (n >> i) - 1) for i in reversed(range(_trailing_ones(n)))]
+
+
 def stored_hash_count(n: int) -> int:
     """How many hashes a tree of ``n`` records stores."""
     if n == 0:
@@ -77,7 +101,7 @@ def stored_hashes(n: int, leaf: bytes, read: HashReader) -> list[bytes]:
     Reads the roots of the subtrees that record n completes: as many as n has trailing one bits.
     """
     completed = _trailing_ones(n)
-    indexes = [stored_hash_index(i, (n >> i) - 1) for i in reversed(range(completed))]
+    indexes = [stored_hash_index(level, node) for level, node in completed_by(n)]
     old = _read(read, indexes)
     hashes, current = [leaf], leaf
     for i in range(completed):

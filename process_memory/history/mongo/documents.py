@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bson import ObjectId
+from bson import Binary, ObjectId
 from pymongo import ASCENDING
 from pymongo.collection import Collection
 
@@ -84,6 +84,7 @@ def entry_document(entry: StoredEntry) -> dict[str, Any]:
     doc: dict[str, Any] = {"_id": entry_key(entry.instance_id, entry.seq)}
     doc |= {name: getattr(entry, name) for name in STORED_FIELDS}
     doc["data_blob"] = ObjectId(entry.blob_ref) if entry.blob_ref else None
+    doc["tree"] = Binary(entry.tree) if entry.tree is not None else None
     return doc
 
 

@@ -10,7 +10,7 @@ nested arrays, integers beyond 64 bits); docs/storage.md explains the layout.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, MongoClient
@@ -169,6 +169,17 @@ class MongoHistoryStore(MongoBlobs, MongoMemoryIndex, HistoryStore):
             return {}
         cursor = self._entries().find({"instance_id": instance_id, "id": {"$in": entry_ids}})
         return {doc["id"]: entry_from_document(doc) for doc in cursor}
+
+    @_unavailable_on_network_error
+    def tree_hashes(self, instance_id: str, seqs: Sequence[int]) -> dict[int, bytes]:
+        """Return the ``tree`` of the entries at these seqs, an ``_id`` lookup each (FerretDB 1.x answers no
+        ``$in`` from an index); an entry stored before the keys has no tree."""
+        found = {}
+        for seq in seqs:
+            doc = self._entries().find_one({"_id": entry_key(instance_id, seq)}, {"tree": 1})
+            if doc is not None and doc.get("tree") is not None:
+                found[seq] = bytes(doc["tree"])
+        return found
 
     @_unavailable_on_network_error
     def insert_many(self, entries: list[StoredEntry], view_fold: ViewFold | None = None) -> None:

@@ -33,6 +33,7 @@ from process_memory.history.sql.tables import (
     entry_row,
     summary_from_row,
 )
+from process_memory.history.sql.trees import SQLTrees
 from process_memory.history.store import HistoryQuery, HistoryStore, InstanceSummary, SearchQuery
 from process_memory.memory.view import ViewFold
 from process_memory.paging import SearchPosition
@@ -45,8 +46,8 @@ CHAIN_BATCH = 32
 _unavailable_on_database_error = unavailable_on(OperationalError)
 
 
-class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
-    """History entries, summaries and offloaded data in three SQL tables; the current memory in four more."""
+class SQLHistoryStore(SQLTrees, SQLMemoryIndex, HistoryStore):
+    """History entries, summaries, trees and offloaded data in four SQL tables; the current memory in four more."""
 
     def __init__(self, url: str, table_prefix: str = "process_memory", timeout_ms: int = 5000) -> None:
         dialect = make_url(url).get_backend_name()
@@ -174,6 +175,7 @@ class SQLHistoryStore(SQLMemoryIndex, HistoryStore):
     def _insert_rows(self, conn: Connection, entries: list[StoredEntry]) -> None:
         with_jsonb = self._engine.dialect == "postgresql"
         self._insert_entries.run_many(conn, [entry_row(entry, with_jsonb) for entry in entries])
+        self._insert_trees(conn, entries)
 
     def _fold(self, conn: Connection, view_fold: ViewFold | None) -> None:
         if view_fold is not None:

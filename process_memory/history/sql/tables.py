@@ -18,11 +18,14 @@ from process_memory.history.store import InstanceSummary
 
 @dataclass(frozen=True)
 class Tables:
-    """The three tables of the history, named from one prefix."""
+    """The four tables of the history, named from one prefix."""
 
     entries: sa.Table
     instances: sa.Table
     blobs: sa.Table
+    #: The Merkle tree's hashes each entry's write stored (history/trees.py), written in the entry's
+    #: transaction; an entry stored before trees were kept has no row.
+    trees: sa.Table
 
 
 #: The fields kept as canonical JSON text, which PostgreSQL also keeps as JSONB under their shown names.
@@ -82,7 +85,14 @@ def build_tables(prefix: str, dialect: str) -> Tables:
         sa.Column("created_at", sa.DateTime, nullable=False, index=True),
         sa.Column("content", sa.LargeBinary, nullable=False),
     )
-    return Tables(entries, instances, blobs)
+    trees = sa.Table(
+        f"{prefix}_trees",
+        metadata,
+        sa.Column("instance_id", sa.String(128), primary_key=True),
+        sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("hashes", sa.LargeBinary, nullable=False),
+    )
+    return Tables(entries, instances, blobs, trees)
 
 
 def _jsonb_param(name: str) -> str:

@@ -1,0 +1,58 @@
+"""The trees table: the Merkle tree hashes each entry's write stored (history/trees.py), one row per entry.
+
+A row is written in its entry's transaction, so an entry and its tree hashes
+are stored together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
+
+from process_memory.db import ProcessLocalEngine, unavailable_on
+from process_memory.history.entry import StoredEntry
+from process_memory.history.sql.tables import Tables
+from process_memory.statements import DriverStatement
+
+_unavailable_on_database_error = unavailable_on(OperationalError)
+
+
+class SQLTrees:
+    """The SQL history store's tree rows (a mixin of SQLHistoryStore)."""
+
+    tables: Tables
+    _engine: ProcessLocalEngine
+    _tree_insert: DriverStatement | None = None
+
+    @_unavailable_on_database_error
+    def tree_hashes(self, instance_id: str, seqs: Sequence[int]) -> dict[int, bytes]:
+        """Return the tree hashes of the entries at these seqs, in one query (inside the writer's transaction
+        when there is one: the group's earlier entries are not committed yet)."""
+        trees = self.tables.trees
+        statement = sa.select(trees.c.seq, trees.c.hashes).where(
+            trees.c.instance_id == instance_id, trees.c.seq.in_(list(seqs))
+        )
+        with self._engine.connect() as conn:
+            return {seq: bytes(hashes) for seq, hashes in conn.execute(statement)}
+
+    def _insert_trees(self, conn: Connection, entries: list[StoredEntry]) -> None:
+        """Write the tree rows of entries being inserted, in their transaction."""
+        rows: list[Mapping[str, Any]] = [
+            {"instance_id": e.instance_id, "seq": e.seq, "hashes": e.tree} for e in entries if e.tree is not None
+        ]
+        if not rows:
+            return
+        if self._tree_insert is None:
+            # An entry written at a seq replaces whatever row that seq had: one left by entries deleted
+            # behind the service's back must not stall every later append.
+            trees = self.tables.trees
+            insert = self._engine.upsert(trees)
+            upsert = insert.on_conflict_do_update(
+                index_elements=[trees.c.instance_id, trees.c.seq], set_={"hashes": insert.excluded.hashes}
+            )
+            self._tree_insert = DriverStatement(upsert, column_keys=("instance_id", "seq", "hashes"))
+        self._tree_insert.run_many(conn, rows)

@@ -1,0 +1,68 @@
+"""Each instance's Merkle tree, kept with its entries: the rule of which hashes an entry stores.
+
+Leaf n of an instance's tree is its entry at seq n, the leaf's data being the
+entry's ``hash`` as 32 raw bytes (proofs/tlog.py has the tree itself). When
+entry n is stored, the tree's new stored hashes (its leaf hash and the roots
+of the subtrees it completes, one to log n of them) are stored *in the entry*,
+as ``StoredEntry.tree``. So the tree is written in the same row or document as
+the entry, atomically on every backend, and a hash of the tree is found by the
+seq of the entry that completed its subtree.
+
+An entry stored before trees were kept has no ``tree``; then nor do the
+entries after it that would need its hashes, until ``history reindex``
+rebuilds the instance's tree from its chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from process_memory.proofs.tlog import (
+    HASH_SIZE,
+    hash_written_by,
+    record_hash,
+    split_stored_hash_index,
+    stored_hashes,
+)
+
+#: Reads the ``tree`` of the instance's entries at these seqs; a seq with no entry or no tree is left out.
+TreeReader = Callable[[Sequence[int]], dict[int, bytes]]
+
+
+class MissingTree(LookupError):
+    """A hash of the tree that no stored entry holds: an entry stored before trees, or none at all."""
+
+
+class InstanceTree:
+    """One instance's stored tree hashes: those its entries hold, and those of entries about to be stored."""
+
+    def __init__(self, read: TreeReader) -> None:
+        self._read = read
+        self._known: dict[int, bytes] = {}
+
+    def hashes_of(self, seq: int, entry_hash: str) -> bytes | None:
+        """The ``tree`` of the entry at ``seq`` whose chain hash is ``entry_hash``; None when an older entry
+        it needs has none. Entries must be given in seq order; each is remembered for those after it."""
+        try:
+            tree = b"".join(stored_hashes(seq, record_hash(bytes.fromhex(entry_hash)), self.read))
+        except MissingTree:
+            return None
+        self._known[seq] = tree
+        return tree
+
+    def read(self, indexes: Sequence[int]) -> list[bytes]:
+        """The stored hashes at these indexes (proofs/tlog.py's HashReader); raise MissingTree for one not kept."""
+        places = [hash_written_by(*split_stored_hash_index(index)) for index in indexes]
+        self._fetch(seq for seq, _ in places)
+        hashes = []
+        for seq, position in places:
+            tree = self._known.get(seq)
+            if tree is None or len(tree) < (position + 1) * HASH_SIZE:
+                raise MissingTree(seq)
+            hashes.append(tree[position * HASH_SIZE : (position + 1) * HASH_SIZE])
+        return hashes
+
+    def _fetch(self, seqs: Iterable[int]) -> None:
+        wanted = sorted({seq for seq in seqs if seq not in self._known})
+        if wanted:
+            self._known.update(self._read(wanted))
