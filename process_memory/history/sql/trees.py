@@ -6,6 +6,7 @@ are stored together or not at all.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,15 @@ from process_memory.statements import DriverStatement
 _unavailable_on_database_error = unavailable_on(OperationalError)
 
 
+@functools.cache
+def _tree_read(trees: sa.Table, count: int) -> DriverStatement:
+    """The read of ``count`` seqs' tree rows: one statement per count (at most 1 + log2 of the seq), each
+    built and compiled once, as the append path's other reads are (statements.py)."""
+    seqs: list[sa.BindParameter[Any]] = [sa.bindparam(f"seq_{i}") for i in range(count)]
+    where = (trees.c.instance_id == sa.bindparam("instance_id"), trees.c.seq.in_(seqs))
+    return DriverStatement(sa.select(trees.c.seq, trees.c.hashes).where(*where))
+
+
 class SQLTrees:
     """The SQL history store's tree rows (a mixin of SQLHistoryStore)."""
 
@@ -32,12 +42,11 @@ class SQLTrees:
     def tree_hashes(self, instance_id: str, seqs: Sequence[int]) -> dict[int, bytes]:
         """Return the tree hashes of the entries at these seqs, in one query (inside the writer's transaction
         when there is one: the group's earlier entries are not committed yet)."""
-        trees = self.tables.trees
-        statement = sa.select(trees.c.seq, trees.c.hashes).where(
-            trees.c.instance_id == instance_id, trees.c.seq.in_(list(seqs))
-        )
+        if not seqs:
+            return {}
+        values = {"instance_id": instance_id} | {f"seq_{i}": seq for i, seq in enumerate(seqs)}
         with self._engine.connect() as conn:
-            return {seq: bytes(hashes) for seq, hashes in conn.execute(statement)}
+            return {seq: bytes(hashes) for seq, hashes in _tree_read(self.tables.trees, len(seqs)).rows(conn, values)}
 
     def _insert_trees(self, conn: Connection, entries: list[StoredEntry]) -> None:
         """Write the tree rows of entries being inserted, in their transaction."""
