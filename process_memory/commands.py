@@ -41,13 +41,16 @@ def history_commands(app: Flask) -> click.Group:
     @group.command("reindex")
     @click.option("--instance", "instance_id", default=None, help="Only this instance.")
     def reindex(instance_id: str | None) -> None:
-        """Rebuild the current memories and lineage indexes from the chains alone."""
+        """Rebuild the current memories, lineage indexes and Merkle trees from the chains alone."""
         memory: MemoryService = app.extensions["process_memory.memory"]
+        history: HistoryService = app.extensions["process_memory.history"]
         if instance_id is not None:
             found = memory.reindex(instance_id)
             click.echo(f"reindexed {instance_id}: {'a memory' if found else 'no memory'}")
+            click.echo(f"rebuilt the tree of {instance_id}: {history.rebuild_tree(instance_id)} entries")
             return
         click.echo(f"reindexed {memory.reindex_all()} instances with a memory")
+        click.echo(f"rebuilt the trees of {history.rebuild_trees()} instances")
 
     return group
 

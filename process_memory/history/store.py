@@ -103,6 +103,10 @@ class HistoryStore(MemoryIndex, ABC):
         """Return the ``tree`` of the instance's entries at these seqs, by seq; leave out those without one."""
 
     @abstractmethod
+    def save_trees(self, instance_id: str, trees: dict[int, bytes]) -> None:
+        """Store the ``tree`` of existing entries, by seq, replacing what they had (``history reindex``)."""
+
+    @abstractmethod
     def insert_many(self, entries: list[StoredEntry], view_fold: ViewFold | None = None) -> None:
         """Store consecutive entries of one instance, in order, in one round trip where the database allows.
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
+from process_memory.history.core import HistoryCore
 from process_memory.proofs.tlog import (
     HASH_SIZE,
     hash_written_by,
@@ -62,7 +63,56 @@ class InstanceTree:
             hashes.append(tree[position * HASH_SIZE : (position + 1) * HASH_SIZE])
         return hashes
 
+    def forget_but_the_frontier(self, size: int) -> None:
+        """Keep only what appends after the first ``size`` entries can need: the roots of the complete
+        subtrees that make up the tree of that size, one per set bit of ``size`` (rebuilding a long
+        instance's tree then holds log n hashes, not n)."""
+        frontier, end = set(), 0
+        for bit in reversed(range(size.bit_length())):
+            if size >> bit & 1:
+                end += 1 << bit
+                frontier.add(end - 1)
+        self._known = {seq: tree for seq, tree in self._known.items() if seq in frontier}
+
     def _fetch(self, seqs: Iterable[int]) -> None:
         wanted = sorted({seq for seq in seqs if seq not in self._known})
         if wanted:
             self._known.update(self._read(wanted))
+
+
+#: Tree hashes saved per store call while a tree is rebuilt.
+REBUILD_BATCH = 1000
+
+
+class TreeKeeping(HistoryCore):
+    """Rebuild instances' trees from their chains (``history reindex``)."""
+
+    def rebuild_tree(self, instance_id: str) -> int:
+        """Store the tree hashes of each of the instance's entries, computed from its chain alone (an entry
+        stored before trees, or one whose tree was lost, gets its own); return how many entries have one."""
+        tree = InstanceTree(lambda seqs: {})  # every hash it needs was computed here, from earlier entries
+        pending: dict[int, bytes] = {}
+        rebuilt = 0
+        for stored in self.store.iter_chain(instance_id):
+            hashes = tree.hashes_of(stored.seq, stored.hash)
+            if hashes is None:  # a seq missing from the chain: the rest of the tree cannot be built
+                break
+            pending[stored.seq] = hashes
+            rebuilt += 1
+            if len(pending) >= REBUILD_BATCH:
+                self.store.save_trees(instance_id, pending)
+                pending = {}
+                tree.forget_but_the_frontier(stored.seq + 1)
+        if pending:
+            self.store.save_trees(instance_id, pending)
+        return rebuilt
+
+    def rebuild_trees(self) -> int:
+        """Rebuild every instance's tree; return how many instances."""
+        count, after = 0, None
+        while summaries := self.store.list_summaries(after, REBUILD_BATCH):
+            for summary in summaries:
+                self.rebuild_tree(summary.instance_id)
+            count += len(summaries)
+            after = summaries[-1].instance_id
+        return count

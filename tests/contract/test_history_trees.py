@@ -10,8 +10,11 @@ from __future__ import annotations
 import threading
 import uuid
 
+import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
+from process_memory.history import trees
 from process_memory.history.store import HistoryStore
 from process_memory.history.trees import InstanceTree
 from process_memory.proofs.tlog import check_record, prove_record, record_hash, tree_hash
@@ -83,3 +86,21 @@ def test_an_entry_without_its_tree_leaves_the_entries_that_need_it_without_one(
     # Seq 3 needs the root of seqs 0-1, which seq 1 held; seq 7 needs that of 0-3, which seq 3 would have.
     assert sorted(kept) == [0, 2, 4, 5, 6]
     assert [len(kept[seq]) for seq in (4, 5, 6)] == [32, 64, 32]
+
+
+def test_reindex_rebuilds_the_trees_an_instance_lacks(
+    client: FlaskClient, app: Flask, store: HistoryStore, raw: RawAccess, iid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Saved five at a time, so that the rebuild keeps only the frontier between saves several times over.
+    monkeypatch.setattr(trees, "REBUILD_BATCH", 5)
+    _append(client, iid, "one", [0, 1])
+    raw.drop_tree(iid, 1)
+    _append(client, iid, "after", list(range(35)))
+    raw.drop_tree(iid, 20)
+    assert len(store.tree_hashes(iid, list(range(37)))) < 37
+    result = app.test_cli_runner().invoke(args=["history", "reindex", "--instance", iid])
+    assert result.exit_code == 0 and f"rebuilt the tree of {iid}: 37 entries" in result.output
+    _assert_tree_is_the_rfcs(store, iid, _entry_hashes(client, iid))
+    result = app.test_cli_runner().invoke(args=["history", "reindex"])
+    assert result.exit_code == 0 and "rebuilt the trees of" in result.output
+    _assert_tree_is_the_rfcs(store, iid, _entry_hashes(client, iid))

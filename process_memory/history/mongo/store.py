@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from bson import Binary
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
@@ -180,6 +181,15 @@ class MongoHistoryStore(MongoBlobs, MongoMemoryIndex, HistoryStore):
             if doc is not None and doc.get("tree") is not None:
                 found[seq] = bytes(doc["tree"])
         return found
+
+    @_unavailable_on_network_error
+    def save_trees(self, instance_id: str, trees: dict[int, bytes]) -> None:
+        """Set the ``tree`` of existing entries: by key, or by (instance_id, seq) for one stored before keys."""
+        entries = self._entries()
+        for seq, hashes in trees.items():
+            change = {"$set": {"tree": Binary(hashes)}}
+            if not entries.update_one({"_id": entry_key(instance_id, seq)}, change).matched_count:
+                entries.update_one({"instance_id": instance_id, "seq": seq}, change)
 
     @_unavailable_on_network_error
     def insert_many(self, entries: list[StoredEntry], view_fold: ViewFold | None = None) -> None:

@@ -48,11 +48,20 @@ class SQLTrees:
         with self._engine.connect() as conn:
             return {seq: bytes(hashes) for seq, hashes in _tree_read(self.tables.trees, len(seqs)).rows(conn, values)}
 
+    @_unavailable_on_database_error
+    def save_trees(self, instance_id: str, trees: dict[int, bytes]) -> None:
+        """Store rebuilt tree rows of existing entries, in one transaction."""
+        with self._engine.begin() as conn:
+            self._upsert_trees(conn, [{"instance_id": instance_id, "seq": s, "hashes": h} for s, h in trees.items()])
+
     def _insert_trees(self, conn: Connection, entries: list[StoredEntry]) -> None:
         """Write the tree rows of entries being inserted, in their transaction."""
         rows: list[Mapping[str, Any]] = [
             {"instance_id": e.instance_id, "seq": e.seq, "hashes": e.tree} for e in entries if e.tree is not None
         ]
+        self._upsert_trees(conn, rows)
+
+    def _upsert_trees(self, conn: Connection, rows: list[Mapping[str, Any]]) -> None:
         if not rows:
             return
         if self._tree_insert is None:
