@@ -1,0 +1,113 @@
+"""Checkpoints and proofs of an instance's tree (history/proving.py), on every history backend.
+
+Every proof the service makes from what a backend stored checks against the
+signed checkpoint with the Python checker, and the Go verifier (tools/verify,
+on x/mod's tlog and note) accepts them from the same JSON an auditor would hold.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from process_memory.exceptions import Conflict, InvalidInput, NotFound
+from process_memory.history.service import HistoryService
+from process_memory.proofs.checkpoints import open_checkpoint
+from process_memory.proofs.notes import Signer, Verifier, generate_key
+from process_memory.proofs.tlog import check_record, check_tree
+from tests.backends import RawAccess
+from tests.services import unavailable
+from tests.test_verify_tool import VERIFIER
+
+API = "/api/v1/instances"
+ORIGIN = "pm.test"
+
+
+@pytest.fixture(scope="module")
+def keys() -> tuple[Signer, Verifier, str]:
+    signer_key, verifier_key = generate_key("pm.test")
+    return Signer.from_key(signer_key), Verifier.from_key(verifier_key), verifier_key
+
+
+def _fill(client: FlaskClient, iid: str, count: int) -> list[str]:
+    for n in range(count):
+        assert client.post(f"{API}/{iid}/history", json={"type": "row", "data": n}).status_code == 201
+    items = client.get(f"{API}/{iid}/history", query_string={"limit": 1000}).get_json()["items"]
+    return [item["hash"] for item in items]
+
+
+def test_every_proof_checks_against_the_signed_checkpoints(
+    client: FlaskClient, service: HistoryService, keys: tuple[Signer, Verifier, str], iid: str
+) -> None:
+    signer, verifier, _ = keys
+    hashes = _fill(client, iid, 12)
+    roots = {}
+    for size in range(1, 13):
+        signed = service.checkpoint(iid, signer, ORIGIN, size)
+        opened = open_checkpoint(signed.note, [verifier])
+        assert (opened.origin, opened.size, opened.root.hex()) == (f"{ORIGIN}/{iid}", size, signed.root)
+        assert signed.head_hash == hashes[size - 1] and opened.extensions == (f"head {hashes[size - 1]}",)
+        roots[size] = opened.root
+        for seq in range(size):
+            proof = service.inclusion_proof(iid, seq, size)
+            hashes_of = [bytes.fromhex(h) for h in proof.proof]
+            check_record(hashes_of, size, opened.root, seq, bytes.fromhex(proof.leaf_hash))
+        for old in range(1, size + 1):
+            consistency = service.consistency_proof(iid, old, size)
+            check_tree([bytes.fromhex(h) for h in consistency.proof], size, opened.root, old, roots[old])
+    assert service.checkpoint(iid, signer, ORIGIN).size == 12  # the default: every entry
+
+
+def test_the_go_verifier_accepts_the_services_checkpoints_and_proofs(
+    client: FlaskClient, service: HistoryService, keys: tuple[Signer, Verifier, str], iid: str, tmp_path: Path
+) -> None:
+    if not VERIFIER.exists():
+        unavailable("the Go verifier is not built (needs Go; `make test` builds it with tools/verify/build.sh)")
+    signer, _, verifier_key = keys
+    hashes = _fill(client, iid, 9)
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.write_text(service.checkpoint(iid, signer, ORIGIN, 5).note)
+    new.write_text(service.checkpoint(iid, signer, ORIGIN).note)
+    inclusion = service.inclusion_proof(iid, 3)
+    consistency = service.consistency_proof(iid, 5)
+    (tmp_path / "i.json").write_text(json.dumps(vars(inclusion)))
+    shown = {"from": consistency.from_, "to": consistency.to, "proof": consistency.proof}
+    (tmp_path / "c.json").write_text(json.dumps(shown))
+
+    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(VERIFIER), *map(str, args)], capture_output=True, text=True, timeout=60)
+
+    checked = run("inclusion", "-key", verifier_key, "-entry-hash", hashes[3], new, tmp_path / "i.json")
+    assert checked.returncode == 0, checked.stderr
+    checked = run("consistency", "-key", verifier_key, old, new, tmp_path / "c.json")
+    assert checked.returncode == 0, checked.stderr
+    assert run("inclusion", "-key", verifier_key, "-entry-hash", hashes[4], new, tmp_path / "i.json").returncode == 1
+
+
+def test_what_cannot_be_proven_is_refused(
+    client: FlaskClient, service: HistoryService, raw: RawAccess, keys: tuple[Signer, Verifier, str], iid: str
+) -> None:
+    signer = keys[0]
+    _fill(client, iid, 4)
+    for refused in (
+        lambda: service.inclusion_proof(iid, 4),
+        lambda: service.inclusion_proof(iid, -1),
+        lambda: service.inclusion_proof(iid, 2, 2),
+        lambda: service.consistency_proof(iid, 0),
+        lambda: service.consistency_proof(iid, 3, 2),
+        lambda: service.checkpoint(iid, signer, ORIGIN, 5),
+        lambda: service.checkpoint(iid, signer, ORIGIN, 0),
+    ):
+        with pytest.raises(InvalidInput):
+            refused()
+    with pytest.raises(NotFound):
+        service.inclusion_proof(str(uuid.uuid4()), 0)
+    raw.drop_tree(iid, 3)  # as an entry stored before trees were kept: it held the root of seqs 0-3
+    with pytest.raises(Conflict, match="history reindex"):
+        service.checkpoint(iid, signer, ORIGIN)
+    assert service.checkpoint(iid, signer, ORIGIN, 3).size == 3  # a tree of three needs nothing seq 3 held
