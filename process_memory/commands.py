@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import click
@@ -10,6 +11,7 @@ from flask import Flask
 from process_memory.auth import SCOPES, KeysFileError, new_key
 from process_memory.history.service import HistoryService
 from process_memory.memory.service import MemoryService
+from process_memory.proofs.notes import NoteError, generate_key
 from process_memory.stores import SQLStore
 
 
@@ -71,8 +73,8 @@ def state_commands(app: Flask) -> click.Group:
 
 
 def keys_commands() -> click.Group:
-    """``keys create``."""
-    group = click.Group("keys", help="Make API keys (docs/security.md).")
+    """``keys create|signing-key``."""
+    group = click.Group("keys", help="Make API keys and checkpoint signing keys (docs/security.md).")
 
     @group.command("create")
     @click.argument("name")
@@ -90,5 +92,27 @@ def keys_commands() -> click.Group:
             raise click.BadParameter(str(error).removeprefix("line 1: ")) from None
         click.echo(f"key (shown once; give it to the client): {secret}", err=True)
         click.echo(key.line())
+
+    @group.command("signing-key")
+    @click.argument("name")
+    @click.option(
+        "--out",
+        "path",
+        required=True,
+        type=click.Path(dir_okay=False, writable=True),
+        help="the file to write the secret key to (mode 0600); PROCESS_MEMORY_SIGNING_KEY_FILE names it",
+    )
+    def signing_key(name: str, path: str) -> None:
+        """Make a checkpoint signing key: write the secret to --out, print the public verifier key."""
+        try:
+            signer_key, verifier_key = generate_key(name)
+        except NoteError as error:
+            raise click.BadParameter(str(error)) from None
+        try:
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+                file.write(signer_key + "\n")
+        except FileExistsError:
+            raise click.BadParameter(f"{path} exists: a signing key is never overwritten") from None
+        click.echo(verifier_key)
 
     return group

@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from process_memory.auth import ApiKey, KeysFileError, load_keys_file
+from process_memory.proofs.notes import NoteError, Signer
 
 #: BSON documents are capped at 16 MiB; leave room for the entry's own fields.
 MAX_INLINE_DATA_CEILING = 16_000_000
@@ -32,6 +33,11 @@ EMBEDDED_DATABASE_PATH = Path("var") / "process_memory.sqlite3"
 DEFAULT_STATE_DIR = Path("var") / "state"
 STATE_BACKENDS = ("memory", "file", "sql", "redis")
 _SQL_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+#: The origin of checkpoints when PROCESS_MEMORY_LOG_ORIGIN is not set.
+DEFAULT_LOG_ORIGIN = "process-memory"
+_ORIGIN_RE = re.compile(r"[!-~]{1,200}")
 
 
 class ConfigError(ValueError):
@@ -75,6 +81,10 @@ class Settings:
     auth_off: bool = False
     #: PROCESS_MEMORY_METRICS_OPEN=1: /metrics without a key (for a scraper on a private network).
     metrics_open: bool = False
+    #: The note signer of checkpoints (PROCESS_MEMORY_SIGNING_KEY_FILE); none: no checkpoints are served.
+    signing_key: Signer | None = field(default=None, repr=False)
+    #: PROCESS_MEMORY_LOG_ORIGIN: a checkpoint's origin is ``<this>/<instance id>``.
+    log_origin: str = DEFAULT_LOG_ORIGIN
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, dotenv_path: str | None = ".env") -> Settings:
@@ -116,6 +126,8 @@ class Settings:
             api_keys=_api_keys(values, auth_off),
             auth_off=auth_off,
             metrics_open=_switch(values, "PROCESS_MEMORY_METRICS_OPEN", {"0": False, "1": True}),
+            signing_key=_signing_key(values),
+            log_origin=_log_origin(values),
         )
 
     @property
@@ -144,6 +156,25 @@ def _switch(values: Mapping[str, str], name: str, choices: dict[str, bool]) -> b
     if raw not in choices:
         raise ConfigError(f"{name} must be {' or '.join(choices)}")
     return choices[raw]
+
+
+def _signing_key(values: Mapping[str, str]) -> Signer | None:
+    path = values.get("PROCESS_MEMORY_SIGNING_KEY_FILE", "").strip()
+    if not path:
+        return None
+    try:
+        return Signer.from_key(Path(path).read_text())
+    except OSError as error:
+        raise ConfigError(f"PROCESS_MEMORY_SIGNING_KEY_FILE cannot be read: {error.strerror}") from None
+    except NoteError:  # the message names the variable, never the key
+        raise ConfigError("PROCESS_MEMORY_SIGNING_KEY_FILE holds no note signer key (see keys signing-key)") from None
+
+
+def _log_origin(values: Mapping[str, str]) -> str:
+    origin = values.get("PROCESS_MEMORY_LOG_ORIGIN", "").strip() or DEFAULT_LOG_ORIGIN
+    if not _ORIGIN_RE.fullmatch(origin):
+        raise ConfigError("PROCESS_MEMORY_LOG_ORIGIN is 1-200 printable characters without spaces")
+    return origin
 
 
 def _api_keys(values: Mapping[str, str], auth_off: bool) -> tuple[ApiKey, ...]:

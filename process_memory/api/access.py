@@ -55,6 +55,11 @@ ROUTE_SCOPES: dict[str, dict[str, str]] = {
     "lineage.Readers": {"GET": _READ},
     "lineage.Events": {"GET": _READ},
     "lineage.Items": {"GET": _READ},
+    "proofs.InstanceCheckpoint": {"GET": _READ},
+    "proofs.InclusionProof": {"GET": _READ},
+    "proofs.ConsistencyProof": {"GET": _READ},
+    # Public keys: an auditor checks checkpoints with them, and needs no key of this service to get them.
+    "verifier_keys.VerifierKeys": {"GET": OPEN},
     # The platform's routes (docs/compatibility.md)
     "compatibility.create": {"POST": _APPEND},
     "compatibility.commit": {"POST": _APPEND},

@@ -1,0 +1,59 @@
+"""The checkpoint signing key and log origin: read once from the environment, refused clearly, never echoed;
+and the command that makes a key."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from process_memory import create_app
+from process_memory.config import DEFAULT_LOG_ORIGIN, ConfigError, Settings
+from process_memory.proofs.notes import Signer, generate_key
+
+
+def _settings(tmp_path: Path, **values: str) -> Settings:
+    return Settings.from_env({"PROCESS_MEMORY_DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}", **values}, None)
+
+
+def test_the_signing_key_and_origin_are_read_from_the_environment(tmp_path: Path) -> None:
+    signer_key, verifier_key = generate_key("pm.example")
+    (tmp_path / "signing.key").write_text(signer_key + "\n")
+    key_file = str(tmp_path / "signing.key")
+    settings = _settings(tmp_path, PROCESS_MEMORY_SIGNING_KEY_FILE=key_file, PROCESS_MEMORY_LOG_ORIGIN="logs.example")
+    assert settings.signing_key is not None and settings.signing_key.verifier_key == verifier_key
+    assert settings.log_origin == "logs.example" and signer_key not in repr(settings)
+    unset = _settings(tmp_path)
+    assert (unset.signing_key, unset.log_origin) == (None, DEFAULT_LOG_ORIGIN)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"PROCESS_MEMORY_SIGNING_KEY_FILE": "/nonexistent/signing.key"}, "cannot be read"),
+        ({"PROCESS_MEMORY_SIGNING_KEY_FILE": "{bad}"}, "holds no note signer key"),
+        ({"PROCESS_MEMORY_LOG_ORIGIN": "two words"}, "PROCESS_MEMORY_LOG_ORIGIN"),
+        ({"PROCESS_MEMORY_LOG_ORIGIN": "x" * 201}, "PROCESS_MEMORY_LOG_ORIGIN"),
+    ],
+)
+def test_a_bad_signing_setting_stops_the_start_without_echoing_the_key(
+    tmp_path: Path, values: dict[str, str], message: str
+) -> None:
+    signer_key = generate_key("pm.example")[0]
+    (tmp_path / "bad.key").write_text(signer_key.replace("PRIVATE+KEY", "PUBLIC+KEY"))
+    values = {k: str(tmp_path / "bad.key") if v == "{bad}" else v for k, v in values.items()}
+    with pytest.raises(ConfigError, match=message) as refused:
+        _settings(tmp_path, **values)
+    assert signer_key.split("+")[-1] not in str(refused.value)
+
+
+def test_keys_signing_key_writes_a_private_file_once_and_prints_the_verifier_key(tmp_path: Path) -> None:
+    app = create_app(_settings(tmp_path))
+    out = tmp_path / "signing.key"
+    made = app.test_cli_runner().invoke(args=["keys", "signing-key", "pm.example", "--out", str(out)])
+    assert made.exit_code == 0, made.output
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert Signer.from_key(out.read_text()).verifier_key == made.output.strip()
+    again = app.test_cli_runner().invoke(args=["keys", "signing-key", "pm.example", "--out", str(out)])
+    assert again.exit_code == 2 and "never overwritten" in again.output
