@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from process_memory.auth import ApiKey, KeysFileError, load_keys_file
-from process_memory.proofs.notes import NoteError, Signer
+from process_memory.proofs.notes import NoteError, Signer, Verifier
 
 #: BSON documents are capped at 16 MiB; leave room for the entry's own fields.
 MAX_INLINE_DATA_CEILING = 16_000_000
@@ -85,6 +85,9 @@ class Settings:
     signing_key: Signer | None = field(default=None, repr=False)
     #: PROCESS_MEMORY_LOG_ORIGIN: a checkpoint's origin is ``<this>/<instance id>``.
     log_origin: str = DEFAULT_LOG_ORIGIN
+    #: PROCESS_MEMORY_VERIFIER_KEYS_FILE: earlier keys' verifier keys, published beside the signing key's
+    #: so that checkpoints signed before a rotation still check.
+    verifier_keys: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, dotenv_path: str | None = ".env") -> Settings:
@@ -128,6 +131,7 @@ class Settings:
             metrics_open=_switch(values, "PROCESS_MEMORY_METRICS_OPEN", {"0": False, "1": True}),
             signing_key=_signing_key(values),
             log_origin=_log_origin(values),
+            verifier_keys=_verifier_keys(values),
         )
 
     @property
@@ -168,6 +172,27 @@ def _signing_key(values: Mapping[str, str]) -> Signer | None:
         raise ConfigError(f"PROCESS_MEMORY_SIGNING_KEY_FILE cannot be read: {error.strerror}") from None
     except NoteError:  # the message names the variable, never the key
         raise ConfigError("PROCESS_MEMORY_SIGNING_KEY_FILE holds no note signer key (see keys signing-key)") from None
+
+
+def _verifier_keys(values: Mapping[str, str]) -> tuple[str, ...]:
+    path = values.get("PROCESS_MEMORY_VERIFIER_KEYS_FILE", "").strip()
+    if not path:
+        return ()
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as error:
+        raise ConfigError(f"PROCESS_MEMORY_VERIFIER_KEYS_FILE cannot be read: {error.strerror}") from None
+    keys = []
+    for number, line in enumerate(lines, 1):
+        key = line.strip()
+        if not key or key.startswith("#"):
+            continue
+        try:
+            Verifier.from_key(key)
+        except NoteError:
+            raise ConfigError(f"PROCESS_MEMORY_VERIFIER_KEYS_FILE line {number} is not a verifier key") from None
+        keys.append(key)
+    return tuple(keys)
 
 
 def _log_origin(values: Mapping[str, str]) -> str:

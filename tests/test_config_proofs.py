@@ -57,3 +57,20 @@ def test_keys_signing_key_writes_a_private_file_once_and_prints_the_verifier_key
     assert Signer.from_key(out.read_text()).verifier_key == made.output.strip()
     again = app.test_cli_runner().invoke(args=["keys", "signing-key", "pm.example", "--out", str(out)])
     assert again.exit_code == 2 and "never overwritten" in again.output
+
+
+def test_earlier_verifier_keys_are_published_after_the_signing_keys(tmp_path: Path) -> None:
+    signer_key, current = generate_key("pm.example")
+    earlier = [generate_key("pm.example")[1], generate_key("pm.old")[1]]
+    (tmp_path / "signing.key").write_text(signer_key)
+    (tmp_path / "verifiers").write_text(f"# rotated out 2026-11\n{earlier[0]}\n\n{current}\n  {earlier[1]}  \n")
+    settings = _settings(
+        tmp_path,
+        PROCESS_MEMORY_SIGNING_KEY_FILE=str(tmp_path / "signing.key"),
+        PROCESS_MEMORY_VERIFIER_KEYS_FILE=str(tmp_path / "verifiers"),
+    )
+    published = create_app(settings).test_client().get("/api/v1/keys").get_json()["keys"]
+    assert published == [current, *earlier]  # the current key once, and first
+    (tmp_path / "verifiers").write_text(f"{earlier[0]}\nnot-a-key\n")
+    with pytest.raises(ConfigError, match="line 2 is not a verifier key"):
+        _settings(tmp_path, PROCESS_MEMORY_VERIFIER_KEYS_FILE=str(tmp_path / "verifiers"))

@@ -147,7 +147,7 @@ class VerifierKeys(MethodView):
     @keys_blp.doc(security=[])  # public keys: no key of this service is needed to read them
     @keys_blp.response(200, VerifierKeysSchema)
     def get(self) -> Any:
-        """List the keys that check this service's checkpoints (none when it signs none)."""
+        """List the keys that check this service's checkpoints: the signing key's first, then earlier keys'."""
         settings = _settings()
-        keys = [settings.signing_key.verifier_key] if settings.signing_key is not None else []
-        return {"origin": settings.log_origin, "keys": keys}
+        current = [settings.signing_key.verifier_key] if settings.signing_key is not None else []
+        return {"origin": settings.log_origin, "keys": list(dict.fromkeys([*current, *settings.verifier_keys]))}
