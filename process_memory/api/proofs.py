@@ -23,9 +23,9 @@ _SIZE = validate.Range(min=1, max=MAX_SEQ)
 _EVERY_ENTRY = {"description": "default: every entry"}
 _HASH = {"description": "lowercase hex SHA-256"}
 _ERRORS = {
-    404: "unknown instance; for a checkpoint, also: no signing key is configured",
+    404: "unknown instance, or a size or seq outside its tree; for a checkpoint, also: no signing key is configured",
     409: "a hash of the tree was never stored (entries from before trees): run `history reindex`",
-    422: "a size or seq outside the instance's tree",
+    422: "a malformed parameter",
 }
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from process_memory.exceptions import Conflict, InvalidInput
+from process_memory.exceptions import Conflict, NotFound
 from process_memory.history.core import HistoryCore
 from process_memory.history.trees import InstanceTree, MissingTree
 from process_memory.proofs.checkpoints import Checkpoint
@@ -66,7 +66,7 @@ class Proving(HistoryCore):
         """Prove that the entry at ``seq`` is in the instance's tree of ``size`` entries (default: every entry)."""
         size = self._size(instance_id, size)
         if not 0 <= seq < size:
-            raise InvalidInput("the seq is not in a tree of that size", {"seq": [f"from 0 to {size - 1}"]})
+            raise NotFound("no entry at that seq in a tree of that size", {"seq": f"from 0 to {size - 1}"})
         entry = self.store.get_by_seq(instance_id, seq)
         if entry is None:
             raise Conflict("an entry of the instance is missing", {"seq": seq})
@@ -77,17 +77,18 @@ class Proving(HistoryCore):
         """Prove that the instance's tree of ``new`` entries (default: every entry) begins with its tree of ``old``."""
         new = self._size(instance_id, new)
         if not 1 <= old <= new:
-            raise InvalidInput("the earlier size is not in the later tree", {"from": [f"from 1 to {new}"]})
+            raise NotFound("no tree of that earlier size in the later one", {"from": f"from 1 to {new}"})
         proof = self._proven(instance_id, lambda tree: prove_tree(new, old, tree.read))
         return ConsistencyProof(old, new, [h.hex() for h in proof])
 
     def _size(self, instance_id: str, size: int | None) -> int:
-        """The tree size asked for, or the instance's entry count; 404 for an unknown instance, 422 past its end."""
+        """The tree size asked for, or the instance's entry count; 404 for an unknown instance or a size past its end
+        (a tree that does not exist yet, as an entry past the head is a 404)."""
         count = self._summary(instance_id).count
         if size is None:
             return count
         if not 1 <= size <= count:
-            raise InvalidInput("the instance has no tree of that size", {"size": [f"from 1 to {count}"]})
+            raise NotFound("the instance has no tree of that size", {"size": f"from 1 to {count}"})
         return size
 
     def _proven(self, instance_id: str, prove: Callable[[InstanceTree], _T]) -> _T:

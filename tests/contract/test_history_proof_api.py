@@ -96,13 +96,13 @@ def test_each_refusal_has_its_status(signing_app: Flask, app: Flask, iid: str) -
     _fill(client, iid, 3)
     unknown = str(uuid.uuid4())
     expected = {
-        f"{API}/{iid}/checkpoint?size=4": 422,
+        f"{API}/{iid}/checkpoint?size=4": 404,
         f"{API}/{iid}/checkpoint?size=0": 422,
-        f"{API}/{iid}/proof/inclusion?seq=3": 422,
-        f"{API}/{iid}/proof/inclusion?seq=2&size=2": 422,
+        f"{API}/{iid}/proof/inclusion?seq=3": 404,
+        f"{API}/{iid}/proof/inclusion?seq=2&size=2": 404,
         f"{API}/{iid}/proof/inclusion": 422,
-        f"{API}/{iid}/proof/consistency?from=4": 422,
-        f"{API}/{iid}/proof/consistency?from=2&to=1": 422,
+        f"{API}/{iid}/proof/consistency?from=4": 404,
+        f"{API}/{iid}/proof/consistency?from=2&to=1": 404,
         f"{API}/{iid}/proof/consistency?from=1&extra=1": 422,
         f"{API}/{unknown}/checkpoint": 404,
         f"{API}/{unknown}/proof/inclusion?seq=0": 404,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from process_memory.exceptions import Conflict, InvalidInput, NotFound
+from process_memory.exceptions import Conflict, NotFound
 from process_memory.history.service import HistoryService
 from process_memory.proofs.checkpoints import open_checkpoint
 from process_memory.proofs.notes import Signer, Verifier, generate_key
@@ -103,7 +103,7 @@ def test_what_cannot_be_proven_is_refused(
         lambda: service.checkpoint(iid, signer, ORIGIN, 5),
         lambda: service.checkpoint(iid, signer, ORIGIN, 0),
     ):
-        with pytest.raises(InvalidInput):
+        with pytest.raises(NotFound):  # a tree or an entry that does not exist, as an entry past the head
             refused()
     with pytest.raises(NotFound):
         service.inclusion_proof(str(uuid.uuid4()), 0)
