@@ -19,6 +19,7 @@ from werkzeug.exceptions import BadRequest
 from process_memory.api import ApiBlueprint, history_service, memory_service
 from process_memory.api.lineage_schemas import MAX_DOCUMENTS, HistoryCountSchema, memory_document_schema
 from process_memory.api.parser import read_json_request
+from process_memory.api.proofs import receipt_headers
 from process_memory.api.schemas import ApiErrorSchema
 from process_memory.exceptions import NotFound
 from process_memory.history.store import HistoryQuery, InstanceQuery
@@ -45,7 +46,8 @@ def _documents(instance_id: str, direction: Literal["forward", "backward"], limi
 def _post_memory(instance_id: Any) -> Any:
     if not request.get_data(cache=True):
         raise BadRequest("there is no data in the request")
-    return memory_service().post(str(instance_id), read_json_request(request))
+    where = memory_service().post(str(instance_id), read_json_request(request))
+    return jsonify(where), 201, receipt_headers(where["instance_id"], where["seq"])
 
 
 @blp.route("/<uuid:instance_id>", endpoint="create", methods=["POST"])
@@ -58,7 +60,7 @@ def _post_memory(instance_id: Any) -> Any:
 @blp.alt_response(422, description="a part of the memory document has the wrong shape", schema=ApiErrorSchema)
 def create(instance_id: Any) -> Any:
     """Store a memory document as one entry of the instance in the URL, and fold it into its current memory."""
-    return jsonify(_post_memory(instance_id)), 201
+    return _post_memory(instance_id)
 
 
 @blp.route("/memory/<uuid:instance_id>", endpoint="memory")
@@ -70,7 +72,7 @@ class Memory(MethodView):
     @blp.alt_response(400, description="no body", schema=ApiErrorSchema)
     def post(self, instance_id: Any) -> Any:
         """Store a memory document as one entry."""
-        return jsonify(_post_memory(instance_id)), 201
+        return _post_memory(instance_id)
 
     @blp.doc(**_COMPAT)
     @blp.response(200, description="the memory documents, newest first (at most 100)")

@@ -12,6 +12,7 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from process_memory.api import ApiBlueprint, client_connected, entry_response, history_service, paged, paged_json
 from process_memory.api.access import check_instances
 from process_memory.api.parser import load_json_body
+from process_memory.api.proofs import receipt_headers
 from process_memory.api.schemas import (
     ApiErrorSchema,
     AppendHeadersSchema,
@@ -74,7 +75,7 @@ class History(MethodView):
         service = history_service()
         [(stored, created)] = service.append_entries(instance_id, [new], expected_head)
         location = url_for("instances.Entry", instance_id=instance_id, seq=stored.seq)
-        headers = {"Location": location, "ETag": f'"{stored.seq}"'}
+        headers = {"Location": location, "ETag": f'"{stored.seq}"', **receipt_headers(instance_id, stored.seq)}
         return entry_response(service.render_json(stored, new.data), 201 if created else 200, headers)
 
     @blp.arguments(HistoryArgsSchema(), location="query")
@@ -105,7 +106,8 @@ class HistoryBatch(MethodView):
             {"id": stored.id, "seq": stored.seq, "hash": stored.hash, "outcome": "created" if created else "existing"}
             for stored, created in results
         ]
-        return {"results": outcomes}, 201 if any(created for _, created in results) else 200
+        status = 201 if any(created for _, created in results) else 200
+        return {"results": outcomes}, status, receipt_headers(instance_id, max(stored.seq for stored, _ in results))
 
 
 @blp.route("/<iid:instance_id>/clone")

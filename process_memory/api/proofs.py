@@ -3,9 +3,10 @@ the verifier keys that check the checkpoints (docs/storage.md, "The Merkle tree"
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
-from flask import current_app
+from flask import current_app, request
 from flask.views import MethodView
 from marshmallow import RAISE, Schema, fields, validate
 
@@ -13,7 +14,7 @@ from process_memory.api import ApiBlueprint, history_service
 from process_memory.api.fields import Text
 from process_memory.api.schemas import ApiErrorSchema
 from process_memory.config import Settings
-from process_memory.exceptions import NotFound
+from process_memory.exceptions import Conflict, NotFound
 from process_memory.formats import MAX_SEQ
 
 blp = ApiBlueprint("proofs", __name__, description="Checkpoints and proofs of instances' Merkle trees")
@@ -91,6 +92,34 @@ class VerifierKeysSchema(Schema):
 def _settings() -> Settings:
     settings: Settings = current_app.config["SETTINGS"]
     return settings
+
+
+#: The preference (RFC 7240 ``Prefer``) under which an append answers with its receipt.
+RECEIPT_PREFERENCE = "receipt"
+#: The response header that carries a receipt: the signed note of the checkpoint, base64 (it spans lines).
+RECEIPT_HEADER = "Receipt"
+
+
+def _prefers_receipt() -> bool:
+    """Whether the request's ``Prefer`` headers name the receipt preference (``Prefer: receipt``)."""
+    preferences = ",".join(request.headers.getlist("Prefer"))
+    return any(
+        item.split(";")[0].split("=")[0].strip().lower() == RECEIPT_PREFERENCE for item in preferences.split(",")
+    )
+
+
+def receipt_headers(instance_id: str, last_seq: int) -> dict[str, str]:
+    """Return the receipt of an append that asked for one: the checkpoint of the instance's tree up to and including
+    ``last_seq``, signed, as a header. Nothing when no signing key is configured or the instance's tree is incomplete
+    (entries from before trees): the entries are stored already, and a receipt is only ever a preference."""
+    settings = _settings()
+    if settings.signing_key is None or not _prefers_receipt():
+        return {}
+    try:
+        signed = history_service().checkpoint(instance_id, settings.signing_key, settings.log_origin, last_seq + 1)
+    except Conflict:
+        return {}
+    return {RECEIPT_HEADER: base64.b64encode(signed.note.encode()).decode(), "Preference-Applied": RECEIPT_PREFERENCE}
 
 
 def _alt_responses(view: Any) -> Any:

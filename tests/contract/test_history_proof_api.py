@@ -7,20 +7,23 @@ come, are what the Go verifier checks.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import subprocess
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from process_memory import create_app
-from process_memory.proofs.checkpoints import open_checkpoint
+from process_memory.proofs.checkpoints import Checkpoint, open_checkpoint
 from process_memory.proofs.notes import Signer, Verifier, generate_key
 from process_memory.proofs.tlog import check_record, check_tree
+from tests.backends import RawAccess
 from tests.conftest import Backend
 from tests.services import unavailable
 from tests.test_verify_tool import VERIFIER
@@ -117,3 +120,40 @@ def test_each_refusal_has_its_status(signing_app: Flask, app: Flask, iid: str) -
     assert unsigned.get("/api/v1/keys").get_json()["keys"] == []
     assert unsigned.get(f"{API}/{iid}/proof/inclusion?seq=0").status_code == 200
     json.loads(unsigned.get(f"{API}/{iid}/proof/consistency?from=1").get_data())
+
+
+def _receipt(answer: Any, verifier: Verifier) -> Checkpoint:
+    assert answer.headers["Preference-Applied"] == "receipt"
+    return open_checkpoint(base64.b64decode(answer.headers["Receipt"]).decode(), [verifier])
+
+
+def test_every_kind_of_append_returns_its_receipt_when_asked(signing_app: Flask, raw: RawAccess, iid: str) -> None:
+    client = signing_app.test_client()
+    verifier = Verifier.from_key(client.get("/api/v1/keys").get_json()["keys"][0])
+    asked = {"Prefer": "return=representation, receipt"}
+    one = client.post(f"{API}/{iid}/history", json={"type": "row", "data": 0}, headers=asked)
+    many = [{"id": str(uuid.uuid4()), "type": "row", "data": n} for n in (1, 2, 3)]
+    batch = client.post(f"{API}/{iid}/history/batch", json={"entries": many}, headers=asked)
+    legacy = client.post(f"/{iid}/commit", json={"event": {"name": "e"}}, headers={"Prefer": "receipt"})
+    again = client.post(f"{API}/{iid}/history/batch", json={"entries": many[:2]}, headers=asked)  # a safe retry
+    receipts = [_receipt(answer, verifier) for answer in (one, batch, legacy, again)]
+    assert [r.size for r in receipts] == [1, 4, 5, 3]
+    for receipt in receipts:  # each is the checkpoint of the tree the append left, whatever came after
+        served = client.get(f"{API}/{iid}/checkpoint", query_string={"size": receipt.size}).get_json()
+        assert (receipt.origin, receipt.root.hex()) == (f"pm.test/{iid}", served["root"])
+        assert receipt.extensions == (f"head {served['head_hash']}",)
+    # Not asked for, no receipt; an instance whose tree is incomplete still appends, without one.
+    plain = client.post(f"{API}/{iid}/history", json={"type": "row", "data": 5})
+    assert plain.status_code == 201 and "Receipt" not in plain.headers
+    raw.drop_tree(iid, 5)  # the subtree of seqs 4 and 5, which every tree past 5 entries needs
+    incomplete = client.post(f"{API}/{iid}/history", json={"type": "row", "data": 6}, headers=asked)
+    assert incomplete.status_code == 201 and "Receipt" not in incomplete.headers
+    assert client.get(f"{API}/{iid}").get_json()["count"] == 7
+
+
+def test_no_receipt_without_a_signing_key(app: Flask, iid: str) -> None:
+    answer = app.test_client().post(
+        f"{API}/{iid}/history", json={"type": "row", "data": 0}, headers={"Prefer": "receipt"}
+    )
+    assert answer.status_code == 201
+    assert "Receipt" not in answer.headers and "Preference-Applied" not in answer.headers
