@@ -9,6 +9,7 @@ import click
 from flask import Flask
 
 from process_memory.auth import SCOPES, KeysFileError, new_key
+from process_memory.formats import format_timestamp
 from process_memory.history.service import HistoryService
 from process_memory.memory.service import MemoryService
 from process_memory.proofs.notes import NoteError, generate_key
@@ -54,7 +55,43 @@ def history_commands(app: Flask) -> click.Group:
         click.echo(f"reindexed {memory.reindex_all()} instances with a memory")
         click.echo(f"rebuilt the trees of {history.rebuild_trees()} instances")
 
+    group.add_command(redact_command(app))
     return group
+
+
+class Age(click.ParamType):
+    """An age such as ``365d``, ``12h``, ``30m`` or ``90s``."""
+
+    name = "age"
+    _UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> timedelta:
+        """Return the age as a timedelta; fail on anything but a positive whole number and one unit."""
+        if isinstance(value, timedelta):
+            return value
+        text = str(value).strip()
+        unit = self._UNITS.get(text[-1:])
+        if unit is None or not text[:-1].isdigit() or int(text[:-1]) == 0:
+            self.fail(f"{text!r} is not an age such as 365d, 12h, 30m or 90s", param, ctx)
+        return timedelta(**{unit: int(text[:-1])})
+
+
+def redact_command(app: Flask) -> click.Command:
+    """``history redact --older-than AGE [--type T]``: retention by age and type."""
+
+    @click.command("redact")
+    @click.option("--older-than", "age", required=True, type=Age(), help="e.g. 365d: entries recorded before then")
+    @click.option("--type", "entry_type", default=None, help="Only entries of this type.")
+    @click.option("--reason", default=None, help="Recorded in each redaction entry (default: the retention rule).")
+    def redact(age: timedelta, entry_type: str | None, reason: str | None) -> None:
+        """Erase the data of old entries for good, recording each erasure in its instance's chain (docs/proofs.md)."""
+        history: HistoryService = app.extensions["process_memory.history"]
+        before = format_timestamp(history.clock() - age)
+        rule = f"retention: recorded before {before}" + (f", type {entry_type}" if entry_type else "")
+        redacted = sum(1 for _ in history.redact_older(before, entry_type, reason or rule))
+        click.echo(f"redacted {redacted} entries recorded before {before}")
+
+    return redact
 
 
 def state_commands(app: Flask) -> click.Group:

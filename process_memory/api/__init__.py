@@ -114,7 +114,7 @@ def paged(page: Page[Any], cursor_name: str) -> tuple[Page[Any], int, dict[str, 
 
 def register_api(app: Flask) -> None:
     """Attach the OpenAPI machinery and every blueprint of the API."""
-    from process_memory.api import compat, instances, lineage, platform, proofs, search, state
+    from process_memory.api import compat, instances, lineage, platform, proofs, redactions, search, state
 
     app.config.update(
         API_TITLE="process-memory",
@@ -148,6 +148,7 @@ def register_api(app: Flask) -> None:
     api.register_blueprint(lineage.memory_blp, url_prefix=f"{API_PREFIX}/instances")
     api.register_blueprint(lineage.blp, url_prefix=f"{API_PREFIX}/lineage")
     api.register_blueprint(proofs.blp, url_prefix=f"{API_PREFIX}/instances")
+    api.register_blueprint(redactions.blp, url_prefix=f"{API_PREFIX}/instances")
     api.register_blueprint(proofs.keys_blp, url_prefix=f"{API_PREFIX}/keys")
     api.register_blueprint(compat.blp)
     api.register_blueprint(platform.blp)

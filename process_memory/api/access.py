@@ -49,6 +49,7 @@ ROUTE_SCOPES: dict[str, dict[str, str]] = {
     "instances.Export": {"GET": _READ},
     "instances.Clone": {"POST": _APPEND},
     "instances.Import": {"POST": _ADMIN},
+    "redactions.Redaction": {"POST": _ADMIN},
     "state.InstanceState": {"GET": _STATE, "PUT": _STATE, "DELETE": _STATE},
     "search.Search": {"GET": _READ},
     "memory.Memory": {"GET": _READ},

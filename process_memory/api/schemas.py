@@ -10,6 +10,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, fields, post_load, validate
 from process_memory.api.fields import AwareMoment, Text
 from process_memory.formats import INSTANCE_ID_RULE, MAX_SEQ, format_timestamp
 from process_memory.history.entry import FIELD_SPECS, Kind, NewEntry, shown_name
+from process_memory.history.redacting import REDACTION_TYPE
 from process_memory.history.store import HistoryQuery, InstanceQuery, SearchQuery
 from process_memory.paging import SEARCH_CURSOR_PATTERN
 
@@ -28,7 +29,13 @@ class NewEntrySchema(Schema):
     #: A large body keeps this field as canonical JSON text, never a parsed tree (api/parser.py).
     CANONICAL_FIELD = "data"
 
-    type = Text(required=True, validate=validate.Length(min=1, max=256))
+    type = Text(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=256),
+            validate.NoneOf([REDACTION_TYPE], error="reserved: the service appends redaction entries itself"),
+        ],
+    )
     data = fields.Raw(required=True, allow_none=True, metadata={"description": "any JSON value"})
     metadata = fields.Dict(keys=fields.String(), load_default=dict)
     id = fields.UUID(load_default=None, metadata={"description": "given by the client for safe retries"})

@@ -18,6 +18,7 @@ from process_memory.history.appending import Appending
 from process_memory.history.core import UNSET
 from process_memory.history.entry import NewEntry, copy_of, stored_from_shown
 from process_memory.history.reading import Reading
+from process_memory.history.redacting import RedactionLedger
 
 #: Entries per batch when cloning or importing (bounds memory to this many entries' data).
 COPY_CHUNK = 100
@@ -65,6 +66,7 @@ class Copying(Appending, Reading):
         check_instance_id(instance_id)
         prev_hash: str | None = None
         source: str | None = None
+        redactions = RedactionLedger()
         for seq, entry in enumerate(exported):
             stored = stored_from_shown(entry)
             if stored is None or stored.seq != seq or stored.prev_hash != prev_hash or not self._is_intact(stored):
@@ -72,7 +74,10 @@ class Copying(Appending, Reading):
             source = source or stored.instance_id
             if stored.instance_id != source:
                 raise InvalidInput("the imported history mixes instances", {"seq": seq})
+            redactions.see(stored, self.data_of)
             prev_hash = stored.hash
+        if (unvouched := redactions.first_unvouched()) is not None:
+            raise InvalidInput("a redacted entry has no redaction entry after it", {"seq": unvouched})
         if not exported:
             raise InvalidInput("the import holds no entry", {"body": ["one exported entry per line"]})
         self._require_empty_or_completing(

@@ -14,7 +14,7 @@ import snappy
 from process_memory.chain import CanonicalJSON, canonical_json, sha256_hex
 from process_memory.exceptions import CorruptEntry, NotFound
 from process_memory.formats import check_instance_id, utc_now
-from process_memory.history.entry import StoredEntry, chain_hash, entry_json, shown_entry
+from process_memory.history.entry import StoredEntry, chain_hash, entry_json, is_erased, shown_entry
 from process_memory.history.store import HistoryStore, InstanceSummary
 from process_memory.history.wakeups import HostWakeups
 
@@ -89,8 +89,11 @@ class HistoryCore:
         return entry_json(stored, canonical_json(data) if known else self._data_bytes(stored))
 
     def _is_intact(self, stored: StoredEntry) -> bool:
-        """Whether the entry's data, digest, size and hash agree (its link to the previous entry aside)."""
+        """Whether the entry's data, digest, size and hash agree (its link to the previous entry aside); a redacted
+        entry's data must be erased instead (whether its redaction is recorded is the chain walk's business)."""
         try:
+            if stored.redacted_json is not None:
+                return is_erased(stored) and chain_hash(vars(stored)) == stored.hash
             data_bytes = self._data_bytes(stored)
             return (
                 len(data_bytes) == stored.size

@@ -45,9 +45,9 @@ class FieldSpec:
     description: str | None = None
 
 
-def _spec(kind: Kind, **options: Any) -> Any:
+def _spec(kind: Kind, default: Any = dataclasses.MISSING, **options: Any) -> Any:
     # Called only while this module is imported, before mutmut switches any mutant on (docs/testing.md).
-    return field(metadata={"spec": FieldSpec(kind, **options)})  # pragma: no mutate
+    return field(default=default, metadata={"spec": FieldSpec(kind, **options)})  # pragma: no mutate
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,17 @@ class StoredEntry:
     hash: str = _spec("text", length=64, hashed=False)
     #: None when the data is offloaded: then ``blob_ref`` says where.
     data_json: str | None = _spec("json", nullable=True, hashed=False, description="any JSON value")
+    #: Set when the entry's data was erased for good (history/redacting.py): ``{at, by, reason}``, and the data
+    #: is null. Not hashed, like the data's text: the chain and the tree verify as before, and the ``redaction``
+    #: entry that names this seq later in the chain is what vouches for the erasure.
+    redacted_json: str | None = _spec(
+        "object",
+        default=None,
+        nullable=True,
+        hashed=False,
+        added_later=True,
+        description="null, or when, by which key and why the data was erased ({at, by, reason})",
+    )
     #: The store's reference to the snappy-compressed data when it is offloaded, else None.
     blob_ref: str | None = None
     #: The stored hashes of the instance's Merkle tree that this entry's write added (history/trees.py),
@@ -100,6 +111,8 @@ FIELD_SPECS: dict[str, FieldSpec] = {
 STORED_FIELDS: tuple[str, ...] = tuple(FIELD_SPECS)
 #: The attribute whose shown value, ``data``, may live out of line.
 DATA_FIELD = "data_json"
+#: What a redacted entry's data is once erased: JSON null, kept inline.
+ERASED_DATA = canonical_json(None).decode()
 
 
 def shown_name(name: str) -> str:
@@ -119,7 +132,7 @@ _POSTED = {n: spec for n, spec in FIELD_SPECS.items() if spec.posted}
 
 def _shown(spec: FieldSpec, value: Any) -> Any:
     """Return a field's shown value from its stored one (data, read from wherever it lives, is the caller's)."""
-    return json.loads(value) if spec.kind == "object" else value
+    return json.loads(value) if spec.kind == "object" and value is not None else value
 
 
 def _stored(spec: FieldSpec, value: Any) -> Any:
@@ -163,6 +176,11 @@ def chain_hash(stored: Mapping[str, Any]) -> str:
         if spec.hashed and not (spec.added_later and stored.get(n) is None)
     }
     return sha256_hex(canonical_json(shown))
+
+
+def is_erased(stored: StoredEntry) -> bool:
+    """Whether the entry's data is gone as redaction leaves it: JSON null, and no blob."""
+    return stored.data_json == ERASED_DATA and stored.blob_ref is None
 
 
 def content_of(stored: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -107,6 +107,11 @@ class HistoryStore(MemoryIndex, ABC):
         """Store the ``tree`` of existing entries, by seq, replacing what they had (``history reindex``)."""
 
     @abstractmethod
+    def erase_data(self, instance_id: str, seq: int, redacted_json: str) -> None:
+        """Erase an entry's data for good: make it JSON null, delete its offloaded blob, and record ``redacted_json``
+        (history/redacting.py). Every hashed field stays as it is. Erasing again changes nothing more."""
+
+    @abstractmethod
     def insert_many(self, entries: list[StoredEntry], view_fold: ViewFold | None = None) -> None:
         """Store consecutive entries of one instance, in order, in one round trip where the database allows.
 

@@ -1,4 +1,5 @@
-"""Offloaded data on MongoDB: a GridFS file per entry whose data is over DOCDB_MAX_DATA, and their sweep."""
+"""Offloaded data on MongoDB: a GridFS file per entry whose data is over DOCDB_MAX_DATA, their sweep, and erasing
+an entry's data for good (history/redacting.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pymongo.database import Database
 from pymongo.errors import ConnectionFailure
 
 from process_memory.db import unavailable_on
+from process_memory.history.entry import DATA_FIELD, ERASED_DATA
 
 _unavailable_on_network_error = unavailable_on(ConnectionFailure)
 
@@ -75,3 +77,14 @@ class MongoBlobs:
                 chunks.delete_many({"files_id": chunk["files_id"]})
                 deleted += 1
         return deleted
+
+    @_unavailable_on_network_error
+    def erase_data(self, instance_id: str, seq: int, redacted_json: str) -> None:
+        """Make the entry's data JSON null and record ``redacted_json``, then delete its GridFS file (a crash in
+        between leaves the file to ``history gc``: no entry refers to it any more)."""
+        erased = {DATA_FIELD: ERASED_DATA, "data_blob": None, "redacted_json": redacted_json}
+        at_entry = {"instance_id": instance_id, "seq": seq}
+        before = self._entries().find_one(at_entry)  # FerretDB 1.x has no findAndModify with a projection
+        self._entries().update_one(at_entry, {"$set": erased})
+        if before is not None and before.get("data_blob") is not None:
+            self.delete_blob(str(before["data_blob"]))

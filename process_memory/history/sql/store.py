@@ -24,6 +24,7 @@ from process_memory.exceptions import DuplicateEntry
 from process_memory.history.entry import STORED_FIELDS, StoredEntry
 from process_memory.history.sql.memory import SQLMemoryIndex, build_memory_tables
 from process_memory.history.sql.notify import AppendListener, channel_name
+from process_memory.history.sql.redaction import SQLRedaction
 from process_memory.history.sql.tables import (
     ENTRY_COLUMNS,
     build_tables,
@@ -46,7 +47,7 @@ CHAIN_BATCH = 32
 _unavailable_on_database_error = unavailable_on(OperationalError)
 
 
-class SQLHistoryStore(SQLTrees, SQLMemoryIndex, HistoryStore):
+class SQLHistoryStore(SQLTrees, SQLRedaction, SQLMemoryIndex, HistoryStore):
     """History entries, summaries, trees and offloaded data in four SQL tables; the current memory in four more."""
 
     def __init__(self, url: str, table_prefix: str = "process_memory", timeout_ms: int = 5000) -> None:
