@@ -10,7 +10,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from process_memory.chain import canonical_json
 from process_memory.proofs.checkpoints import Checkpoint
 from process_memory.proofs.notes import Signer, generate_key
 from process_memory.proofs.tlog import prove_record, prove_tree, record_hash, stored_hashes, tree_hash
@@ -141,3 +144,29 @@ def test_what_was_changed_or_signed_by_another_key_is_refused(
     assert wrong_entry.returncode == 1 and "seq 5" in wrong_entry.stderr
     assert _run(tool, "inclusion", "-key", verifier_key, cp21).returncode == 2
     assert _run(tool, "checkpoint", cp21).returncode == 2
+
+
+_JSON_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)  # any Unicode but lone surrogates
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _JSON_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_JSON_TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+#: Number literals Python never writes, each with its one canonical form.
+_LITERALS = ["1E+2", "0.1e1", "-0", "-0.0", "1.0e-7", "1e21", "1e-5", "12345678901234567890123", "0.00010", "5e-324"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=st.lists(_JSON_VALUES, min_size=1, max_size=20), ascii_only=st.booleans())
+def test_the_go_reading_of_canonical_json_is_the_services(tool: Path, values: list[object], ascii_only: bool) -> None:
+    # Written from docs/storage.md alone, the Go verifier must give the bytes the service hashes, for any value
+    # and however the JSON it reads is written.
+    lines = [json.dumps(value, ensure_ascii=ascii_only) for value in values] + _LITERALS
+    run = subprocess.run([str(tool), "canonical"], input="\n".join(lines).encode(), capture_output=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    expected = [canonical_json(json.loads(line)) for line in lines]
+    assert run.stdout.split(b"\n")[:-1] == expected

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Build a Go tool of tools/<name> once into .cache/bin/<binary> (git-ignored); later runs reuse it until its
-# main.go or go.sum changes. Without Go it says so and succeeds: the tests that need the tool skip then
+# Go files or go.sum change. Without Go it says so and succeeds: the tests that need the tool skip then
 # (and fail under CI=true).
 # Usage: tools/go-build.sh <name> <binary> [message shown before a build]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)/$1"
 out="$here/../../.cache/bin/$2"
-if [ -x "$out" ] && [ "$out" -nt "$here/main.go" ] && [ "$out" -nt "$here/go.sum" ]; then
+if [ -x "$out" ] && [ "$out" -nt "$here/go.sum" ] && [ -z "$(find "$here" -name '*.go' -newer "$out")" ]; then
   exit 0
 fi
 if ! command -v go >/dev/null 2>&1; then

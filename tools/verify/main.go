@@ -5,9 +5,15 @@
 //	pm-verify checkpoint  -key VKEY CHECKPOINT
 //	pm-verify inclusion   -key VKEY [-entry-hash HEX] CHECKPOINT PROOF.json
 //	pm-verify consistency -key VKEY OLD_CHECKPOINT NEW_CHECKPOINT PROOF.json
+//	pm-verify export      -key VKEY CHECKPOINT EXPORT.ndjson
+//	pm-verify canonical   < VALUES.ndjson
 //
-// CHECKPOINT is a signed note as GET /api/v1/instances/{id}/checkpoint returns it in "note"; PROOF.json is
-// the body of GET .../proof/inclusion or .../proof/consistency. Exit status: 0 when everything checks, 1
+// canonical prints the canonical JSON (docs/storage.md) of each JSON value on standard input, a line each:
+// what the recipe hashes, for anyone checking their own reading of it.
+//
+// CHECKPOINT is a signed note as GET /api/v1/instances/{id}/checkpoint returns it in "note" (or that whole
+// body); PROOF.json is
+// the body of GET .../proof/inclusion or .../proof/consistency; EXPORT.ndjson is GET .../export. Exit status: 0 when everything checks, 1
 // when something does not (the message says what), 2 for a usage error.
 package main
 
@@ -27,9 +33,10 @@ import (
 )
 
 type checkpoint struct {
-	origin string
-	size   int64
-	root   tlog.Hash
+	origin     string
+	size       int64
+	root       tlog.Hash
+	extensions []string
 }
 
 type inclusionProof struct {
@@ -61,7 +68,10 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return usageError{errors.New("a command: checkpoint, inclusion or consistency")}
+		return usageError{errors.New("a command: checkpoint, inclusion, consistency, export or canonical")}
+	}
+	if args[0] == "canonical" && len(args) == 1 {
+		return printCanonical(os.Stdin, os.Stdout)
 	}
 	flags := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	key := flags.String("key", "", "the verifier key that signs the checkpoints")
@@ -89,6 +99,8 @@ func run(args []string) error {
 		return checkInclusion(files[0], files[1], *entryHash, verifier)
 	case args[0] == "consistency" && len(files) == 3:
 		return checkConsistency(files[0], files[1], files[2], verifier)
+	case args[0] == "export" && len(files) == 2:
+		return checkExport(files[0], files[1], verifier)
 	}
 	return usageError{fmt.Errorf("%s: wrong command or number of files", args[0])}
 }
@@ -97,6 +109,16 @@ func readCheckpoint(path string, verifier note.Verifier) (checkpoint, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return checkpoint{}, err
+	}
+	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '{' {
+		// The body of GET .../checkpoint, which holds the note.
+		var body struct {
+			Note string `json:"note"`
+		}
+		if err := json.Unmarshal(trimmed, &body); err != nil || body.Note == "" {
+			return checkpoint{}, fmt.Errorf("%s: a JSON checkpoint file holds a \"note\"", path)
+		}
+		data = []byte(body.Note)
 	}
 	opened, err := note.Open(data, note.VerifierList(verifier))
 	if err != nil {
@@ -114,7 +136,7 @@ func readCheckpoint(path string, verifier note.Verifier) (checkpoint, error) {
 	if err != nil {
 		return checkpoint{}, fmt.Errorf("%s: the checkpoint's root: %w", path, err)
 	}
-	return checkpoint{origin: lines[0], size: size, root: root}, nil
+	return checkpoint{origin: lines[0], size: size, root: root, extensions: lines[3:]}, nil
 }
 
 func readJSON(path string, into any) error {
