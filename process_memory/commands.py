@@ -146,10 +146,13 @@ def keys_commands() -> click.Group:
         except NoteError as error:
             raise click.BadParameter(str(error)) from None
         try:
+            os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
             with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
                 file.write(signer_key + "\n")
         except FileExistsError:
             raise click.BadParameter(f"{path} exists: a signing key is never overwritten") from None
+        except OSError as error:
+            raise click.ClickException(f"cannot write {path}: {error.strerror}") from None
         click.echo(verifier_key)
 
     return group

@@ -57,6 +57,12 @@ def test_keys_signing_key_writes_a_private_file_once_and_prints_the_verifier_key
     assert Signer.from_key(out.read_text()).verifier_key == made.output.strip()
     again = app.test_cli_runner().invoke(args=["keys", "signing-key", "pm.example", "--out", str(out)])
     assert again.exit_code == 2 and "never overwritten" in again.output
+    # A directory that does not exist yet is made, private; one that cannot be is a one-line error, no trace.
+    nested = tmp_path / "new" / "keys" / "signing.key"
+    assert app.test_cli_runner().invoke(args=["keys", "signing-key", "n", "--out", str(nested)]).exit_code == 0
+    assert stat.S_IMODE(nested.parent.stat().st_mode) == 0o700 and nested.exists()
+    blocked = app.test_cli_runner().invoke(args=["keys", "signing-key", "n", "--out", "/proc/self/none/signing.key"])
+    assert blocked.exit_code == 1 and "cannot write" in blocked.output and "Traceback" not in blocked.output
 
 
 def test_earlier_verifier_keys_are_published_after_the_signing_keys(tmp_path: Path) -> None:
