@@ -49,14 +49,18 @@ def _nullable_columns(engine: sa.Engine, table: str) -> set[str]:
 
 def test_only_the_record_s_nullable_fields_may_be_null(tmp_path: Path, postgres: PostgresServer) -> None:
     # SQLite lets a primary-key column hold NULL unless it says NOT NULL; the key must say it.
-    expected = {"occurred_at", "recorded_by", "prev_hash", "data_json", "data_blob"}
+    expected = {"occurred_at", "recorded_by", "prev_hash", "data_json", "data_blob", "redacted_json"}
     sqlite_store = SQLHistoryStore(f"sqlite:///{tmp_path / 'h.sqlite3'}")
     sqlite_store.ensure_schema()
     assert _nullable_columns(sqlite_store._connect(), "process_memory_entries") == expected
     prefix = f"t_{uuid.uuid4().hex[:12]}"
     postgres_store = SQLHistoryStore(postgres.url, table_prefix=prefix)
     postgres_store.ensure_schema()
-    assert _nullable_columns(postgres_store._connect(), f"{prefix}_entries") == expected | {"data", "metadata"}
+    assert _nullable_columns(postgres_store._connect(), f"{prefix}_entries") == expected | {
+        "data",
+        "metadata",
+        "redacted",
+    }
     postgres_store.tables.entries.metadata.drop_all(postgres_store._connect())
 
 

@@ -8,6 +8,7 @@ on x/mod's tlog and note) accepts them from the same JSON an auditor would hold.
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import uuid
 from pathlib import Path
@@ -16,12 +17,15 @@ import pytest
 from flask.testing import FlaskClient
 
 from process_memory.exceptions import Conflict, NotFound
+from process_memory.history.entry import NewEntry
 from process_memory.history.service import HistoryService
 from process_memory.proofs.checkpoints import open_checkpoint
 from process_memory.proofs.notes import Signer, Verifier, generate_key
 from process_memory.proofs.tlog import check_record, check_tree
 from tests.backends import RawAccess
+from tests.conftest import HISTORY_BACKENDS
 from tests.services import unavailable
+from tests.test_tlog import mth, path, proof
 from tests.test_verify_tool import VERIFIER
 
 API = "/api/v1/instances"
@@ -111,3 +115,65 @@ def test_what_cannot_be_proven_is_refused(
     with pytest.raises(Conflict, match="history reindex"):
         service.checkpoint(iid, signer, ORIGIN)
     assert service.checkpoint(iid, signer, ORIGIN, 3).size == 3  # a tree of three needs nothing seq 3 held
+
+
+def _entry_hashes(service: HistoryService, iid: str) -> list[bytes]:
+    return [bytes.fromhex(stored.hash) for stored in service.store.iter_chain(iid)]
+
+
+def test_every_pair_in_trees_of_up_to_33_entries_is_rfc_6962s(
+    client: FlaskClient, service: HistoryService, keys: tuple[Signer, Verifier, str], iid: str
+) -> None:
+    # The independent reference is RFC 6962's own recursive definitions (tests/test_tlog.py), over the leaves
+    # a backend holds: every root, every audit path and every consistency proof, for every pair.
+    signer, verifier, _ = keys
+    _fill(client, iid, 33)
+    records = _entry_hashes(service, iid)
+    for size in range(1, 34):
+        leaves = records[:size]
+        root = open_checkpoint(service.checkpoint(iid, signer, ORIGIN, size).note, [verifier]).root
+        assert root == mth(leaves)
+        for seq in range(size):
+            assert [bytes.fromhex(h) for h in service.inclusion_proof(iid, seq, size).proof] == path(seq, leaves)
+        for old in range(1, size + 1):
+            assert [bytes.fromhex(h) for h in service.consistency_proof(iid, old, size).proof] == proof(old, leaves)
+
+
+# mongomock checks unique indexes by scanning: 10,000 entries take it minutes. It is a fast fake, not a backend.
+@pytest.mark.parametrize("backend", [name for name in HISTORY_BACKENDS if name != "mongomock"], indirect=True)
+def test_random_pairs_at_ten_thousand_entries(
+    service: HistoryService, keys: tuple[Signer, Verifier, str], iid: str, tmp_path: Path
+) -> None:
+    signer, verifier, verifier_key = keys
+    records: list[bytes] = []
+    for first in range(0, 10_000, 1000):
+        batch = service.append_entries(iid, [NewEntry(type="row", data=n) for n in range(first, first + 1000)])
+        records += [bytes.fromhex(stored.hash) for stored, _ in batch]
+    assert service.get_instance(iid)["count"] == len(records) == 10_000
+    draw = random.Random(6962)
+    go_checks: list[list[str]] = []
+    for case in range(24):
+        size = draw.randint(1, 10_000)
+        seq, old = draw.randrange(size), draw.randint(1, size)
+        note = service.checkpoint(iid, signer, ORIGIN, size).note
+        root = open_checkpoint(note, [verifier]).root
+        assert root == mth(records[:size])
+        inclusion = service.inclusion_proof(iid, seq, size)
+        assert [bytes.fromhex(h) for h in inclusion.proof] == path(seq, records[:size])
+        consistency = service.consistency_proof(iid, old, size)
+        assert [bytes.fromhex(h) for h in consistency.proof] == proof(old, records[:size])
+        if case < 8:  # and the Go verifier, from the files an auditor would hold
+            files = {"new.cp": note, "old.cp": service.checkpoint(iid, signer, ORIGIN, old).note}
+            files |= {"i.json": json.dumps(vars(inclusion))}
+            files |= {"c.json": json.dumps({"from": old, "to": size, "proof": consistency.proof})}
+            folder = tmp_path / str(case)
+            folder.mkdir()
+            for name, text in files.items():
+                (folder / name).write_text(text)
+            go_checks.append(["inclusion", "-entry-hash", records[seq].hex(), f"{folder}/new.cp", f"{folder}/i.json"])
+            go_checks.append(["consistency", f"{folder}/old.cp", f"{folder}/new.cp", f"{folder}/c.json"])
+    if not VERIFIER.exists():
+        unavailable("the Go verifier is not built (needs Go; `make test` builds it with tools/verify/build.sh)")
+    for command, *args in go_checks:
+        run = subprocess.run([str(VERIFIER), command, "-key", verifier_key, *args], capture_output=True, timeout=60)
+        assert run.returncode == 0, run.stderr
