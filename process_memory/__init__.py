@@ -109,8 +109,10 @@ def register_request_limits(app: Flask, settings: Settings) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount the API."""
+    """Mount the API and the history browser."""
     from process_memory.api import health, register_api
+    from process_memory.ui import register_ui
 
     app.register_blueprint(health.blp)
     register_api(app)
+    register_ui(app)

@@ -73,6 +73,8 @@ def test_the_wheel_holds_the_package_its_scripts_and_requirements_txt(project_ro
     assert pins == _requirements(project_root / "requirements.txt")
     assert "process-memory-admin = process_memory.cli:admin" in entry_points
     assert "process-memory-nginx = process_memory.deploy:main" in entry_points
+    assert "process-memory = process_memory.client.cli:main" in entry_points
+    assert "process_memory/ui/templates/timeline.html" in names and "process_memory/ui/static/ui.js" in names
 
 
 def test_the_admin_script_runs_the_operator_commands(tmp_path: Path) -> None:

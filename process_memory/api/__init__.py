@@ -123,7 +123,8 @@ def register_api(app: Flask) -> None:
         OPENAPI_URL_PREFIX=API_PREFIX,
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        # Served from the swagger-ui-bundle package (ui/__init__.py): no CDN, so air-gapped deployments have it.
+        OPENAPI_SWAGGER_UI_URL="/api/v1/docs/assets/",
         # Every operation takes an API key, as a Bearer token or as Basic's password (docs/security.md).
         API_SPEC_OPTIONS={
             "components": {

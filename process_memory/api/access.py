@@ -59,6 +59,15 @@ ROUTE_SCOPES: dict[str, dict[str, str]] = {
     "proofs.InstanceCheckpoint": {"GET": _READ},
     "proofs.InclusionProof": {"GET": _READ},
     "proofs.ConsistencyProof": {"GET": _READ},
+    # The history browser reads as the API does; its assets, the Swagger UI's and / hold no data.
+    "ui.instances": {"GET": _READ},
+    "ui.timeline": {"GET": _READ},
+    "ui.badge": {"GET": _READ},
+    "ui.entry": {"GET": _READ},
+    "ui.reprocessing": {"GET": _READ},
+    "ui.static": {"GET": OPEN},
+    "ui_root.root": {"GET": OPEN},
+    "ui_root.swagger_assets": {"GET": OPEN},
     # Public keys: an auditor checks checkpoints with them, and needs no key of this service to get them.
     "verifier_keys.VerifierKeys": {"GET": OPEN},
     # The platform's routes (docs/compatibility.md)

@@ -221,6 +221,7 @@ class InstanceListArgsSchema(Schema):
 
     after = Text(validate=validate.Length(min=1, max=128))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    prefix = Text(validate=validate.Length(max=128), metadata={"description": "only ids that start with this"})
 
     @post_load
     def make_query(self, values: dict[str, Any], **_: Any) -> InstanceQuery:

@@ -120,7 +120,7 @@ class Reading(HistoryCore):
     def list_instances(self, query: InstanceQuery) -> Page[dict[str, Any]]:
         """Return one page of instance summaries ordered by id; the cursor is the last id shown."""
         page = fetch_page(
-            lambda n: self.store.list_summaries(query.after, n),
+            lambda n: self.store.list_summaries(query.after, n, query.prefix),
             query.limit,
             lambda summary: summary.instance_id,
         )

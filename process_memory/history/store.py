@@ -73,6 +73,8 @@ class InstanceQuery:
 
     after: str | None = None
     limit: int = 100
+    #: Only instances whose id starts with this.
+    prefix: str = ""
 
 
 class HistoryStore(MemoryIndex, ABC):
@@ -176,8 +178,8 @@ class HistoryStore(MemoryIndex, ABC):
         """Return the instance's summary, repaired first when stale; None when it has no entry."""
 
     @abstractmethod
-    def list_summaries(self, after: str | None, limit: int) -> list[InstanceSummary]:
-        """Return up to ``limit`` summaries ordered by instance id, after ``after``."""
+    def list_summaries(self, after: str | None, limit: int, prefix: str = "") -> list[InstanceSummary]:
+        """Return up to ``limit`` summaries ordered by instance id, after ``after``, of ids starting with ``prefix``."""
 
     def summary_from_entries(self, instance_id: str) -> InstanceSummary | None:
         """Recompute an instance's summary from its entries (two indexed reads)."""

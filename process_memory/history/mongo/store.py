@@ -10,6 +10,7 @@ nested arrays, integers beyond 64 bits); docs/storage.md explains the layout.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -314,9 +315,12 @@ class MongoHistoryStore(MongoBlobs, MongoMemoryIndex, HistoryStore):
         return self._fresh([doc])[0] if doc else None
 
     @_unavailable_on_network_error
-    def list_summaries(self, after: str | None, limit: int) -> list[InstanceSummary]:
-        """Return summaries by instance id, each checked for staleness in one query per page."""
-        criteria = {"_id": {"$gt": after}} if after is not None else {}
+    def list_summaries(self, after: str | None, limit: int, prefix: str = "") -> list[InstanceSummary]:
+        """Return summaries by instance id (of ids that start with ``prefix``), each checked for staleness in one
+        query per page."""
+        criteria: dict[str, Any] = {"_id": {"$gt": after}} if after is not None else {}
+        if prefix:
+            criteria = {"$and": [criteria, {"_id": {"$regex": f"^{re.escape(prefix)}"}}]}
         docs = list(self._summaries().find(criteria).sort("_id", ASCENDING).limit(limit))
         return [summary for summary in self._fresh(docs) if summary is not None]
 

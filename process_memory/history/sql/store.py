@@ -321,10 +321,12 @@ class SQLHistoryStore(SQLTrees, SQLRedaction, SQLMemoryIndex, HistoryStore):
         return found[0] if found else None
 
     @_unavailable_on_database_error
-    def list_summaries(self, after: str | None, limit: int) -> list[InstanceSummary]:
-        """Return summaries ordered by instance id."""
-        instances = self.tables.instances
-        criteria = instances.c.instance_id > after if after is not None else sa.true()
+    def list_summaries(self, after: str | None, limit: int, prefix: str = "") -> list[InstanceSummary]:
+        """Return summaries ordered by instance id (of ids that start with ``prefix``)."""
+        column = self.tables.instances.c.instance_id
+        criteria = sa.and_(
+            column > after if after is not None else sa.true(), column.startswith(prefix, autoescape=True)
+        )
         return [summary for summary in self._summaries(criteria, limit) if summary is not None]
 
     def _save_summary_if_behind(self, summary: InstanceSummary) -> None:

@@ -1,0 +1,285 @@
+"""``process-memory``: the command an operator or auditor types, on the client (docs/client.md).
+
+It reads ``PROCESS_MEMORY_URL`` and ``PROCESS_MEMORY_KEY`` (or ``--url``, ``--key``). Exit status: 0 done;
+1 a check failed (``verify``); 2 a usage error; 3 the service refused the request (its error is printed);
+4 the service could not be reached or kept answering 503.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.table import Table
+
+from process_memory.client.api import KEY_VARIABLE, URL_VARIABLE, Client
+from process_memory.client.errors import ApiError, ConnectionFailed, Unavailable
+from process_memory.history.exports import verify_export
+from process_memory.proofs.checkpoints import open_checkpoint
+from process_memory.proofs.notes import NoteError, Verifier
+
+#: Exit statuses (documented above and in docs/client.md); click's own usage errors are 2.
+CHECK_FAILED, REFUSED, UNREACHABLE = 1, 3, 4
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+@click.group(name="process-memory")
+@click.option("--url", envvar=URL_VARIABLE, default=None, help=f"the service (default ${URL_VARIABLE}, or local)")
+@click.option("--key", "api_key", envvar=KEY_VARIABLE, default=None, help=f"an API key (default ${KEY_VARIABLE})")
+@click.pass_context
+def main(context: click.Context, url: str | None, api_key: str | None) -> None:
+    """process-memory's command line: write and read histories, and check them offline (docs/client.md)."""
+    context.obj = functools.partial(Client, url, api_key)
+
+
+def _client() -> Client:
+    make: Callable[[], Client] = click.get_current_context().obj
+    return make()
+
+
+def _answers(command: _F) -> _F:
+    """Turn the client's errors into one line on stderr and the documented exit status."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (ConnectionFailed, Unavailable) as failure:
+            click.echo(f"error: {failure}", err=True)
+            sys.exit(UNREACHABLE)
+        except ApiError as refused:
+            details = f" {json.dumps(refused.details)}" if refused.details else ""
+            click.echo(f"error: {refused}{details}", err=True)
+            sys.exit(REFUSED)
+
+    return run  # type: ignore[return-value]
+
+
+def _json_argument(text: str | None, what: str) -> Any:
+    """A JSON value from the command line, or from stdin when it is absent or ``-``."""
+    source = sys.stdin.read() if text in (None, "-") else text
+    try:
+        return json.loads(source)
+    except ValueError:
+        raise click.BadParameter(f"{what} is not JSON") from None
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False))
+
+
+@main.command()
+@click.argument("instance")
+@click.argument("entry_type", metavar="TYPE")
+@click.argument("data", required=False)
+@click.option("--metadata", default=None, help="a JSON object")
+@click.option("--id", "entry_id", default=None, help="the entry's id (default: a new UUID, kept across retries)")
+@click.option("--if-match", type=int, default=None, help="append only if this seq is the head (-1: empty)")
+@_answers
+def append(
+    instance: str, entry_type: str, data: str | None, metadata: str | None, entry_id: str | None, if_match: int | None
+) -> None:
+    """Append an entry: DATA is JSON, from the argument or stdin. Prints the stored entry."""
+    meta = _json_argument(metadata, "--metadata") if metadata is not None else None
+    value = _json_argument(data, "DATA")
+    _print_json(_client().append(instance, entry_type, value, metadata=meta, id=entry_id, if_match=if_match))
+
+
+_COLUMNS = ("seq", "type", "recorded_at", "recorded_by", "size")
+
+
+def _table(entries: Iterator[dict[str, Any]]) -> Table:
+    table = Table(*_COLUMNS, "notes", box=None, header_style="bold")
+    for entry in entries:
+        notes = ["redacted"] if entry.get("redacted") else []
+        notes += [name for name in ("imported_from", "cloned_from") if name in entry.get("metadata", {})]
+        table.add_row(
+            *(str(entry.get(name) if entry.get(name) is not None else "") for name in _COLUMNS), " ".join(notes)
+        )
+    return table
+
+
+@main.command()
+@click.argument("instance")
+@click.option("--backward", is_flag=True, help="newest first")
+@click.option("--type", "entry_type", default=None)
+@click.option("--since", default=None, help="RFC 3339: recorded at or after")
+@click.option("--until", default=None, help="RFC 3339: recorded before")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="at most this many entries")
+@click.option("--json", "as_json", is_flag=True, help="one entry per line, as JSON")
+@_answers
+def history(
+    instance: str,
+    backward: bool,
+    entry_type: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    """Show an instance's entries: a table, or JSON lines with --json."""
+    found = _client().history(
+        instance, "backward" if backward else "forward", type=entry_type, since=since, until=until
+    )
+    shown = itertools.islice(found, limit)
+    if as_json:
+        for entry in shown:
+            _print_json(entry)
+    else:
+        Console().print(_table(shown))
+
+
+@main.command()
+@click.argument("instance")
+@click.option("-f", "--follow", is_flag=True, help="keep printing entries as they are appended")
+@click.option("-n", "--lines", type=click.IntRange(min=0), default=10, show_default=True, help="the last entries")
+@_answers
+def tail(instance: str, follow: bool, lines: int) -> None:
+    """Print an instance's last entries as JSON lines; with -f, go on with new ones as they come."""
+    client = _client()
+    last = list(itertools.islice(client.history(instance, "backward", page_size=min(max(lines, 1), 1000)), lines))
+    for entry in reversed(last):
+        _print_json(entry)
+    if follow:
+        after = last[0]["seq"] if last else client.instance(instance)["count"] - 1
+        for entry in client.tail(instance, after=after):
+            _print_json(entry)
+            sys.stdout.flush()
+
+
+@contextmanager
+def _progress(total: int | None, what: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal's stderr; nothing when stderr is not a terminal (piped, logged)."""
+    if not sys.stderr.isatty():
+        yield lambda _: None
+        return
+    columns = ("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda moved: bar.advance(task, moved)
+
+
+@main.command("export")
+@click.argument("instance")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@_answers
+def export_command(instance: str, path: str) -> None:
+    """Save an instance's whole history to PATH (NDJSON, one entry per line)."""
+    with _progress(None, f"export {instance}") as advance:
+        written = _client().export(instance, path, advance)
+    click.echo(f"exported {instance}: {written} bytes to {path}", err=True)
+
+
+@main.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("instance")
+@_answers
+def import_command(path: str, instance: str) -> None:
+    """Import an export file into an empty instance (its whole chain is checked first)."""
+    with _progress(Path(path).stat().st_size, f"import {instance}") as advance:
+        summary = _client().import_(path, instance, advance)
+    _print_json(summary)
+
+
+@main.command()
+@click.argument("instance")
+@click.option("--size", type=click.IntRange(min=1), default=None, help="default: every entry")
+@click.option("--note", "note_only", is_flag=True, help="print only the signed note (what verify takes)")
+@_answers
+def checkpoint(instance: str, size: int | None, note_only: bool) -> None:
+    """Print a signed checkpoint of the instance's tree."""
+    signed = _client().checkpoint(instance, size)
+    if note_only:
+        click.echo(signed["note"], nl=False)
+    else:
+        _print_json(signed)
+
+
+@main.command()
+@_answers
+def keys() -> None:
+    """Print the verifier keys the service publishes, one per line (get them out of band too)."""
+    for key in _client().verifier_keys()["keys"]:
+        click.echo(key)
+
+
+@main.group()
+def state() -> None:
+    """An instance's working state."""
+
+
+@state.command("get")
+@click.argument("instance")
+@_answers
+def state_get(instance: str) -> None:
+    """Print the state (exit 3 when there is none); its version goes to stderr."""
+    found = _client().state.get(instance)
+    if found is None:
+        click.echo("error: the instance has no state", err=True)
+        sys.exit(REFUSED)
+    _print_json(found.value)
+    click.echo(f"etag: {found.etag}", err=True)
+
+
+@state.command("put")
+@click.argument("instance")
+@click.argument("value", required=False)
+@click.option("--if-match", "etag", default=None, help="replace only this version")
+@click.option("--ttl", type=click.IntRange(min=1), default=None, help="seconds until it expires")
+@_answers
+def state_put(instance: str, value: str | None, etag: str | None, ttl: int | None) -> None:
+    """Store VALUE (JSON, from the argument or stdin) as the state; prints the new version."""
+    stored = _client().state.put(instance, _json_argument(value, "VALUE"), etag, ttl=ttl)
+    click.echo(stored.etag)
+
+
+def _verifiers(keys: tuple[str, ...]) -> list[Verifier]:
+    """The verifier keys given, each as a key or as a file of keys, one per line."""
+    texts: list[str] = []
+    for key in keys:
+        path = Path(key)
+        texts += path.read_text().split() if "+" not in key and path.is_file() else [key]
+    try:
+        return [Verifier.from_key(text) for text in texts]
+    except NoteError as refused:
+        raise click.BadParameter(str(refused), param_hint="--key") from None
+
+
+def _note(text: str) -> str:
+    """The signed note of a checkpoint file: the note itself, or the body of GET …/checkpoint that holds it."""
+    if text.lstrip().startswith("{"):
+        try:
+            return str(json.loads(text)["note"])
+        except (ValueError, KeyError, TypeError):
+            raise click.BadParameter("a JSON checkpoint file holds a 'note'", param_hint="--checkpoint") from None
+    return text
+
+
+@main.command("verify")
+@click.argument("export", type=click.File("rb"))
+@click.option("--checkpoint", "checkpoint_file", required=True, type=click.File("r"), help="a signed checkpoint")
+@click.option("--key", "keys", required=True, multiple=True, help="a verifier key, or a file of them; repeatable")
+def verify(export: IO[bytes], checkpoint_file: IO[str], keys: tuple[str, ...]) -> None:
+    """Check an export offline against a signed checkpoint: every entry, the chain, redactions, and that the
+    entries up to the checkpoint's size are exactly those it signed. Exit 0 when all holds, 1 naming the first bad
+    seq otherwise, 2 for a usage error. Needs no service."""
+    verifiers = _verifiers(keys)
+    try:
+        signed = open_checkpoint(_note(checkpoint_file.read()), verifiers)
+    except NoteError as refused:
+        click.echo(f"the checkpoint: {refused}", err=True)
+        sys.exit(CHECK_FAILED)
+    verdict = verify_export(export, signed)
+    if not verdict.ok:
+        click.echo(f"seq {verdict.bad_seq}: {verdict.problem}", err=True)
+        sys.exit(CHECK_FAILED)
+    click.echo(f"ok: {verdict.checked} entries of {signed.origin}; the first {signed.size} are the ones it signed")

@@ -1,0 +1,150 @@
+"""The history browser's pages: instances, one instance's timeline, one entry, its badge, and reprocessing.
+
+Each page reads through the same services as the API (so the same keys, scopes and rules apply) and renders a
+Jinja2 template; the few lines of JavaScript in static/ui.js only add what a page cannot do alone (new entries
+as they come, a large entry's data on demand, the badge once it is computed).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from marshmallow import ValidationError
+from werkzeug import Response
+from werkzeug.exceptions import UnprocessableEntity
+
+from process_memory.api import history_service, lineage_service
+from process_memory.api.lineage_schemas import ReaderArgsSchema
+from process_memory.api.schemas import HistoryArgsSchema
+from process_memory.config import Settings
+from process_memory.history.entry import StoredEntry
+from process_memory.history.store import HistoryQuery, InstanceQuery
+from process_memory.memory.document import MEMORY_MARKER, parse_memory
+from process_memory.ui.badge import verify_badge
+from process_memory.ui.diff import json_diff
+
+blp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="templates", static_folder="static")
+root_blp = Blueprint("ui_root", __name__)
+
+#: Entries per timeline page, and instances per list page.
+PAGE_SIZE = 50
+#: Data larger than this (canonical bytes) is loaded only when asked for, from the API.
+LAZY_DATA_BYTES = 256 * 1024
+
+
+@root_blp.route("/")
+def root() -> Response:
+    """The service's front page is the history browser."""
+    return redirect(url_for("ui.instances"))
+
+
+def _settings() -> Settings:
+    settings: Settings = current_app.config["SETTINGS"]
+    return settings
+
+
+def _shown(stored: StoredEntry) -> dict[str, Any]:
+    """An entry as the timeline shows it, without its data: fields, metadata and badges."""
+    metadata = json.loads(stored.metadata_json)
+    badges = [label for key, label in (("imported_from", "imported"), ("cloned_from", "cloned")) if key in metadata]
+    badges += ["memory"] if MEMORY_MARKER in metadata else []
+    redacted = json.loads(stored.redacted_json) if stored.redacted_json else None
+    return {**vars(stored), "metadata": metadata, "badges": badges, "redacted": redacted}
+
+
+@blp.route("/")
+def instances() -> str:
+    """Instances by id, from a prefix, a page at a time, with their counts and first and last times."""
+    prefix = request.args.get("prefix", "").strip()
+    after = request.args.get("after") or None
+    page = history_service().list_instances(InstanceQuery(after, PAGE_SIZE, prefix))
+    return render_template("instances.html", page=page, prefix=prefix)
+
+
+def _history_query(instance_id: str) -> tuple[HistoryQuery, dict[str, str]]:
+    """The timeline's query from the page's parameters, checked by the API's own schema; newest first by default."""
+    wanted = {name: value for name, value in request.args.items() if value and name in ("type", "since", "until")}
+    cursor = {name: request.args[name] for name in ("after", "before") if request.args.get(name)}
+    direction = "forward" if "after" in cursor else "backward"
+    try:
+        query: HistoryQuery = HistoryArgsSchema().load({**wanted, **cursor, "direction": direction, "limit": PAGE_SIZE})
+    except ValidationError as refused:
+        raise _invalid(refused) from None
+    return query, wanted
+
+
+def _invalid(refused: ValidationError) -> Exception:
+    return UnprocessableEntity(f"invalid filter: {', '.join(sorted(map(str, refused.messages)))}")
+
+
+@blp.route("/instances/<iid:instance_id>")
+def timeline(instance_id: str) -> str:
+    """One instance's entries, newest first, filtered by type and time, paged both ways; new ones appear live."""
+    service = history_service()
+    summary = service.get_instance(instance_id)
+    query, filters = _history_query(instance_id)
+    page = service.read_stored_history(instance_id, query)
+    entries = sorted((_shown(stored) for stored in page.items), key=lambda entry: -entry["seq"])
+    newest = query.after is None and query.before is None
+    return render_template(
+        "timeline.html",
+        summary=summary,
+        instance_id=instance_id,
+        entries=entries,
+        filters=filters,
+        older=entries[-1]["seq"] if entries and entries[-1]["seq"] > 0 else None,
+        newer=entries[0]["seq"] if entries and not newest and entries[0]["seq"] < summary["head_seq"] else None,
+        live=newest,
+        signing=_settings().signing_key is not None,
+    )
+
+
+@blp.route("/instances/<iid:instance_id>/badge")
+def badge(instance_id: str) -> str:
+    """The verify badge, computed on request (the timeline loads it after the page)."""
+    return render_template("badge.html", badge=verify_badge(history_service(), _settings(), instance_id))
+
+
+@blp.route("/instances/<iid:instance_id>/entries/<int:seq>")
+def entry(instance_id: str, seq: int) -> str:
+    """One entry: its data as a tree, its metadata and what it read, and a diff against the previous of its type."""
+    service = history_service()
+    stored = service.stored_entry(instance_id, seq)
+    small = stored.size <= LAZY_DATA_BYTES
+    data = service.data_of(stored) if small else None
+    previous = service.store.find(
+        instance_id, HistoryQuery(type=stored.type, direction="backward", before=seq, limit=1)
+    )
+    diff = None
+    if previous and small and previous[0].size <= LAZY_DATA_BYTES and stored.redacted_json is None:
+        diff = (previous[0].seq, json_diff(service.data_of(previous[0]), data))
+    reads = []
+    if MEMORY_MARKER in json.loads(stored.metadata_json) and data is not None:
+        reads = parse_memory(data, instance_id).reads
+    return render_template(
+        "entry.html",
+        entry=_shown(stored),
+        instance_id=instance_id,
+        data=data,
+        lazy=not small,
+        diff=diff,
+        reads=[(json.loads(read.entity), read.table, read.image) for read in reads],
+        signing=_settings().signing_key is not None,
+    )
+
+
+@blp.route("/reprocessing")
+def reprocessing() -> str:
+    """Which instances read entities of a tag's tables, and the instance each one's reprocessing would run again."""
+    asked = {"tag": request.args.get("tag", ""), "table": request.args.getlist("table")}
+    entities = [entity for entity in request.args.getlist("entity") if entity]
+    readers, error = None, None
+    if asked["tag"]:
+        try:
+            query = ReaderArgsSchema().load({**asked, "entity": entities})
+            readers = lineage_service().readers_page(query)
+        except ValidationError as refused:
+            error = "; ".join(f"{field}: {' '.join(map(str, m))}" for field, m in refused.normalized_messages().items())
+    return render_template("reprocessing.html", asked=asked, entities=entities, readers=readers, error=error)

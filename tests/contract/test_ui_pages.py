@@ -1,0 +1,89 @@
+"""The history browser's pages on every history backend, through the Flask test client: what each page shows,
+and its refusals as pages. (tests/test_ui.py drives them in a real browser.)"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import uuid
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from process_memory import create_app
+from process_memory.proofs.notes import Signer, generate_key
+from tests.backends import RawAccess
+from tests.conftest import Backend
+from tests.keys import write_test_keys
+
+API = "/api/v1/instances"
+
+
+def _append(client: FlaskClient, iid: str, entry_type: str, data: object, **extra: object) -> None:
+    assert client.post(f"{API}/{iid}/history", json={"type": entry_type, "data": data, **extra}).status_code == 201
+
+
+def test_the_instance_list_searches_by_prefix_and_pages(client: FlaskClient) -> None:
+    tag = uuid.uuid4().hex[:6]
+    ids = [f"ui{tag}-{n:02d}" for n in range(55)] + [f"uj{tag}-x", f"ui{tag}_x"]
+    for iid in ids:
+        _append(client, iid, "row", 1)
+    first = client.get("/ui/", query_string={"prefix": f"ui{tag}-"}).get_data(as_text=True)
+    assert all(f"ui{tag}-{n:02d}" in first for n in range(50)) and f"ui{tag}-50" not in first
+    assert f"uj{tag}" not in first and f"ui{tag}_x" not in first
+    following = client.get("/ui/", query_string={"prefix": f"ui{tag}-", "after": f"ui{tag}-49"}).get_data(as_text=True)
+    assert all(f"ui{tag}-{n}" in following for n in range(50, 55)) and 'rel="next"' not in following
+    # The prefix is text, not a pattern: "_" (any one character in SQL's LIKE) matches only itself.
+    assert client.get(f"{API}", query_string={"prefix": f"ui{tag}_"}).get_json()["items"][0]["instance_id"] == ids[-1]
+    assert client.get(f"{API}", query_string={"prefix": f"ui{tag}_", "limit": 5}).get_json()["next"] is None
+
+
+def test_the_timeline_entry_and_badge(backend: Backend, raw: RawAccess, iid: str) -> None:
+    signer = Signer.from_key(generate_key("pm.ui")[0])
+    app = create_app(dataclasses.replace(backend.settings, signing_key=signer), history_store=backend.store)
+    client = app.test_client()
+    for n in range(6):
+        _append(client, iid, "ingest" if n % 2 == 0 else "transform", {"rows": n, "source": f"part-{n}"})
+    _append(client, iid, "transform", {"pad": "x" * 300_000})  # lazily loaded: over 256 KiB
+    timeline = client.get(f"/ui/instances/{iid}").get_data(as_text=True)
+    assert timeline.index('data-seq="6"') < timeline.index('data-seq="0"')  # newest first
+    filtered = client.get(f"/ui/instances/{iid}", query_string={"type": "ingest"}).get_data(as_text=True)
+    assert filtered.count("<tr data-seq=") == 3 and "<td>transform</td>" not in filtered
+    entry = client.get(f"/ui/instances/{iid}/entries/5").get_data(as_text=True)
+    assert "Against" in entry and "seq 3" in entry and "part-5" in entry
+    assert 'id="lazy-data"' in client.get(f"/ui/instances/{iid}/entries/6").get_data(as_text=True)
+    assert "verified" in client.get(f"/ui/instances/{iid}/badge").get_data(as_text=True)
+    raw.update_entry(iid, 2, data_json='{"rows":0}')
+    badge = client.get(f"/ui/instances/{iid}/badge").get_data(as_text=True)
+    assert "failed" in badge and "seq 2" in badge
+
+
+def test_refusals_are_pages_with_the_apis_status(app: Flask, iid: str) -> None:
+    client = app.test_client()
+    missing = client.get(f"/ui/instances/{iid}")
+    assert missing.status_code == 404 and missing.mimetype == "text/html" and "unknown instance" in missing.text
+    _append(client, iid, "row", 1)
+    assert client.get(f"/ui/instances/{iid}", query_string={"since": "yesterday"}).status_code == 422
+    assert client.get("/").headers["Location"].endswith("/ui/")
+    docs = client.get("/api/v1/docs").get_data(as_text=True)
+    assert "cdn" not in docs.lower() and "/api/v1/docs/assets/swagger-ui-bundle.js" in docs
+    assert client.get("/api/v1/docs/assets/swagger-ui-bundle.js").status_code == 200
+
+
+def test_keys_reach_pages_by_basic_auth(backend: Backend, tmp_path: Path) -> None:
+    keys = write_test_keys(tmp_path)
+    settings = dataclasses.replace(backend.settings, api_keys=keys.configured())
+    client = create_app(settings, history_store=backend.store).test_client()
+    prompt = client.get("/ui/")
+    assert (
+        prompt.status_code == 401 and "Basic" in prompt.headers["WWW-Authenticate"] and prompt.mimetype == "text/html"
+    )
+
+    def basic(name: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(f"anyone:{keys.secrets[name]}".encode()).decode()}
+
+    assert client.get("/ui/", headers=basic("read")).status_code == 200
+    refused = client.get("/ui/", headers=basic("state"))
+    assert refused.status_code == 403 and "lacks the read scope" in refused.text and "Traceback" not in refused.text
+    assert client.get("/ui/static/ui.css").status_code == 200  # assets hold no data

@@ -1,0 +1,240 @@
+"""The Python client and the ``process-memory`` command against a real gunicorn (over SQLite), as users run them.
+
+Retries through killed workers store nothing twice, paging yields each entry
+once, the tail survives a restart, export/import/verify round-trip, and state
+updates from 8 writers lose nothing. The retry rules are also checked on their
+own, with a scripted transport and an injected sleep.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from process_memory.client import Client, Conflict, ConnectionFailed, Forbidden, NotFound, RetryPolicy, Unavailable
+from process_memory.proofs.notes import generate_key
+from tests.keys import KeySet, write_test_keys
+from tests.services import GunicornServer, wait_until
+
+CLI = Path(sys.executable).parent / "process-memory"  # `make install` installs the project's console scripts
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GunicornServer, KeySet, str]]:
+    """gunicorn with four workers over SQLite, requiring keys and signing checkpoints; and the verifier key."""
+    folder = tmp_path_factory.mktemp("client")
+    keys = write_test_keys(folder)
+    signer_key, verifier_key = generate_key("pm.client")
+    (folder / "signing.key").write_text(signer_key)
+    env = {
+        "PROCESS_MEMORY_DATABASE_URL": f"sqlite:///{folder / 'history.sqlite3'}",
+        "PROCESS_MEMORY_API_KEYS_FILE": str(keys.path),
+        "PROCESS_MEMORY_SIGNING_KEY_FILE": str(folder / "signing.key"),
+        "PROCESS_MEMORY_STATE_BACKEND": "sql",
+    }
+    server = GunicornServer(env, workers=4, cwd=folder)
+    server.start()
+    yield server, keys, verifier_key
+    server.stop()
+
+
+@pytest.fixture
+def client(served: tuple[GunicornServer, KeySet, str]) -> Iterator[Client]:
+    server, keys, _ = served
+    with Client(server.url, keys.secrets["all"]) as made:
+        yield made
+
+
+def test_append_many_through_killed_workers_stores_nothing_twice(
+    served: tuple[GunicornServer, KeySet, str], client: Client
+) -> None:
+    server, keys, _ = served
+    iid = str(uuid.uuid4())
+    entries = [{"type": "row", "data": {"n": n, "pad": "x" * 4000}} for n in range(4000)]  # no ids: the client's
+    retried: list[float] = []
+    writer = Client(server.url, keys.secrets["all"], retry=RetryPolicy(attempts=20, sleep=retried.append))
+
+    def kill_every_worker_after_each_batch() -> None:
+        for done in (1000, 2000, 3000):  # mid-way through the next batch, which is 4 MB of entries
+            wait_until(lambda done=done: _count(client, iid) >= done, 120, f"{done} entries")
+            for pid in server.worker_pids():
+                os.kill(pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_every_worker_after_each_batch)
+    killer.start()
+    with writer:
+        results = writer.append_many(iid, entries)
+    killer.join()
+    assert retried  # the kills did break requests in flight, and they were sent again
+    assert [r["seq"] for r in results] == list(range(4000))
+    stored = list(client.history(iid, page_size=1000))
+    assert [e["id"] for e in stored] == [r["id"] for r in results] and len({e["id"] for e in stored}) == 4000
+    assert [e["data"]["n"] for e in stored] == list(range(4000))
+    assert client.verify(iid)["ok"] is True
+
+
+def _count(client: Client, iid: str) -> int:
+    try:
+        return int(client.instance(iid)["count"])
+    except NotFound:
+        return 0
+
+
+def test_history_yields_each_of_2500_entries_once_both_ways_and_filtered(client: Client) -> None:
+    iid = str(uuid.uuid4())
+    client.append_many(iid, ({"type": "even" if n % 2 == 0 else "odd", "data": n} for n in range(2500)))
+    assert [e["seq"] for e in client.history(iid)] == list(range(2500))
+    assert [e["seq"] for e in client.history(iid, "backward", page_size=333)] == list(range(2499, -1, -1))
+    assert [e["data"] for e in client.history(iid, type="odd", after=2000)] == list(range(2001, 2500, 2))
+
+
+def test_the_tail_survives_a_restart_and_misses_nothing(
+    served: tuple[GunicornServer, KeySet, str], client: Client
+) -> None:
+    server, keys, _ = served
+    iid = str(uuid.uuid4())
+    seen: list[int] = []
+
+    def follow() -> None:
+        with Client(server.url, keys.secrets["read"], retry=RetryPolicy(attempts=40, max_delay=1.0)) as reader:
+            for entry in reader.tail(iid, wait=5):
+                seen.append(entry["seq"])
+                if len(seen) == 10:
+                    return
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    for n in range(5):
+        client.append(iid, "row", n)
+    wait_until(lambda: len(seen) == 5, 30, "five entries tailed")
+    server.stop()
+    server.start()  # the same port
+    for n in range(5, 10):
+        client.append(iid, "row", n)
+    follower.join(timeout=60)
+    assert seen == list(range(10))
+
+
+def test_export_import_and_offline_verify_round_trip_through_the_cli(
+    served: tuple[GunicornServer, KeySet, str], client: Client, tmp_path: Path
+) -> None:
+    server, keys, verifier_key = served
+    source, target = str(uuid.uuid4()), str(uuid.uuid4())
+    client.append_many(source, ({"type": "row", "data": {"n": n, "é": "\U0001f600"}} for n in range(120)))
+    env = {**os.environ, "PROCESS_MEMORY_URL": server.url, "PROCESS_MEMORY_KEY": keys.secrets["all"]}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(CLI), *args], env=env, capture_output=True, text=True, timeout=120)
+
+    assert cli("export", source, str(tmp_path / "source.ndjson")).returncode == 0
+    checkpoint = cli("checkpoint", source, "--note")
+    (tmp_path / "source.cp").write_text(checkpoint.stdout)
+    verified = cli("verify", str(tmp_path / "source.ndjson"), "--checkpoint", str(tmp_path / "source.cp"))
+    assert verified.returncode == 2  # --key is required: a verifier key, never the API key
+    checked = cli(
+        "verify", str(tmp_path / "source.ndjson"), "--checkpoint", str(tmp_path / "source.cp"), "--key", verifier_key
+    )
+    assert checked.returncode == 0 and checked.stdout.startswith("ok: 120 entries"), checked.stderr
+    imported = cli("import", str(tmp_path / "source.ndjson"), target)
+    assert imported.returncode == 0, imported.stderr
+    client.export(target, tmp_path / "target.ndjson")
+    (tmp_path / "target.cp").write_text(client.checkpoint(target)["note"])
+    again = cli(
+        "verify", str(tmp_path / "target.ndjson"), "--checkpoint", str(tmp_path / "target.cp"), "--key", verifier_key
+    )
+    assert again.returncode == 0, again.stderr
+    copies = list(client.history(target))
+    assert [e["data"] for e in copies] == [e["data"] for e in client.history(source)]
+    assert all(e["metadata"]["imported_from"]["instance_id"] == source for e in copies)
+    # The CLI's other commands, and its documented exit statuses.
+    assert cli("append", source, "note", '{"by": "cli"}').returncode == 0
+    table = cli("history", source, "--backward", "--limit", "2")
+    assert table.returncode == 0 and "note" in table.stdout.splitlines()[1]
+    assert cli("checkpoint", str(uuid.uuid4())).returncode == 3  # 404: an unknown instance
+    assert cli("keys").stdout.split() == [verifier_key]
+    assert cli("state", "put", source, '{"step": 1}').returncode == 0
+    assert cli("state", "get", source).stdout.strip() == '{"step": 1}'
+    unreachable = subprocess.run(
+        [str(CLI), "--url", "http://127.0.0.1:9", "history", source], capture_output=True, text=True, timeout=120
+    )
+    assert unreachable.returncode == 4 and "error:" in unreachable.stderr
+
+
+def test_state_update_under_8_concurrent_updaters_loses_no_increment(client: Client) -> None:
+    iid = str(uuid.uuid4())
+
+    def add(times: int) -> None:
+        with Client(client.url, client.http.headers["Authorization"].removeprefix("Bearer ")) as own:
+            for _ in range(times):
+                own.state.update(iid, lambda count: (count or 0) + 1)
+
+    threads = [threading.Thread(target=add, args=(25,)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert client.state.get(iid).value == 200  # type: ignore[union-attr]
+
+
+def test_errors_are_typed_and_carry_the_api_code(served: tuple[GunicornServer, KeySet, str], client: Client) -> None:
+    server, keys, _ = served
+    iid = str(uuid.uuid4())
+    with pytest.raises(NotFound) as missing:
+        client.head(iid)
+    assert (missing.value.status, missing.value.code) == (404, "not_found")
+    entry = client.append(iid, "row", 1, id=str(uuid.uuid4()))
+    with pytest.raises(Conflict):
+        client.append(iid, "row", 2, id=entry["id"])
+    assert client.append(iid, "row", 1, id=entry["id"])["seq"] == 0  # the same again: a safe retry
+    with Client(server.url, keys.secrets["read"]) as reader, pytest.raises(Forbidden):
+        reader.append(iid, "row", 3)
+
+
+def _scripted(*answers: httpx.Response | Exception) -> tuple[httpx.MockTransport, list[httpx.Request]]:
+    sent: list[httpx.Request] = []
+    remaining = list(answers)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        answer = remaining.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    return httpx.MockTransport(handle), sent
+
+
+def test_retries_honour_retry_after_and_keep_the_same_id() -> None:
+    busy = httpx.Response(503, headers={"Retry-After": "3"}, json={"error": {"code": "unavailable", "message": "m"}})
+    created = httpx.Response(201, json={"seq": 0})
+    transport, sent = _scripted(busy, httpx.ConnectError("refused"), created)
+    slept: list[float] = []
+    with Client("http://pm.test", "k", retry=RetryPolicy(backoff=0.5, sleep=slept.append), transport=transport) as made:
+        assert made.append("i", "row", 1) == {"seq": 0}
+    assert slept[0] == 3.0 and 0.25 <= slept[1] <= 1.0  # Retry-After, then exponential backoff with jitter
+    bodies = [request.content for request in sent]
+    assert len(bodies) == 3 and bodies[0] == bodies[1] == bodies[2]  # one id, whatever happens
+    assert sent[0].headers["Authorization"] == "Bearer k"
+
+
+def test_retries_end_with_a_typed_error() -> None:
+    answers: list[Any] = [httpx.Response(503, json={"error": {"code": "unavailable", "message": "busy"}})] * 3
+    transport, _ = _scripted(*answers)
+    with Client("http://pm.test", retry=RetryPolicy(attempts=3, sleep=lambda _: None), transport=transport) as made:
+        with pytest.raises(Unavailable) as busy:
+            made.head("i")
+    assert busy.value.code == "unavailable"
+    transport, _ = _scripted(*[httpx.ConnectError("refused")] * 2)
+    with Client("http://pm.test", retry=RetryPolicy(attempts=2, sleep=lambda _: None), transport=transport) as made:
+        with pytest.raises(ConnectionFailed):
+            made.head("i")

@@ -1,0 +1,175 @@
+"""The history browser in real headless Chromium (Debian's ``chromium``, driven by Playwright through
+``executable_path``), against a real gunicorn over SQLite with keys and signed checkpoints.
+
+A person lists instances, opens one, pages through it, filters it, opens an entry and reads its diff, watches
+a new entry arrive, sees the badge fail after a row is changed behind the service's back, and a key without
+``read`` gets a 403 page. Screenshots of the list, the timeline and an entry are saved under
+``.cache/artifacts/ui/``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from process_memory.client import Client
+from process_memory.proofs.notes import generate_key
+from tests.keys import KeySet, write_test_keys
+from tests.services import ROOT, GunicornServer, unavailable
+
+ARTIFACTS = ROOT / ".cache" / "artifacts" / "ui"
+#: Long enough for a page, a badge or a live entry on a loaded CI machine; Playwright polls until then.
+WAIT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GunicornServer, KeySet, Path]]:
+    """gunicorn over SQLite with keys and a signing key; and the database file, for tampering."""
+    folder = tmp_path_factory.mktemp("ui")
+    keys = write_test_keys(folder)
+    (folder / "signing.key").write_text(generate_key("pm.ui")[0])
+    database = folder / "history.sqlite3"
+    env = {
+        "PROCESS_MEMORY_DATABASE_URL": f"sqlite:///{database}",
+        "PROCESS_MEMORY_API_KEYS_FILE": str(keys.path),
+        "PROCESS_MEMORY_SIGNING_KEY_FILE": str(folder / "signing.key"),
+    }
+    server = GunicornServer(env, workers=2, cwd=folder)
+    server.start()
+    yield server, keys, database
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium, headless, through Playwright (whose own browser download cannot work here)."""
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        unavailable("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def _page(browser: Any, site: tuple[GunicornServer, KeySet, Path], key_name: str) -> Any:
+    server, keys, _ = site
+    context = browser.new_context(
+        base_url=server.url,
+        http_credentials={"username": "someone", "password": keys.secrets[key_name]},
+        viewport={"width": 1280, "height": 900},
+    )
+    context.set_default_timeout(WAIT_MS)
+    return context.new_page()
+
+
+def _seed(site: tuple[GunicornServer, KeySet, Path]) -> tuple[str, str]:
+    server, keys, _ = site
+    run, other = f"run-{uuid.uuid4().hex[:8]}", f"other-{uuid.uuid4().hex[:8]}"
+    with Client(server.url, keys.secrets["all"]) as client:
+        client.append_many(
+            run,
+            (
+                {
+                    "type": "ingest" if n % 2 == 0 else "transform",
+                    "data": {"rows": n * 10, "source": f"s3://bucket/part-{n:04d}", "columns": ["a", "b"][: 1 + n % 2]},
+                    "metadata": {"step": n},
+                }
+                for n in range(120)
+            ),
+        )
+        client.append_many(other, [{"type": "ingest", "data": {"rows": 1}}])
+    return run, other
+
+
+def _shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_a_person_browses_an_instance(browser: Any, site: tuple[GunicornServer, KeySet, Path]) -> None:
+    from playwright.sync_api import expect
+
+    run, other = _seed(site)
+    page = _page(browser, site, "read")
+    page.goto("/")  # the front page is the browser
+    expect(page.locator("#instances")).to_contain_text(run)
+    expect(page.locator("#instances")).to_contain_text(other)
+    page.fill("input[name=prefix]", "run-")
+    page.click("text=Search")
+    expect(page.locator("#instances")).not_to_contain_text(other)
+    _shot(page, "instances")
+    page.click(f"text={run}")
+    rows = page.locator("#timeline tbody tr")
+    expect(rows).to_have_count(50)
+    expect(rows.first).to_have_attribute("data-seq", "119")  # newest first
+    expect(page.locator("#badge")).to_contain_text("verified")
+    _shot(page, "timeline")
+    page.click("text=Older →")
+    expect(rows.first).to_have_attribute("data-seq", "69")
+    page.click("text=Older →")
+    expect(rows.last).to_have_attribute("data-seq", "0")
+    page.click("text=← Newer")
+    expect(rows.first).to_have_attribute("data-seq", "69")
+    page.goto(f"/ui/instances/{run}?type=transform")
+    expect(rows).to_have_count(50)
+    assert set(page.locator("#timeline tbody tr td:nth-child(2)").all_inner_texts()) == {"transform"}
+    page.click("#timeline tbody tr[data-seq='117'] a")
+    expect(page.locator("h1")).to_contain_text("transform")
+    diff = page.locator("#diff")
+    expect(diff).to_contain_text("rows")  # 1150 → 1170
+    expect(diff).to_contain_text("source")
+    expect(page.locator("#diff-against")).to_contain_text("seq 115")
+    expect(page.locator("#data")).to_contain_text("s3://bucket/part-0117")
+    _shot(page, "entry")
+
+
+def test_a_new_entry_appears_live(browser: Any, site: tuple[GunicornServer, KeySet, Path]) -> None:
+    from playwright.sync_api import expect
+
+    server, keys, _ = site
+    run, _ = _seed(site)
+    page = _page(browser, site, "read")
+    page.goto(f"/ui/instances/{run}")
+    expect(page.locator("#timeline tbody tr").first).to_have_attribute("data-seq", "119")
+    with Client(server.url, keys.secrets["append"]) as client:
+        client.append(run, "late", {"arrived": "while watched"})
+    expect(page.locator("#timeline tbody tr").first).to_have_attribute("data-seq", "120")
+    expect(page.locator("#timeline tbody tr").first).to_contain_text("late")
+
+
+def test_the_badge_fails_after_a_row_is_changed(browser: Any, site: tuple[GunicornServer, KeySet, Path]) -> None:
+    from playwright.sync_api import expect
+
+    run, _ = _seed(site)
+    page = _page(browser, site, "read")
+    page.goto(f"/ui/instances/{run}")
+    expect(page.locator("#badge")).to_contain_text("verified")
+    _, _, database = site
+    with sqlite3.connect(database) as conn:  # behind the service's back
+        changed = conn.execute(
+            "UPDATE process_memory_entries SET data_json = ? WHERE instance_id = ? AND seq = 5", ('{"rows":0}', run)
+        )
+        assert changed.rowcount == 1
+    page.reload()
+    expect(page.locator("#badge")).to_contain_text("failed")
+    expect(page.locator("#badge")).to_contain_text("seq 5")
+
+
+def test_a_key_without_read_sees_a_403_page(browser: Any, site: tuple[GunicornServer, KeySet, Path]) -> None:
+    from playwright.sync_api import expect
+
+    page = _page(browser, site, "state")
+    answer = page.goto("/ui/")
+    assert answer is not None and answer.status == 403
+    expect(page.locator("h1")).to_contain_text("403")
+    expect(page.locator("#error-message")).to_contain_text("lacks the read scope")
+    assert "Traceback" not in page.content()
