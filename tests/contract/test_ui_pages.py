@@ -16,6 +16,7 @@ from process_memory.proofs.notes import Signer, generate_key
 from tests.backends import RawAccess
 from tests.conftest import Backend
 from tests.keys import write_test_keys
+from tests.memories import TABLE, TAG, memory
 
 API = "/api/v1/instances"
 
@@ -87,3 +88,16 @@ def test_keys_reach_pages_by_basic_auth(backend: Backend, tmp_path: Path) -> Non
     refused = client.get("/ui/", headers=basic("state"))
     assert refused.status_code == 403 and "lacks the read scope" in refused.text and "Traceback" not in refused.text
     assert client.get("/ui/static/ui.css").status_code == 200  # assets hold no data
+
+
+def test_an_entry_shows_what_it_read_and_the_reprocessing_view_who_would_rerun(client: FlaskClient) -> None:
+    reader = str(uuid.uuid4())
+    assert client.post(f"/{reader}/commit", json=memory(reader)).status_code == 201
+    entry = client.get(f"/ui/instances/{reader}/entries/0").get_data(as_text=True)
+    assert '<code>"U1"</code> from <code>' + TABLE in entry and "who else read it" in entry
+    found = client.get("/ui/reprocessing", query_string={"tag": TAG, "table": TABLE, "entity": "U1"})
+    assert found.status_code == 200 and f'href="/ui/instances/{reader}"' in found.get_data(as_text=True)
+    nobody = client.get("/ui/reprocessing", query_string={"tag": TAG, "table": TABLE, "entity": "U9"})
+    assert reader not in nobody.get_data(as_text=True) and "No run read them." in nobody.get_data(as_text=True)
+    refused = client.get("/ui/reprocessing", query_string={"tag": TAG})  # a table is required
+    assert refused.status_code == 200 and "table" in refused.get_data(as_text=True).split('class="error"')[1]
