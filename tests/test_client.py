@@ -9,6 +9,7 @@ own, with a scripted transport and an injected sleep.
 from __future__ import annotations
 
 import os
+import pty
 import signal
 import subprocess
 import sys
@@ -136,7 +137,13 @@ def test_export_import_and_offline_verify_round_trip_through_the_cli(
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(CLI), *args], env=env, capture_output=True, text=True, timeout=120)
 
-    assert cli("export", source, str(tmp_path / "source.ndjson")).returncode == 0
+    piped = cli("export", source, str(tmp_path / "source.ndjson"))
+    assert piped.returncode == 0 and len(piped.stderr.splitlines()) == 1  # only the closing line
+    assert piped.stderr.startswith(f"exported {source}: ") and piped.stderr.endswith(
+        " bytes to " + str(tmp_path / "source.ndjson") + "\n"
+    )
+    assert "\x1b[" not in piped.stderr  # no progress bar when stderr is not a terminal
+    assert "\x1b[" in _on_a_terminal([str(CLI), "export", source, str(tmp_path / "tty.ndjson")], env)
     checkpoint = cli("checkpoint", source, "--note")
     (tmp_path / "source.cp").write_text(checkpoint.stdout)
     verified = cli("verify", str(tmp_path / "source.ndjson"), "--checkpoint", str(tmp_path / "source.cp"))
@@ -168,6 +175,26 @@ def test_export_import_and_offline_verify_round_trip_through_the_cli(
         [str(CLI), "--url", "http://127.0.0.1:9", "history", source], capture_output=True, text=True, timeout=120
     )
     assert unreachable.returncode == 4 and "error:" in unreachable.stderr
+
+
+def _on_a_terminal(command: list[str], env: dict[str, str]) -> str:
+    """What a command writes to stderr when stderr is a terminal (a pseudo-terminal here)."""
+    controller, terminal = pty.openpty()
+    with subprocess.Popen(command, env={**env, "TERM": "xterm"}, stdout=subprocess.DEVNULL, stderr=terminal) as run:
+        os.close(terminal)
+        written = b""
+        while chunk := _read_or_end(controller):
+            written += chunk
+        assert run.wait(timeout=120) == 0
+    os.close(controller)
+    return written.decode(errors="replace")
+
+
+def _read_or_end(descriptor: int) -> bytes:
+    try:
+        return os.read(descriptor, 65536)
+    except OSError:  # the terminal's other end is closed: the command is done
+        return b""
 
 
 def test_state_update_under_8_concurrent_updaters_loses_no_increment(client: Client) -> None:
