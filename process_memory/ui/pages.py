@@ -140,10 +140,11 @@ def reprocessing() -> str:
     """Which instances read entities of a tag's tables, and the instance each one's reprocessing would run again."""
     asked = {"tag": request.args.get("tag", ""), "table": request.args.getlist("table")}
     entities = [entity for entity in request.args.getlist("entity") if entity]
+    paging = {name: request.args[name] for name in ("after", "limit") if request.args.get(name)}
     readers, error = None, None
     if asked["tag"]:
         try:
-            query = ReaderArgsSchema().load({**asked, "entity": entities})
+            query = ReaderArgsSchema().load({**asked, "entity": entities, "limit": PAGE_SIZE, **paging})
             readers = lineage_service().readers_page(query)
         except ValidationError as refused:
             error = "; ".join(f"{field}: {' '.join(map(str, m))}" for field, m in refused.normalized_messages().items())

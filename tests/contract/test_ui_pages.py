@@ -99,5 +99,13 @@ def test_an_entry_shows_what_it_read_and_the_reprocessing_view_who_would_rerun(c
     assert found.status_code == 200 and f'href="/ui/instances/{reader}"' in found.get_data(as_text=True)
     nobody = client.get("/ui/reprocessing", query_string={"tag": TAG, "table": TABLE, "entity": "U9"})
     assert reader not in nobody.get_data(as_text=True) and "No run read them." in nobody.get_data(as_text=True)
+    second = str(uuid.uuid4())
+    assert client.post(f"/{second}/commit", json=memory(second)).status_code == 201
+    first_page = client.get("/ui/reprocessing", query_string={"tag": TAG, "table": TABLE, "entity": "U1", "limit": 1})
+    following = first_page.get_data(as_text=True).split('rel="next" href="')[1].split('"')[0].replace("&amp;", "&")
+    shown = [page.get_data(as_text=True) for page in (first_page, client.get(following))]
+    assert sorted(iid for iid in (reader, second) for page in shown if f'href="/ui/instances/{iid}"' in page) == sorted(
+        [reader, second]
+    )
     refused = client.get("/ui/reprocessing", query_string={"tag": TAG})  # a table is required
     assert refused.status_code == 200 and "table" in refused.get_data(as_text=True).split('class="error"')[1]
