@@ -1,118 +1,23 @@
-"""process-memory: the processing memory of data applications, over HTTP."""
+"""process-memory: the processing memory of data applications, over HTTP.
+
+The service is built by ``create_app`` (app.py), imported on first use: the client and its command
+(process_memory.client) speak only HTTP, and start without loading the service.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, request
-from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
-from werkzeug.middleware.proxy_fix import ProxyFix
+from typing import TYPE_CHECKING, Any
 
-from process_memory.api.access import recording_caller, register_access_control
-from process_memory.bodies import TOO_LARGE, WholeBodies
-from process_memory.commands import register_commands
-from process_memory.config import Settings
-from process_memory.history import create_history_store
-from process_memory.history.service import HistoryService
-from process_memory.history.store import HistoryStore
-from process_memory.history.wakeups import HostWakeups, wakeup_directory
-from process_memory.http_errors import register_error_handlers
-from process_memory.memory.queries import LineageService
-from process_memory.memory.service import MemoryService
-from process_memory.observability import (
-    configure_json_logging,
-    record_appends,
-    record_waiting,
-    register_request_observers,
-)
-from process_memory.state import INSTANCE_STATE_NAMESPACE, ExpirySweeper, StateService
-from process_memory.stores import StateStore, create_state_store
+if TYPE_CHECKING:
+    from process_memory.app import create_app as create_app
+
+__all__ = ["create_app"]
 
 
-def create_app(
-    config: Settings | None = None,
-    history_store: HistoryStore | None = None,
-    state_store: StateStore | None = None,
-) -> Flask:
-    """Build the WSGI app from ``config`` (default: the environment and ``.env``)."""
-    settings = config or Settings.from_env()
-    app = Flask(__name__, static_folder=None)  # every route is in the route table (api/access.py)
-    app.config["SETTINGS"] = settings
-    # Werkzeug refuses longer bodies while reading; the hook below refuses them before.
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
-    configure_json_logging()
-    register_proxy_trust(app, settings)
-    register_services(app, settings, history_store, state_store)
-    register_request_observers(app)
-    register_access_control(app)
-    register_request_limits(app, settings)
-    register_error_handlers(app)
-    register_blueprints(app)
-    register_commands(app)
-    return app
+def __getattr__(name: str) -> Any:
+    """``process_memory.create_app``, imported when first asked for (PEP 562)."""
+    if name == "create_app":
+        from process_memory.app import create_app
 
-
-def register_proxy_trust(app: Flask, settings: Settings) -> None:
-    """Believe X-Forwarded-For/-Proto from exactly as many proxies as configured (nginx: one)."""
-    if settings.proxy_hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)  # type: ignore[method-assign]
-
-
-def register_services(
-    app: Flask, settings: Settings, history_store: HistoryStore | None, state_store: StateStore | None
-) -> None:
-    """Create the history and state services over the configured stores (connections open lazily, after fork)."""
-    store = history_store or create_history_store(settings)
-    history = HistoryService(
-        store,
-        settings.max_inline_data,
-        recorder=recording_caller,
-        max_waiting=settings.max_tail_waiting,
-        wakeups=HostWakeups(wakeup_directory(store.describe())),
-    )
-    history.listeners.append(record_appends)
-    history.waiting_listeners.append(record_waiting)
-    app.extensions["process_memory.history"] = history
-    memory = MemoryService(history)
-    app.extensions["process_memory.memory"] = memory
-    app.extensions["process_memory.lineage"] = LineageService(memory)
-
-    root = state_store or create_state_store(
-        settings.state_backend,
-        file_dir=settings.state_file_dir,
-        sql_url=settings.state_sql_url,
-        sql_table=settings.state_sql_table,
-        redis_url=settings.state_redis_url,
-    )
-    app.extensions["process_memory.state_root"] = root
-    instance_state = root.with_namespace(INSTANCE_STATE_NAMESPACE)
-    app.extensions["process_memory.state"] = StateService(instance_state, settings.state_ttl)
-    sweeper = ExpirySweeper(root, settings.state_sweep_seconds)
-    app.extensions["process_memory.state_sweeper"] = sweeper
-
-    @app.before_request
-    def start_sweeper() -> None:
-        # Started by the first request of each worker: a thread started before a fork would not survive it.
-        sweeper.ensure_running()
-
-
-def register_request_limits(app: Flask, settings: Settings) -> None:
-    """Refuse a body over the limit from its Content-Length, before reading it, and a path holding NUL."""
-
-    app.wsgi_app = WholeBodies(app.wsgi_app, settings.max_request_bytes)  # type: ignore[method-assign]
-
-    @app.before_request
-    def refuse_large_bodies() -> None:
-        too_large = request.environ.get(TOO_LARGE) or (request.content_length or 0) > settings.max_request_bytes
-        if too_large:
-            raise RequestEntityTooLarge(f"the body is larger than {settings.max_request_bytes} bytes")
-        if "\0" in request.path:  # no backend keys NUL alike (PostgreSQL text cannot hold it)
-            raise BadRequest("the path holds NUL (%00)")
-
-
-def register_blueprints(app: Flask) -> None:
-    """Mount the API and the history browser."""
-    from process_memory.api import health, register_api
-    from process_memory.ui import register_ui
-
-    app.register_blueprint(health.blp)
-    register_api(app)
-    register_ui(app)
+        return create_app
+    raise AttributeError(f"module 'process_memory' has no attribute {name!r}")

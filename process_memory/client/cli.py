@@ -23,7 +23,6 @@ from rich.table import Table
 
 from process_memory.client.api import KEY_VARIABLE, URL_VARIABLE, Client
 from process_memory.client.errors import ApiError, ConnectionFailed, Unavailable
-from process_memory.history.exports import verify_export
 from process_memory.proofs.checkpoints import open_checkpoint
 from process_memory.proofs.notes import NoteError, Verifier
 
@@ -272,6 +271,8 @@ def verify(export: IO[bytes], checkpoint_file: IO[str], keys: tuple[str, ...]) -
     """Check an export offline against a signed checkpoint: every entry, the chain, redactions, and that the
     entries up to the checkpoint's size are exactly those it signed. Exit 0 when all holds, 1 naming the first bad
     seq otherwise, 2 for a usage error. Needs no service."""
+    from process_memory.history.exports import verify_export  # the entry record's recipe: only this command needs it
+
     verifiers = _verifiers(keys)
     try:
         signed = open_checkpoint(_note(checkpoint_file.read()), verifiers)
