@@ -213,7 +213,9 @@ def test_state_update_under_8_concurrent_updaters_loses_no_increment(client: Cli
     assert client.state.get(iid).value == 200  # type: ignore[union-attr]
 
 
-def test_errors_are_typed_and_carry_the_api_code(served: tuple[GunicornServer, KeySet, str], client: Client) -> None:
+def test_errors_are_typed_and_carry_the_api_code(
+    served: tuple[GunicornServer, KeySet, str], client: Client, tmp_path: Path
+) -> None:
     server, keys, _ = served
     iid = str(uuid.uuid4())
     with pytest.raises(NotFound) as missing:
@@ -225,6 +227,15 @@ def test_errors_are_typed_and_carry_the_api_code(served: tuple[GunicornServer, K
     assert client.append(iid, "row", 1, id=entry["id"])["seq"] == 0  # the same again: a safe retry
     with Client(server.url, keys.secrets["read"]) as reader, pytest.raises(Forbidden):
         reader.append(iid, "row", 3)
+    # The proof calls answer what the routes answer; a state deleted is gone; an unknown export is a NotFound.
+    client.append(iid, "row", 4)
+    assert (client.proof(iid, 0)["size"], client.consistency(iid, 1)["to"]) == (2, 2)
+    assert client.checkpoint(iid, 1)["size"] == 1 and client.verifier_keys()["keys"]
+    client.state.put(iid, {"step": 1})
+    assert client.state.delete(iid) is True and client.state.get(iid) is None and client.state.delete(iid) is False
+    with pytest.raises(NotFound):
+        client.export(str(uuid.uuid4()), tmp_path / "never.ndjson")
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
 
 
 def _scripted(*answers: httpx.Response | Exception) -> tuple[httpx.MockTransport, list[httpx.Request]]:

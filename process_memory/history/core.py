@@ -11,10 +11,10 @@ from typing import Any
 
 import snappy
 
-from process_memory.chain import CanonicalJSON, canonical_json, sha256_hex
+from process_memory.chain import CanonicalJSON, canonical_json
 from process_memory.exceptions import CorruptEntry, NotFound
 from process_memory.formats import check_instance_id, utc_now
-from process_memory.history.entry import StoredEntry, chain_hash, entry_json, is_erased, shown_entry
+from process_memory.history.entry import StoredEntry, entry_json, entry_problem, shown_entry
 from process_memory.history.store import HistoryStore, InstanceSummary
 from process_memory.history.wakeups import HostWakeups
 
@@ -92,14 +92,7 @@ class HistoryCore:
         """Whether the entry's data, digest, size and hash agree (its link to the previous entry aside); a redacted
         entry's data must be erased instead (whether its redaction is recorded is the chain walk's business)."""
         try:
-            if stored.redacted_json is not None:
-                return is_erased(stored) and chain_hash(vars(stored)) == stored.hash
-            data_bytes = self._data_bytes(stored)
-            return (
-                len(data_bytes) == stored.size
-                and sha256_hex(data_bytes) == stored.data_sha256
-                and chain_hash(vars(stored)) == stored.hash
-            )
+            return entry_problem(stored, None if stored.redacted_json else self._data_bytes(stored)) is None
         except (CorruptEntry, ValueError):  # ValueError: metadata that is not JSON
             return False
 

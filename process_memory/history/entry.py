@@ -183,6 +183,20 @@ def is_erased(stored: StoredEntry) -> bool:
     return stored.data_json == ERASED_DATA and stored.blob_ref is None
 
 
+def entry_problem(stored: StoredEntry, data_bytes: bytes | None) -> str | None:
+    """What is wrong with an entry on its own (its link to the one before aside), or None: its data (``data_bytes``,
+    read from wherever it lives; None when there is none) against its size and digest, or, redacted, erased; and its
+    hash against its fields. Whether a redaction is recorded is the chain walk's business (history/redacting.py)."""
+    if stored.redacted_json is not None:
+        if not is_erased(stored):
+            return "redacted, yet it still holds data"
+    elif data_bytes is None or len(data_bytes) != stored.size or sha256_hex(data_bytes) != stored.data_sha256:
+        return "its data is not the data its size and data_sha256 describe"
+    if chain_hash(vars(stored)) != stored.hash:
+        return "its hash is not the hash of its fields"
+    return None
+
+
 def content_of(stored: Mapping[str, Any]) -> tuple[Any, ...]:
     """Return what makes two entries with one id the same entry, compared as stored."""
     return tuple(stored[n] for n in _CONTENT)

@@ -15,12 +15,10 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from process_memory.chain import sha256_hex
-from process_memory.history.entry import StoredEntry, chain_hash, stored_from_shown
+from process_memory.history.entry import StoredEntry, entry_problem, stored_from_shown
 from process_memory.history.redacting import RedactionLedger
-from process_memory.history.trees import REBUILD_BATCH, InstanceTree
+from process_memory.history.trees import ChainTree
 from process_memory.proofs.checkpoints import Checkpoint
-from process_memory.proofs.tlog import tree_hash
 
 #: The extension line a checkpoint of this service carries: the chain hash of its last entry.
 HEAD_LINE = "head "
@@ -44,26 +42,12 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def _entry_problem(stored: StoredEntry, data: object) -> str | None:
-    """What is wrong with one entry on its own (its place in the chain aside), or None."""
-    if stored.redacted_json is not None:
-        if data is not None:
-            return "redacted, yet it still holds data"
-    elif stored.data_json is None or (
-        len(stored.data_json.encode()) != stored.size or sha256_hex(stored.data_json.encode()) != stored.data_sha256
-    ):
-        return "its data is not the data its size and data_sha256 describe"
-    if chain_hash(vars(stored)) != stored.hash:
-        return "its hash is not the hash of its fields"
-    return None
-
-
 class _Walk:
     """An export being checked, entry by entry, holding only the tree's frontier."""
 
     def __init__(self, checkpoint: Checkpoint) -> None:
         self.checkpoint = checkpoint
-        self.tree = InstanceTree(lambda seqs: {})
+        self.tree = ChainTree()
         self.redactions = RedactionLedger()
         self.instance_id: str | None = None
         self.last: StoredEntry | None = None
@@ -86,15 +70,13 @@ class _Walk:
             return "it is of another instance"
         if stored.prev_hash != (self.last.hash if self.last else None):
             return "its prev_hash is not the hash of the entry before it"
-        problem = _entry_problem(stored, shown.get("data"))
+        problem = entry_problem(stored, stored.data_json.encode() if stored.data_json is not None else None)
         if problem is not None:
             return problem
         self.redactions.see(stored, lambda entry: json.loads(entry.data_json or "null"))
         self.instance_id, self.last = stored.instance_id, stored
         if seq < self.checkpoint.size:
-            self.tree.hashes_of(seq, stored.hash)
-            if seq % REBUILD_BATCH == REBUILD_BATCH - 1:
-                self.tree.forget_but_the_frontier(seq + 1)
+            self.tree.add(stored.hash)
             self.head_hash = stored.hash
         return None
 
@@ -103,8 +85,7 @@ class _Walk:
         size = self.checkpoint.size
         if count < size:
             return ExportVerdict(count, count, f"missing: the checkpoint covers {size} entries, the export {count}")
-        self.tree.forget_but_the_frontier(size)
-        if tree_hash(size, self.tree.read) != self.checkpoint.root:
+        if self.tree.root() != self.checkpoint.root:
             return ExportVerdict(
                 count,
                 size - 1,

@@ -37,6 +37,12 @@ class Reading(HistoryCore):
             raise NotFound("no entry at this seq", {"instance_id": instance_id, "seq": seq})
         return stored
 
+    def previous_of_type(self, stored: StoredEntry) -> StoredEntry | None:
+        """The entry of the same type just before ``stored`` in its instance, or None."""
+        query = HistoryQuery(type=stored.type, direction="backward", before=stored.seq, limit=1)
+        found = self.store.find(stored.instance_id, query)
+        return found[0] if found else None
+
     def head(self, instance_id: str) -> dict[str, Any]:
         """Return the newest entry of the instance."""
         return self._render(self.stored_head(instance_id))

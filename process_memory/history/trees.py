@@ -24,6 +24,7 @@ from process_memory.proofs.tlog import (
     record_hash,
     split_stored_hash_index,
     stored_hashes,
+    tree_hash,
 )
 
 #: Reads the ``tree`` of the instance's entries at these seqs; a seq with no entry or no tree is left out.
@@ -84,6 +85,26 @@ class InstanceTree:
 REBUILD_BATCH = 1000
 
 
+class ChainTree:
+    """The tree of a chain's entries given in seq order, holding only log n hashes: its root at any point."""
+
+    def __init__(self) -> None:
+        self._tree = InstanceTree(lambda seqs: {})  # every hash it needs was computed here, from earlier entries
+        self.size = 0
+
+    def add(self, entry_hash: str) -> None:
+        """Add the next entry (at seq ``size``) by its chain hash."""
+        self._tree.hashes_of(self.size, entry_hash)
+        self.size += 1
+        if self.size % REBUILD_BATCH == 0:
+            self._tree.forget_but_the_frontier(self.size)
+
+    def root(self) -> bytes:
+        """The root of the tree of the entries added so far."""
+        self._tree.forget_but_the_frontier(self.size)
+        return tree_hash(self.size, self._tree.read)
+
+
 class TreeKeeping(HistoryCore):
     """Rebuild instances' trees from their chains (``history reindex``)."""
 
@@ -106,6 +127,14 @@ class TreeKeeping(HistoryCore):
         if pending:
             self.store.save_trees(instance_id, pending)
         return rebuilt
+
+    def chain_root(self, instance_id: str) -> ChainTree:
+        """The tree of the instance's chain as stored, rebuilt from its entries' hashes alone (not from the stored
+        tree): what a checkpoint of it must sign."""
+        tree = ChainTree()
+        for stored in self.store.iter_chain(instance_id):
+            tree.add(stored.hash)
+        return tree
 
     def rebuild_trees(self) -> int:
         """Rebuild every instance's tree; return how many instances."""

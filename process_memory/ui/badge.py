@@ -11,10 +11,8 @@ from dataclasses import dataclass
 
 from process_memory.config import Settings
 from process_memory.history.service import HistoryService
-from process_memory.history.trees import REBUILD_BATCH, InstanceTree
 from process_memory.proofs.checkpoints import open_checkpoint
 from process_memory.proofs.notes import Verifier
-from process_memory.proofs.tlog import tree_hash
 
 
 @dataclass(frozen=True)
@@ -35,16 +33,10 @@ def verify_badge(service: HistoryService, settings: Settings, instance_id: str) 
     signer = settings.signing_key
     if signer is None:
         return Badge("chain-only", f"{result.checked} entries chained; no checkpoints are signed", result.checked)
-    tree = InstanceTree(lambda seqs: {})
-    size = 0
-    for stored in service.store.iter_chain(instance_id):
-        tree.hashes_of(stored.seq, stored.hash)
-        size = stored.seq + 1
-        if size % REBUILD_BATCH == 0:
-            tree.forget_but_the_frontier(size)
-    tree.forget_but_the_frontier(size)
+    tree = service.chain_root(instance_id)
+    size = tree.size
     signed = service.checkpoint(instance_id, signer, settings.log_origin, size)
     checkpoint = open_checkpoint(signed.note, [Verifier.from_key(signer.verifier_key)])
-    if checkpoint.root != tree_hash(size, tree.read):
+    if checkpoint.root != tree.root():
         return Badge("failed", "the stored tree is not the tree of the chain", result.checked, size)
     return Badge("verified", f"{size} entries chained; the tree matches the checkpoint signed now", size, size)

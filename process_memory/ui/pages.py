@@ -114,12 +114,10 @@ def entry(instance_id: str, seq: int) -> str:
     stored = service.stored_entry(instance_id, seq)
     small = stored.size <= LAZY_DATA_BYTES
     data = service.data_of(stored) if small else None
-    previous = service.store.find(
-        instance_id, HistoryQuery(type=stored.type, direction="backward", before=seq, limit=1)
-    )
+    previous = service.previous_of_type(stored)
     diff = None
-    if previous and small and previous[0].size <= LAZY_DATA_BYTES and stored.redacted_json is None:
-        diff = (previous[0].seq, json_diff(service.data_of(previous[0]), data))
+    if previous and small and previous.size <= LAZY_DATA_BYTES and stored.redacted_json is None:
+        diff = (previous.seq, json_diff(service.data_of(previous), data))
     reads = []
     if MEMORY_MARKER in json.loads(stored.metadata_json) and data is not None:
         reads = parse_memory(data, instance_id).reads

@@ -121,9 +121,12 @@ def test_a_retry_changes_nothing_and_the_refusals(client: FlaskClient, iid: str)
         assert set(answer.get_json()["error"]) == {"code", "message", "details"}
     assert client.post(f"{API}/{iid}/history/0/redaction", json={}).status_code == 422
     assert client.post(f"{API}/{iid}/history/0/redaction", json={"reason": ""}).status_code == 422
+    memory_document = client.post(f"/{iid}/commit", json={"event": {"name": "e"}})  # folded into the memory
+    assert memory_document.status_code == 201
+    assert _redact(client, iid, memory_document.get_json()["seq"]).status_code == 409
     forged = client.post(f"{API}/{iid}/history", json={"type": "redaction", "data": {"seq": 1}})
     assert forged.status_code == 422  # only the service appends redaction entries
-    assert client.get(f"{API}/{iid}").get_json()["count"] == 3
+    assert client.get(f"{API}/{iid}").get_json()["count"] == 4
 
 
 def test_a_redaction_without_its_chain_entry_is_caught(client: FlaskClient, raw: RawAccess, iid: str) -> None:
@@ -166,6 +169,8 @@ def test_retention_redacts_by_age_and_type(app: Flask, client: FlaskClient, serv
         for iid in (old, young)
     }
     assert shown == {old: [True, False, False], young: [False, False]}
+    reason = client.get(f"{API}/{old}/history/0").get_json()["redacted"]["reason"]
+    assert reason.startswith("retention: recorded before 2025-02-05T00:00:00.000Z") and reason.endswith("type pii")
     assert client.get(f"{API}/{old}/verify").get_json()["ok"] is True
     for age in ("365", "0d", "1y", "d"):
         refused = app.test_cli_runner().invoke(args=["history", "redact", "--older-than", age])
