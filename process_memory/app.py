@@ -6,7 +6,7 @@ from flask import Flask, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from process_memory.api.access import recording_caller, register_access_control
+from process_memory.api.access import guard_named_instances, recording_caller, register_access_control
 from process_memory.bodies import TOO_LARGE, WholeBodies
 from process_memory.commands import register_commands
 from process_memory.config import Settings
@@ -35,6 +35,10 @@ def create_app(
     """Build the WSGI app from ``config`` (default: the environment and ``.env``)."""
     settings = config or Settings.from_env()
     app = Flask("process_memory", static_folder=None)  # every route is in the route table (api/access.py)
+    # Routing never redirects (/ui -> /ui/, // -> /): Werkzeug would build an absolute Location from the
+    # request's Host, which behind a proxy is not the client's. /ui serves as /ui/ does.
+    app.url_map.strict_slashes = False
+    app.url_map.merge_slashes = False
     app.config["SETTINGS"] = settings
     # Werkzeug refuses longer bodies while reading; the hook below refuses them before.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
@@ -65,6 +69,7 @@ def register_services(
         store,
         settings.max_inline_data,
         recorder=recording_caller,
+        instance_guard=guard_named_instances,
         max_waiting=settings.max_tail_waiting,
         wakeups=HostWakeups(wakeup_directory(store.describe())),
     )

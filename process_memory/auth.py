@@ -130,7 +130,10 @@ def access_at_start(
     if auth_off:
         return True, f"PROCESS_MEMORY_AUTH=off: open to anyone who reaches {where}"
     if proxy_hops == 0 and all(is_loopback_bind(bind) for bind in binds):
-        return True, f"no API keys configured: open to every local user of {where} (docs/security.md)"
+        return True, (
+            f"no API keys configured: open to every local user of {where}; requests that came through "
+            "a proxy (Forwarded, X-Forwarded-*, X-Real-IP) are refused (docs/security.md)"
+        )
     return False, (
         f"refusing to serve {where} without API keys: set PROCESS_MEMORY_API_KEYS_FILE "
         "(docs/security.md), or PROCESS_MEMORY_AUTH=off to serve it open on purpose"

@@ -36,6 +36,23 @@ def check_instance_id(instance_id: str) -> str:
     return instance_id
 
 
+def narrow_prefix(asked: str, within: str) -> str | None:
+    """The prefix of the ids that start with both ``asked`` and ``within``; None when no id can.
+
+    A listing asked for by a key limited to ``within`` answers ids under the narrower of the two, and
+    nothing when they part ways: it never learns an id outside its prefix, nor that one exists.
+    """
+    if asked.startswith(within):
+        return asked
+    return within if within.startswith(asked) else None
+
+
+def prefix_end(prefix: str) -> str:
+    """The smallest id after every id that starts with ``prefix`` (in code-point order): the upper bound of
+    a range that is exactly the ids with that prefix, where an engine compares strings by code point."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
 def utc_now() -> datetime:
     """Return the current time in UTC (the default clock)."""
     return datetime.now(UTC)

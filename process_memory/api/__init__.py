@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import select
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, request, url_for
 from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter, ValidationError
 
+from process_memory.api.access import caller_prefix
 from process_memory.api.parser import StrictJSONParser
 from process_memory.api.schemas import ApiErrorSchema
 from process_memory.formats import INSTANCE_ID_PATTERN, INSTANCE_ID_RULE, is_instance_id
@@ -85,11 +87,20 @@ def client_connected() -> Callable[[], bool]:
     return connected
 
 
+_Query = TypeVar("_Query")
+
+
+def within_key(query: _Query) -> _Query:
+    """Return a query across instances narrowed to the prefix the request's key is limited to (if any)."""
+    return dataclasses.replace(query, within=caller_prefix())  # type: ignore[type-var]
+
+
 def next_link(cursor_name: str, cursor: Any) -> dict[str, str]:
     """Return a Link header for the next page: the same query with the cursor moved (none on the last page)."""
     if cursor is None:
         return {}
-    values: dict[str, Any] = {**(request.view_args or {}), **request.args.to_dict(), cursor_name: cursor}
+    # Every value of a repeated parameter (?table=a&table=b) is kept: the next page asks the same question.
+    values: dict[str, Any] = {**(request.view_args or {}), **request.args.to_dict(flat=False), cursor_name: cursor}
     url = url_for(request.endpoint or "", **values)
     return {"Link": f'<{url}>; rel="next"'}
 

@@ -27,8 +27,33 @@ OPEN = "open"
 METRICS = "metrics"
 #: The path parameters that name instances: a key with a prefix must cover each of them.
 INSTANCE_ARGUMENTS = ("instance_id", "source", "target")
+#: Headers a proxy adds (the rendered nginx site always sets X-Forwarded-For): a keyless service refuses
+#: any request carrying one, since it came from somewhere other than this host.
+PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-IP")
 
 _READ, _APPEND, _STATE, _ADMIN = SCOPES
+
+#: The routes across instances that answer a key limited to a prefix within it: each handler passes
+#: :func:`caller_prefix` to the service, or checks every instance id the request names. Any other route
+#: without an instance in its path refuses such a key (403), so a new listing cannot leak by accident.
+PREFIX_SCOPED = frozenset(
+    {
+        "instances.Instances",
+        "search.Search",
+        "lineage.Readers",
+        "lineage.Events",
+        "lineage.Items",
+        "compatibility.instance_ids",
+        "platform.by_entities",
+        "platform.by_tags",
+        "platform.events_between",
+        "platform.current_events_between",
+        "platform.filters_by_ids",
+        "platform.filters_by_ids_and_types",
+        "ui.instances",
+        "ui.reprocessing",
+    }
+)
 
 #: endpoint -> method -> the scope it needs (or OPEN, METRICS).
 ROUTE_SCOPES: dict[str, dict[str, str]] = {
@@ -148,6 +173,12 @@ def caller_of(keys: Iterable[ApiKey], authorization: str | None) -> Caller | Non
     return Caller(key.name, key.scopes, key.prefix) if key else None
 
 
+def caller_prefix() -> str:
+    """The instance prefix the request's key is limited to; empty when it reaches every instance."""
+    caller = g.get("caller") if has_request_context() else None
+    return caller.prefix or "" if caller is not None else ""
+
+
 def recording_caller() -> str | None:
     """The name of the key the current request came with: each entry records it as ``recorded_by``."""
     caller = g.get("caller") if has_request_context() else None
@@ -162,9 +193,11 @@ def required_scope(endpoint: str | None, method: str) -> str | None:
 
 def check_access() -> None:
     """Let the request through, or abort with 401 (no valid key) or 403 (no scope, or outside the key's prefix)."""
+    settings: Settings = current_app.config["SETTINGS"]
+    if not settings.requires_keys and not settings.auth_off:
+        refuse_proxied_requests()
     if request.url_rule is None:
         return  # the 404 or 405 follows; it says nothing about what exists for this key
-    settings: Settings = current_app.config["SETTINGS"]
     scope = required_scope(request.endpoint, request.method)
     if scope == OPEN or (scope == METRICS and settings.metrics_open):
         return
@@ -184,8 +217,23 @@ def check_access() -> None:
     if needed not in g.caller.scopes:
         raise Forbidden(f"this key lacks the {needed} scope")
     check_instances(*(str(value) for name, value in (request.view_args or {}).items() if name in INSTANCE_ARGUMENTS))
-    if g.caller.prefix is not None and not any(name in INSTANCE_ARGUMENTS for name in request.view_args or {}):
-        raise Forbidden("this key is limited to an instance prefix: routes across instances need a key without one")
+    names_instance = any(name in INSTANCE_ARGUMENTS for name in request.view_args or {})
+    if g.caller.prefix is not None and not names_instance and request.endpoint not in PREFIX_SCOPED:
+        raise Forbidden("this key is limited to an instance prefix: this route needs a key without one")
+
+
+def refuse_proxied_requests() -> None:
+    """Refuse (403) a request that came through a proxy: without keys the service serves this host alone.
+
+    Checked on every route, open ones included, so that a keyless service behind nginx is plainly
+    closed rather than half open.
+    """
+    if any(name in request.headers for name in PROXY_HEADERS):
+        raise Forbidden(
+            "this service has no API keys, so it answers only requests made on its own host, not through a "
+            "proxy: set PROCESS_MEMORY_API_KEYS_FILE (docs/security.md), or PROCESS_MEMORY_AUTH=off to serve "
+            "it open on purpose"
+        )
 
 
 def check_instances(*instance_ids: str) -> None:
@@ -193,6 +241,13 @@ def check_instances(*instance_ids: str) -> None:
     caller: Caller = g.get("caller") or ANONYMOUS
     if not all(caller.covers(instance_id) for instance_id in instance_ids):
         raise Forbidden("this key does not cover this instance")
+
+
+def guard_named_instances(instance_ids: list[str]) -> None:
+    """Refuse (403) instance ids a request names inside its body (a memory document's original instance,
+    say) that its key does not cover; injected into the history service beside :func:`recording_caller`."""
+    if has_request_context() and instance_ids:
+        check_instances(*instance_ids)
 
 
 def register_access_control(app: Flask) -> None:

@@ -17,6 +17,7 @@ from flask.views import MethodView
 from werkzeug.exceptions import BadRequest
 
 from process_memory.api import ApiBlueprint, history_service, memory_service
+from process_memory.api.access import caller_prefix
 from process_memory.api.lineage_schemas import MAX_DOCUMENTS, HistoryCountSchema, memory_document_schema
 from process_memory.api.parser import read_json_request
 from process_memory.api.proofs import receipt_headers
@@ -104,7 +105,7 @@ class InstanceIds(MethodView):
         ids: list[str] = []
         after = None
         while True:
-            page = history_service().list_instances(InstanceQuery(after, MAX_DOCUMENTS))
+            page = history_service().list_instances(InstanceQuery(after, MAX_DOCUMENTS, within=caller_prefix()))
             ids += [item["instance_id"] for item in page.items]
             if page.next is None:
                 return jsonify(ids)

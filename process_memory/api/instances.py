@@ -9,7 +9,15 @@ from flask import Response, request, stream_with_context, url_for
 from flask.views import MethodView
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
-from process_memory.api import ApiBlueprint, client_connected, entry_response, history_service, paged, paged_json
+from process_memory.api import (
+    ApiBlueprint,
+    client_connected,
+    entry_response,
+    history_service,
+    paged,
+    paged_json,
+    within_key,
+)
 from process_memory.api.access import check_instances
 from process_memory.api.parser import load_json_body
 from process_memory.api.proofs import receipt_headers
@@ -46,7 +54,7 @@ class Instances(MethodView):
     @blp.response(200, InstancePageSchema)
     def get(self, query: InstanceQuery) -> Any:
         """List instance summaries by id, a page at a time."""
-        return paged(history_service().list_instances(query), "after")
+        return paged(history_service().list_instances(within_key(query)), "after")
 
 
 @blp.route("/<iid:instance_id>")

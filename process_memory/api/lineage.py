@@ -12,7 +12,8 @@ from typing import Any
 from flask.views import MethodView
 from marshmallow import fields
 
-from process_memory.api import ApiBlueprint, lineage_service, memory_service, paged
+from process_memory.api import ApiBlueprint, lineage_service, memory_service, paged, within_key
+from process_memory.api.access import check_instances
 from process_memory.api.lineage_schemas import (
     EventArgsSchema,
     ItemArgsSchema,
@@ -50,7 +51,7 @@ class Readers(MethodView):
     @blp.response(200, LineagePageSchema)
     def get(self, query: ReaderQuery) -> Any:
         """Instances of a tag that read these entities (or any) by query from these tables, by instance id."""
-        return paged(lineage_service().readers_page(query), "after")
+        return paged(lineage_service().readers_page(within_key(query)), "after")
 
 
 @blp.route("/events")
@@ -61,7 +62,7 @@ class Events(MethodView):
     @blp.response(200, LineagePageSchema)
     def get(self, query: EventQuery) -> Any:
         """A process's instances whose current event's reference date is in the window, by date."""
-        return paged(lineage_service().events_page(query), "after")
+        return paged(lineage_service().events_page(within_key(query)), "after")
 
 
 @blp.route("/items")
@@ -72,4 +73,5 @@ class Items(MethodView):
     @blp.response(200, ItemListSchema)
     def get(self, query: dict[str, Any]) -> Any:
         """Return the items of these instances (of these types), as posted, each with its post's header."""
+        check_instances(*query["instance"])
         return {"items": memory_service().items(query["instance"], query["kind"], query["type"])}

@@ -14,6 +14,7 @@ from flask import jsonify
 from flask.views import MethodView
 
 from process_memory.api import ApiBlueprint, lineage_service, memory_service
+from process_memory.api.access import caller_prefix, check_instances
 from process_memory.api.lineage_schemas import (
     ByEntitiesSchema,
     ByTagsSchema,
@@ -152,7 +153,8 @@ class Inputs(MethodView):
 @blp.alt_response(404, **_NONE_FOUND)
 def by_entities(body: dict[str, Any]) -> Any:
     """Instances that read any of these entities by query, from the tables listed for their tag."""
-    return _found(lineage_service().reprocessable_by_entities(body["entities"], body["tables_grouped_by_tags"]))
+    lineage = lineage_service()
+    return _found(lineage.reprocessable_by_entities(body["entities"], body["tables_grouped_by_tags"], caller_prefix()))
 
 
 @blp.route("/instances/bytags", endpoint="by_tags", methods=["POST"])
@@ -162,7 +164,7 @@ def by_entities(body: dict[str, Any]) -> Any:
 @blp.alt_response(404, **_NONE_FOUND)
 def by_tags(body: dict[str, Any]) -> Any:
     """Instances of these tags that queried the listed tables."""
-    return _found(lineage_service().by_tags(body["tables_grouped_by_tags"]))
+    return _found(lineage_service().by_tags(body["tables_grouped_by_tags"], caller_prefix()))
 
 
 @blp.route("/events/between/dates", endpoint="events_between", methods=["POST"])
@@ -171,7 +173,8 @@ def by_tags(body: dict[str, Any]) -> Any:
 @blp.response(200, description="instance ids of the process's execution events in the window, by reference date")
 def events_between(body: dict[str, Any]) -> Any:
     """A process's instances by reference date (no substitution, as the original)."""
-    found = lineage_service().events_between(body["process_id"], body["date_begin_validity"], body["date_end_validity"])
+    window = (body["process_id"], body["date_begin_validity"], body["date_end_validity"])
+    found = lineage_service().events_between(*window, caller_prefix())
     return jsonify(found)
 
 
@@ -182,10 +185,8 @@ def events_between(body: dict[str, Any]) -> Any:
 @blp.alt_response(404, **_NONE_FOUND)
 def current_events_between(body: dict[str, Any]) -> Any:
     """A process's current instances by reference date: each original replaced by its latest reprocess."""
-    lineage = lineage_service()
-    return _found(
-        lineage.current_events_between(body["process_id"], body["date_begin_validity"], body["date_end_validity"])
-    )
+    window = (body["process_id"], body["date_begin_validity"], body["date_end_validity"])
+    return _found(lineage_service().current_events_between(*window, caller_prefix()))
 
 
 @blp.route("/instance_filters/byinstanceids", endpoint="filters_by_ids", methods=["POST"])
@@ -194,6 +195,7 @@ def current_events_between(body: dict[str, Any]) -> Any:
 @blp.response(200, description="the instance filters of these instances")
 def filters_by_ids(body: dict[str, Any]) -> Any:
     """Instance filters of several instances."""
+    check_instances(*body["instance_ids"])
     return jsonify(memory_service().items(body["instance_ids"], "instance_filter"))
 
 
@@ -203,6 +205,7 @@ def filters_by_ids(body: dict[str, Any]) -> Any:
 @blp.response(200, description="the instance filters of each instance, of its listed types")
 def filters_by_ids_and_types(body: dict[str, Any]) -> Any:
     """Instance filters of several instances, each of its own types."""
+    check_instances(*body["instances_and_types"])
     found = []
     for instance_id, types in body["instances_and_types"].items():
         found += memory_service().items([instance_id], "instance_filter", types)

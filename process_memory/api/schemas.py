@@ -9,7 +9,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, fields, post_load, validate
 
 from process_memory.api.fields import AwareMoment, Text
 from process_memory.formats import INSTANCE_ID_RULE, MAX_SEQ, format_timestamp
-from process_memory.history.entry import FIELD_SPECS, Kind, NewEntry, shown_name
+from process_memory.history.entry import FIELD_SPECS, PROVENANCE_KEYS, Kind, NewEntry, shown_name
 from process_memory.history.redacting import REDACTION_TYPE
 from process_memory.history.store import HistoryQuery, InstanceQuery, SearchQuery
 from process_memory.paging import SEARCH_CURSOR_PATTERN
@@ -37,7 +37,15 @@ class NewEntrySchema(Schema):
         ],
     )
     data = fields.Raw(required=True, allow_none=True, metadata={"description": "any JSON value"})
-    metadata = fields.Dict(keys=fields.String(), load_default=dict)
+    metadata = fields.Dict(
+        keys=fields.String(
+            validate=validate.NoneOf(
+                PROVENANCE_KEYS, error="reserved: only the service records where an entry came from"
+            )
+        ),
+        load_default=dict,
+        metadata={"description": f"any JSON object; the keys {', '.join(PROVENANCE_KEYS)} are the service's own"},
+    )
     id = fields.UUID(load_default=None, metadata={"description": "given by the client for safe retries"})
     occurred_at = AwareMoment(load_default=None, metadata={"description": "RFC 3339 with an offset"})
 

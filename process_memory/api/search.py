@@ -6,7 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 
-from process_memory.api import ApiBlueprint, history_service, paged
+from process_memory.api import ApiBlueprint, history_service, paged, within_key
 from process_memory.api.schemas import SearchArgsSchema, SearchPageSchema
 from process_memory.history.store import SearchQuery
 
@@ -21,4 +21,4 @@ class Search(MethodView):
     @blp.response(200, SearchPageSchema)
     def get(self, query: SearchQuery) -> Any:
         """Find entries of any instance by type and recorded time, oldest first."""
-        return paged(history_service().search(query), "after")
+        return paged(history_service().search(within_key(query)), "after")

@@ -25,7 +25,7 @@ from process_memory.formats import check_instance_id, format_timestamp
 from process_memory.history.core import UNSET, HistoryCore
 from process_memory.history.entry import NewEntry, StoredEntry, chain_hash, content_of, posted_fields
 from process_memory.history.trees import InstanceTree
-from process_memory.memory.document import MEMORY_FORMAT, MEMORY_MARKER, MemoryPost, parse_memory
+from process_memory.memory.document import MEMORY_FORMAT, MEMORY_MARKER, MemoryPost, is_memory_marked, parse_memory
 from process_memory.memory.view import ViewFold
 
 log = logging.getLogger(__name__)
@@ -83,9 +83,9 @@ def prepare(instance_id: str, new: NewEntry) -> PreparedEntry:
 
 def memory_of(instance_id: str, new: NewEntry) -> MemoryPost | None:
     """Return the entry's memory document, checked, when its metadata marks it as one (422 when it is not one)."""
-    marker = new.metadata.get(MEMORY_MARKER)
-    if marker is None:
+    if not is_memory_marked(new.metadata):
         return None
+    marker = new.metadata[MEMORY_MARKER]
     if marker != MEMORY_FORMAT or isinstance(marker, bool):
         raise InvalidInput("unknown memory format", {f"metadata.{MEMORY_MARKER}": [f"{MEMORY_FORMAT}"]})
     return parse_memory(json_value(new.data), instance_id)
@@ -121,6 +121,7 @@ class Appending(HistoryCore):
         """
         check_instance_id(instance_id)
         prepared = [prepare(instance_id, new) for new in news]
+        self.instance_guard([named for entry in prepared if entry.memory for named in entry.memory.named_instances()])
         # An id repeated in one batch follows the rule across requests: same content, one entry; else 409.
         first_of: dict[str, PreparedEntry] = {}
         for entry in prepared:

@@ -16,7 +16,7 @@ from process_memory.exceptions import Conflict, InvalidInput, NotFound
 from process_memory.formats import check_instance_id
 from process_memory.history.appending import Appending
 from process_memory.history.core import UNSET
-from process_memory.history.entry import NewEntry, copy_of, stored_from_shown
+from process_memory.history.entry import NewEntry, StoredEntry, copy_of, stored_from_shown
 from process_memory.history.reading import Reading
 from process_memory.history.redacting import RedactionLedger
 
@@ -47,11 +47,17 @@ class Copying(Appending, Reading):
         last = head.seq if upto is None else upto
         if last > head.seq:
             raise NotFound("no entry at upto: it is past the head", {"upto": last, "head": head.seq})
-        self._require_empty_or_completing(
-            target,
-            "cloned_from",
-            lambda origin: origin.get("instance_id") == source and origin.get("upto", UNSET) == upto,
-        )
+
+        def copies_source(origin: dict[str, Any], copy: StoredEntry) -> bool:
+            original = self.store.get_by_seq(source, origin["seq"])
+            return (
+                origin.get("instance_id") == source
+                and origin.get("upto", UNSET) == upto
+                and original is not None
+                and (original.id, original.hash) == (copy.id, origin.get("hash"))
+            )
+
+        self._require_empty_or_completing(target, "cloned_from", copies_source)
         chain = itertools.takewhile(lambda stored: stored.seq <= last, self.store.iter_chain(source))
         copies = (copy_of(self._render(stored), "cloned_from", upto=upto) for stored in chain)
         self._append_in_chunks(target, copies)
@@ -83,24 +89,30 @@ class Copying(Appending, Reading):
         self._require_empty_or_completing(
             instance_id,
             "imported_from",
-            lambda origin: origin["seq"] < len(exported) and origin.get("hash") == exported[origin["seq"]]["hash"],
+            lambda origin, copy: (
+                origin["seq"] < len(exported)
+                and (exported[origin["seq"]]["id"], exported[origin["seq"]]["hash"]) == (copy.id, origin.get("hash"))
+            ),
         )
         self._append_in_chunks(instance_id, (copy_of(entry, "imported_from") for entry in exported))
         return self.get_instance(instance_id)
 
     def _require_empty_or_completing(
-        self, instance_id: str, provenance: str, same_request: Callable[[dict[str, Any]], bool]
+        self, instance_id: str, provenance: str, same_request: Callable[[dict[str, Any], StoredEntry], bool]
     ) -> None:
         """Refuse a target with entries, unless they are the start of this very copy (a retry).
 
-        They are when the target's head is a copy (``metadata[provenance]``) at its own position in the
-        source, made by the same request: every earlier entry then is too, as each copy checked before it.
+        They are when the target's head is a copy (``metadata[provenance]``, a key clients cannot write)
+        at its own position in the source, with the id of the entry it copies, made by the same request:
+        every earlier entry then is too, as each copy checked before it. The id is checked as well as the
+        provenance so that an entry planted before the key was reserved cannot pass for the copy's start
+        (the copies keep their sources' ids, and an id taken with other content is a 409).
         """
         head = self.store.head(instance_id)
         if head is None:
             return
         origin = json.loads(head.metadata_json).get(provenance)
-        if isinstance(origin, dict) and origin.get("seq") == head.seq and same_request(origin):
+        if isinstance(origin, dict) and origin.get("seq") == head.seq and same_request(origin, head):
             return
         raise Conflict("the target instance has entries that are not this copy's", {"instance_id": instance_id})
 

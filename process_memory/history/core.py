@@ -31,6 +31,7 @@ class HistoryCore:
         max_inline_data: int,
         clock: Callable[[], datetime] = utc_now,
         recorder: Callable[[], str | None] = lambda: None,
+        instance_guard: Callable[[list[str]], None] = lambda instance_ids: None,
         max_waiting: int = 512,
         wakeups: HostWakeups | None = None,
     ) -> None:
@@ -42,6 +43,8 @@ class HistoryCore:
         self.clock = clock
         #: Names who is appending (the request's API key), for each entry's ``recorded_by``.
         self.recorder = recorder
+        #: Refuses (raising) instance ids an entry names in its data that the request's key may not reach.
+        self.instance_guard = instance_guard
         # Wakes live-tail readers in this process at once (other processes' appends through wakeups, or polled).
         self._appended = threading.Condition()
         #: Live-tail readers waiting in this process now, and the most there may be.

@@ -21,6 +21,11 @@ from typing import Any, Literal
 from process_memory.chain import canonical_json, sha256_hex
 from process_memory.formats import format_timestamp, is_timestamp, parse_timestamp
 
+#: Metadata keys only the service writes: where a copy came from (``copy_of``), and ``redacted``, which an
+#: entry shows as a field of its own. Clients cannot set them (422), so provenance read back was recorded
+#: by the service itself. A new key the service writes into metadata joins this tuple.
+PROVENANCE_KEYS = ("cloned_from", "imported_from", "redacted")
+
 #: How a field is kept: text (``length``: the longest a store must hold), a 64-bit integer, an RFC 3339
 #: timestamp, or canonical JSON text of an object or of any value.
 Kind = Literal["text", "integer", "timestamp", "object", "json"]

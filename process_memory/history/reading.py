@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from process_memory.exceptions import NotFound, TooManyWaiting
-from process_memory.formats import check_instance_id
+from process_memory.formats import check_instance_id, narrow_prefix
 from process_memory.history.core import HistoryCore
 from process_memory.history.entry import StoredEntry
 from process_memory.history.store import HistoryQuery, InstanceQuery, SearchQuery
@@ -125,8 +125,11 @@ class Reading(HistoryCore):
 
     def list_instances(self, query: InstanceQuery) -> Page[dict[str, Any]]:
         """Return one page of instance summaries ordered by id; the cursor is the last id shown."""
+        prefix = narrow_prefix(query.prefix, query.within)
+        if prefix is None:
+            return Page([], None)
         page = fetch_page(
-            lambda n: self.store.list_summaries(query.after, n, query.prefix),
+            lambda n: self.store.list_summaries(query.after, n, prefix),
             query.limit,
             lambda summary: summary.instance_id,
         )

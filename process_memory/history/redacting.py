@@ -22,7 +22,7 @@ from process_memory.history.appending import Appending
 from process_memory.history.entry import NewEntry, StoredEntry, is_erased
 from process_memory.history.reading import Reading
 from process_memory.history.store import HistoryQuery
-from process_memory.memory.document import MEMORY_MARKER
+from process_memory.memory.document import is_memory_marked
 
 #: The type of the entry that records a redaction; clients cannot append it (api/schemas.py).
 REDACTION_TYPE = "redaction"
@@ -71,7 +71,7 @@ class Redacting(Appending, Reading):
         stored = self.stored_entry(instance_id, seq)
         if stored.type == REDACTION_TYPE:
             raise Conflict("a redaction entry records an erasure and cannot itself be redacted", {"seq": seq})
-        if MEMORY_MARKER in json.loads(stored.metadata_json):
+        if is_memory_marked(json.loads(stored.metadata_json)):
             raise Conflict("a memory document feeds the current memory and cannot be redacted", {"seq": seq})
         if stored.redacted_json is not None and json.loads(stored.redacted_json).get("reason") != reason:
             raise Conflict("the entry was redacted already, for another reason", {"seq": seq})
@@ -91,7 +91,7 @@ class Redacting(Appending, Reading):
             for stored in self._matching(instance_id, query):
                 if stored.type == REDACTION_TYPE or stored.redacted_json is not None:
                     continue
-                if MEMORY_MARKER in json.loads(stored.metadata_json):
+                if is_memory_marked(json.loads(stored.metadata_json)):
                     continue
                 self.redact(instance_id, stored.seq, reason)
                 yield instance_id, stored.seq

@@ -65,6 +65,8 @@ class SearchQuery(EntryFilter):
     """A validated search across instances; ``after`` is the cursor of the previous page, as the client sent it."""
 
     after: str | None = None
+    #: Only entries of instances whose id starts with this (the prefix the request's key is limited to).
+    within: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class InstanceQuery:
     limit: int = 100
     #: Only instances whose id starts with this.
     prefix: str = ""
+    #: And with this: the prefix the request's key is limited to.
+    within: str = ""
 
 
 class HistoryStore(MemoryIndex, ABC):

@@ -18,6 +18,17 @@ from process_memory.exceptions import InvalidInput
 #: The metadata key that marks an entry's data as a memory document (its value is the format version).
 MEMORY_MARKER = "memory_document"
 MEMORY_FORMAT = 1
+
+
+def is_memory_marked(metadata: dict[str, Any]) -> bool:
+    """Whether an entry's metadata marks it as a memory document: the marker's presence, whatever its value.
+
+    The one rule for every reader and writer: appending refuses a marker other than ``MEMORY_FORMAT``
+    (null included), so a marked entry that was stored is always a memory document.
+    """
+    return MEMORY_MARKER in metadata
+
+
 #: The longest text an index key (entity id, tag, table, process id, scope, original instance, item type) may be:
 #: keys are indexed together, and PostgreSQL's b-tree takes about 2,700 bytes per index entry.
 MAX_KEY_LENGTH = 128
@@ -71,6 +82,16 @@ class MemoryPost:
         """Return a header field as an index key: text, or None when it is anything else."""
         value = self.header.get(field)
         return value if isinstance(value, str) else None
+
+    def named_instances(self) -> list[str]:
+        """The other instances the post names: the one a reprocess runs again, and a reproduction's ends.
+
+        The reprocessing queries answer from these, so whoever posts one must be allowed to reach each.
+        """
+        reprocessing, reproduction = self.header.get("reprocessing"), self.header.get("reproduction")
+        named = [reprocessing.get("originalInstanceId")] if isinstance(reprocessing, dict) else []
+        named += [reproduction.get(end) for end in ("from", "to")] if isinstance(reproduction, dict) else []
+        return [value for value in named if isinstance(value, str)]
 
 
 def unwrap(body: Any) -> Any:

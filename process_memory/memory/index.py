@@ -28,6 +28,8 @@ class ReaderQuery:
     entities: list[str] | None = None
     after: str | None = None
     limit: int = 100
+    #: Only instances whose id starts with this (the prefix the request's key is limited to).
+    within: str = ""
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class EventQuery:
     #: The (reference date key, instance id) of the last event of the previous page.
     after: tuple[str, str] | None = None
     limit: int = 100
+    #: Only instances whose id starts with this (the prefix the request's key is limited to).
+    within: str = ""
 
 
 class MemoryIndex(ABC):
@@ -79,8 +83,9 @@ class MemoryIndex(ABC):
         """Return up to ``query.limit`` views whose event matches, by (reference date, instance id)."""
 
     @abstractmethod
-    def latest_reprocesses(self, originals: list[str]) -> dict[str, str]:
-        """Return, for each of ``originals`` that was reprocessed, the reprocess with the newest event time."""
+    def latest_reprocesses(self, originals: list[str], within: str = "") -> dict[str, str]:
+        """Return, for each of ``originals`` that was reprocessed, the reprocess with the newest event time
+        (of the reprocesses whose id starts with ``within``)."""
 
     @abstractmethod
     def items(self, instance_ids: list[str], kind: str, types: list[str] | None = None) -> list[str]:

@@ -12,6 +12,7 @@ The original's rules, each answered from an index (memory/index.py):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
@@ -60,16 +61,18 @@ class LineageService:
 
     # -- shared pieces ---------------------------------------------------------
 
-    def substitute(self, instance_ids: Iterable[str]) -> set[str]:
-        """Replace each original by its latest reprocess (an instance never reprocessed stands for itself)."""
+    def substitute(self, instance_ids: Iterable[str], within: str = "") -> set[str]:
+        """Replace each original by its latest reprocess (an instance never reprocessed stands for itself);
+        only reprocesses whose id starts with ``within`` count."""
         found = set(instance_ids)
-        latest = self.store.latest_reprocesses(sorted(found)) if found else {}
+        latest = self.store.latest_reprocesses(sorted(found), within) if found else {}
         return (found - set(latest)) | set(latest.values())
 
-    def window(self, process_id: str, begin: datetime, end: datetime | None) -> EventQuery:
+    def window(self, process_id: str, begin: datetime, end: datetime | None, within: str = "") -> EventQuery:
         """Return the event query of a reference-date window; no end means now; a date without offset is UTC."""
         begin_key = utc_key(begin, "date_begin_validity")
-        return EventQuery(process_id, begin_key, utc_key(end or self.clock(), "date_end_validity"))
+        end_key = utc_key(end or self.clock(), "date_end_validity")
+        return EventQuery(process_id, begin_key, end_key, within=within)
 
     def _fresh(self) -> None:
         self.memory.repair_stale()
@@ -80,7 +83,7 @@ class LineageService:
         self._fresh()
 
         def read(after: Any, limit: int) -> list[str]:
-            return self.store.readers(ReaderQuery(query.tables_by_tag, query.entities, after, limit))
+            return self.store.readers(dataclasses.replace(query, after=after, limit=limit))
 
         return set(_every(read, lambda iid: iid))
 
@@ -88,7 +91,7 @@ class LineageService:
         self._fresh()
 
         def read(after: Any, limit: int) -> list[CurrentMemory]:
-            return self.store.events(EventQuery(query.process_id, query.begin, query.end, query.scope, after, limit))
+            return self.store.events(dataclasses.replace(query, after=after, limit=limit))
 
         return list(_every(read, lambda view: (view.reference_date, view.instance_id)))
 
@@ -98,28 +101,36 @@ class LineageService:
 
     # -- the original's queries ----------------------------------------------------
 
-    def reprocessable_by_entities(self, entities: list[Any], tables_by_tag: dict[str, list[str]]) -> list[str]:
-        """Instances that read any of these entities from those tables of their tag, latest reprocess substituted."""
-        return sorted(self.substitute(self._all_readers(ReaderQuery(tables_by_tag, entity_keys(entities)))))
+    # Each takes ``within``: only instances whose id starts with it are answered (the request's key's prefix).
 
-    def by_tags(self, tables_by_tag: dict[str, list[str]]) -> list[dict[str, Any]]:
+    def reprocessable_by_entities(
+        self, entities: list[Any], tables_by_tag: dict[str, list[str]], within: str = ""
+    ) -> list[str]:
+        """Instances that read any of these entities from those tables of their tag, latest reprocess substituted."""
+        readers = self._all_readers(ReaderQuery(tables_by_tag, entity_keys(entities), within=within))
+        return sorted(self.substitute(readers, within))
+
+    def by_tags(self, tables_by_tag: dict[str, list[str]], within: str = "") -> list[dict[str, Any]]:
         """``[{id, tag}]`` of the instances that queried those tables of their tag, latest reprocess substituted."""
-        readers = self.substitute(self._all_readers(ReaderQuery(tables_by_tag)))
+        readers = self.substitute(self._all_readers(ReaderQuery(tables_by_tag, within=within)), within)
         return [{"id": view.instance_id, "tag": view.image} for view in self._with_events(readers)]
 
-    def events_between(self, process_id: str, begin: datetime, end: datetime | None) -> list[str]:
+    def events_between(self, process_id: str, begin: datetime, end: datetime | None, within: str = "") -> list[str]:
         """The process's instances with an execution event in the window, by reference date."""
-        return [view.instance_id for view in self._all_events(self.window(process_id, begin, end))]
+        return [view.instance_id for view in self._all_events(self.window(process_id, begin, end, within))]
 
-    def current_events_between(self, process_id: str, begin: datetime, end: datetime | None) -> list[dict[str, Any]]:
+    def current_events_between(
+        self, process_id: str, begin: datetime, end: datetime | None, within: str = ""
+    ) -> list[dict[str, Any]]:
         """``[{id, event}]`` of those instances, latest reprocess substituted."""
-        found = self.substitute(view.instance_id for view in self._all_events(self.window(process_id, begin, end)))
+        events = self._all_events(self.window(process_id, begin, end, within))
+        found = self.substitute((view.instance_id for view in events), within)
         return [{"id": view.instance_id, "event": view.name} for view in self._with_events(found)]
 
     # -- the API's pages ---------------------------------------------------------
 
-    def _described(self, views: list[CurrentMemory]) -> list[dict[str, Any]]:
-        latest = self.store.latest_reprocesses([view.instance_id for view in views]) if views else {}
+    def _described(self, views: list[CurrentMemory], within: str) -> list[dict[str, Any]]:
+        latest = self.store.latest_reprocesses([view.instance_id for view in views], within) if views else {}
         return [
             {
                 "instance_id": view.instance_id,
@@ -137,22 +148,20 @@ class LineageService:
         """One page of reader instances by id, each with the reprocess that replaces it."""
         self._fresh()
         page = fetch_page(
-            lambda n: self.store.readers(ReaderQuery(query.tables_by_tag, query.entities, query.after, n)),
+            lambda n: self.store.readers(dataclasses.replace(query, limit=n)),
             query.limit,
             lambda iid: iid,
         )
         views = {view.instance_id: view for view in self.store.load_views(page.items)} if page.items else {}
-        described = self._described([views.get(iid) or CurrentMemory(iid) for iid in page.items])
+        described = self._described([views.get(iid) or CurrentMemory(iid) for iid in page.items], query.within)
         return Page(described, page.next)
 
     def events_page(self, query: EventQuery) -> Page[dict[str, Any]]:
         """One page of a process's events by reference date; the cursor is ``<date key>|<instance id>``."""
         self._fresh()
         page = fetch_page(
-            lambda n: self.store.events(
-                EventQuery(query.process_id, query.begin, query.end, query.scope, query.after, n)
-            ),
+            lambda n: self.store.events(dataclasses.replace(query, limit=n)),
             query.limit,
             lambda view: f"{view.reference_date}|{view.instance_id}",
         )
-        return Page(self._described(page.items), page.next)
+        return Page(self._described(page.items, query.within), page.next)

@@ -23,9 +23,11 @@ def swagger_assets(filename: str) -> Response:
     return send_from_directory(str(swagger_ui_path), filename, max_age=86400)
 
 
-@blp.after_request
 def errors_as_pages(response: Response) -> Response:
-    """Show an error answer (JSON, from the app's one error handler) as a page with the same status and headers."""
+    """Show an error answer under /ui/ (JSON, from the app's one error handler) as a page with the same status and
+    headers: a page's own, and a path under /ui/ that no page matches."""
+    if not request.path.startswith(blp.url_prefix or "/ui"):
+        return response
     if response.status_code < 400 or response.mimetype != "application/json" or request.endpoint == "ui.badge":
         return response
     error = (response.get_json(silent=True) or {}).get("error") or {}
@@ -44,3 +46,5 @@ def register_ui(app: Flask) -> None:
     """Serve the history browser at /ui/ (and / redirects there), and the Swagger UI from its package."""
     app.register_blueprint(blp)
     app.register_blueprint(root_blp)
+    # On the app, not the blueprint: a blueprint's hooks do not run for a path that matched none of its rules.
+    app.after_request(errors_as_pages)

@@ -15,13 +15,14 @@ from marshmallow import ValidationError
 from werkzeug import Response
 from werkzeug.exceptions import UnprocessableEntity
 
-from process_memory.api import history_service, lineage_service
+from process_memory.api import history_service, lineage_service, within_key
 from process_memory.api.lineage_schemas import ReaderArgsSchema
-from process_memory.api.schemas import HistoryArgsSchema
+from process_memory.api.schemas import HistoryArgsSchema, InstanceListArgsSchema
 from process_memory.config import Settings
+from process_memory.formats import MAX_SEQ
 from process_memory.history.entry import StoredEntry
 from process_memory.history.store import HistoryQuery, InstanceQuery
-from process_memory.memory.document import MEMORY_MARKER, parse_memory
+from process_memory.memory.document import is_memory_marked, parse_memory
 from process_memory.ui.badge import verify_badge
 from process_memory.ui.diff import json_diff
 
@@ -37,7 +38,8 @@ LAZY_DATA_BYTES = 256 * 1024
 @root_blp.route("/")
 def root() -> Response:
     """The service's front page is the history browser."""
-    return redirect(url_for("ui.instances"))
+    # A relative Location: behind a proxy the Host (and its port) the app sees is not the client's.
+    return redirect(url_for("ui.instances"), 302)
 
 
 def _settings() -> Settings:
@@ -49,7 +51,7 @@ def _shown(stored: StoredEntry) -> dict[str, Any]:
     """An entry as the timeline shows it, without its data: fields, metadata and badges."""
     metadata = json.loads(stored.metadata_json)
     badges = [label for key, label in (("imported_from", "imported"), ("cloned_from", "cloned")) if key in metadata]
-    badges += ["memory"] if MEMORY_MARKER in metadata else []
+    badges += ["memory"] if is_memory_marked(metadata) else []
     redacted = json.loads(stored.redacted_json) if stored.redacted_json else None
     return {**vars(stored), "metadata": metadata, "badges": badges, "redacted": redacted}
 
@@ -57,10 +59,13 @@ def _shown(stored: StoredEntry) -> dict[str, Any]:
 @blp.route("/")
 def instances() -> str:
     """Instances by id, from a prefix, a page at a time, with their counts and first and last times."""
-    prefix = request.args.get("prefix", "").strip()
-    after = request.args.get("after") or None
-    page = history_service().list_instances(InstanceQuery(after, PAGE_SIZE, prefix))
-    return render_template("instances.html", page=page, prefix=prefix)
+    asked = {name: request.args[name].strip() for name in ("prefix", "after") if request.args.get(name, "").strip()}
+    try:
+        query: InstanceQuery = InstanceListArgsSchema().load({**asked, "limit": PAGE_SIZE})
+    except ValidationError as refused:
+        raise _invalid(refused) from None
+    page = history_service().list_instances(within_key(query))
+    return render_template("instances.html", page=page, prefix=query.prefix)
 
 
 def _history_query(instance_id: str) -> tuple[HistoryQuery, dict[str, str]]:
@@ -107,7 +112,7 @@ def badge(instance_id: str) -> str:
     return render_template("badge.html", badge=verify_badge(history_service(), _settings(), instance_id))
 
 
-@blp.route("/instances/<iid:instance_id>/entries/<int:seq>")
+@blp.route(f"/instances/<iid:instance_id>/entries/<int(max={MAX_SEQ}):seq>")
 def entry(instance_id: str, seq: int) -> str:
     """One entry: its data as a tree, its metadata and what it read, and a diff against the previous of its type."""
     service = history_service()
@@ -119,7 +124,7 @@ def entry(instance_id: str, seq: int) -> str:
     if previous and small and previous.size <= LAZY_DATA_BYTES and stored.redacted_json is None:
         diff = (previous.seq, json_diff(service.data_of(previous), data))
     reads = []
-    if MEMORY_MARKER in json.loads(stored.metadata_json) and data is not None:
+    if is_memory_marked(json.loads(stored.metadata_json)) and data is not None:
         reads = parse_memory(data, instance_id).reads
     return render_template(
         "entry.html",
@@ -143,7 +148,7 @@ def reprocessing() -> str:
     if asked["tag"]:
         try:
             query = ReaderArgsSchema().load({**asked, "entity": entities, "limit": PAGE_SIZE, **paging})
-            readers = lineage_service().readers_page(query)
+            readers = lineage_service().readers_page(within_key(query))
         except ValidationError as refused:
             error = "; ".join(f"{field}: {' '.join(map(str, m))}" for field, m in refused.normalized_messages().items())
     return render_template("reprocessing.html", asked=asked, entities=entities, readers=readers, error=error)

@@ -13,6 +13,7 @@ from bson import Binary, ObjectId
 from pymongo import ASCENDING
 from pymongo.collection import Collection
 
+from process_memory.formats import prefix_end
 from process_memory.history.entry import STORED_FIELDS, StoredEntry
 from process_memory.history.store import InstanceSummary
 from process_memory.paging import SearchPosition
@@ -35,6 +36,12 @@ def create_indexes(entries: Collection[Any]) -> None:
     entries.create_index(
         [("recorded_at", ASCENDING), ("instance_id", ASCENDING), ("seq", ASCENDING)], name="recorded_at"
     )
+
+
+def starting_with(prefix: str) -> dict[str, Any]:
+    """The condition on an instance id that it starts with ``prefix`` (empty: any), as a range: exact and
+    case-sensitive, since MongoDB compares strings by code point, and served by an index on the id."""
+    return {"$gte": prefix, "$lt": prefix_end(prefix)} if prefix else {"$exists": True}
 
 
 def type_and_time(entry_type: str | None, since: str | None, until: str | None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
+from process_memory.history.mongo.documents import starting_with
 from process_memory.memory.index import EventQuery, MemoryIndex, ReaderQuery
 from process_memory.memory.view import CurrentMemory, ViewFold, ViewWrite, rows_of
 
@@ -189,7 +190,11 @@ class MongoMemoryIndex(MemoryIndex):
         criteria, after, batch = _reader_filter(query), query.after, READER_BATCH
         found: list[str] = []
         while len(found) < query.limit:
-            page_criteria = {**criteria, **({"instance_id": {"$gt": after}} if after is not None else {})}
+            ids = {
+                **(starting_with(query.within) if query.within else {}),
+                **({"$gt": after} if after is not None else {}),
+            }
+            page_criteria = {**criteria, **({"instance_id": ids} if ids else {})}
             cursor = rows.find(page_criteria, {"instance_id": 1, "seq": 1}).sort("instance_id", ASCENDING)
             docs = list(cursor.limit(batch))
             seqs: dict[str, set[int]] = {}
@@ -216,17 +221,22 @@ class MongoMemoryIndex(MemoryIndex):
             "scope": query.scope,
             "reference_date": {"$gte": query.begin, "$lte": query.end},
         }
+        if query.within:
+            criteria["_id"] = starting_with(query.within)
         if query.after is not None:
             date, iid = query.after
             criteria["$or"] = [{"reference_date": {"$gt": date}}, {"reference_date": date, "_id": {"$gt": iid}}]
         cursor = self._memory("views").find(criteria).sort([("reference_date", ASCENDING), ("_id", ASCENDING)])
         return [view_from_document(doc) for doc in cursor.limit(query.limit)]
 
-    def latest_reprocesses(self, originals: list[str]) -> dict[str, str]:
+    def latest_reprocesses(self, originals: list[str], within: str = "") -> dict[str, str]:
         """The newest reprocess of each original, from the original-time index."""
+        criteria: dict[str, Any] = {"original_instance_id": {"$in": originals}}
+        if within:
+            criteria["_id"] = starting_with(within)
         cursor = (
             self._memory("views")
-            .find({"original_instance_id": {"$in": originals}}, {"original_instance_id": 1})
+            .find(criteria, {"original_instance_id": 1})
             .sort([("original_instance_id", ASCENDING), ("event_time", DESCENDING), ("_id", DESCENDING)])
         )
         latest: dict[str, str] = {}

@@ -10,7 +10,6 @@ nested arrays, integers beyond 64 bits); docs/storage.md explains the layout.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -30,6 +29,7 @@ from process_memory.history.mongo.documents import (
     entry_document,
     entry_from_document,
     entry_key,
+    starting_with,
     summary_from_document,
     type_and_time,
 )
@@ -291,6 +291,8 @@ class MongoHistoryStore(MongoBlobs, MongoMemoryIndex, HistoryStore):
     def search(self, query: SearchQuery, position: SearchPosition | None) -> list[StoredEntry]:
         """Search across instances by type and time, in (recorded_at, instance_id, seq) order."""
         clauses: list[dict[str, Any]] = [type_and_time(query.type, query.since, query.until)]
+        if query.within:
+            clauses.append({"instance_id": starting_with(query.within)})
         if position is not None:
             clauses.append(after_position(position))
         criteria = {"$and": clauses} if clauses else {}
@@ -320,7 +322,7 @@ class MongoHistoryStore(MongoBlobs, MongoMemoryIndex, HistoryStore):
         query per page."""
         criteria: dict[str, Any] = {"_id": {"$gt": after}} if after is not None else {}
         if prefix:
-            criteria = {"$and": [criteria, {"_id": {"$regex": f"^{re.escape(prefix)}"}}]}
+            criteria = {"$and": [criteria, {"_id": starting_with(prefix)}]}
         docs = list(self._summaries().find(criteria).sort("_id", ASCENDING).limit(limit))
         return [summary for summary in self._fresh(docs) if summary is not None]
 

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from process_memory.db import ProcessLocalEngine
+from process_memory.history.sql.tables import starts_with
 from process_memory.memory.document import MAX_KEY_LENGTH
 from process_memory.memory.index import EventQuery, MemoryIndex, ReaderQuery
 from process_memory.memory.view import CurrentMemory, ViewWrite, rows_of
@@ -178,6 +179,8 @@ class SQLMemoryIndex(MemoryIndex):
             criteria.append(table.c.entity.in_(query.entities))
         if query.after is not None:
             criteria.append(table.c.instance_id > query.after)
+        if query.within:
+            criteria.append(starts_with(table.c.instance_id, query.within))
         statement = (
             sa.select(table.c.instance_id).where(*criteria).distinct().order_by(table.c.instance_id).limit(query.limit)
         )
@@ -192,6 +195,7 @@ class SQLMemoryIndex(MemoryIndex):
             views.c.scope == query.scope,
             views.c.reference_date >= query.begin,
             views.c.reference_date <= query.end,
+            starts_with(views.c.instance_id, query.within),
         ]
         if query.after is not None:
             criteria.append(
@@ -201,12 +205,12 @@ class SQLMemoryIndex(MemoryIndex):
         with self._engine.connect() as conn:
             return [view_from_row(row) for row in conn.execute(statement.limit(query.limit))]
 
-    def latest_reprocesses(self, originals: list[str]) -> dict[str, str]:
+    def latest_reprocesses(self, originals: list[str], within: str = "") -> dict[str, str]:
         """The newest reprocess of each original, from the original-time index."""
         views = self.memory.views
         statement = (
             sa.select(views.c.original_instance_id, views.c.instance_id)
-            .where(views.c.original_instance_id.in_(originals))
+            .where(views.c.original_instance_id.in_(originals), starts_with(views.c.instance_id, within))
             .order_by(views.c.original_instance_id, views.c.event_time.desc(), views.c.instance_id.desc())
         )
         latest: dict[str, str] = {}

@@ -32,6 +32,7 @@ from process_memory.history.sql.tables import (
     entry_from_values,
     entry_insert,
     entry_row,
+    starts_with,
     summary_from_row,
 )
 from process_memory.history.sql.trees import SQLTrees
@@ -227,7 +228,10 @@ class SQLHistoryStore(SQLTrees, SQLRedaction, SQLMemoryIndex, HistoryStore):
     def search(self, query: SearchQuery, position: SearchPosition | None) -> list[StoredEntry]:
         """Search across instances by type and time, in (recorded_at, instance_id, seq) order."""
         entries = self.tables.entries
-        criteria = self._type_and_time(query.type, query.since, query.until)
+        criteria = [
+            *self._type_and_time(query.type, query.since, query.until),
+            starts_with(entries.c.instance_id, query.within),
+        ]
         if position is not None:
             criteria.append(
                 sa.tuple_(entries.c.recorded_at, entries.c.instance_id, entries.c.seq)
@@ -324,9 +328,7 @@ class SQLHistoryStore(SQLTrees, SQLRedaction, SQLMemoryIndex, HistoryStore):
     def list_summaries(self, after: str | None, limit: int, prefix: str = "") -> list[InstanceSummary]:
         """Return summaries ordered by instance id (of ids that start with ``prefix``)."""
         column = self.tables.instances.c.instance_id
-        criteria = sa.and_(
-            column > after if after is not None else sa.true(), column.startswith(prefix, autoescape=True)
-        )
+        criteria = sa.and_(column > after if after is not None else sa.true(), starts_with(column, prefix))
         return [summary for summary in self._summaries(criteria, limit) if summary is not None]
 
     def _save_summary_if_behind(self, summary: InstanceSummary) -> None:

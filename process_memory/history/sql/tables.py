@@ -16,6 +16,17 @@ from process_memory.history.entry import FIELD_SPECS, STORED_FIELDS, FieldSpec, 
 from process_memory.history.store import InstanceSummary
 
 
+def starts_with(column: Any, prefix: str) -> Any:
+    """The condition that ``column`` starts with ``prefix``, case-sensitive on every dialect.
+
+    LIKE narrows it (and can use an index), but SQLite's LIKE ignores ASCII case, so the exact test is the
+    leading characters compared as text, as PostgreSQL's LIKE would.
+    """
+    if not prefix:
+        return sa.true()
+    return sa.and_(column.startswith(prefix, autoescape=True), sa.func.substr(column, 1, len(prefix)) == prefix)
+
+
 @dataclass(frozen=True)
 class Tables:
     """The four tables of the history, named from one prefix."""
