@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
+import json
 import os
 import re
 import signal
+import socket
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -213,6 +216,81 @@ def test_nginx_reaches_gunicorn_on_a_unix_socket(tmp_path: Path) -> None:
             created.json()
         )
         assert requests.get(f"{nginx.url}/readyz", timeout=30).json()["status"] == "ready"
+    finally:
+        nginx.stop()
+        gunicorn.stop()
+
+
+def _raw(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are (requests would refuse or mend them); return the status, headers and body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "code"),
+    [
+        (b"TRACE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405, "method_not_allowed"),
+        (
+            b"POST /api/v1/instances/a/history HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n"
+            b"Connection: close\r\n\r\n0\r\n\r\n",
+            501,
+            "not_implemented",
+        ),
+        (b"GET /healthz HTTP/9.1\r\nHost: x\r\nConnection: close\r\n\r\n", 505, "http_version_not_supported"),
+    ],
+)
+def test_what_nginx_refuses_itself_is_our_json(stack: Stack, request_bytes: bytes, status: int, code: str) -> None:
+    got, headers, body = _raw(stack.nginx.port, request_bytes)
+    assert (got, headers["content-type"]) == (status, "application/json")
+    assert json.loads(body)["error"]["code"] == code and headers["x-request-id"]
+
+
+def test_the_front_page_redirects_relatively_behind_nginx(stack: Stack) -> None:
+    status, headers, _ = _raw(
+        stack.nginx.port, b"GET / HTTP/1.1\r\nHost: memory.example:8443\r\nConnection: close\r\n\r\n"
+    )
+    assert (status, headers["location"]) == (302, "/ui/")
+    auth = base64.b64encode(f"ops:{stack.keys.secrets['read']}".encode()).decode()
+    ui = f"GET /ui HTTP/1.1\r\nHost: memory.example:8443\r\nAuthorization: Basic {auth}\r\nConnection: close\r\n\r\n"
+    status, headers, _ = _raw(stack.nginx.port, ui.encode())
+    assert status == 200 and "location" not in headers  # /ui is served, not redirected
+
+
+def test_a_keyless_service_behind_nginx_refuses_everything_that_came_through_it(tmp_path: Path) -> None:
+    """`make run` (no keys, loopback, no PROXY_HOPS) with the rendered site in front: closed, not open."""
+    if nginx_binary() is None:
+        unavailable("nginx not installed (Debian package nginx; .ci/run installs it)")
+    gunicorn = GunicornServer({}, workers=1, cwd=tmp_path)
+    gunicorn.start()
+    nginx = NginxServer(tmp_path / "nginx", f"127.0.0.1:{gunicorn.port}", MAX_BODY)
+    nginx.start()
+    try:
+        iid = str(uuid.uuid4())
+        through = requests.post(
+            f"{nginx.url}/api/v1/instances/{iid}/history", json={"type": "t", "data": 1}, timeout=30
+        )
+        assert through.status_code == 403, through.text
+        assert "PROCESS_MEMORY_API_KEYS_FILE" in through.json()["error"]["message"]
+        for path in ("/api/v1/instances", f"/api/v1/instances/{iid}/head", "/ui/", "/healthz"):
+            assert requests.get(f"{nginx.url}{path}", timeout=30).status_code == 403, path
+        assert (
+            requests.get(f"{gunicorn.url}/api/v1/instances/{iid}/head", timeout=30).status_code == 404
+        )  # nothing stored
+        spoofed = {"X-Real-IP": "127.0.0.1"}
+        assert requests.get(f"{gunicorn.url}/api/v1/instances", headers=spoofed, timeout=30).status_code == 403
+        direct = requests.post(
+            f"{gunicorn.url}/api/v1/instances/{iid}/history", json={"type": "t", "data": 1}, timeout=30
+        )
+        assert direct.status_code == 201  # this host's own users still get in, as documented
+        assert "requests that came through a proxy" in gunicorn.log()  # said at start-up
     finally:
         nginx.stop()
         gunicorn.stop()
