@@ -13,6 +13,7 @@ go, or nowhere when the level is above it. gunicorn calls ``setup`` at start and
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 from typing import Any
 
@@ -77,6 +78,30 @@ def write_json_error(sock: Any, status: int, reason: str, message: str) -> None:
     util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
+@functools.cache
+def _quiet_kind(kind: type[BaseException]) -> type[BaseException]:
+    """A subclass of ``kind`` whose text names the kind only: gunicorn decides by isinstance, and logs the text."""
+
+    def text(_: BaseException) -> str:
+        return f"{kind.__name__} (what the client sent is not logged)"
+
+    return type(kind.__name__, (kind,), {"__str__": text, "__repr__": text})
+
+
+def without_client_bytes(error: BaseException) -> BaseException:
+    """Return ``error`` made to say only what kind of refusal it is.
+
+    gunicorn's refusals quote the client's bytes (a chunk-size line is the payload, a bad header line may be
+    the API key, the Expect value anything), and its worker logs that text as a warning. The error is changed
+    in place, since gunicorn drops it after answering.
+    """
+    try:
+        error.__class__ = _quiet_kind(type(error))
+    except TypeError:  # a class whose layout forbids it: say nothing of it rather than quote it
+        error.args = ()
+    return error
+
+
 def return_large_buffers_at_once() -> bool:
     """Make glibc map every allocation of LARGE_ALLOCATION_BYTES or more on its own; return whether it could.
 
@@ -106,6 +131,10 @@ class JSONErrorGeventWorker(GeventWorker):
         util.write_error = write_json_error
         return_large_buffers_at_once()
         super().init_process()
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        """Refuse as gunicorn does, logging the refusal's kind but never the client's bytes."""
+        super().handle_error(req, client, addr, without_client_bytes(exc))
 
     def handle_exit(self, sig: Any, frame: Any) -> None:
         """Stop as gunicorn does, ending live-tail waits at once so that shutdown need not outwait them."""

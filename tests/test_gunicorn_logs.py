@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import uuid
 from pathlib import Path
 from typing import Any
@@ -101,3 +102,47 @@ def test_debug_to_the_console_logs_every_request_as_json(tmp_path: Path) -> None
     assert any(message.startswith("Booting worker") for message in messages)  # gunicorn's, at info
     assert any(message.startswith("process-memory: history in SQLite file") for message in messages)
     assert not any(line["logger"] == "gunicorn.access" for line in lines)  # the access log is off unless asked
+
+
+#: Requests gunicorn refuses itself, each carrying a secret where gunicorn's message would quote it.
+_REFUSED = [
+    # a chunk-size line that is the payload
+    b"POST /api/v1/instances/a/history HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"SECRET-1-PAYLOAD\r\n\r\n",
+    # a header line without its colon, holding the key
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization Bearer SECRET-2-KEY\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad\x01Name: SECRET-3-KEY\r\n\r\n",
+    b"POST /healthz HTTP/1.1\r\nHost: x\r\nExpect: SECRET-4-EXPECT\r\nContent-Length: 3\r\n\r\nabc",
+    b"GET /SECRET-5-PATH\x01 HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nX: a\r\n SECRET-6-FOLDED\r\n\r\n",
+]
+
+
+def _send(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    return received
+
+
+def test_gunicorn_refusals_are_logged_without_what_the_client_sent(tmp_path: Path) -> None:
+    console = tmp_path / "console.txt"
+    server = GunicornServer({}, workers=1, cwd=tmp_path, log_path=console, args=("--log-level", "debug"))
+    server.start()
+    try:
+        answers = [_send(server.port, request) for request in _REFUSED]
+        wait_until(
+            lambda: console.read_text().count("Invalid request from") >= len(_REFUSED), 10, "the refusals' warnings"
+        )
+    finally:
+        server.stop()
+    assert [answer.split(b" ", 2)[1] for answer in answers] == [b"400", b"400", b"400", b"417", b"400", b"400"]
+    assert all(b"SECRET" not in answer for answer in answers)
+    log = console.read_text()
+    assert "SECRET" not in log
+    warnings = [line["message"] for line in json_lines(log) if line["level"] == "warning"]
+    assert "Invalid request from ip=127.0.0.1: InvalidChunkSize (what the client sent is not logged)" in warnings
+    assert "Invalid request from ip=127.0.0.1: InvalidHeader (what the client sent is not logged)" in warnings
+    assert "Invalid request from ip=127.0.0.1: ExpectationFailed (what the client sent is not logged)" in warnings
