@@ -117,6 +117,16 @@ def record_store_error() -> None:
     STORE_ERRORS.inc()
 
 
+#: The methods counted under their own name; any other is counted (and logged) as ``other``, so that clients
+#: sending made-up methods cannot grow the metrics without bound.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    """The method as metrics and logs name it: a known method, or ``other``."""
+    return method if method in KNOWN_METHODS else "other"
+
+
 def register_request_observers(app: Flask) -> None:
     """Give every request an id, and log and count every response."""
 
@@ -132,8 +142,9 @@ def register_request_observers(app: Flask) -> None:
         response.headers["X-Request-ID"] = request_id
         route = request.url_rule.rule if request.url_rule else "unmatched"
         elapsed = time.perf_counter() - getattr(g, "started", time.perf_counter())
-        REQUESTS.labels(method=request.method, route=route, status=str(response.status_code)).inc()
-        LATENCY.labels(method=request.method, route=route).observe(elapsed)
+        method = method_label(request.method)
+        REQUESTS.labels(method=method, route=route, status=str(response.status_code)).inc()
+        LATENCY.labels(method=method, route=route).observe(elapsed)
         if route not in ("/metrics", "/healthz"):
             instance_id = (request.view_args or {}).get("instance_id")
             log.info(
@@ -141,7 +152,7 @@ def register_request_observers(app: Flask) -> None:
                 extra={
                     "request_id": request_id,
                     "remote": request.remote_addr,  # the client, once ProxyFix has believed the proxy
-                    "method": request.method,
+                    "method": method,
                     "route": route,
                     "instance_id": str(instance_id) if instance_id is not None else None,
                     # The key's name (never the key): None when none was needed or given.

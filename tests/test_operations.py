@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,20 @@ def test_the_renderer_refuses_values_that_would_inject_directives(listen: str) -
 def test_the_renderer_refuses_unknown_placeholders() -> None:
     with pytest.raises(ValueError, match="unknown placeholders: port"):
         render_nginx_config("80", "127.0.0.1:8000", 10, template="listen {{port}};")
+
+
+def test_made_up_methods_are_counted_as_other_and_grow_nothing(tmp_path: Path) -> None:
+    client = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'h.sqlite3'}")).test_client()
+
+    def send(methods: range) -> str:
+        for n in methods:
+            client.open("/api/v1/instances", method=f"BREW{n}")
+            client.open(f"/nowhere/{n}", method=f"X-{n}")
+        return client.get("/metrics").get_data(as_text=True)
+
+    client.get("/metrics")  # its own series exist before the first count
+    first = send(range(0, 50))
+    later = send(range(50, 1550))
+    assert not re.search(r'method="(BREW|X-)', later)
+    assert re.search(r'process_memory_http_requests_total\{method="other",route="unmatched",status="405"\}', later)
+    assert len(later) - len(first) < 200  # 1,500 more made-up methods: the same series, larger counts
