@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from process_memory.exceptions import StoreUnavailable
 from process_memory.sqlite_writer import GroupCommit, SQLiteWriterLock
 from process_memory.statements import DriverStatement, savepoint
+from process_memory.store_failures import store_failure
 
 #: How often a process tries to create the schema before its request fails (503).
 SCHEMA_ATTEMPTS = 10
@@ -38,15 +39,16 @@ T = TypeVar("T")
 
 
 def unavailable_on(*errors: type[BaseException]) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Turn a driver's connection errors into StoreUnavailable, dropping their text (it may quote data)."""
+    """Turn a driver's connection errors into StoreUnavailable (or its kind, store_failures.py), dropping their
+    text (it may quote data)."""
 
     def decorate(method: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(method)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             try:
                 return method(*args, **kwargs)
-            except errors:
-                raise StoreUnavailable() from None
+            except errors as error:
+                raise store_failure(error) from None
 
         return wrapper
 
@@ -281,11 +283,15 @@ class ProcessLocalEngine:
         if self.dialect == "sqlite":
             if self.url.database and self.url.database != ":memory:":
                 Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(self.url, connect_args={"timeout": self._timeout_ms / 1000})
+            # hide_parameters: an error's text (which a traceback may log) never carries the values bound.
+            engine = sa.create_engine(self.url, connect_args={"timeout": self._timeout_ms / 1000}, hide_parameters=True)
             sa.event.listen(engine, "connect", _sqlite_setup(self._timeout_ms))
             return engine
         return sa.create_engine(
-            self.url, pool_pre_ping=True, connect_args={"connect_timeout": max(1, self._timeout_ms // 1000)}
+            self.url,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": max(1, self._timeout_ms // 1000)},
+            hide_parameters=True,
         )
 
     def dispose(self) -> None:

@@ -50,12 +50,42 @@ class StoreUnavailable(Exception):
     """A database could not be reached (or was locked) in time; the client may retry (503)."""
 
     code = "store_unavailable"
+    status = 503
 
     def __init__(self, message: str = "the database is unavailable", retry_after: int = 5) -> None:
         super().__init__(message)
         self.message = message
         self.details = None
         self.retry_after = retry_after
+
+
+class StoreFull(StoreUnavailable):
+    """The store has no room left (a full disk or quota); nothing was written (507)."""
+
+    code = "insufficient_storage"
+    status = 507
+
+    def __init__(self, message: str = "the store has no room left: nothing was written", retry_after: int = 60) -> None:
+        super().__init__(message, retry_after)
+
+
+class StoreCorrupt(StoreUnavailable):
+    """What the store holds cannot be read back as stored: a damaged file or database (503).
+
+    Retrying will not help until an operator repairs it. ``whole_store``: the database itself is damaged, and
+    /readyz says so from then on; otherwise one value is, and writing it anew repairs it.
+    """
+
+    code = "store_corrupt"
+
+    def __init__(
+        self,
+        message: str = "the store's data is damaged and cannot be read",
+        retry_after: int = 60,
+        whole_store: bool = True,
+    ) -> None:
+        super().__init__(message, retry_after)
+        self.whole_store = whole_store
 
 
 class TooManyWaiting(Exception):

@@ -10,7 +10,7 @@ import logging
 import traceback
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, jsonify
+from flask import Flask, Response, current_app, g, has_app_context, has_request_context, jsonify
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -20,12 +20,17 @@ from process_memory.exceptions import (
     NotFound,
     PreconditionFailed,
     ServiceError,
+    StoreCorrupt,
     StoreUnavailable,
     TooManyWaiting,
 )
 from process_memory.observability import record_store_error
+from process_memory.store_failures import DRIVER_ERRORS, store_failure
 
 log = logging.getLogger(__name__)
+
+#: Set in ``app.extensions`` once this process has answered that a whole store's data is damaged.
+DAMAGED_STORE = "process_memory.damaged_store"
 
 _STATUS_BY_ERROR: dict[type[ServiceError], int] = {
     InvalidInput: 422,
@@ -79,9 +84,24 @@ def handle_service_error(error: ServiceError) -> Response:
 
 
 def handle_store_unavailable(error: StoreUnavailable) -> Response:
-    """Answer 503 with the time after which a retry makes sense."""
+    """Answer 503 (507 for a full store) with the time after which a retry makes sense."""
     record_store_error()
-    return error_response(503, error.message, code=error.code, headers={"Retry-After": str(error.retry_after)})
+    if isinstance(error, StoreCorrupt) and error.whole_store and has_app_context():
+        # A damaged database does not mend itself: /readyz says so from now on, until an operator restores
+        # it and restarts the service.
+        log.error("the history store's data is damaged: answering 503 and not ready until restarted")
+        current_app.extensions[DAMAGED_STORE] = True
+    return error_response(error.status, error.message, code=error.code, headers={"Retry-After": str(error.retry_after)})
+
+
+def handle_driver_error(error: Exception) -> Response:
+    """Answer a driver's error raised where no store expected one as the store failure it stands for.
+
+    Logged by type only: a driver's message may quote the data it refused.
+    """
+    failure = store_failure(error)
+    log.warning("store failure %s answered as %s", type(error).__name__, failure.code)
+    return handle_store_unavailable(failure)
 
 
 def handle_too_many_waiting(error: TooManyWaiting) -> Response:
@@ -101,5 +121,7 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(ServiceError, handle_service_error)
     app.register_error_handler(StoreUnavailable, handle_store_unavailable)
+    for driver_error in DRIVER_ERRORS:
+        app.register_error_handler(driver_error, handle_driver_error)
     app.register_error_handler(TooManyWaiting, handle_too_many_waiting)
     app.register_error_handler(Exception, handle_unexpected_error)

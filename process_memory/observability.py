@@ -113,7 +113,7 @@ def record_waiting(change: int) -> None:
 
 
 def record_store_error() -> None:
-    """Count a request that failed on a database."""
+    """Count a request that failed on a store."""
     STORE_ERRORS.inc()
 
 

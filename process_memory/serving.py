@@ -96,7 +96,7 @@ def without_client_bytes(error: BaseException) -> BaseException:
     in place, since gunicorn drops it after answering.
     """
     try:
-        error.__class__ = _quiet_kind(type(error))
+        error.__class__ = _quiet_kind(type(error))  # type: ignore[arg-type]  # classes hash by identity
     except TypeError:  # a class whose layout forbids it: say nothing of it rather than quote it
         error.args = ()
     return error

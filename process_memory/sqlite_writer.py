@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from process_memory.exceptions import StoreUnavailable
+from process_memory.store_failures import store_failure
 
 #: The most appends one transaction carries: bounds how long the first of them waits for its commit.
 MAX_GROUP = 64
@@ -111,13 +112,14 @@ class _Group:
         self.conn = conn
         self.members = 0
         self.done = threading.Event()
-        self.failed = False
+        #: Why the commit failed, as the store failure every member answers with.
+        self.failure: StoreUnavailable | None = None
 
     def wait(self) -> None:
-        """Return once the group is committed; raise StoreUnavailable when it was not."""
+        """Return once the group is committed; raise StoreUnavailable (or its kind) when it was not."""
         self.done.wait()
-        if self.failed:
-            raise StoreUnavailable()
+        if self.failure is not None:
+            raise self.failure
 
 
 class GroupCommit:
@@ -168,8 +170,8 @@ class GroupCommit:
         if self._open is None:
             try:
                 conn = self._connect()  # first: a process's first connection creates the schema, under the lock
-            except DBAPIError:
-                raise StoreUnavailable() from None
+            except DBAPIError as error:
+                raise store_failure(error) from None
             try:
                 self._lock.acquire()
             except BaseException:
@@ -181,7 +183,7 @@ class GroupCommit:
                 conn.close()
                 self._lock.release()
                 if isinstance(failure, DBAPIError):  # another program's lock outlasted the busy timeout
-                    raise StoreUnavailable() from None
+                    raise store_failure(failure) from None
                 raise
             self._open = _Group(conn)
         self._open.members += 1
@@ -196,8 +198,8 @@ class GroupCommit:
         self._open = None
         try:
             group.conn.commit()
-        except DBAPIError:
-            group.failed = True
+        except DBAPIError as error:
+            group.failure = store_failure(error)
             with contextlib.suppress(DBAPIError):
                 group.conn.rollback()
         finally:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from process_memory.chain import canonical_json
-from process_memory.exceptions import InvalidInput, NotFound, PreconditionFailed
+from process_memory.exceptions import InvalidInput, NotFound, PreconditionFailed, StoreCorrupt
 from process_memory.formats import check_instance_id
 from process_memory.stores import StateStore, VersionConflict
 
@@ -84,6 +84,12 @@ class StateService:
             raise VersionConflict(key)
         return found[1]
 
+    def _exists(self, key: str) -> bool:
+        try:
+            return self.store.get_versioned(key) is not None
+        except StoreCorrupt:
+            return True  # a damaged value is still a value: a condition on it failed, it did not vanish
+
     def delete_state(self, instance_id: str, if_match: str | None = None) -> None:
         """Delete the state; 404 when there is none, 412 when ``if_match`` is stale."""
         key = check_instance_id(instance_id)
@@ -91,7 +97,7 @@ class StateService:
             expected = self._current_version(key) if if_match == "*" else if_match
             deleted = self.store.delete(key, if_version=expected)
         except VersionConflict:
-            if self.store.get_versioned(key) is None:
+            if not self._exists(key):
                 raise NotFound("the instance has no state", {"instance_id": instance_id}) from None
             raise PreconditionFailed("the state has changed", {"instance_id": instance_id}) from None
         if not deleted:

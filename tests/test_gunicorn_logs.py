@@ -56,10 +56,10 @@ def test_errors_only_goes_to_the_file_and_nothing_else_anywhere(tmp_path: Path) 
         assert (console.read_text(), log_file.read_text()) == quiet, "a normal request was logged"
 
         failed = requests.get(f"{server.url}/api/v1/instances/{uuid.uuid4()}/head", timeout=30)
-        assert failed.status_code == 500
+        assert failed.status_code == 503 and failed.json()["error"]["code"] == "store_corrupt"
         assert console.read_text() == quiet[0], "the error reached the console"
         [line] = json_lines(log_file.read_text())
-        assert line["level"] == "error" and line["message"].startswith("unexpected ")
+        assert line["level"] == "error" and line["message"].startswith("the history store's data is damaged")
         assert "not an SQLite" not in log_file.read_text()
     finally:
         server.stop()

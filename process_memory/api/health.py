@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, Response, current_app, jsonify
 
-from process_memory.exceptions import StoreUnavailable
+from process_memory.exceptions import StoreCorrupt, StoreFull, StoreUnavailable
+from process_memory.http_errors import DAMAGED_STORE
 from process_memory.observability import metrics_response
+from process_memory.store_failures import DRIVER_ERRORS, store_failure
 
 blp = Blueprint("health", __name__)
 
@@ -16,18 +20,28 @@ def healthz() -> Response:
     return jsonify(status="ok")
 
 
+#: What a check says of a store that failed it, by the kind of failure.
+_STORE_ERRORS: tuple[type[Exception], ...] = (StoreUnavailable, *DRIVER_ERRORS)
+_CHECK_WORDS = {StoreFull: "full", StoreCorrupt: "corrupt", StoreUnavailable: "unavailable"}
+
+
+def _check(ping: Callable[[], object]) -> str:
+    try:
+        ping()
+    except _STORE_ERRORS as error:
+        return _CHECK_WORDS[type(store_failure(error))]
+    return "ok"
+
+
 @blp.get("/readyz")
 def readyz() -> Response:
-    """The history and state stores answer; 503 otherwise, so a balancer stops sending traffic here."""
-    checks = {}
+    """The history and state stores answer (and can be written, for the state); 503 otherwise, with the reason,
+    so a balancer stops sending traffic here. A history found damaged by any request stays a reason."""
     history = current_app.extensions["process_memory.history"].store
     state = current_app.extensions["process_memory.state_root"]
-    for name, check in (("history", history.ping), ("state", lambda: state.exists("readyz"))):
-        try:
-            check()
-            checks[name] = "ok"
-        except StoreUnavailable:
-            checks[name] = "unavailable"
+    checks = {"history": _check(history.ping), "state": _check(state.ping)}
+    if current_app.extensions.get(DAMAGED_STORE) and checks["history"] == "ok":
+        checks["history"] = "corrupt"
     ready = all(value == "ok" for value in checks.values())
     response = jsonify(status="ready" if ready else "unavailable", checks=checks)
     response.status_code = 200 if ready else 503

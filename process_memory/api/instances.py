@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -40,6 +41,7 @@ from process_memory.exceptions import InvalidInput
 from process_memory.formats import MAX_SEQ
 from process_memory.history.entry import NewEntry
 from process_memory.history.store import HistoryQuery, InstanceQuery
+from process_memory.store_failures import failing_as_store_errors
 
 blp = ApiBlueprint("instances", __name__, description="App instances and their immutable history")
 
@@ -142,9 +144,12 @@ class Export(MethodView):
     def get(self, instance_id: str) -> Any:
         """Stream an instance's whole history as NDJSON, in constant memory."""
         entries = history_service().export_entries(instance_id)
+        # The first entry is read before the answer starts, so a store that fails at once is a 503. One that
+        # fails later ends the stream without HTTP's end of body, which every client reports as incomplete.
+        first = next(entries, None)
         lines = (
             json.dumps(entry, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n"
-            for entry in entries
+            for entry in itertools.chain([] if first is None else [first], failing_as_store_errors(entries))
         )
         return Response(
             stream_with_context(lines),

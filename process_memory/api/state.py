@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Response, current_app, request
 from flask.views import MethodView
-from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from process_memory.api import ApiBlueprint
@@ -39,8 +39,8 @@ class StateArgsSchema(Schema):
     )
 
 
-class StateHeadersSchema(Schema):
-    """Preconditions."""
+class IfMatchSchema(Schema):
+    """The If-Match precondition every write takes."""
 
     class Meta:
         unknown = EXCLUDE
@@ -50,9 +50,24 @@ class StateHeadersSchema(Schema):
         validate=validate.Regexp(r'^(?:\*|(?:W/)?"[0-9a-f]{32}")$'),
         metadata={"description": "the ETag the state must still have, or *"},
     )
+
+
+class StateHeadersSchema(IfMatchSchema):
+    """Preconditions of PUT."""
+
     if_none_match = Text(
         data_key="If-None-Match", validate=validate.Equal("*"), metadata={"description": "* : create only"}
     )
+
+
+class DeleteHeadersSchema(IfMatchSchema):
+    """Preconditions of DELETE: If-Match. If-None-Match is refused rather than ignored (and not documented)."""
+
+    @validates_schema(pass_original=True)
+    def refuse_if_none_match(self, _: dict[str, Any], original: Any, **__: Any) -> None:
+        """If-None-Match would make a DELETE delete only a state that does not exist: say so, never ignore it."""
+        if "If-None-Match" in original:
+            raise ValidationError("not taken on DELETE; use If-Match", "If-None-Match")
 
 
 def _version(etag: str | None) -> str | None:
@@ -105,10 +120,11 @@ class InstanceState(MethodView):
         )
         return _state_response(state, 201 if created else 200)
 
-    @blp.arguments(StateHeadersSchema(), location="headers")
+    @blp.arguments(DeleteHeadersSchema(), location="headers")
     @blp.response(204, description="deleted")
     @blp.alt_response(404, description="no state", schema=ApiErrorSchema)
     @blp.alt_response(412, description="If-Match is stale", schema=ApiErrorSchema)
+    @blp.alt_response(422, description="If-None-Match, which DELETE does not take", schema=ApiErrorSchema)
     def delete(self, headers: dict[str, Any], instance_id: str) -> Any:
         """Delete an instance's state."""
         state_service().delete_state(instance_id, if_match=_version(headers.get("if_match")))

@@ -92,6 +92,10 @@ class StateStore(ABC):
     def delete_expired(self) -> int:
         """Delete the expired values of this namespace and its children; return how many (if known)."""
 
+    def ping(self) -> None:
+        """Raise StoreUnavailable (or its kind) unless the store answers; /readyz calls it."""
+        self.exists("readyz")
+
     def close(self) -> None:
         """Release connections or handles; the default has none."""
 

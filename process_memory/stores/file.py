@@ -5,6 +5,10 @@ directory) before it is acknowledged and write errors are raised, where
 Litestar's neither fsyncs nor reports them; and an expired file is removed only
 under the key's lock after checking that it is still the expired value, never a
 value another process just wrote.
+
+A file the store cannot read back (a damaged header) is reported, never guessed at: reading it is a 503
+naming the damage, and an unconditional write or delete replaces it. The file system's own failures are
+the store's: a full disk is StoreFull (507), a read-only or unreadable directory StoreUnavailable (503).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from process_memory.db import unavailable_on
+from process_memory.exceptions import StoreCorrupt
 from process_memory.stores.base import StateStore, check_condition, new_version, remaining_seconds
 
 #: Temporary files older than this were left by a writer that died; the sweep removes them.
@@ -31,11 +37,20 @@ _TEMP_PREFIX = ".tmp-"
 _READ_BYTES = 64 * 1024
 
 
+#: Where the store's files are damaged, their version is this, which no written version can be (they are hex).
+DAMAGED = "damaged"
+_unavailable_on_os_error = unavailable_on(OSError)
+
+
 @dataclass(frozen=True)
 class _Record:
     value: bytes
     version: str
     deadline: float | None
+
+    @property
+    def damaged(self) -> bool:
+        return self.version == DAMAGED
 
 
 # Paths are str and files are read with os calls: pathlib and buffered files cost more than the reading.
@@ -54,8 +69,14 @@ def _read(path: str) -> _Record | None:
     finally:
         os.close(fd)
     header, _, value = b"".join(chunks).partition(b"\n")
-    meta = json.loads(header.decode())
-    return _Record(value, meta["version"], meta["deadline"])
+    try:
+        meta = json.loads(header.decode())
+        version, deadline = meta["version"], meta["deadline"]
+        if not isinstance(version, str) or not (deadline is None or isinstance(deadline, int | float)):
+            raise ValueError("not a header")
+    except (ValueError, TypeError, KeyError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return _Record(b"", DAMAGED, None)
+    return _Record(value, version, deadline)
 
 
 def _write(path: str, record: _Record) -> None:
@@ -126,6 +147,12 @@ class FileStore(StateStore):
 
     def _live(self, path: str) -> _Record | None:
         record = _read(path)
+        if record is not None and record.damaged:
+            raise StoreCorrupt(
+                "this value's file is damaged and cannot be read: writing or deleting it without a condition "
+                "replaces it",
+                whole_store=False,
+            )
         if record is None or record.deadline is None or record.deadline > self.clock():
             return record
         self._remove_if_expired(path, record.version)
@@ -142,6 +169,7 @@ class FileStore(StateStore):
             ):
                 _unlink(path)
 
+    @_unavailable_on_os_error
     def _get(self, key: str, renew: float | None) -> bytes | None:
         path = self._path(key)
         record = self._live(path)
@@ -153,10 +181,12 @@ class FileStore(StateStore):
                 _write(path, _Record(record.value, record.version, self.clock() + renew))
             return record.value if record else None
 
+    @_unavailable_on_os_error
     def _get_versioned(self, key: str) -> tuple[bytes, str] | None:
         record = self._live(self._path(key))
         return (record.value, record.version) if record else None
 
+    @_unavailable_on_os_error
     def _set(self, key: str, data: bytes, ttl: float | None, if_version: str | None, if_absent: bool) -> str:
         # The condition is checked, and the write made, under one lock.
         path = self._path(key)
@@ -173,6 +203,7 @@ class FileStore(StateStore):
             return None
         return record
 
+    @_unavailable_on_os_error
     def _delete(self, key: str, if_version: str | None) -> bool:
         path = self._path(key)
         with self._locked(path):
@@ -180,6 +211,13 @@ class FileStore(StateStore):
             check_condition(key, current.version if current else None, if_version)
             _unlink(path)
             return current is not None
+
+    @_unavailable_on_os_error
+    def ping(self) -> None:
+        """Write and remove a probe file where values are written: a read-only or full disk fails it."""
+        probe = f"{self._keys}{_TEMP_PREFIX}readyz-{os.getpid()}"
+        _write(probe, _Record(b"{}", new_version(), None))
+        _unlink(probe)
 
     def delete_all(self) -> None:
         """Move this namespace's directory aside in one rename, then remove it."""
@@ -191,6 +229,7 @@ class FileStore(StateStore):
             return
         shutil.rmtree(trash)
 
+    @_unavailable_on_os_error
     def _expires_in(self, key: str) -> int | None:
         record = self._live(self._path(key))
         return remaining_seconds(record.deadline, self.clock()) if record else None

@@ -53,6 +53,14 @@ def test_put_get_delete(state_client: FlaskClient, url: str) -> None:
     assert state_client.delete(url).get_json()["error"]["code"] == "not_found"
 
 
+@pytest.mark.parametrize("precondition", ["*", '"5c1f0b6e2a7d4c1e9a550b8f2d7e4c10"'])
+def test_if_none_match_on_delete_is_refused_not_ignored(state_client: FlaskClient, url: str, precondition: str) -> None:
+    state_client.put(url, json={"kept": True})
+    refused = state_client.delete(url, headers={"If-None-Match": precondition})
+    assert refused.status_code == 422 and "If-None-Match" in refused.get_json()["error"]["details"]
+    assert state_client.get(url).get_json() == {"kept": True}
+
+
 def test_if_match_guards_every_write(state_client: FlaskClient, url: str) -> None:
     first = state_client.put(url, json={"v": 1}).headers["ETag"]
     second = state_client.put(url, json={"v": 2}, headers={"If-Match": first})
