@@ -18,6 +18,13 @@ _KEY = validate.Length(min=1, max=MAX_KEY_LENGTH)
 MAX_INSTANCES = 1000
 #: The most documents the Node-era routes return at once (the original's cap on `/first/<n>`).
 MAX_DOCUMENTS = 1000
+#: The most tags one reprocessing query may name (each is a branch of one database query), and tables per tag.
+MAX_TAGS = 100
+MAX_TABLES = 100
+#: The most entity ids one reprocessing query may name (they are bound as parameters of one query).
+MAX_ENTITIES = 10_000
+#: The most item types asked for at once, per instance.
+MAX_TYPES = 100
 
 
 class _QueryMap(fields.Dict):
@@ -35,8 +42,12 @@ class _QueryMap(fields.Dict):
 def _tables_by_tag(**options: Any) -> fields.Dict:
     return _QueryMap(
         keys=fields.String(),
-        values=fields.List(Text()),
-        metadata={"description": "tag (the post's `image`) → the tables whose reads count"},
+        values=fields.List(Text(), validate=validate.Length(max=MAX_TABLES)),
+        validate=validate.Length(max=MAX_TAGS),
+        metadata={
+            "description": f"tag (the post's `image`) → the tables whose reads count; at most {MAX_TAGS} tags "
+            f"of {MAX_TABLES} tables"
+        },
         **options,
     )
 
@@ -52,7 +63,10 @@ class ByEntitiesSchema(_OriginalBody):
     """``POST /instances/reprocessable/byentities``."""
 
     entities = fields.List(
-        fields.Raw(allow_none=True), required=True, metadata={"description": "entity ids (`data.id`), any JSON"}
+        fields.Raw(allow_none=True),
+        required=True,
+        validate=validate.Length(max=MAX_ENTITIES),
+        metadata={"description": f"entity ids (`data.id`), any JSON; at most {MAX_ENTITIES}"},
     )
     tables_grouped_by_tags = _tables_by_tag(required=True)
 
@@ -100,7 +114,7 @@ class InstancesAndTypesSchema(_OriginalBody):
 
     instances_and_types = _QueryMap(
         keys=fields.String(),
-        values=fields.List(Text()),
+        values=fields.List(Text(), validate=validate.Length(max=MAX_TYPES)),
         required=True,
         validate=validate.Length(max=MAX_INSTANCES),
     )
@@ -163,7 +177,12 @@ class ItemArgsSchema(Schema):
         validate=validate.Length(min=1, max=MAX_INSTANCES),
     )
     kind = Text(load_default="instance_filter", validate=validate.OneOf(["instance_filter", "inputs"]))
-    type = fields.List(Text(validate=_KEY), load_default=list, metadata={"description": "none: every type"})
+    type = fields.List(
+        Text(validate=_KEY),
+        load_default=list,
+        validate=validate.Length(max=MAX_TYPES),
+        metadata={"description": "none: every type"},
+    )
 
     @post_load
     def make_query(self, values: dict[str, Any], **_: Any) -> dict[str, Any]:

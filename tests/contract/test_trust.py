@@ -313,3 +313,49 @@ def test_bad_listing_parameters_are_a_422_page(as_all: FlaskClient, query: str) 
     response = as_all.get(f"/ui/?{query}")
     assert response.status_code == 422 and response.mimetype == "text/html"
     assert "\0" not in response.get_data(as_text=True)
+
+
+# -- every list in a body has a bound, and the bound itself is answered -------------------------------------
+
+#: The documented bounds (docs/api.md, docs/compatibility.md), written here, not read from the schemas.
+MOST_TAGS, MOST_TABLES, MOST_ENTITIES, MOST_TYPES = 100, 100, 10_000, 100
+
+
+def _tables(tags: int, tables: int) -> dict[str, list[str]]:
+    return {f"tag-{t}": [f"table-{n}" for n in range(tables)] for t in range(tags)}
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "status"),
+    [
+        ("/instances/bytags", {"tables_grouped_by_tags": _tables(MOST_TAGS, MOST_TABLES)}, 404),
+        ("/instances/bytags", {"tables_grouped_by_tags": _tables(MOST_TAGS + 1, 1)}, 422),
+        ("/instances/bytags", {"tables_grouped_by_tags": _tables(1, MOST_TABLES + 1)}, 422),
+        (
+            "/instances/reprocessable/byentities",
+            {"entities": list(range(MOST_ENTITIES)), "tables_grouped_by_tags": _tables(MOST_TAGS, MOST_TABLES)},
+            404,
+        ),
+        (
+            "/instances/reprocessable/byentities",
+            {"entities": list(range(MOST_ENTITIES + 1)), "tables_grouped_by_tags": _tables(1, 1)},
+            422,
+        ),
+        ("/instance_filters/byinstanceidsandtypes", {"instances_and_types": {"i": ["t"] * MOST_TYPES}}, 200),
+        ("/instance_filters/byinstanceidsandtypes", {"instances_and_types": {"i": ["t"] * (MOST_TYPES + 1)}}, 422),
+    ],
+    ids=["tags", "tags+1", "tables+1", "entities", "entities+1", "types", "types+1"],
+)
+def test_lists_in_a_body_are_bounded(as_all: FlaskClient, route: str, body: dict[str, Any], status: int) -> None:
+    iid = f"{TEAM}reader"
+    assert _post_memory(as_all, iid, memory(iid)) == 201
+    response = as_all.post(route, json=body)
+    assert response.status_code == status, response.get_data()[:300]
+    if status == 422:
+        assert response.get_json()["error"]["code"] == "unprocessable_entity"
+
+
+def test_item_types_in_a_query_are_bounded(as_all: FlaskClient) -> None:
+    query = [("instance", "i"), *[("type", f"t{n}") for n in range(MOST_TYPES)]]
+    assert as_all.get("/api/v1/lineage/items", query_string=query).status_code == 200
+    assert as_all.get("/api/v1/lineage/items", query_string=[*query, ("type", "one-more")]).status_code == 422
