@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -34,7 +34,9 @@ def create_app(
 ) -> Flask:
     """Build the WSGI app from ``config`` (default: the environment and ``.env``)."""
     settings = config or Settings.from_env()
-    app = Flask("process_memory", static_folder=None)  # every route is in the route table (api/access.py)
+    # Every route is in the route table (api/access.py), so no static folder of Flask's own. The history
+    # browser's templates are the app's: its swagger_ui.html replaces flask-smorest's inline-script page.
+    app = Flask("process_memory", static_folder=None, template_folder="ui/templates")
     # Routing never redirects (/ui -> /ui/, // -> /): Werkzeug would build an absolute Location from the
     # request's Host, which behind a proxy is not the client's. /ui serves as /ui/ does.
     app.url_map.strict_slashes = False
@@ -49,6 +51,7 @@ def create_app(
     register_access_control(app)
     register_request_limits(app, settings)
     register_error_handlers(app)
+    register_security_headers(app)
     register_blueprints(app)
     register_commands(app)
     return app
@@ -111,6 +114,29 @@ def register_request_limits(app: Flask, settings: Settings) -> None:
             raise RequestEntityTooLarge(f"the body is larger than {settings.max_request_bytes} bytes")
         if "\0" in request.path:  # no backend keys NUL alike (PostgreSQL text cannot hold it)
             raise BadRequest("the path holds NUL (%00)")
+
+
+#: Sent with every answer. Pages run only the service's own script files (no inline script, no eval), load
+#: nothing from elsewhere, and cannot be framed; no answer is sniffed as another type than it says.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def register_security_headers(app: Flask) -> None:
+    """Send :data:`SECURITY_HEADERS` with every answer, error pages and the API docs included."""
+
+    @app.after_request
+    def add_security_headers(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
 
 
 def register_blueprints(app: Flask) -> None:

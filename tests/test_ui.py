@@ -173,3 +173,38 @@ def test_a_key_without_read_sees_a_403_page(browser: Any, site: tuple[GunicornSe
     expect(page.locator("h1")).to_contain_text("403")
     expect(page.locator("#error-message")).to_contain_text("lacks the read scope")
     assert "Traceback" not in page.content()
+
+
+def test_pages_and_the_api_docs_work_under_the_security_headers(
+    browser: Any, site: tuple[GunicornServer, KeySet, Path]
+) -> None:
+    """No inline script runs, nothing comes from elsewhere, no page can be framed: and every page still works."""
+    from playwright.sync_api import expect
+
+    run, _ = _seed(site)
+    page = _page(browser, site, "read")
+    refused: list[str] = []
+    page.on(
+        "console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None
+    )
+    for path in ("/ui/", f"/ui/instances/{run}", f"/ui/instances/{run}/entries/3", "/api/v1/docs"):
+        answer = page.goto(path)
+        assert answer is not None and answer.status == 200, path
+        headers = answer.headers
+        csp = headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp and "frame-ancestors 'none'" in csp, path
+        assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY", path
+    expect(page.locator(".opblock").first).to_be_visible()  # the Swagger UI started, from its script file
+    page.goto(f"/ui/instances/{run}")
+    expect(page.locator("#badge")).to_contain_text("verified")  # the page's own script ran
+    assert refused == []
+
+
+def test_no_page_of_the_service_can_be_framed(browser: Any, site: tuple[GunicornServer, KeySet, Path]) -> None:
+    server, _, _ = site
+    page = _page(browser, site, "read")
+    page.goto("/ui/")
+    page.set_content(f'<iframe src="{server.url}/ui/"></iframe>')  # from the service's own origin, even
+    [_, frame] = page.frames
+    assert frame.url == "chrome-error://chromewebdata/"  # the browser refused to show it
+    assert frame.locator("#instances").count() == 0
