@@ -415,3 +415,29 @@ def test_a_route_missing_from_the_table_is_open_to_no_key(keyed_app: Flask, keys
     keyed_app.add_url_rule("/unlisted", "unlisted", lambda: "never")
     refused = keyed_app.test_client().get("/unlisted", headers=keys.bearer("all"))
     assert refused.status_code == 403 and refused.json["error"]["message"] == "this route is not open to any key"
+
+
+#: Ids a key limited to "team-a." must not reach: the prefix inside, a prefix of the prefix, other case,
+#: lookalike separators, and the prefix with its dot left out.
+NOT_UNDER_TEAM_A = ["x-team-a.1", "team-a", "team-", "TEAM-A.1", "Team-a.1", "team-a:1", "team_a.1", "team-a1"]
+
+
+def test_a_prefixed_key_reaches_exactly_the_ids_that_start_with_its_prefix(keyed_app: Flask, keys: KeySet) -> None:
+    assert PREFIX == "team-a."  # the adversarial ids below are written for this prefix
+    client = keyed_app.test_client()
+    team = keys.bearer("prefixed")
+    for iid in NOT_UNDER_TEAM_A:
+        assert client.get(f"/api/v1/instances/{iid}/head", headers=team).status_code == 403, iid
+        assert (
+            client.post(f"/api/v1/instances/{iid}/history", json={"type": "t", "data": 1}, headers=team).status_code
+            == 403
+        )
+        clone = client.post("/api/v1/instances/team-a.src/clone", json={"to": iid}, headers=team)
+        assert clone.status_code == 403, iid  # the body's target is checked as the path's id is
+        items = client.get("/api/v1/lineage/items", query_string={"instance": iid}, headers=team)
+        assert items.status_code == 403, iid
+    for iid in ("team-a.1", "team-a.", "team-a.x.y", "team-a.TEAM"):
+        assert (
+            client.post(f"/api/v1/instances/{iid}/history", json={"type": "t", "data": 1}, headers=team).status_code
+            == 201
+        )

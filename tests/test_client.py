@@ -8,6 +8,7 @@ own, with a scripted transport and an injected sleep.
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import signal
@@ -276,3 +277,27 @@ def test_retries_end_with_a_typed_error() -> None:
     with Client("http://pm.test", retry=RetryPolicy(attempts=2, sleep=lambda _: None), transport=transport) as made:
         with pytest.raises(ConnectionFailed):
             made.head("i")
+
+
+def test_every_appended_body_carries_an_id_made_once() -> None:
+    """The id is what makes a retry safe: a body without one could be stored twice."""
+    batch_answer = {"results": [{"id": "x", "seq": n, "hash": "h", "outcome": "created"} for n in range(3)]}
+    transport, sent = _scripted(
+        httpx.Response(201, json={"seq": 0}),
+        httpx.Response(201, json={"seq": 1}),
+        httpx.ConnectError("refused"),
+        httpx.Response(201, json=batch_answer),
+    )
+    given = "0b7f3c1e-5d4a-4e2b-9c6d-7a8b9c0d1e2f"
+    with Client("http://pm.test", retry=RetryPolicy(sleep=lambda _: None), transport=transport) as made:
+        made.append("i", "row", 1)
+        made.append("i", "row", 2, id=given)
+        made.append_many(
+            "i", [{"type": "row", "data": n} for n in range(2)] + [{"type": "row", "data": 9, "id": given}]
+        )
+    single, kept, *batches = [json.loads(request.content) for request in sent]
+    assert uuid.UUID(single["id"]).version == 4
+    assert kept["id"] == given
+    assert batches[0] == batches[1]  # the retried batch is the same batch, ids and all
+    ids = [entry["id"] for entry in batches[0]["entries"]]
+    assert ids[2] == given and len(set(ids)) == 3 and all(uuid.UUID(made_id) for made_id in ids[:2])

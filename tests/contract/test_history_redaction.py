@@ -175,3 +175,27 @@ def test_retention_redacts_by_age_and_type(app: Flask, client: FlaskClient, serv
     for age in ("365", "0d", "1y", "d"):
         refused = app.test_cli_runner().invoke(args=["history", "redact", "--older-than", age])
         assert refused.exit_code == 2, age
+
+
+def test_retention_reaches_the_newest_entry_and_spares_the_cutoff_instant(
+    app: Flask, client: FlaskClient, service: HistoryService
+) -> None:
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    now = {"at": start}
+    service.clock = lambda: now["at"]
+    at_cutoff, all_old = str(uuid.uuid4()), str(uuid.uuid4())
+    for iid, days in ((at_cutoff, (0, 1, 2)), (all_old, (0, 1))):
+        for day in days:
+            now["at"] = start + timedelta(days=day)
+            _append(client, iid, {"day": day}, entry_type="row")
+
+    def redacted(iid: str) -> list[bool]:
+        items = client.get(f"{API}/{iid}/history?limit=100").get_json()["items"]
+        return [item["redacted"] is not None for item in items if item["type"] == "row"]
+
+    # The cutoff is day 2 exactly: "before" it is strictly before, and an instance's head is no exception.
+    now["at"] = start + timedelta(days=2 + 365)
+    run = app.test_cli_runner().invoke(args=["history", "redact", "--older-than", "365d"])
+    assert run.exit_code == 0 and "redacted 4 entries" in run.output
+    assert redacted(at_cutoff) == [True, True, False]
+    assert redacted(all_old) == [True, True]  # its newest entry, the head when the run began, too
