@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from requests.structures import CaseInsensitiveDict
 
 ROOT = Path(__file__).resolve().parent.parent
 FERRETDB_BINARY = ROOT / ".cache" / "bin" / "ferretdb"
@@ -41,6 +42,24 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, interva
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} did not happen within {timeout} s")
         time.sleep(interval)
+
+
+def raw_exchange(port: int, request: bytes, timeout: float = 30) -> tuple[int, CaseInsensitiveDict[str], bytes]:
+    """Send bytes as they are (an HTTP client would refuse or mend them); return the answer's status, headers and
+    body, read to the end of its Content-Length or, without one, of the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+            head, _, body = received.partition(b"\r\n\r\n")
+            status_line, *lines = head.decode("latin-1").split("\r\n")
+            headers = CaseInsensitiveDict({n.strip(): v.strip() for n, _, v in (line.partition(":") for line in lines)})
+            if "Content-Length" in headers and len(body) >= int(headers["Content-Length"]):
+                break
+    if not received:
+        raise AssertionError("no answer")
+    return int(status_line.split()[1]), headers, body
 
 
 def port_open(port: int) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.keys import KeySet, write_test_keys
-from tests.services import GunicornServer, NginxServer, nginx_binary, unavailable
+from tests.services import GunicornServer, NginxServer, nginx_binary, raw_exchange, unavailable
 
 #: The body limit of both servers here.
 MAX_BODY = 4096
@@ -26,20 +25,6 @@ REFUSED = [
         "request_header_fields_too_large",
     ),
 ]
-
-
-def _exchange(port: int, raw: bytes) -> tuple[int, dict[str, str], bytes]:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(raw)
-        received = b""
-        while chunk := sock.recv(65536):
-            received += chunk
-            head, _, body = received.partition(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
-            if "Content-Length" in headers and len(body) >= int(headers["Content-Length"]):
-                return int(lines[0].split()[1]), headers, body
-    raise AssertionError(f"no whole answer: {received[:200]!r}")
 
 
 @dataclass
@@ -75,7 +60,7 @@ def front(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Front]:
 
 def test_refusals_before_the_app_are_json(front: Front) -> None:
     for raw, status, code in REFUSED:
-        answered, headers, body = _exchange(front.port, raw)
+        answered, headers, body = raw_exchange(front.port, raw)
         assert answered == status, raw[:40]
         assert headers["Content-Type"] == "application/json"
         error = json.loads(body)["error"]
@@ -87,7 +72,9 @@ def test_every_log_line_is_json_whatever_the_path(tmp_path: Path) -> None:
     server.start()
     try:
         for path in (b'/a\\b"c', b"/api/v1/instances/x\\y/head", b"/%ff%00\\u0000"):
-            status, _, _ = _exchange(server.port, b"GET " + path + b' HTTP/1.1\r\nHost: x\r\nX-Request-ID: \\"\r\n\r\n')
+            status, _, _ = raw_exchange(
+                server.port, b"GET " + path + b' HTTP/1.1\r\nHost: x\r\nX-Request-ID: \\"\r\n\r\n'
+            )
             assert status in (400, 404)
     finally:
         server.stop()
@@ -114,17 +101,17 @@ def test_a_chunked_body_past_the_limit_is_refused_not_cut(front: Front) -> None:
     key = front.keys.secrets["all"]
     lines = b"".join(json.dumps({"seq": n, "pad": "p" * 900}).encode() + b"\n" for n in range(6))
     assert 4 * len(lines) // 6 < MAX_BODY < len(lines)
-    status, _, body = _exchange(
+    status, _, body = raw_exchange(
         front.port, _chunked("POST", "/api/v1/instances/cut/import", key, "application/x-ndjson", lines)
     )
     assert status == 413 and json.loads(body)["error"]["code"] == "request_entity_too_large"
     value = json.dumps({"v": "s" * MAX_BODY}).encode()
-    status, _, body = _exchange(
+    status, _, body = raw_exchange(
         front.port, _chunked("PUT", "/api/v1/instances/cut/state", key, "application/json", value)
     )
     assert status == 413 and json.loads(body)["error"]["code"] == "request_entity_too_large"
     for path in ("/api/v1/instances/cut", "/api/v1/instances/cut/state"):
-        status, _, _ = _exchange(
+        status, _, _ = raw_exchange(
             front.port, f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\r\n".encode()
         )
         assert status == 404

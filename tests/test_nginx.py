@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import socket
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +18,7 @@ import pytest
 import requests
 
 from tests.keys import KeySet, write_test_keys
-from tests.services import GunicornServer, NginxServer, http_ok, nginx_binary, unavailable, wait_until
+from tests.services import GunicornServer, NginxServer, http_ok, nginx_binary, raw_exchange, unavailable, wait_until
 from tests.test_gunicorn import appending, assert_complete_chain
 
 MAX_BODY = 16 * 1024 * 1024
@@ -221,19 +220,6 @@ def test_nginx_reaches_gunicorn_on_a_unix_socket(tmp_path: Path) -> None:
         gunicorn.stop()
 
 
-def _raw(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    """Send bytes as they are (requests would refuse or mend them); return the status, headers and body."""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
-        connection.sendall(request)
-        received = b""
-        while chunk := connection.recv(65536):
-            received += chunk
-    head, _, body = received.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
-    return int(status_line.split()[1]), headers, body
-
-
 @pytest.mark.parametrize(
     ("request_bytes", "status", "code"),
     [
@@ -248,19 +234,19 @@ def _raw(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
     ],
 )
 def test_what_nginx_refuses_itself_is_our_json(stack: Stack, request_bytes: bytes, status: int, code: str) -> None:
-    got, headers, body = _raw(stack.nginx.port, request_bytes)
+    got, headers, body = raw_exchange(stack.nginx.port, request_bytes)
     assert (got, headers["content-type"]) == (status, "application/json")
     assert json.loads(body)["error"]["code"] == code and headers["x-request-id"]
 
 
 def test_the_front_page_redirects_relatively_behind_nginx(stack: Stack) -> None:
-    status, headers, _ = _raw(
+    status, headers, _ = raw_exchange(
         stack.nginx.port, b"GET / HTTP/1.1\r\nHost: memory.example:8443\r\nConnection: close\r\n\r\n"
     )
     assert (status, headers["location"]) == (302, "/ui/")
     auth = base64.b64encode(f"ops:{stack.keys.secrets['read']}".encode()).decode()
     ui = f"GET /ui HTTP/1.1\r\nHost: memory.example:8443\r\nAuthorization: Basic {auth}\r\nConnection: close\r\n\r\n"
-    status, headers, _ = _raw(stack.nginx.port, ui.encode())
+    status, headers, _ = raw_exchange(stack.nginx.port, ui.encode())
     assert status == 200 and "location" not in headers  # /ui is served, not redirected
 
 
