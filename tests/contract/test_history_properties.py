@@ -22,16 +22,20 @@ json_values = st.recursive(
 )
 
 
+RESERVED = {MEMORY_MARKER, "cloned_from", "imported_from", "redacted"}
+
+
 def exact(value: Any) -> str:
     """A spelling that tells 1 from 1.0 and -0.0 from 0.0, which == does not."""
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-# Any key but the one that marks the data as a memory document, which must then be one (test_platform_memory.py).
+# Any key but the one that marks the data as a memory document, which must then be one (test_platform_memory.py),
+# and those only the service writes (test_trust.py).
 @given(
     data=json_values,
-    metadata=st.dictionaries(st.text(max_size=16).filter(lambda key: key != MEMORY_MARKER), json_values, max_size=4),
+    metadata=st.dictionaries(st.text(max_size=16).filter(lambda key: key not in RESERVED), json_values, max_size=4),
 )
 def test_any_json_round_trips_exactly(client: FlaskClient, data: Any, metadata: dict[str, Any]) -> None:
     iid = str(uuid.uuid4())
