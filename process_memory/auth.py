@@ -132,7 +132,7 @@ def access_at_start(
     if proxy_hops == 0 and all(is_loopback_bind(bind) for bind in binds):
         return True, (
             f"no API keys configured: open to every local user of {where}; requests that came through "
-            "a proxy (Forwarded, X-Forwarded-*, X-Real-IP) are refused (docs/security.md)"
+            "a proxy (Forwarded, X-Forwarded-*, X-Real-IP, Via) are refused (docs/security.md)"
         )
     return False, (
         f"refusing to serve {where} without API keys: set PROCESS_MEMORY_API_KEYS_FILE "

@@ -354,7 +354,7 @@ def test_the_start_up_line_names_every_address_and_the_fix() -> None:
     assert access_at_start(False, False, 0, [("127.0.0.1", 8000)]) == (
         True,
         "no API keys configured: open to every local user of 127.0.0.1:8000; requests that came through a proxy "
-        "(Forwarded, X-Forwarded-*, X-Real-IP) are refused (docs/security.md)",
+        "(Forwarded, X-Forwarded-*, X-Real-IP, Via) are refused (docs/security.md)",
     )
     assert access_at_start(False, True, 0, [("0.0.0.0", 80)]) == (
         True,

@@ -28,8 +28,9 @@ METRICS = "metrics"
 #: The path parameters that name instances: a key with a prefix must cover each of them.
 INSTANCE_ARGUMENTS = ("instance_id", "source", "target")
 #: Headers a proxy adds (the rendered nginx site always sets X-Forwarded-For): a keyless service refuses
-#: any request carrying one, since it came from somewhere other than this host.
-PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-IP")
+#: any request carrying one, or any other X-Forwarded-* header, since it came from somewhere other than this host.
+PROXY_HEADERS = frozenset({"forwarded", "x-real-ip", "via"})
+PROXY_HEADER_PREFIX = "x-forwarded-"
 
 _READ, _APPEND, _STATE, _ADMIN = SCOPES
 
@@ -228,7 +229,8 @@ def refuse_proxied_requests() -> None:
     Checked on every route, open ones included, so that a keyless service behind nginx is plainly
     closed rather than half open.
     """
-    if any(name in request.headers for name in PROXY_HEADERS):
+    names = (name.lower() for name in request.headers.keys())
+    if any(name in PROXY_HEADERS or name.startswith(PROXY_HEADER_PREFIX) for name in names):
         raise Forbidden(
             "this service has no API keys, so it answers only requests made on its own host, not through a "
             "proxy: set PROCESS_MEMORY_API_KEYS_FILE (docs/security.md), or PROCESS_MEMORY_AUTH=off to serve "

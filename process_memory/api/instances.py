@@ -188,6 +188,10 @@ class Import(MethodView):
                     raise BadRequest(f"line {number} is not valid JSON") from None
                 except InvalidInput as refused:  # JSON, but not JSON the service can keep exactly
                     raise InvalidInput(f"line {number}: {refused.message}", refused.details) from None
+        # The export names the instance it came from, which the copies record: the key must reach it too.
+        check_instances(
+            *{e["instance_id"] for e in exported if isinstance(e, dict) and isinstance(e.get("instance_id"), str)}
+        )
         return history_service().import_entries(instance_id, exported), 201
 
 

@@ -24,6 +24,15 @@ from process_memory.history.redacting import RedactionLedger
 COPY_CHUNK = 100
 
 
+def same_content(original: StoredEntry | None, copy: StoredEntry) -> bool:
+    """Whether ``copy`` holds what ``original`` held: its id, its type and its data (by digest)."""
+    return original is not None and (original.id, original.type, original.data_sha256) == (
+        copy.id,
+        copy.type,
+        copy.data_sha256,
+    )
+
+
 class Copying(Appending, Reading):
     """Export, clone and import histories."""
 
@@ -54,7 +63,8 @@ class Copying(Appending, Reading):
                 origin.get("instance_id") == source
                 and origin.get("upto", UNSET) == upto
                 and original is not None
-                and (original.id, original.hash) == (copy.id, origin.get("hash"))
+                and original.hash == origin.get("hash")
+                and same_content(original, copy)
             )
 
         self._require_empty_or_completing(target, "cloned_from", copies_source)
@@ -91,7 +101,8 @@ class Copying(Appending, Reading):
             "imported_from",
             lambda origin, copy: (
                 origin["seq"] < len(exported)
-                and (exported[origin["seq"]]["id"], exported[origin["seq"]]["hash"]) == (copy.id, origin.get("hash"))
+                and exported[origin["seq"]]["hash"] == origin.get("hash")
+                and same_content(stored_from_shown(exported[origin["seq"]]), copy)
             ),
         )
         self._append_in_chunks(instance_id, (copy_of(entry, "imported_from") for entry in exported))
@@ -103,10 +114,11 @@ class Copying(Appending, Reading):
         """Refuse a target with entries, unless they are the start of this very copy (a retry).
 
         They are when the target's head is a copy (``metadata[provenance]``, a key clients cannot write)
-        at its own position in the source, with the id of the entry it copies, made by the same request:
-        every earlier entry then is too, as each copy checked before it. The id is checked as well as the
-        provenance so that an entry planted before the key was reserved cannot pass for the copy's start
-        (the copies keep their sources' ids, and an id taken with other content is a 409).
+        at its own position in the source, with the id, type and data of the entry it copies, made by the
+        same request: every earlier entry then is too, as each copy checked before it. The copy itself is
+        compared, not only its provenance, so that an entry planted before the key was reserved (or brought
+        in by an import) cannot pass for the copy's start: the copies keep their sources' ids, and an id
+        taken with other content is a 409.
         """
         head = self.store.head(instance_id)
         if head is None:

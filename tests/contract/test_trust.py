@@ -359,3 +359,43 @@ def test_item_types_in_a_query_are_bounded(as_all: FlaskClient) -> None:
     query = [("instance", "i"), *[("type", f"t{n}") for n in range(MOST_TYPES)]]
     assert as_all.get("/api/v1/lineage/items", query_string=query).status_code == 200
     assert as_all.get("/api/v1/lineage/items", query_string=[*query, ("type", "one-more")]).status_code == 422
+
+
+def test_a_planted_copy_with_the_sources_ids_but_other_data_splices_nothing(
+    as_all: FlaskClient, service: HistoryService
+) -> None:
+    """An import can bring in entries claiming to be a clone's start, ids and hashes copied: their data decides."""
+    source, target = f"s-{uuid.uuid4()}", f"t-{uuid.uuid4()}"
+    for n in range(3):
+        as_all.post(f"/api/v1/instances/{source}/history", json={"type": "t", "data": n})
+    first = as_all.get(f"/api/v1/instances/{source}/history/0").get_json()
+    origin = {"instance_id": source, "seq": 0, "hash": first["hash"], "upto": None}
+    service.append_entries(target, [NewEntry("t", "not the source's", {"cloned_from": origin}, id=first["id"])])
+    assert as_all.post(f"/api/v1/instances/{source}/clone", json={"to": target}).status_code == 409
+    assert as_all.get(f"/api/v1/instances/{target}").get_json()["count"] == 1
+
+
+def test_every_header_a_proxy_adds_closes_a_keyless_service(client: FlaskClient, iid: str) -> None:
+    for header in (
+        "Forwarded",
+        "X-Forwarded-For",
+        "x-forwarded-host",
+        "X-Forwarded-Port",
+        "X-Forwarded-Prefix",
+        "X-Real-IP",
+        "Via",
+    ):
+        refused = client.post(f"/api/v1/instances/{iid}/history", json={"type": "t", "data": 1}, headers={header: "1"})
+        assert refused.status_code == 403, header
+        assert client.get("/healthz", headers={header: "1"}).status_code == 403, header
+    assert client.get(f"/api/v1/instances/{iid}").status_code == 404  # nothing was stored
+    assert client.post(f"/api/v1/instances/{iid}/history", json={"type": "t", "data": 1}).status_code == 201
+
+
+def test_a_prefixed_key_imports_only_its_own_instances_exports(as_all: FlaskClient, as_team: FlaskClient) -> None:
+    theirs, ours = f"team-b.{uuid.uuid4()}", f"{TEAM}{uuid.uuid4()}"
+    as_all.post(f"/api/v1/instances/{theirs}/history", json={"type": "t", "data": 1})
+    export = as_all.get(f"/api/v1/instances/{theirs}/export").get_data()
+    refused = as_team.post(f"/api/v1/instances/{ours}/import", data=export, content_type="application/x-ndjson")
+    assert refused.status_code == 403
+    assert as_all.get(f"/api/v1/instances/{ours}").status_code == 404
