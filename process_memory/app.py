@@ -116,26 +116,29 @@ def register_request_limits(app: Flask, settings: Settings) -> None:
             raise BadRequest("the path holds NUL (%00)")
 
 
-#: Sent with every answer. Pages run only the service's own script files (no inline script, no eval), load
-#: nothing from elsewhere, and cannot be framed; no answer is sniffed as another type than it says.
-SECURITY_HEADERS = {
+#: Sent with every page (the history browser, its error pages, the API docs): they run only the service's own
+#: script files (no inline script, no eval), load nothing from elsewhere, and cannot be framed.
+PAGE_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
         "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     ),
     "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
 
 
 def register_security_headers(app: Flask) -> None:
-    """Send :data:`SECURITY_HEADERS` with every answer, error pages and the API docs included."""
+    """No answer is sniffed as another type than it says; every HTML page also gets :data:`PAGE_HEADERS`.
+
+    Only pages get the policy: a JSON answer runs nothing, and the API's answers are the hot path.
+    """
 
     @app.after_request
     def add_security_headers(response: Response) -> Response:
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if response.mimetype == "text/html":
+            response.headers.extend(PAGE_HEADERS)
         return response
 
 
