@@ -193,3 +193,21 @@ def test_through_gunicorn_damaged_pages_never_end_an_export_cleanly(tmp_path: Pa
     finally:
         server.stop()
     assert "pppppppp" not in server.log()
+
+
+def test_a_full_disk_under_sqlite_is_a_507_and_loses_nothing(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "fs", size="2m") as disk:
+        client = create_app(Settings(database_url=f"sqlite:///{disk / 'history.sqlite3'}")).test_client()
+        iid = str(uuid.uuid4())
+        acknowledged = 0
+        for n in range(400):  # about 2 MB of entries: the disk runs out on the way
+            answer = client.post(f"{API}/{iid}/history", json={"type": "t", "data": {"n": n, "pad": "p" * 8000}})
+            if answer.status_code != 201:
+                break
+            acknowledged += 1
+        assert answer.status_code == 507, answer.get_data()[:200]
+        assert answer.get_json()["error"]["code"] == "insufficient_storage" and answer.headers["Retry-After"]
+        assert acknowledged > 0
+        page = client.get(f"{API}/{iid}/history?limit=1000").get_json()["items"]
+        assert [entry["data"]["n"] for entry in page] == list(range(acknowledged))  # each acknowledged entry kept
+        assert client.get(f"{API}/{iid}/verify").get_json()["ok"] is True

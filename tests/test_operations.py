@@ -99,3 +99,18 @@ def test_made_up_methods_are_counted_as_other_and_grow_nothing(tmp_path: Path) -
     assert not re.search(r'method="(BREW|X-)', later)
     assert re.search(r'process_memory_http_requests_total\{method="other",route="unmatched",status="405"\}', later)
     assert len(later) - len(first) < 200  # 1,500 more made-up methods: the same series, larger counts
+
+
+def test_json_answers_are_not_sniffed_and_pages_get_the_page_policy(tmp_path: Path) -> None:
+    client = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'h.sqlite3'}")).test_client()
+    for path in ("/healthz", "/api/v1/instances", "/api/v1/instances/missing/head"):
+        answer = client.get(path)
+        assert answer.headers["X-Content-Type-Options"] == "nosniff", path
+        assert "Content-Security-Policy" not in answer.headers and "X-Frame-Options" not in answer.headers, path
+    for path in ("/ui/", "/ui/instances/missing", "/ui/nowhere", "/api/v1/docs"):
+        page = client.get(path)
+        assert page.mimetype == "text/html", path
+        assert page.headers["X-Content-Type-Options"] == "nosniff", path
+        assert "script-src 'self'" in page.headers["Content-Security-Policy"], path
+        assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"], path
+        assert (page.headers["X-Frame-Options"], page.headers["Referrer-Policy"]) == ("DENY", "same-origin"), path

@@ -185,3 +185,12 @@ def test_a_notification_wakes_a_reader_served_by_another_host(
     reader.join(timeout=10)  # the wait itself is 20 s
     assert not reader.is_alive() and [entry["data"] for entry in results[0].items] == [1]
     writer_host.store.tables.entries.metadata.drop_all(writer_host.store._connect())
+
+
+def test_a_database_error_never_carries_the_values_bound(tmp_path: Path) -> None:
+    """A traceback of a failed statement (which gunicorn may log) shows the SQL, never a payload bound to it."""
+    store = SQLHistoryStore(f"sqlite:///{tmp_path / 'h.sqlite3'}")
+    with pytest.raises(sa.exc.DBAPIError) as failed, store._engine.connect() as conn:
+        conn.execute(sa.text("SELECT * FROM no_such_table WHERE x = :v"), {"v": "payload-marker-7f3a"})
+    assert "no_such_table" in str(failed.value) and "payload-marker-7f3a" not in str(failed.value)
+    store.close()

@@ -194,6 +194,7 @@ def test_pages_and_the_api_docs_work_under_the_security_headers(
         csp = headers["content-security-policy"]
         assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp and "frame-ancestors 'none'" in csp, path
         assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY", path
+        assert headers["referrer-policy"] == "same-origin", path
     expect(page.locator(".opblock").first).to_be_visible()  # the Swagger UI started, from its script file
     page.goto(f"/ui/instances/{run}")
     expect(page.locator("#badge")).to_contain_text("verified")  # the page's own script ran

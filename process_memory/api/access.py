@@ -174,15 +174,20 @@ def caller_of(keys: Iterable[ApiKey], authorization: str | None) -> Caller | Non
     return Caller(key.name, key.scopes, key.prefix) if key else None
 
 
+def _request_caller() -> Caller | None:
+    """The caller ``check_access`` found for the current request; None outside a request or before the check."""
+    return g.get("caller") if has_request_context() else None
+
+
 def caller_prefix() -> str:
     """The instance prefix the request's key is limited to; empty when it reaches every instance."""
-    caller = g.get("caller") if has_request_context() else None
+    caller = _request_caller()
     return caller.prefix or "" if caller is not None else ""
 
 
 def recording_caller() -> str | None:
     """The name of the key the current request came with: each entry records it as ``recorded_by``."""
-    caller = g.get("caller") if has_request_context() else None
+    caller = _request_caller()
     return caller.name if caller is not None else None
 
 

@@ -20,16 +20,21 @@ def healthz() -> Response:
     return jsonify(status="ok")
 
 
-#: What a check says of a store that failed it, by the kind of failure.
+#: What a check says of a store that failed it, by the kind of failure, most particular first.
 _STORE_ERRORS: tuple[type[Exception], ...] = (StoreUnavailable, *DRIVER_ERRORS)
-_CHECK_WORDS = {StoreFull: "full", StoreCorrupt: "corrupt", StoreUnavailable: "unavailable"}
+_CHECK_WORDS: tuple[tuple[type[StoreUnavailable], str], ...] = (
+    (StoreFull, "full"),
+    (StoreCorrupt, "corrupt"),
+    (StoreUnavailable, "unavailable"),
+)
 
 
 def _check(ping: Callable[[], object]) -> str:
     try:
         ping()
     except _STORE_ERRORS as error:
-        return _CHECK_WORDS[type(store_failure(error))]
+        failure = store_failure(error)
+        return next(word for kind, word in _CHECK_WORDS if isinstance(failure, kind))
     return "ok"
 
 

@@ -16,21 +16,12 @@ from process_memory.exceptions import Conflict, InvalidInput, NotFound
 from process_memory.formats import check_instance_id
 from process_memory.history.appending import Appending
 from process_memory.history.core import UNSET
-from process_memory.history.entry import NewEntry, StoredEntry, copy_of, stored_from_shown
+from process_memory.history.entry import NewEntry, StoredEntry, copy_of, is_copy_of, stored_from_shown
 from process_memory.history.reading import Reading
 from process_memory.history.redacting import RedactionLedger
 
 #: Entries per batch when cloning or importing (bounds memory to this many entries' data).
 COPY_CHUNK = 100
-
-
-def same_content(original: StoredEntry | None, copy: StoredEntry) -> bool:
-    """Whether ``copy`` holds what ``original`` held: its id, its type and its data (by digest)."""
-    return original is not None and (original.id, original.type, original.data_sha256) == (
-        copy.id,
-        copy.type,
-        copy.data_sha256,
-    )
 
 
 class Copying(Appending, Reading):
@@ -64,7 +55,7 @@ class Copying(Appending, Reading):
                 and origin.get("upto", UNSET) == upto
                 and original is not None
                 and original.hash == origin.get("hash")
-                and same_content(original, copy)
+                and is_copy_of(copy, original)
             )
 
         self._require_empty_or_completing(target, "cloned_from", copies_source)
@@ -102,7 +93,7 @@ class Copying(Appending, Reading):
             lambda origin, copy: (
                 origin["seq"] < len(exported)
                 and exported[origin["seq"]]["hash"] == origin.get("hash")
-                and same_content(stored_from_shown(exported[origin["seq"]]), copy)
+                and is_copy_of(copy, stored_from_shown(exported[origin["seq"]]))
             ),
         )
         self._append_in_chunks(instance_id, (copy_of(entry, "imported_from") for entry in exported))

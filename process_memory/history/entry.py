@@ -277,3 +277,13 @@ def copy_of(shown: Mapping[str, Any], provenance: str, **request: Any) -> NewEnt
     origin = {"instance_id": shown["instance_id"], "seq": shown["seq"], "hash": shown["hash"], **request}
     values["metadata"] = {**values["metadata"], provenance: origin}
     return NewEntry(data=shown["data"], **values)
+
+
+#: What a copy keeps of its original as it was: the posted fields but the metadata (which the copy extends with
+#: its provenance), and the data, by its digest.
+_KEPT_BY_COPIES = (*(n for n in _POSTED if n != "metadata_json"), "data_sha256")
+
+
+def is_copy_of(copy: StoredEntry, original: StoredEntry | None) -> bool:
+    """Whether ``copy`` holds what ``original`` held, as ``copy_of`` copies it."""
+    return original is not None and all(getattr(copy, n) == getattr(original, n) for n in _KEPT_BY_COPIES)

@@ -39,9 +39,9 @@ def create_indexes(entries: Collection[Any]) -> None:
 
 
 def starting_with(prefix: str) -> dict[str, Any]:
-    """The condition on an instance id that it starts with ``prefix`` (empty: any), as a range: exact and
-    case-sensitive, since MongoDB compares strings by code point, and served by an index on the id."""
-    return {"$gte": prefix, "$lt": prefix_end(prefix)} if prefix else {"$exists": True}
+    """The condition on an instance id that it starts with ``prefix`` (not empty: callers leave an empty one out),
+    as a range: exact and case-sensitive, since MongoDB compares strings by code point, and served by an index."""
+    return {"$gte": prefix, "$lt": prefix_end(prefix)}
 
 
 def type_and_time(entry_type: str | None, since: str | None, until: str | None) -> dict[str, Any]:
