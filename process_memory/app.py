@@ -15,6 +15,8 @@ from process_memory.history.service import HistoryService
 from process_memory.history.store import HistoryStore
 from process_memory.history.wakeups import HostWakeups, wakeup_directory
 from process_memory.http_errors import register_error_handlers
+from process_memory.memory import memory_index_of
+from process_memory.memory.projection import MemoryProjection
 from process_memory.memory.queries import LineageService
 from process_memory.memory.service import MemoryService
 from process_memory.observability import (
@@ -68,18 +70,19 @@ def register_services(
 ) -> None:
     """Create the history and state services over the configured stores (connections open lazily, after fork)."""
     store = history_store or create_history_store(settings)
+    memory_index = memory_index_of(store)
     history = HistoryService(
         store,
         settings.max_inline_data,
         recorder=recording_caller,
-        instance_guard=guard_named_instances,
+        projections=[MemoryProjection(instance_guard=guard_named_instances)],
         max_waiting=settings.max_tail_waiting,
         wakeups=HostWakeups(wakeup_directory(store.describe())),
     )
     history.listeners.append(record_appends)
     history.waiting_listeners.append(record_waiting)
     app.extensions["process_memory.history"] = history
-    memory = MemoryService(history)
+    memory = MemoryService(history, memory_index)
     app.extensions["process_memory.memory"] = memory
     app.extensions["process_memory.lineage"] = LineageService(memory)
 

@@ -8,6 +8,9 @@ import sqlalchemy as sa
 
 from process_memory.history.mongo import MongoHistoryStore
 from process_memory.history.sql import SQLHistoryStore
+from process_memory.memory import memory_index_of
+from process_memory.memory.mongo import MongoMemoryIndex
+from process_memory.memory.sql import SQLMemoryIndex
 
 
 class RawAccess(Protocol):
@@ -65,8 +68,10 @@ class MongoRaw:
         return files.count_documents({"metadata.instance_id": instance_id})
 
     def wipe_memory(self) -> None:
+        index = memory_index_of(self.store)
+        assert isinstance(index, MongoMemoryIndex)
         for part in ("views", "reads", "read_tables", "items"):
-            self.store._memory(part).delete_many({})
+            index._memory(part).delete_many({})
 
     def drop_tree(self, instance_id: str, seq: int) -> None:
         self.store._entries().update_one({"instance_id": instance_id, "seq": seq}, {"$set": {"tree": None}})
@@ -135,7 +140,9 @@ class SQLRaw:
         return self._execute(sa.select(sa.func.count()).where(blobs.c.instance_id == instance_id)).scalar()
 
     def wipe_memory(self) -> None:
-        memory = self.store.memory
+        index = memory_index_of(self.store)
+        assert isinstance(index, SQLMemoryIndex)
+        memory = index.memory
         for table in (memory.views, memory.reads, memory.read_tables, memory.items):
             self._execute(table.delete())
 

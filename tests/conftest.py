@@ -22,6 +22,8 @@ from process_memory.history.mongo import MongoHistoryStore
 from process_memory.history.service import HistoryService
 from process_memory.history.sql import SQLHistoryStore
 from process_memory.history.store import HistoryStore
+from process_memory.memory import memory_index_of
+from process_memory.memory.index import MemoryIndex
 from process_memory.stores import FileStore, MemoryStore, SQLStore, StateStore
 from tests.backends import RawAccess, raw_access
 from tests.services import (
@@ -139,6 +141,12 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 def store(backend: Backend) -> HistoryStore:
     """The backend's store."""
     return backend.store
+
+
+@pytest.fixture
+def memory_index(backend: Backend) -> MemoryIndex:
+    """The current memory and lineage indexes the backend keeps beside its history."""
+    return memory_index_of(backend.store)
 
 
 @pytest.fixture

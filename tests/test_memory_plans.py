@@ -16,6 +16,7 @@ from process_memory.config import Settings
 from process_memory.history.mongo import MongoHistoryStore
 from process_memory.history.sql import SQLHistoryStore
 from process_memory.history.store import HistoryStore
+from process_memory.memory import memory_index_of
 from process_memory.memory.index import EventQuery, ReaderQuery
 from tests.memories import PROCESS, TABLES_BY_TAG, Scenario
 from tests.services import FerretDBServer, PostgresServer
@@ -30,17 +31,18 @@ def _fill(store: HistoryStore, settings: Settings) -> Scenario:
 
 
 def _every_query(store: HistoryStore, scenario: Scenario) -> None:
-    """Ask each question the memory service asks its store."""
-    store.readers(ReaderQuery(TABLES_BY_TAG, ['"U1"', '"U2"'], None, 10))
-    store.readers(ReaderQuery(TABLES_BY_TAG, None, scenario.a, 10))
-    store.events(EventQuery(PROCESS, "2026-01-01T00:00:00.000000", "2026-12-31T00:00:00.000000", limit=10))
-    store.events(EventQuery(PROCESS, "2026-01-01T00:00:00.000000", "2027", after=("2026-01-10T00:00:00.000000", "x")))
-    store.latest_reprocesses([scenario.a, scenario.b])
-    store.items([scenario.a], "instance_filter", ["usina"])
-    store.items([scenario.a, scenario.b], "inputs")
-    store.load_views([scenario.a, scenario.b])
-    store.load_view(scenario.a)
-    store.stale_views(10)
+    """Ask each question the memory service asks its index."""
+    index = memory_index_of(store)
+    index.readers(ReaderQuery(TABLES_BY_TAG, ['"U1"', '"U2"'], None, 10))
+    index.readers(ReaderQuery(TABLES_BY_TAG, None, scenario.a, 10))
+    index.events(EventQuery(PROCESS, "2026-01-01T00:00:00.000000", "2026-12-31T00:00:00.000000", limit=10))
+    index.events(EventQuery(PROCESS, "2026-01-01T00:00:00.000000", "2027", after=("2026-01-10T00:00:00.000000", "x")))
+    index.latest_reprocesses([scenario.a, scenario.b])
+    index.items([scenario.a], "instance_filter", ["usina"])
+    index.items([scenario.a, scenario.b], "inputs")
+    index.load_views([scenario.a, scenario.b])
+    index.load_view(scenario.a)
+    index.stale_views(10)
 
 
 def _sql_plans(store: SQLHistoryStore, scenario: Scenario) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ import logging
 import random
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -24,9 +24,8 @@ from process_memory.exceptions import Conflict, DuplicateEntry, InvalidInput, Pr
 from process_memory.formats import check_instance_id, format_timestamp
 from process_memory.history.core import UNSET, HistoryCore
 from process_memory.history.entry import NewEntry, StoredEntry, chain_hash, content_of, posted_fields
+from process_memory.history.projections import ProjectedEntries, project
 from process_memory.history.trees import InstanceTree
-from process_memory.memory.document import MEMORY_FORMAT, MEMORY_MARKER, MemoryPost, is_memory_marked, parse_memory
-from process_memory.memory.view import ViewFold
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +47,8 @@ class PreparedEntry:
     data_bytes: bytes
     #: False when the server made the id: such an entry cannot exist before this call stores it.
     client_id: bool
-    #: The checked memory document, when the entry's metadata marks its data as one.
-    memory: MemoryPost | None = None
+    #: What each projection that reads the entry made of it, by projection name.
+    readings: dict[str, Any] = field(default_factory=dict)
     blob_ref: str | None = None
 
     @property
@@ -78,23 +77,7 @@ def prepare(instance_id: str, new: NewEntry) -> PreparedEntry:
         size=len(data_bytes),
         data_sha256=sha256_hex(data_bytes),
     )
-    return PreparedEntry(fields, data_bytes, client_id=new.id is not None, memory=memory_of(instance_id, new))
-
-
-def memory_of(instance_id: str, new: NewEntry) -> MemoryPost | None:
-    """Return the entry's memory document, checked, when its metadata marks it as one (422 when it is not one)."""
-    if not is_memory_marked(new.metadata):
-        return None
-    marker = new.metadata[MEMORY_MARKER]
-    if marker != MEMORY_FORMAT or isinstance(marker, bool):
-        raise InvalidInput("unknown memory format", {f"metadata.{MEMORY_MARKER}": [f"{MEMORY_FORMAT}"]})
-    return parse_memory(json_value(new.data), instance_id)
-
-
-def view_fold_of(instance_id: str, chained: list[tuple[StoredEntry, MemoryPost | None]]) -> ViewFold | None:
-    """Return the fold of a chained batch's memory entries into the instance's view; None when it has none."""
-    entries = [(stored.seq, stored.recorded_at, memory) for stored, memory in chained if memory is not None]
-    return ViewFold(instance_id, entries) if entries else None
+    return PreparedEntry(fields, data_bytes, client_id=new.id is not None)
 
 
 class Appending(HistoryCore):
@@ -121,7 +104,10 @@ class Appending(HistoryCore):
         """
         check_instance_id(instance_id)
         prepared = [prepare(instance_id, new) for new in news]
-        self.instance_guard([named for entry in prepared if entry.memory for named in entry.memory.named_instances()])
+        for projection in self.projections:
+            for entry, reading in zip(prepared, projection.check(instance_id, news), strict=True):
+                if reading is not None:
+                    entry.readings[projection.name] = reading
         # An id repeated in one batch follows the rule across requests: same content, one entry; else 409.
         first_of: dict[str, PreparedEntry] = {}
         for entry in prepared:
@@ -152,8 +138,8 @@ class Appending(HistoryCore):
                     if pending:
                         batch = self._chain(instance_id, [prepared[i] for i in pending], expected_head)
                         in_flight = pending
-                        fold = view_fold_of(instance_id, [(e, prepared[i].memory) for i, e in zip(pending, batch)])
-                        inserted = self._insert(batch, fold)
+                        chained = [(stored, prepared[i].readings) for i, stored in zip(pending, batch)]
+                        inserted = self._insert(batch, project(self.projections, instance_id, chained))
                         in_flight = []
                 if pending:
                     outcomes.update((i, (stored, True)) for i, stored in zip(pending, batch[:inserted]))
@@ -210,10 +196,10 @@ class Appending(HistoryCore):
             prev_hash = stored.hash
         return chained
 
-    def _insert(self, batch: list[StoredEntry], fold: ViewFold | None) -> int:
+    def _insert(self, batch: list[StoredEntry], projected: list[ProjectedEntries]) -> int:
         """Insert a chained batch; return how many leading entries were stored (fewer after a lost race)."""
         try:
-            self.store.insert_many(batch, fold)
+            self.store.insert_many(batch, projected)
             inserted = len(batch)
         except DuplicateEntry as clash:
             inserted = clash.inserted

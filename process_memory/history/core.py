@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from process_memory.chain import CanonicalJSON, canonical_json
 from process_memory.exceptions import CorruptEntry, NotFound
 from process_memory.formats import check_instance_id, utc_now
 from process_memory.history.entry import StoredEntry, entry_json, entry_problem, shown_entry
+from process_memory.history.projections import Projection
 from process_memory.history.store import HistoryStore, InstanceSummary
 from process_memory.history.wakeups import HostWakeups
 
@@ -31,7 +32,7 @@ class HistoryCore:
         max_inline_data: int,
         clock: Callable[[], datetime] = utc_now,
         recorder: Callable[[], str | None] = lambda: None,
-        instance_guard: Callable[[list[str]], None] = lambda instance_ids: None,
+        projections: Sequence[Projection] = (),
         max_waiting: int = 512,
         wakeups: HostWakeups | None = None,
     ) -> None:
@@ -43,8 +44,8 @@ class HistoryCore:
         self.clock = clock
         #: Names who is appending (the request's API key), for each entry's ``recorded_by``.
         self.recorder = recorder
-        #: Refuses (raising) instance ids an entry names in its data that the request's key may not reach.
-        self.instance_guard = instance_guard
+        #: The views kept from the entries (history/projections.py), each with its hook in the store.
+        self.projections = list(projections)
         # Wakes live-tail readers in this process at once (other processes' appends through wakeups, or polled).
         self._appended = threading.Condition()
         #: Live-tail readers waiting in this process now, and the most there may be.

@@ -22,7 +22,6 @@ from process_memory.history.appending import Appending
 from process_memory.history.entry import NewEntry, StoredEntry, is_erased
 from process_memory.history.reading import Reading
 from process_memory.history.store import HistoryQuery
-from process_memory.memory.document import is_memory_marked
 
 #: The type of the entry that records a redaction; clients cannot append it (api/schemas.py).
 REDACTION_TYPE = "redaction"
@@ -71,8 +70,11 @@ class Redacting(Appending, Reading):
         stored = self.stored_entry(instance_id, seq)
         if stored.type == REDACTION_TYPE:
             raise Conflict("a redaction entry records an erasure and cannot itself be redacted", {"seq": seq})
-        if is_memory_marked(json.loads(stored.metadata_json)):
-            raise Conflict("a memory document feeds the current memory and cannot be redacted", {"seq": seq})
+        for projection in self.projections:
+            if projection.is_built_from(stored):
+                raise Conflict(
+                    f"{projection.description} is built from this entry: it cannot be redacted", {"seq": seq}
+                )
         if stored.redacted_json is not None and json.loads(stored.redacted_json).get("reason") != reason:
             raise Conflict("the entry was redacted already, for another reason", {"seq": seq})
         new = NewEntry(type=REDACTION_TYPE, data={"seq": seq, "reason": reason}, id=redaction_id(instance_id, seq))
@@ -84,14 +86,14 @@ class Redacting(Appending, Reading):
 
     def redact_older(self, before: str, entry_type: str | None, reason: str) -> Iterator[tuple[str, int]]:
         """Redact every entry recorded before ``before`` (RFC 3339, as stored), of ``entry_type`` when given, in every
-        instance; yield each (instance id, seq) redacted. Redaction entries, memory documents and entries already
-        redacted are left as they are."""
+        instance; yield each (instance id, seq) redacted. Redaction entries, entries a projection is built from (memory
+        documents) and entries already redacted are left as they are."""
         for instance_id in self._instance_ids():
             query = HistoryQuery(type=entry_type, until=before, limit=1000)
             for stored in self._matching(instance_id, query):
                 if stored.type == REDACTION_TYPE or stored.redacted_json is not None:
                     continue
-                if is_memory_marked(json.loads(stored.metadata_json)):
+                if any(projection.is_built_from(stored) for projection in self.projections):
                     continue
                 self.redact(instance_id, stored.seq, reason)
                 yield instance_id, stored.seq

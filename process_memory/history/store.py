@@ -16,8 +16,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from process_memory.history.entry import StoredEntry
-from process_memory.memory.index import MemoryIndex
-from process_memory.memory.view import ViewFold
+from process_memory.history.projections import ProjectedEntries
 from process_memory.paging import SearchPosition
 
 
@@ -81,8 +80,8 @@ class InstanceQuery:
     within: str = ""
 
 
-class HistoryStore(MemoryIndex, ABC):
-    """Durable storage of entries, offloaded blobs and instance summaries, and the current memory (MemoryIndex)."""
+class HistoryStore(ABC):
+    """Durable storage of entries, offloaded blobs and instance summaries, and the projections' hooks."""
 
     @abstractmethod
     def ensure_schema(self) -> None:
@@ -118,15 +117,20 @@ class HistoryStore(MemoryIndex, ABC):
         (history/redacting.py). Every hashed field stays as it is. Erasing again changes nothing more."""
 
     @abstractmethod
-    def insert_many(self, entries: list[StoredEntry], view_fold: ViewFold | None = None) -> None:
+    def insert_many(self, entries: list[StoredEntry], projected: Sequence[ProjectedEntries] = ()) -> None:
         """Store consecutive entries of one instance, in order, in one round trip where the database allows.
 
         Raise DuplicateEntry (with how many leading entries were stored) when a
         seq or id is taken. Once this returns every entry is durable. Keeping
-        the instance summary up to date is part of it, and so is folding
-        ``view_fold``'s memory entries into the instance's view; a summary or
-        view left stale by a crash must be repaired when read, never shown.
+        the instance summary up to date is part of it, and so is handing each
+        projection's part to its hook; a summary or projection left stale by a
+        crash must be repaired when read, never shown.
         """
+
+    @abstractmethod
+    def attach_projection(self, name: str, hook: object) -> None:
+        """Keep the projection ``name`` with every insert through ``hook``, of this backend's hook kind
+        (history/sql/projections.py, history/mongo/projections.py); TypeError for another kind."""
 
     def appending(self, instance_id: str) -> contextlib.AbstractContextManager[None]:
         """Hold off this service's other writers of the instance while one reads the head and inserts after it.

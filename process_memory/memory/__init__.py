@@ -7,3 +7,39 @@ the *current memory* of an instance, and the lineage indexes the reprocessing
 queries read, are folded from those entries in seq order and can always be
 rebuilt from the chain. docs/compatibility.md describes the rules.
 """
+
+from __future__ import annotations
+
+import weakref
+
+from process_memory.history.store import HistoryStore
+from process_memory.memory.index import MemoryIndex
+from process_memory.memory.projection import MemoryProjection
+
+_INDEXES: weakref.WeakKeyDictionary[HistoryStore, MemoryIndex] = weakref.WeakKeyDictionary()
+
+
+def memory_index_of(history: HistoryStore) -> MemoryIndex:
+    """Return the memory index beside a history store, attached to the store as the memory projection's hook
+    (one per store, however many apps are made over it)."""
+    index = _INDEXES.get(history)
+    if index is None:
+        index = _new_index(history)
+        history.attach_projection(MemoryProjection.name, index)
+        _INDEXES[history] = index
+    return index
+
+
+def _new_index(history: HistoryStore) -> MemoryIndex:
+    from process_memory.history.mongo import MongoHistoryStore
+    from process_memory.history.sql import SQLHistoryStore
+
+    if isinstance(history, SQLHistoryStore):
+        from process_memory.memory.sql import SQLMemoryIndex
+
+        return SQLMemoryIndex(history)
+    if isinstance(history, MongoHistoryStore):
+        from process_memory.memory.mongo import MongoMemoryIndex
+
+        return MongoMemoryIndex(history)
+    raise TypeError(f"no memory index keeps the current memory beside a {type(history).__name__}")

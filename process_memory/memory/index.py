@@ -1,10 +1,9 @@
-"""The MemoryIndex interface: how a history store keeps the current memory and the lineage indexes.
+"""Where the current memory and the lineage indexes are kept: two small interfaces, one backend beside each log.
 
-Every history store implements it next to its entries, because keeping the
-view current is part of an append: in the same transaction on SQL, and
-idempotently, repaired on read, on MongoDB. The rules of the view live in
-``memory/view.py``; a store only keeps what a fold wrote and answers the
-indexed questions below.
+The memory is a projection of the log (history/projections.py): each backend's index is the projection's hook
+in its history store, writing a fold with the entries it folds (in the same transaction on SQL; announced,
+written and repaired on read on MongoDB). The rules of the view live in ``memory/view.py``; an index only keeps
+what a fold wrote (``ViewStore``) and answers the indexed questions below (``LineageIndex``).
 """
 
 from __future__ import annotations
@@ -47,8 +46,8 @@ class EventQuery:
     within: str = ""
 
 
-class MemoryIndex(ABC):
-    """Current memories and the lineage indexes of a history store."""
+class ViewStore(ABC):
+    """The current memory of each instance, as the folds of its chain wrote it."""
 
     @abstractmethod
     def load_view(self, instance_id: str) -> CurrentMemory | None:
@@ -74,6 +73,10 @@ class MemoryIndex(ABC):
     def load_views(self, instance_ids: list[str]) -> list[CurrentMemory]:
         """Return the views of these instances that exist, by instance id."""
 
+
+class LineageIndex(ABC):
+    """The indexed questions the reprocessing queries ask across instances."""
+
     @abstractmethod
     def readers(self, query: ReaderQuery) -> list[str]:
         """Return up to ``query.limit`` instance ids after ``query.after``, ascending, that match ``query``."""
@@ -90,3 +93,7 @@ class MemoryIndex(ABC):
     @abstractmethod
     def items(self, instance_ids: list[str], kind: str, types: list[str] | None = None) -> list[str]:
         """Return the JSON of these instances' ``kind`` items (of these types), by (instance, seq, position)."""
+
+
+class MemoryIndex(ViewStore, LineageIndex, ABC):
+    """Both: what one backend keeps beside its history store."""

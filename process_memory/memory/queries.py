@@ -56,7 +56,7 @@ class LineageService:
 
     def __init__(self, memory: MemoryService, clock: Callable[[], datetime] = utc_now) -> None:
         self.memory = memory
-        self.store = memory.store
+        self.index = memory.index
         self.clock = clock
 
     # -- shared pieces ---------------------------------------------------------
@@ -65,7 +65,7 @@ class LineageService:
         """Replace each original by its latest reprocess (an instance never reprocessed stands for itself);
         only reprocesses whose id starts with ``within`` count."""
         found = set(instance_ids)
-        latest = self.store.latest_reprocesses(sorted(found), within) if found else {}
+        latest = self.index.latest_reprocesses(sorted(found), within) if found else {}
         return (found - set(latest)) | set(latest.values())
 
     def window(self, process_id: str, begin: datetime, end: datetime | None, within: str = "") -> EventQuery:
@@ -83,7 +83,7 @@ class LineageService:
         self._fresh()
 
         def read(after: Any, limit: int) -> list[str]:
-            return self.store.readers(dataclasses.replace(query, after=after, limit=limit))
+            return self.index.readers(dataclasses.replace(query, after=after, limit=limit))
 
         return set(_every(read, lambda iid: iid))
 
@@ -91,12 +91,12 @@ class LineageService:
         self._fresh()
 
         def read(after: Any, limit: int) -> list[CurrentMemory]:
-            return self.store.events(dataclasses.replace(query, after=after, limit=limit))
+            return self.index.events(dataclasses.replace(query, after=after, limit=limit))
 
         return list(_every(read, lambda view: (view.reference_date, view.instance_id)))
 
     def _with_events(self, instance_ids: set[str]) -> list[CurrentMemory]:
-        views = self.store.load_views(sorted(instance_ids)) if instance_ids else []
+        views = self.index.load_views(sorted(instance_ids)) if instance_ids else []
         return [view for view in views if view.event_seq is not None]
 
     # -- the original's queries ----------------------------------------------------
@@ -130,7 +130,7 @@ class LineageService:
     # -- the API's pages ---------------------------------------------------------
 
     def _described(self, views: list[CurrentMemory], within: str) -> list[dict[str, Any]]:
-        latest = self.store.latest_reprocesses([view.instance_id for view in views], within) if views else {}
+        latest = self.index.latest_reprocesses([view.instance_id for view in views], within) if views else {}
         return [
             {
                 "instance_id": view.instance_id,
@@ -148,11 +148,11 @@ class LineageService:
         """One page of reader instances by id, each with the reprocess that replaces it."""
         self._fresh()
         page = fetch_page(
-            lambda n: self.store.readers(dataclasses.replace(query, limit=n)),
+            lambda n: self.index.readers(dataclasses.replace(query, limit=n)),
             query.limit,
             lambda iid: iid,
         )
-        views = {view.instance_id: view for view in self.store.load_views(page.items)} if page.items else {}
+        views = {view.instance_id: view for view in self.index.load_views(page.items)} if page.items else {}
         described = self._described([views.get(iid) or CurrentMemory(iid) for iid in page.items], query.within)
         return Page(described, page.next)
 
@@ -160,7 +160,7 @@ class LineageService:
         """One page of a process's events by reference date; the cursor is ``<date key>|<instance id>``."""
         self._fresh()
         page = fetch_page(
-            lambda n: self.store.events(dataclasses.replace(query, limit=n)),
+            lambda n: self.index.events(dataclasses.replace(query, limit=n)),
             query.limit,
             lambda view: f"{view.reference_date}|{view.instance_id}",
         )

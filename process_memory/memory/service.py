@@ -22,6 +22,7 @@ from process_memory.history.entry import NewEntry, StoredEntry
 from process_memory.history.service import HistoryService
 from process_memory.history.store import HistoryQuery, InstanceQuery
 from process_memory.memory.document import HEADER_FIELDS, MEMORY_FORMAT, MEMORY_MARKER, parse_memory, unwrap
+from process_memory.memory.index import MemoryIndex
 from process_memory.memory.view import CurrentMemory, Folded, fold
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,12 @@ def memory_entry(document: Any, entry_id: str | None = None) -> NewEntry:
 class MemoryService:
     """Post memory documents and read an instance's current memory, over the history service."""
 
-    def __init__(self, history: HistoryService) -> None:
+    def __init__(self, history: HistoryService, index: MemoryIndex) -> None:
         self.history = history
+        #: The log the documents are entries of.
         self.store = history.store
+        #: The views and lineage indexes kept from it (the memory projection's hook in the store).
+        self.index = index
 
     # -- writes ----------------------------------------------------------------
 
@@ -85,7 +89,7 @@ class MemoryService:
 
     def current(self, instance_id: str) -> CurrentMemory:
         """Return the instance's current memory, repaired first when an append was interrupted; 404 when none."""
-        view = self.store.load_view(check_instance_id(instance_id))
+        view = self.index.load_view(check_instance_id(instance_id))
         if view is not None and view.stale:
             view = self.repair(instance_id)
         if view is None or not view.has_memory:
@@ -129,7 +133,7 @@ class MemoryService:
 
     def items(self, instance_ids: list[str], kind: str, types: list[str] | None = None) -> list[dict[str, Any]]:
         """Return these instances' ``instance_filter`` or ``inputs`` items (of these types), with their headers."""
-        return [json.loads(item) for item in self.store.items(instance_ids, kind, types)]
+        return [json.loads(item) for item in self.index.items(instance_ids, kind, types)]
 
     def head(self, instance_id: str) -> dict[str, Any]:
         """Return the current memory in the original's ``/{id}/head`` shape; 404 when it has no event."""
@@ -181,18 +185,18 @@ class MemoryService:
     def repair(self, instance_id: str) -> CurrentMemory | None:
         """Fold the entries past the view's ``applied_seq`` into it (idempotent; safe beside live appends)."""
         for _ in range(REPAIR_ATTEMPTS):
-            view = self.store.load_view(instance_id)
+            view = self.index.load_view(instance_id)
             applied = view.applied_seq if view else -1
             entries = list(self._entries_after(instance_id, applied))
             upto = entries[-1].seq if entries else applied
             write = fold(view, instance_id, self._memory_entries(instance_id, entries), upto=upto)
-            if self.store.save_view(write, applied):
+            if self.index.save_view(write, applied):
                 return write.view
-        return self.store.load_view(instance_id)
+        return self.index.load_view(instance_id)
 
     def repair_stale(self, limit: int = 1000) -> None:
         """Repair the views interrupted appends left behind, before a query across instances reads them."""
-        for instance_id in self.store.stale_views(limit):
+        for instance_id in self.index.stale_views(limit):
             self.repair(instance_id)
 
     def reindex(self, instance_id: str) -> bool:
@@ -200,9 +204,9 @@ class MemoryService:
         for _ in range(REPAIR_ATTEMPTS):
             summary = self.store.summary(instance_id)
             folded = list(self._memory_entries(instance_id, self.store.iter_chain(instance_id)))
-            if not folded and self.store.load_view(instance_id) is None:
+            if not folded and self.index.load_view(instance_id) is None:
                 return False
-            if self.store.replace_view(fold(None, instance_id, folded, upto=summary.head_seq if summary else -1)):
+            if self.index.replace_view(fold(None, instance_id, folded, upto=summary.head_seq if summary else -1)):
                 return bool(folded)
         raise Conflict(
             "appends kept moving the instance while it was reindexed; run it again", {"instance_id": instance_id}

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from process_memory.chain import canonical_json
+from process_memory.history.projections import ProjectedEntries
 from process_memory.memory.document import ItemRow, MemoryPost, ReadRow, date_key, parse_date, rendered_header
 
 
@@ -129,15 +130,17 @@ Folded = tuple[int, str, MemoryPost]
 
 @dataclass(frozen=True)
 class ViewFold:
-    """What an append hands its store: memory entries to fold into the view as it stands when they are stored."""
+    """Memory entries of one insert, to fold into the view as it stands when they are stored."""
 
     instance_id: str
     entries: list[Folded]
 
-    @property
-    def last_seq(self) -> int:
-        """The seq of the last memory entry (what MongoDB marks as pending before inserting)."""
-        return self.entries[-1][0]
+    @classmethod
+    def of(cls, projected: ProjectedEntries) -> ViewFold:
+        """The fold of the memory projection's part of an insert (each entry with its checked document)."""
+        return cls(
+            projected.instance_id, [(stored.seq, stored.recorded_at, post) for stored, post in projected.entries]
+        )
 
     def apply(self, view: CurrentMemory | None) -> ViewWrite:
         """Return the write that folds these entries into ``view`` (None: the instance has no view yet)."""

@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from process_memory.history.store import HistoryStore
+from process_memory.memory import memory_index_of
 from tests.memories import PROCESS, TAG, event, memory, read_by_query
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "original_process_memory.json"
@@ -261,7 +262,7 @@ def test_reindex_rebuilds_the_same_memory_from_the_chains(
     assert _json(client.post("/instances/bytags", json={"tables_grouped_by_tags": {TAG: ["tb_usina"]}})) == readers
     one = app.test_cli_runner().invoke(args=["history", "reindex", "--instance", iid])
     assert "a memory" in one.output and [_json(client.get(route)) for route in routes] == before
-    assert store.load_view(iid).applied_seq == 2  # past the entry that is not a memory
+    assert memory_index_of(store).load_view(iid).applied_seq == 2  # past the entry that is not a memory
 
 
 def test_the_head_reads_each_entry_of_the_memory_once(

@@ -13,6 +13,7 @@ from pymongo.errors import AutoReconnect
 
 from process_memory.history.sql import SQLHistoryStore
 from process_memory.history.store import HistoryStore
+from process_memory.memory import memory_index_of
 from tests.memories import OTHER_TAG, PROCESS, TABLE, TABLES_BY_TAG, TAG, Scenario, event, memory, read_by_query
 
 LINEAGE = "/api/v1/lineage"
@@ -211,7 +212,8 @@ def _break_the_view_write(monkeypatch: pytest.MonkeyPatch, store: HistoryStore) 
             raise sa.exc.OperationalError("UPDATE views", {}, Exception("server closed the connection"))
         raise AutoReconnect("connection closed")
 
-    monkeypatch.setattr(store, "apply_write" if isinstance(store, SQLHistoryStore) else "save_view", crash)
+    index = memory_index_of(store)
+    monkeypatch.setattr(index, "apply_write" if isinstance(store, SQLHistoryStore) else "save_view", crash)
 
 
 def test_a_crash_between_an_entry_and_its_view_is_repaired_by_the_next_read(
@@ -229,7 +231,7 @@ def test_a_crash_between_an_entry_and_its_view_is_repaired_by_the_next_read(
         assert client.post(f"/{iid}/commit", json=document).status_code == 201
     assert by_entities(client, ["U1"]) == [iid]  # the query repaired the view first
     assert client.get(f"/event/{iid}").get_json()["reprocessing"]["originalInstanceId"] == scenario.a
-    assert store.load_view(iid).stale is False
+    assert memory_index_of(store).load_view(iid).stale is False
 
 
 def test_a_view_left_behind_is_repaired_when_the_instance_is_read(

@@ -33,9 +33,9 @@ from process_memory.history.mongo.documents import (
     summary_from_document,
     type_and_time,
 )
-from process_memory.history.mongo.memory import MongoMemoryIndex, create_memory_indexes
+from process_memory.history.mongo.projections import MongoProjectionHook
+from process_memory.history.projections import ProjectedEntries
 from process_memory.history.store import HistoryQuery, HistoryStore, InstanceSummary, SearchQuery
-from process_memory.memory.view import ViewFold
 from process_memory.paging import SearchPosition
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,9 @@ _KEYED_FROM = "keyed_from"
 _KEYED_REMEMBERED = 100_000
 
 
-class MongoHistoryStore(MongoBlobs, MongoMemoryIndex, HistoryStore):
-    """History entries in one collection, summaries in another, large data in GridFS; the current memory in four."""
+class MongoHistoryStore(MongoBlobs, HistoryStore):
+    """History entries in one collection, summaries in another, large data in GridFS; projections' collections
+    beside them."""
 
     def __init__(
         self,
@@ -63,6 +64,7 @@ class MongoHistoryStore(MongoBlobs, MongoMemoryIndex, HistoryStore):
         self._uri = uri
         self._database_name = database_name
         self._collection_name = collection
+        self._projection_hooks: dict[str, MongoProjectionHook] = {}
         self._timeout_ms = timeout_ms
         self._client_factory = client_factory
         # One client per process, opened on first use: a client made before gunicorn forks is never used by a child.
@@ -84,8 +86,26 @@ class MongoHistoryStore(MongoBlobs, MongoMemoryIndex, HistoryStore):
             connect=False,
         )
 
-    def _database(self) -> Database[Any]:
+    @property
+    def collection_name(self) -> str:
+        """The entries' collection; every other collection of the store is named after it."""
+        return self._collection_name
+
+    def database(self) -> Database[Any]:
+        """This process's handle on the store's database (projections' hooks and indexes use it too)."""
         return self._client.get()[self._database_name]
+
+    def _database(self) -> Database[Any]:
+        return self.database()
+
+    def attach_projection(self, name: str, hook: object) -> None:
+        """Keep the projection ``name`` through ``hook`` (a MongoProjectionHook): announced before every insert,
+        written after it."""
+        if not isinstance(hook, MongoProjectionHook):
+            raise TypeError(
+                f"a MongoDB store keeps a projection through a MongoProjectionHook, not {type(hook).__name__}"
+            )
+        self._projection_hooks[name] = hook
 
     def _entries(self) -> Collection[Any]:
         return self._database()[self._collection_name]
@@ -95,7 +115,8 @@ class MongoHistoryStore(MongoBlobs, MongoMemoryIndex, HistoryStore):
 
     def _create_indexes(self, client: MongoClient[Any]) -> None:
         create_indexes(client[self._database_name][self._collection_name])
-        create_memory_indexes(client[self._database_name], self._collection_name)
+        for hook in self._projection_hooks.values():
+            hook.create_indexes(client[self._database_name])
 
     @_unavailable_on_network_error
     def ensure_schema(self) -> None:
@@ -193,10 +214,11 @@ class MongoHistoryStore(MongoBlobs, MongoMemoryIndex, HistoryStore):
                 entries.update_one({"instance_id": instance_id, "seq": seq}, change)
 
     @_unavailable_on_network_error
-    def insert_many(self, entries: list[StoredEntry], view_fold: ViewFold | None = None) -> None:
-        """Insert the entries with one ordered insert_many, then advance the summary and fold the view."""
+    def insert_many(self, entries: list[StoredEntry], projected: Sequence[ProjectedEntries] = ()) -> None:
+        """Announce the projections' parts, insert the entries with one ordered insert_many, then advance the
+        summary and write the projections."""
         first = entries[0]
-        view_before = self.announce_view(view_fold) if view_fold is not None else None
+        announced = [(part, self._projection_hooks[part.projection].announce(part)) for part in projected]
         self._start_keys(first)
         if first.seq == 0:
             # The summary exists before the first entry does, so a crash between
@@ -232,10 +254,10 @@ class MongoHistoryStore(MongoBlobs, MongoMemoryIndex, HistoryStore):
                 # The seq (or the id) is taken by an entry without its key: one a release before the keys
                 # wrote, during an upgrade. The summary learns its head, so reads up to it find such entries.
                 self.repair_summary(first.instance_id)
-            raise DuplicateEntry(stored) from None  # a view announced for them stays dirty: repaired on read
+            raise DuplicateEntry(stored) from None  # what was announced for them stays so: repaired on read
         self._advance_summary_quietly(entries)
-        if view_fold is not None:
-            self.fold_announced(view_fold, view_before)
+        for part, before in announced:
+            self._projection_hooks[part.projection].write(part, before)
 
     def _start_keys(self, first: StoredEntry) -> None:
         """Record in the summary, once, the first seq stored under its key (entries before it may have none)."""

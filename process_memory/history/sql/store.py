@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,8 +22,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from process_memory.db import ProcessLocalEngine, unavailable_on
 from process_memory.exceptions import DuplicateEntry
 from process_memory.history.entry import STORED_FIELDS, StoredEntry
-from process_memory.history.sql.memory import SQLMemoryIndex, build_memory_tables
+from process_memory.history.projections import ProjectedEntries
 from process_memory.history.sql.notify import AppendListener, channel_name
+from process_memory.history.sql.projections import SQLProjectionHook
 from process_memory.history.sql.redaction import SQLRedaction
 from process_memory.history.sql.tables import (
     ENTRY_COLUMNS,
@@ -37,7 +38,6 @@ from process_memory.history.sql.tables import (
 )
 from process_memory.history.sql.trees import SQLTrees
 from process_memory.history.store import HistoryQuery, HistoryStore, InstanceSummary, SearchQuery
-from process_memory.memory.view import ViewFold
 from process_memory.paging import SearchPosition
 from process_memory.statements import DriverStatement
 
@@ -48,15 +48,18 @@ CHAIN_BATCH = 32
 _unavailable_on_database_error = unavailable_on(OperationalError)
 
 
-class SQLHistoryStore(SQLTrees, SQLRedaction, SQLMemoryIndex, HistoryStore):
-    """History entries, summaries, trees and offloaded data in four SQL tables; the current memory in four more."""
+class SQLHistoryStore(SQLTrees, SQLRedaction, HistoryStore):
+    """History entries, summaries, trees and offloaded data in four SQL tables; projections' tables beside them."""
 
     def __init__(self, url: str, table_prefix: str = "process_memory", timeout_ms: int = 5000) -> None:
         dialect = make_url(url).get_backend_name()
+        self.table_prefix = table_prefix
         self.tables = build_tables(table_prefix, dialect)
-        self.memory = build_memory_tables(table_prefix, self.tables.entries.metadata)
-        self._engine = ProcessLocalEngine(url, timeout_ms, self.tables.entries.metadata)
+        #: Every table of the store's database: projections declare theirs here, and the schema is made from it.
+        self.metadata = self.tables.entries.metadata
+        self._engine = ProcessLocalEngine(url, timeout_ms, self.metadata)
         self._upsert = self._engine.upsert
+        self._projection_hooks: dict[str, SQLProjectionHook] = {}
         # The append path's statements, built once: building them per request cost more than running them.
         self._insert_entries = DriverStatement(
             entry_insert(self.tables, with_jsonb=dialect == "postgresql"), column_keys=ENTRY_COLUMNS
@@ -70,8 +73,19 @@ class SQLHistoryStore(SQLTrees, SQLRedaction, SQLMemoryIndex, HistoryStore):
             self._listener = AppendListener(url, channel)
             self._notify = DriverStatement(sa.select(sa.func.pg_notify(channel, "")))
 
+    @property
+    def engine(self) -> ProcessLocalEngine:
+        """The store's engine, which projections' hooks and indexes use too."""
+        return self._engine
+
     def _connect(self) -> Engine:
         return self._engine.get()
+
+    def attach_projection(self, name: str, hook: object) -> None:
+        """Write the projection ``name`` through ``hook`` (a SQLProjectionHook) in every insert's transaction."""
+        if not isinstance(hook, SQLProjectionHook):
+            raise TypeError(f"a SQL store keeps a projection through a SQLProjectionHook, not {type(hook).__name__}")
+        self._projection_hooks[name] = hook
 
     @_unavailable_on_database_error
     def ensure_schema(self) -> None:
@@ -146,17 +160,18 @@ class SQLHistoryStore(SQLTrees, SQLRedaction, SQLMemoryIndex, HistoryStore):
             return {entry.id: entry for entry in map(entry_from_row, conn.execute(statement))}
 
     @_unavailable_on_database_error
-    def insert_many(self, entries: list[StoredEntry], view_fold: ViewFold | None = None) -> None:
-        """Insert the entries, advance the summary and fold the view in one transaction: all of it or none.
+    def insert_many(self, entries: list[StoredEntry], projected: Sequence[ProjectedEntries] = ()) -> None:
+        """Insert the entries, advance the summary and write the projections in one transaction: all of it or none.
 
         Appends to one instance are serialised by its (instance_id, seq) key, so
-        the view this transaction reads is the one its entries follow.
+        what a projection's hook reads in this transaction is what its entries follow.
         """
         try:
             with self._engine.begin() as conn:
                 self._insert_rows(conn, entries)
                 self._advance_summary(conn, entries[0], entries[-1])
-                self._fold(conn, view_fold)
+                for part in projected:
+                    self._projection_hooks[part.projection].write(conn, part)
                 if self._notify is not None:
                     self._notify.rows(conn)  # delivered when the transaction commits
         except IntegrityError:
@@ -179,11 +194,8 @@ class SQLHistoryStore(SQLTrees, SQLRedaction, SQLMemoryIndex, HistoryStore):
         self._insert_entries.run_many(conn, [entry_row(entry, with_jsonb) for entry in entries])
         self._insert_trees(conn, entries)
 
-    def _fold(self, conn: Connection, view_fold: ViewFold | None) -> None:
-        if view_fold is not None:
-            self.apply_write(conn, view_fold.apply(self.view_on(conn, view_fold.instance_id)))
-
-    def _head_seq(self, conn: Connection, instance_id: str) -> int:
+    def head_seq(self, conn: Connection, instance_id: str) -> int:
+        """The instance's highest seq as ``conn`` sees it; -1 when it has no entry."""
         entries = self.tables.entries
         head = conn.execute(sa.select(sa.func.max(entries.c.seq)).where(entries.c.instance_id == instance_id)).scalar()
         return -1 if head is None else int(head)

@@ -1,4 +1,5 @@
-"""The current memory and lineage indexes on MongoDB: four collections, kept idempotently and repaired on read.
+"""The current memory and lineage indexes on MongoDB: four collections, kept idempotently by the memory
+projection's hook and repaired on read.
 
 Without multi-document transactions a view cannot change with its entry, so
 an append marks the view first (``pending_seq``, ``dirty``), inserts its
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -21,7 +21,10 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
+from process_memory.history.mongo import MongoHistoryStore
 from process_memory.history.mongo.documents import starting_with
+from process_memory.history.mongo.projections import MongoProjectionHook
+from process_memory.history.projections import ProjectedEntries
 from process_memory.memory.index import EventQuery, MemoryIndex, ReaderQuery
 from process_memory.memory.view import CurrentMemory, ViewFold, ViewWrite, rows_of
 
@@ -77,33 +80,39 @@ def _reader_filter(query: ReaderQuery) -> dict[str, Any]:
     return criteria
 
 
-class MongoMemoryIndex(MemoryIndex):
-    """MemoryIndex over the memory collections; mixed into MongoHistoryStore, which supplies the database."""
+class MongoMemoryIndex(MongoProjectionHook, MemoryIndex):
+    """MemoryIndex over the memory collections, in the history store's database; the memory projection's hook
+    there."""
 
-    _collection_name: str
-    _database: Callable[[], Database[Any]]
+    def __init__(self, history: MongoHistoryStore) -> None:
+        self.history = history
 
     def _memory(self, part: str) -> Collection[Any]:
-        return self._database()[f"{self._collection_name}_memory_{part}"]
+        return self.history.database()[f"{self.history.collection_name}_memory_{part}"]
 
     # -- writes ----------------------------------------------------------------
 
-    def announce_view(self, view_fold: ViewFold) -> CurrentMemory | None:
+    def create_indexes(self, database: Database[Any]) -> None:
+        """Create the indexes each memory query reads."""
+        create_memory_indexes(database, self.history.collection_name)
+
+    def announce(self, projected: ProjectedEntries) -> CurrentMemory | None:
         """Mark the view dirty with the last memory seq before the entries are inserted; return it as it was."""
         before = self._memory("views").find_one_and_update(
-            {"_id": view_fold.instance_id},
-            {"$max": {"pending_seq": view_fold.last_seq}, "$set": {"dirty": True}, "$setOnInsert": {"applied_seq": -1}},
+            {"_id": projected.instance_id},
+            {"$max": {"pending_seq": projected.last_seq}, "$set": {"dirty": True}, "$setOnInsert": {"applied_seq": -1}},
             upsert=True,
             return_document=ReturnDocument.BEFORE,
         )
         return view_from_document(before) if before else None
 
-    def fold_announced(self, view_fold: ViewFold, before: CurrentMemory | None) -> None:
+    def write(self, projected: ProjectedEntries, announced: CurrentMemory | None) -> None:
         """Fold the just-inserted entries into the view they followed; a view that was dirty is left to repair."""
-        if before is not None and before.stale:
+        if announced is not None and announced.stale:
             return  # another append's entries may sit between that view and ours
+        fold = ViewFold.of(projected)
         try:
-            self.save_view(view_fold.apply(before), before.applied_seq if before else -1)
+            self.save_view(fold.apply(announced), announced.applied_seq if announced else -1)
         except PyMongoError as exc:
             log.warning("current memory not updated (%s); it is repaired on read", type(exc).__name__)
 

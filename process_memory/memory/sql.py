@@ -1,4 +1,5 @@
-"""The current memory and lineage indexes on SQL: four tables kept in the append's own transaction.
+"""The current memory and lineage indexes on SQL: four tables, written by the memory projection's hook in the
+append's own transaction.
 
 ``views`` holds one row per instance (small fields and pointers into the
 chain); ``reads`` the entities each instance read by query, ``read_tables``
@@ -11,18 +12,19 @@ plans.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
-from process_memory.db import ProcessLocalEngine
+from process_memory.history.projections import ProjectedEntries
+from process_memory.history.sql import SQLHistoryStore
+from process_memory.history.sql.projections import SQLProjectionHook
 from process_memory.history.sql.tables import starts_with
 from process_memory.memory.document import MAX_KEY_LENGTH
 from process_memory.memory.index import EventQuery, MemoryIndex, ReaderQuery
-from process_memory.memory.view import CurrentMemory, ViewWrite, rows_of
+from process_memory.memory.view import CurrentMemory, ViewFold, ViewWrite, rows_of
 
 _KEY = sa.String(MAX_KEY_LENGTH)
 #: A date key: ISO 8601 with microseconds, fixed width, so it sorts as text.
@@ -104,14 +106,19 @@ def _tag_and_table(columns: Any, query: ReaderQuery) -> Any:
     return sa.and_(sa.or_(*pairs), columns.scope == "execution")
 
 
-class SQLMemoryIndex(MemoryIndex):
-    """MemoryIndex over the memory tables; mixed into SQLHistoryStore, which supplies the connection."""
+class SQLMemoryIndex(SQLProjectionHook, MemoryIndex):
+    """MemoryIndex over the memory tables, in the history store's database; the memory projection's hook there."""
 
-    memory: MemoryTables
-    _engine: ProcessLocalEngine
-    _connect: Callable[[], Engine]
-    _upsert: Callable[[sa.Table], Any]
-    _head_seq: Callable[[Connection, str], int]
+    def __init__(self, history: SQLHistoryStore) -> None:
+        self.history = history
+        self.memory = build_memory_tables(history.table_prefix, history.metadata)
+        self._engine = history.engine
+        self._upsert = history.engine.upsert
+
+    def write(self, conn: Connection, projected: ProjectedEntries) -> None:
+        """Fold the appended memory entries into the view as this transaction sees it."""
+        fold = ViewFold.of(projected)
+        self.apply_write(conn, fold.apply(self.view_on(conn, projected.instance_id)))
 
     def apply_write(self, conn: Connection, write: ViewWrite, replace: bool = False) -> None:
         """Store a fold's write on ``conn`` (the append's transaction); ``replace`` first drops what was there."""
@@ -155,7 +162,7 @@ class SQLMemoryIndex(MemoryIndex):
     def replace_view(self, write: ViewWrite) -> bool:
         """Replace the view and its rows in one transaction, unless the chain has moved past the fold."""
         with self._engine.begin() as conn:
-            if self._head_seq(conn, write.view.instance_id) > write.view.applied_seq:
+            if self.history.head_seq(conn, write.view.instance_id) > write.view.applied_seq:
                 return False
             self.apply_write(conn, write, replace=True)
         return True
