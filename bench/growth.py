@@ -27,6 +27,7 @@ from bench.harness import Backend, each_backend, merged_rows, stack, summary, wr
 from process_memory import create_app
 from process_memory.config import Settings
 from process_memory.history.entry import NewEntry
+from process_memory.services import services
 
 SIZES = (1_000, 100_000, 1_000_000)
 QUICK_SIZES = (1_000, 100_000)
@@ -43,10 +44,10 @@ INSTANCE = f"{PREFIX}-0"
 def grow(store: Backend, have: int, to: int) -> None:
     """Append entries of about 100 bytes to INSTANCE until it holds ``to``, through the history service."""
     app = create_app(Settings.from_env(store.env, dotenv_path=None))
-    service = app.extensions["process_memory.history"]
+    service = services(app).history
     for start in range(have, to, BATCH):
         entries = [NewEntry(type="row", data={"n": n, "pad": "x" * 80}) for n in range(start, min(to, start + BATCH))]
-        service.append_entries(INSTANCE, entries)
+        service.appender.append_entries(INSTANCE, entries)
     service.store.close()
 
 

@@ -25,6 +25,7 @@ from process_memory.observability import (
     record_waiting,
     register_request_observers,
 )
+from process_memory.services import Services
 from process_memory.state import INSTANCE_STATE_NAMESPACE, ExpirySweeper, StateService
 from process_memory.stores import StateStore, create_state_store
 
@@ -79,13 +80,9 @@ def register_services(
         max_waiting=settings.max_tail_waiting,
         wakeups=HostWakeups(wakeup_directory(store.describe())),
     )
-    history.listeners.append(record_appends)
-    history.waiting_listeners.append(record_waiting)
-    app.extensions["process_memory.history"] = history
+    history.notifier.listeners.append(record_appends)
+    history.notifier.waiting_listeners.append(record_waiting)
     memory = MemoryService(history, memory_index)
-    app.extensions["process_memory.memory"] = memory
-    app.extensions["process_memory.lineage"] = LineageService(memory)
-
     root = state_store or create_state_store(
         settings.state_backend,
         file_dir=settings.state_file_dir,
@@ -93,11 +90,15 @@ def register_services(
         sql_table=settings.state_sql_table,
         redis_url=settings.state_redis_url,
     )
-    app.extensions["process_memory.state_root"] = root
-    instance_state = root.with_namespace(INSTANCE_STATE_NAMESPACE)
-    app.extensions["process_memory.state"] = StateService(instance_state, settings.state_ttl)
     sweeper = ExpirySweeper(root, settings.state_sweep_seconds)
-    app.extensions["process_memory.state_sweeper"] = sweeper
+    Services(
+        history=history,
+        memory=memory,
+        lineage=LineageService(memory),
+        state=StateService(root.with_namespace(INSTANCE_STATE_NAMESPACE), settings.state_ttl),
+        state_root=root,
+        sweeper=sweeper,
+    ).install(app)
 
     @app.before_request
     def start_sweeper() -> None:

@@ -10,9 +10,8 @@ from flask import Flask
 
 from process_memory.auth import SCOPES, KeysFileError, new_key
 from process_memory.formats import format_timestamp
-from process_memory.history.service import HistoryService
-from process_memory.memory.service import MemoryService
 from process_memory.proofs.notes import NoteError, generate_key
+from process_memory.services import services
 from process_memory.stores import SQLStore
 
 
@@ -30,30 +29,28 @@ def history_commands(app: Flask) -> click.Group:
     @group.command("init")
     def init_schema() -> None:
         """Create collections and indexes ahead of time."""
-        app.extensions["process_memory.history"].store.ensure_schema()
+        services(app).history.store.ensure_schema()
         click.echo("history schema ready")
 
     @group.command("gc")
     @click.option("--older-than-minutes", default=60, show_default=True, type=click.IntRange(min=1))
     def collect_garbage(older_than_minutes: int) -> None:
         """Delete offloaded data left behind by appends that never completed."""
-        service: HistoryService = app.extensions["process_memory.history"]
-        count = service.delete_orphan_blobs(timedelta(minutes=older_than_minutes))
+        count = services(app).history.appender.delete_orphan_blobs(timedelta(minutes=older_than_minutes))
         click.echo(f"deleted {count} orphaned blobs")
 
     @group.command("reindex")
     @click.option("--instance", "instance_id", default=None, help="Only this instance.")
     def reindex(instance_id: str | None) -> None:
         """Rebuild the current memories, lineage indexes and Merkle trees from the chains alone."""
-        memory: MemoryService = app.extensions["process_memory.memory"]
-        history: HistoryService = app.extensions["process_memory.history"]
+        memory, history = services(app).memory, services(app).history
         if instance_id is not None:
             found = memory.reindex(instance_id)
             click.echo(f"reindexed {instance_id}: {'a memory' if found else 'no memory'}")
-            click.echo(f"rebuilt the tree of {instance_id}: {history.rebuild_tree(instance_id)} entries")
+            click.echo(f"rebuilt the tree of {instance_id}: {history.trees.rebuild_tree(instance_id)} entries")
             return
         click.echo(f"reindexed {memory.reindex_all()} instances with a memory")
-        click.echo(f"rebuilt the trees of {history.rebuild_trees()} instances")
+        click.echo(f"rebuilt the trees of {history.trees.rebuild_trees()} instances")
 
     group.add_command(redact_command(app))
     return group
@@ -85,10 +82,10 @@ def redact_command(app: Flask) -> click.Command:
     @click.option("--reason", default=None, help="Recorded in each redaction entry (default: the retention rule).")
     def redact(age: timedelta, entry_type: str | None, reason: str | None) -> None:
         """Erase the data of old entries for good, recording each erasure in its instance's chain (docs/proofs.md)."""
-        history: HistoryService = app.extensions["process_memory.history"]
-        before = format_timestamp(history.clock() - age)
+        history = services(app).history
+        before = format_timestamp(history.context.clock() - age)
         rule = f"retention: recorded before {before}" + (f", type {entry_type}" if entry_type else "")
-        redacted = sum(1 for _ in history.redact_older(before, entry_type, reason or rule))
+        redacted = sum(1 for _ in history.redactor.redact_older(before, entry_type, reason or rule))
         click.echo(f"redacted {redacted} entries recorded before {before}")
 
     return redact
@@ -101,7 +98,7 @@ def state_commands(app: Flask) -> click.Group:
     @group.command("init")
     def init_state() -> None:
         """Create the SQL state table ahead of time (other backends need nothing)."""
-        root = app.extensions["process_memory.state_root"]
+        root = services(app).state_root
         if isinstance(root, SQLStore):
             root.ensure_schema()
         click.echo(f"{app.config['SETTINGS'].state_backend} state store ready")

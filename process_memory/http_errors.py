@@ -10,7 +10,7 @@ import logging
 import traceback
 from typing import Any
 
-from flask import Flask, Response, current_app, g, has_app_context, has_request_context, jsonify
+from flask import Flask, Response, g, has_app_context, has_request_context, jsonify
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -25,12 +25,11 @@ from process_memory.exceptions import (
     TooManyWaiting,
 )
 from process_memory.observability import record_store_error
+from process_memory.services import services
 from process_memory.store_failures import DRIVER_ERRORS, store_failure
 
 log = logging.getLogger(__name__)
 
-#: Set in ``app.extensions`` once this process has answered that a whole store's data is damaged.
-DAMAGED_STORE = "process_memory.damaged_store"
 
 _STATUS_BY_ERROR: dict[type[ServiceError], int] = {
     InvalidInput: 422,
@@ -90,7 +89,7 @@ def handle_store_unavailable(error: StoreUnavailable) -> Response:
         # A damaged database does not mend itself: /readyz says so from now on, until an operator restores
         # it and restarts the service.
         log.error("the history store's data is damaged: answering 503 and not ready until restarted")
-        current_app.extensions[DAMAGED_STORE] = True
+        services().damaged_store = True
     return error_response(error.status, error.message, code=error.code, headers={"Retry-After": str(error.retry_after)})
 
 

@@ -22,6 +22,7 @@ from gunicorn.glogging import Logger, SafeAtoms
 from gunicorn.workers.ggevent import GeventWorker
 
 from process_memory.observability import log_through
+from process_memory.services import services_if_any
 
 #: glibc's mallopt options (malloc.h), and the values return_large_buffers_at_once gives them.
 _M_TRIM_THRESHOLD = -1
@@ -140,7 +141,6 @@ class JSONErrorGeventWorker(GeventWorker):
         """Stop as gunicorn does, ending live-tail waits at once so that shutdown need not outwait them."""
         super().handle_exit(sig, frame)
         # A worker told to stop while it boots has no app yet: nothing is waiting then.
-        app = getattr(self, "wsgi", None)
-        history = getattr(app, "extensions", {}).get("process_memory.history")
-        if history is not None:
-            history.stop_waiting()
+        running = services_if_any(getattr(self, "wsgi", None))
+        if running is not None:
+            running.history.notifier.stop_waiting()

@@ -35,24 +35,24 @@ class MongoRaw:
         self.store = store
 
     def entry_row(self, instance_id: str, seq: int) -> dict[str, Any]:
-        return self.store._entries().find_one({"instance_id": instance_id, "seq": seq})
+        return self.store.collections.entries().find_one({"instance_id": instance_id, "seq": seq})
 
     def update_entry(self, instance_id: str, seq: int, **fields: Any) -> None:
-        self.store._entries().update_one({"instance_id": instance_id, "seq": seq}, {"$set": fields})
+        self.store.collections.entries().update_one({"instance_id": instance_id, "seq": seq}, {"$set": fields})
 
     def delete_entry(self, instance_id: str, seq: int) -> None:
-        self.store._entries().delete_one({"instance_id": instance_id, "seq": seq})
+        self.store.collections.entries().delete_one({"instance_id": instance_id, "seq": seq})
 
     def set_summary_head(self, instance_id: str, head_seq: int) -> None:
-        self.store._summaries().update_one(
+        self.store.collections.summaries().update_one(
             {"_id": instance_id}, {"$set": {"head_seq": head_seq, "count": head_seq + 1}}
         )
 
     def summary_head(self, instance_id: str) -> int:
-        return self.store._summaries().find_one({"_id": instance_id})["head_seq"]
+        return self.store.collections.summaries().find_one({"_id": instance_id})["head_seq"]
 
     def insert_placeholder_summary(self, instance_id: str) -> None:
-        self.store._summaries().insert_one(
+        self.store.collections.summaries().insert_one(
             {
                 "_id": instance_id,
                 "head_seq": -1,
@@ -64,7 +64,7 @@ class MongoRaw:
         )
 
     def blob_count(self, instance_id: str) -> int:
-        files = self.store._database()[f"{self.store._collection_name}_blobs.files"]
+        files = self.store.database()[f"{self.store.collection_name}_blobs.files"]
         return files.count_documents({"metadata.instance_id": instance_id})
 
     def wipe_memory(self) -> None:
@@ -74,12 +74,12 @@ class MongoRaw:
             index._memory(part).delete_many({})
 
     def drop_tree(self, instance_id: str, seq: int) -> None:
-        self.store._entries().update_one({"instance_id": instance_id, "seq": seq}, {"$set": {"tree": None}})
+        self.store.collections.entries().update_one({"instance_id": instance_id, "seq": seq}, {"$set": {"tree": None}})
 
     def drop(self) -> None:
-        database = self.store._database()
+        database = self.store.database()
         for name in database.list_collection_names():
-            if name.startswith(self.store._collection_name):
+            if name.startswith(self.store.collection_name):
                 database.drop_collection(name)
 
 
@@ -153,3 +153,11 @@ class SQLRaw:
 def raw_access(store: Any) -> RawAccess:
     """Return the raw access that fits the store's backend."""
     return MongoRaw(store) if isinstance(store, MongoHistoryStore) else SQLRaw(store)
+
+
+def holder_of(store: Any, method: str) -> Any:
+    """The capability of ``store`` whose ``method`` a test counts or breaks (entries, blobs, trees, …)."""
+    for part in (store.entries, store.blobs, store.trees, store.summaries, store.search_index, store.erasure):
+        if hasattr(part, method):
+            return part
+    raise AttributeError(method)

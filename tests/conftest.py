@@ -24,6 +24,7 @@ from process_memory.history.sql import SQLHistoryStore
 from process_memory.history.store import HistoryStore
 from process_memory.memory import memory_index_of
 from process_memory.memory.index import MemoryIndex
+from process_memory.services import services
 from process_memory.stores import FileStore, MemoryStore, SQLStore, StateStore
 from tests.backends import RawAccess, raw_access
 from tests.services import (
@@ -170,7 +171,7 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def service(app: Flask) -> HistoryService:
     """The app's HistoryService."""
-    return app.extensions["process_memory.history"]
+    return services(app).history
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 
 from process_memory import create_app
 from process_memory.config import Settings
+from process_memory.services import services
 from process_memory.stores import FileStore
 from tests.services import GunicornServer, unavailable
 
@@ -153,7 +154,7 @@ def test_damaged_sqlite_pages_are_503s_and_make_the_service_not_ready(tmp_path: 
     }
     assert client.post(f"{API}/{iid}/history/batch", json=batch).status_code == 201
     assert client.get("/readyz").status_code == 200
-    app.extensions["process_memory.history"].store.close()
+    services(app).history.store.close()
     pages = path.stat().st_size // int.from_bytes(path.read_bytes()[16:18], "big")
     _damage_pages(path, pages // 3, pages // 3)
     verify = client.get(f"{API}/{iid}/verify")

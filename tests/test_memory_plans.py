@@ -134,9 +134,9 @@ def mongo_store(ferretdb: FerretDBServer) -> Iterator[tuple[MongoHistoryStore, _
         client_factory=lambda *args, **kwargs: MongoClient(*args, event_listeners=[finds], **kwargs),
     )
     yield store, finds
-    database = store._database()
+    database = store.database()
     for name in database.list_collection_names():
-        if name.startswith(store._collection_name):
+        if name.startswith(store.collection_name):
             database.drop_collection(name)
     store.close()
 
@@ -145,12 +145,12 @@ def test_each_reprocessing_query_names_only_indexed_fields_on_mongodb(
     mongo_store: tuple[MongoHistoryStore, _Finds], ferretdb: FerretDBServer
 ) -> None:
     store, finds = mongo_store
-    settings = Settings(docdb_uri=ferretdb.uri, docdb_database_name="pm_test", docdb_collection=store._collection_name)
+    settings = Settings(docdb_uri=ferretdb.uri, docdb_database_name="pm_test", docdb_collection=store.collection_name)
     scenario = _fill(store, settings)
     finds.finds.clear()
     _every_query(store, scenario)
     assert len(finds.finds) >= 9
-    database = store._database()
+    database = store.database()
     for collection, criteria, sort in finds.finds:
         indexes = [[field for field, _ in index["key"]] for index in database[collection].index_information().values()]
         named = set(_fields(criteria)) | set(sort)

@@ -16,6 +16,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from process_memory import create_app
 from process_memory.config import Settings
+from process_memory.services import services
 from tests.conftest import ONLY_BACKENDS
 from tests.keys import write_test_keys
 from tests.services import PostgresServer, postgres_available, unavailable
@@ -46,7 +47,7 @@ if _POSTGRES_MISSING is None:
     atexit.register(_POSTGRES.destroy)
     _postgres_app = _app(_POSTGRES.url)
     # atexit runs last-registered first: the app lets go of the server before the server goes.
-    atexit.register(_postgres_app.extensions["process_memory.history"].store.close)
+    atexit.register(services(_postgres_app).history.store.close)
     postgres_schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", _postgres_app)
 else:
     postgres_schema = schema  # its test skips (locally) or fails (CI) before calling anything

@@ -23,19 +23,19 @@ def test_the_mongo_client_is_made_once_per_process(monkeypatch: pytest.MonkeyPat
 
     store = MongoHistoryStore("mongodb://db.invalid", "platform", "pm", client_factory=factory)
     assert made == []  # nothing is opened at start-up (gunicorn has not forked yet)
-    store.head("a")
-    store.head("b")
+    store.entries.head("a")
+    store.entries.head("b")
     assert len(made) == 1
     assert made[0]["retryWrites"] is False and made[0]["serverSelectionTimeoutMS"] == 5000
     parent = os.getpid()
     monkeypatch.setattr(os, "getpid", lambda: parent + 1)  # as in a forked worker
-    store.head("a")
+    store.entries.head("a")
     assert len(made) == 2
 
 
 def test_the_sql_engine_is_made_once_per_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = SQLHistoryStore(f"sqlite:///{tmp_path / 'h.sqlite3'}")
-    engine_holder: ProcessLocalEngine = store._engine
+    engine_holder: ProcessLocalEngine = store.engine
     first = engine_holder.get()
     assert engine_holder.get() is first
     parent = os.getpid()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from process_memory import create_app
 from process_memory.config import Settings
+from process_memory.services import services
 from process_memory.serving import JSONErrorGeventWorker
 
 
@@ -27,5 +28,5 @@ def test_stopping_a_worker_ends_its_live_tail_waits(tmp_path: Path) -> None:
     worker = _worker()
     worker.wsgi = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'h.sqlite3'}"))
     worker.handle_exit(signal.SIGTERM, None)
-    history = worker.wsgi.extensions["process_memory.history"]
-    assert worker.alive is False and history._stopping.is_set()
+    history = services(worker.wsgi).history
+    assert worker.alive is False and history.notifier.stopping

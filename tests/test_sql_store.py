@@ -15,9 +15,10 @@ from process_memory import create_app
 from process_memory.config import Settings
 from process_memory.history import reading
 from process_memory.history.entry import NewEntry
+from process_memory.history.queries import HistoryQuery
 from process_memory.history.service import HistoryService
 from process_memory.history.sql import SQLHistoryStore
-from process_memory.history.store import HistoryQuery
+from process_memory.services import services
 from tests.services import PostgresServer, wait_until
 
 API = "/api/v1/instances"
@@ -107,9 +108,9 @@ def test_history_init_creates_the_schema_ahead_of_time(tmp_path: Path) -> None:
 def test_history_gc_removes_only_unreferenced_old_blobs(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'h.sqlite3'}"
     app = create_app(Settings(database_url=url, max_inline_data=100))
-    client, store = app.test_client(), app.extensions["process_memory.history"].store
+    client, store = app.test_client(), services(app).history.store
     client.post(f"{API}/kept/history", json={"type": "t", "data": "k" * 1000})
-    orphan = store.put_blob("gone", str(uuid.uuid4()), b"left behind")
+    orphan = store.blobs.put_blob("gone", str(uuid.uuid4()), b"left behind")
     runner = app.test_cli_runner()
     assert "deleted 0 " in runner.invoke(args=["history", "gc"]).output  # too young to judge
     blobs = store.tables.blobs
@@ -119,7 +120,7 @@ def test_history_gc_removes_only_unreferenced_old_blobs(tmp_path: Path) -> None:
     assert client.get(f"{API}/kept/head").get_json()["data"] == "k" * 1000
     assert client.get(f"{API}/kept/verify").get_json()["ok"] is True
     try:
-        store.get_blob(orphan)
+        store.blobs.get_blob(orphan)
         raise AssertionError("the orphan is still there")
     except KeyError:
         pass
@@ -153,15 +154,15 @@ def test_search_across_instances_reads_an_index_on_postgres(postgres: PostgresSe
 def test_a_table_from_before_recorded_by_gets_the_column_and_its_entries_still_verify(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'h.sqlite3'}"
     service = HistoryService(SQLHistoryStore(url), 4096)
-    service.append_entry("old", NewEntry(type="t", data={"n": 1}))
+    service.appender.append_entry("old", NewEntry(type="t", data={"n": 1}))
     engine = sa.create_engine(url)
     with engine.begin() as conn:  # the table as an older release created it
         conn.execute(sa.text("ALTER TABLE process_memory_entries DROP COLUMN recorded_by"))
     upgraded = HistoryService(SQLHistoryStore(url), 4096, recorder=lambda: "ci")
-    upgraded.append_entry("old", NewEntry(type="t", data={"n": 2}))
+    upgraded.appender.append_entry("old", NewEntry(type="t", data={"n": 2}))
     assert "recorded_by" in {column["name"] for column in sa.inspect(engine).get_columns("process_memory_entries")}
-    assert [entry["recorded_by"] for entry in upgraded.read_history("old", HistoryQuery()).items] == [None, "ci"]
-    assert upgraded.verify("old").ok
+    assert [entry.recorded_by for entry in upgraded.reader.read_history("old", HistoryQuery()).items] == [None, "ci"]
+    assert upgraded.verifier.verify("old").ok
 
 
 def test_a_notification_wakes_a_reader_served_by_another_host(
@@ -174,23 +175,23 @@ def test_a_notification_wakes_a_reader_served_by_another_host(
     writer_host = HistoryService(SQLHistoryStore(postgres.url, table_prefix=prefix), 1_000_000)
     writer_host.store.ensure_schema()
     iid = str(uuid.uuid4())
-    writer_host.append_entry(iid, NewEntry(type="t", data=0))
+    writer_host.appender.append_entry(iid, NewEntry(type="t", data=0))
     results: list[Any] = []
     reader = threading.Thread(
-        target=lambda: results.append(reader_host.read_history(iid, HistoryQuery(after=0, wait=20)))
+        target=lambda: results.append(reader_host.reader.read_history(iid, HistoryQuery(after=0, wait=20)))
     )
     reader.start()
-    wait_until(lambda: reader_host.waiting == 1, 10, "the reader waiting")
-    writer_host.append_entry(iid, NewEntry(type="t", data=1))
+    wait_until(lambda: reader_host.notifier.waiting == 1, 10, "the reader waiting")
+    writer_host.appender.append_entry(iid, NewEntry(type="t", data=1))
     reader.join(timeout=10)  # the wait itself is 20 s
-    assert not reader.is_alive() and [entry["data"] for entry in results[0].items] == [1]
+    assert not reader.is_alive() and [reader_host.reader.data_of(entry) for entry in results[0].items] == [1]
     writer_host.store.tables.entries.metadata.drop_all(writer_host.store._connect())
 
 
 def test_a_database_error_never_carries_the_values_bound(tmp_path: Path) -> None:
     """A traceback of a failed statement (which gunicorn may log) shows the SQL, never a payload bound to it."""
     store = SQLHistoryStore(f"sqlite:///{tmp_path / 'h.sqlite3'}")
-    with pytest.raises(sa.exc.DBAPIError) as failed, store._engine.connect() as conn:
+    with pytest.raises(sa.exc.DBAPIError) as failed, store.engine.connect() as conn:
         conn.execute(sa.text("SELECT * FROM no_such_table WHERE x = :v"), {"v": "payload-marker-7f3a"})
     assert "no_such_table" in str(failed.value) and "payload-marker-7f3a" not in str(failed.value)
     store.close()

@@ -48,13 +48,13 @@ def test_appends_queued_in_one_process_share_commits_and_stay_gapless(tmp_path: 
     instances = [str(uuid.uuid4()) for _ in range(3)]
 
     def append(n: int) -> None:
-        service.append_entry(instances[n % 3], NewEntry(type="t", data={"n": n}))
+        service.appender.append_entry(instances[n % 3], NewEntry(type="t", data={"n": n}))
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(append, range(240)))
     for iid in instances:
-        assert [e["seq"] for e in service.export_entries(iid)] == list(range(80))
-        assert service.verify(iid).ok is True
+        assert [e.seq for e in service.copier.export_entries(iid)] == list(range(80))
+        assert service.verifier.verify(iid).ok is True
     assert len(commits) < 240  # some commits carried several appends
 
 
@@ -62,11 +62,11 @@ def test_an_open_group_holds_the_file_lock_against_other_processes(tmp_path: Pat
     store, service = _store(tmp_path)
     iid = str(uuid.uuid4())
     lock_file = tmp_path / "h.sqlite3.writer-lock"
-    with store.appending(iid):
-        service.append_entries(iid, [NewEntry(type="t", data=0)])  # nested: joins the open group
+    with store.entries.appending(iid):
+        service.appender.append_entries(iid, [NewEntry(type="t", data=0)])  # nested: joins the open group
         assert _lock_seen_from_another_process(lock_file) == "held"
     assert _lock_seen_from_another_process(lock_file) == "free"
-    assert service.head(iid)["seq"] == 0
+    assert service.reader.head(iid).seq == 0
 
 
 class _CommitFails:

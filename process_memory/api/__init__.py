@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import select
 import socket
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, Response, current_app, request, url_for
+from flask import Flask, request, url_for
 from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter, ValidationError
@@ -23,6 +22,7 @@ from process_memory.http_errors import handle_http_exception
 from process_memory.memory.queries import LineageService
 from process_memory.memory.service import MemoryService
 from process_memory.paging import Page
+from process_memory.services import services
 
 API_PREFIX = "/api/v1"
 
@@ -57,17 +57,17 @@ class ApiBlueprint(Blueprint):
 
 def history_service() -> HistoryService:
     """Return the app's HistoryService."""
-    return current_app.extensions["process_memory.history"]
+    return services().history
 
 
 def memory_service() -> MemoryService:
     """Return the app's MemoryService."""
-    return current_app.extensions["process_memory.memory"]
+    return services().memory
 
 
 def lineage_service() -> LineageService:
     """Return the app's LineageService."""
-    return current_app.extensions["process_memory.lineage"]
+    return services().lineage
 
 
 def client_connected() -> Callable[[], bool]:
@@ -103,19 +103,6 @@ def next_link(cursor_name: str, cursor: Any) -> dict[str, str]:
     values: dict[str, Any] = {**(request.view_args or {}), **request.args.to_dict(flat=False), cursor_name: cursor}
     url = url_for(request.endpoint or "", **values)
     return {"Link": f'<{url}>; rel="next"'}
-
-
-def entry_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """Answer an entry already rendered as JSON (HistoryCore.render_json): flask-smorest passes a Response on as
-    it is, so the entry's data goes out as stored, without being parsed and dumped again."""
-    # Ended as jsonify ends its JSON; two pieces, so that a 15 MB entry is not copied to add a byte.
-    return Response([body, b"\n"], status, headers, mimetype="application/json")
-
-
-def paged_json(page: Page[bytes], cursor_name: str) -> Response:
-    """Answer a page of rendered entries as ``paged`` would: items and ``next`` in the body, and a Link header."""
-    body = b'{"items":[' + b",".join(page.items) + b'],"next":' + json.dumps(page.next).encode() + b"}"
-    return entry_response(body, 200, next_link(cursor_name, page.next))
 
 
 def paged(page: Page[Any], cursor_name: str) -> tuple[Page[Any], int, dict[str, str]]:

@@ -23,7 +23,7 @@ from process_memory.api.parser import read_json_request
 from process_memory.api.proofs import receipt_headers
 from process_memory.api.schemas import ApiErrorSchema
 from process_memory.exceptions import NotFound
-from process_memory.history.store import HistoryQuery, InstanceQuery
+from process_memory.history.queries import HistoryQuery, InstanceQuery
 
 blp = ApiBlueprint(
     "compatibility",
@@ -40,8 +40,9 @@ _STORED = "stored as one entry; `{instance_id, seq, id}`"
 
 
 def _documents(instance_id: str, direction: Literal["forward", "backward"], limit: int) -> list[Any]:
-    page = history_service().read_history(str(instance_id), HistoryQuery(direction=direction, limit=limit))
-    return [item["data"] for item in page.items]
+    reader = history_service().reader
+    page = reader.read_history(str(instance_id), HistoryQuery(direction=direction, limit=limit))
+    return [reader.data_of(stored) for stored in page.items]
 
 
 def _post_memory(instance_id: Any) -> Any:
@@ -91,7 +92,8 @@ class MemoryHead(MethodView):
     @blp.alt_response(404, description="no memory yet", schema=ApiErrorSchema)
     def get(self, instance_id: Any) -> Any:
         """Return the newest memory document, as posted."""
-        return jsonify(history_service().head(str(instance_id))["data"])
+        reader = history_service().reader
+        return jsonify(reader.data_of(reader.head(str(instance_id))))
 
 
 @blp.route("/instances", endpoint="instance_ids")
@@ -105,8 +107,9 @@ class InstanceIds(MethodView):
         ids: list[str] = []
         after = None
         while True:
-            page = history_service().list_instances(InstanceQuery(after, MAX_DOCUMENTS, within=caller_prefix()))
-            ids += [item["instance_id"] for item in page.items]
+            query = InstanceQuery(after, MAX_DOCUMENTS, within=caller_prefix())
+            page = history_service().reader.list_instances(query)
+            ids += [summary.instance_id for summary in page.items]
             if page.next is None:
                 return jsonify(ids)
             after = page.next
@@ -121,7 +124,7 @@ class InstanceInfo(MethodView):
     def get(self, instance_id: Any) -> Any:
         """Return the instance's name and entry count, in the original's shape."""
         try:
-            count = history_service().get_instance(str(instance_id))["count"]
+            count = history_service().reader.get_instance(str(instance_id)).count
         except NotFound:
             count = 0
         database = current_app.config["SETTINGS"].docdb_database_name
@@ -198,5 +201,6 @@ class Reproduction(MethodView):
     @blp.alt_response(409, description="the target already has entries", schema=ApiErrorSchema)
     def post(self, source: Any, target: Any) -> Any:
         """Clone an instance's whole history into another."""
-        history_service().clone(str(source), str(target))
-        return Response(history_service().head(str(target))["id"], status=200, mimetype="text/plain")
+        history = history_service()
+        history.copier.clone(str(source), str(target))
+        return Response(history.reader.head(str(target)).id, status=200, mimetype="text/plain")

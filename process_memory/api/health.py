@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 
 from process_memory.exceptions import StoreCorrupt, StoreFull, StoreUnavailable
-from process_memory.http_errors import DAMAGED_STORE
 from process_memory.observability import metrics_response
+from process_memory.services import services
 from process_memory.store_failures import DRIVER_ERRORS, store_failure
 
 blp = Blueprint("health", __name__)
@@ -42,10 +42,9 @@ def _check(ping: Callable[[], object]) -> str:
 def readyz() -> Response:
     """The history and state stores answer (and can be written, for the state); 503 otherwise, with the reason,
     so a balancer stops sending traffic here. A history found damaged by any request stays a reason."""
-    history = current_app.extensions["process_memory.history"].store
-    state = current_app.extensions["process_memory.state_root"]
-    checks = {"history": _check(history.ping), "state": _check(state.ping)}
-    if current_app.extensions.get(DAMAGED_STORE) and checks["history"] == "ok":
+    found = services()
+    checks = {"history": _check(found.history.store.ping), "state": _check(found.state_root.ping)}
+    if found.damaged_store and checks["history"] == "ok":
         checks["history"] = "corrupt"
     ready = all(value == "ok" for value in checks.values())
     response = jsonify(status="ready" if ready else "unavailable", checks=checks)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 from typing import Any
 
 from flask import Response, request, stream_with_context, url_for
@@ -13,15 +12,15 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from process_memory.api import (
     ApiBlueprint,
     client_connected,
-    entry_response,
     history_service,
+    next_link,
     paged,
-    paged_json,
     within_key,
 )
 from process_memory.api.access import check_instances
 from process_memory.api.parser import load_json_body
 from process_memory.api.proofs import receipt_headers
+from process_memory.api.rendering import entry_lines, entry_response, page_response
 from process_memory.api.schemas import (
     ApiErrorSchema,
     AppendHeadersSchema,
@@ -40,7 +39,7 @@ from process_memory.api.schemas import (
 from process_memory.exceptions import InvalidInput
 from process_memory.formats import MAX_SEQ
 from process_memory.history.entry import NewEntry
-from process_memory.history.store import HistoryQuery, InstanceQuery
+from process_memory.history.queries import HistoryQuery, InstanceQuery
 from process_memory.store_failures import failing_as_store_errors
 
 blp = ApiBlueprint("instances", __name__, description="App instances and their immutable history")
@@ -56,7 +55,7 @@ class Instances(MethodView):
     @blp.response(200, InstancePageSchema)
     def get(self, query: InstanceQuery) -> Any:
         """List instance summaries by id, a page at a time."""
-        return paged(history_service().list_instances(within_key(query)), "after")
+        return paged(history_service().reader.list_instances(within_key(query)), "after")
 
 
 @blp.route("/<iid:instance_id>")
@@ -67,7 +66,7 @@ class Instance(MethodView):
     @blp.alt_response(404, **_NOT_FOUND)
     def get(self, instance_id: str) -> Any:
         """Return an instance's summary."""
-        return history_service().get_instance(instance_id)
+        return history_service().reader.get_instance(instance_id)
 
 
 @blp.route("/<iid:instance_id>/history")
@@ -83,18 +82,17 @@ class History(MethodView):
     def post(self, new: NewEntry, expected_head: int | None, instance_id: str) -> Any:
         """Append an entry."""
         service = history_service()
-        [(stored, created)] = service.append_entries(instance_id, [new], expected_head)
+        [(stored, created)] = service.appender.append_entries(instance_id, [new], expected_head)
         location = url_for("instances.Entry", instance_id=instance_id, seq=stored.seq)
         headers = {"Location": location, "ETag": f'"{stored.seq}"', **receipt_headers(instance_id, stored.seq)}
-        return entry_response(service.render_json(stored, new.data), 201 if created else 200, headers)
+        return entry_response(stored, 201 if created else 200, headers, posted=new.data)
 
     @blp.arguments(HistoryArgsSchema(), location="query")
     @blp.response(200, HistoryPageSchema)
     def get(self, query: HistoryQuery, instance_id: str) -> Any:
         """Read a page of history, forwards or backwards."""
-        service = history_service()
-        page = service.read_stored_history(instance_id, query, client_connected())
-        return paged_json(page.map(service.render_json), "after" if query.direction == "forward" else "before")
+        page = history_service().reader.read_history(instance_id, query, client_connected())
+        return page_response(page, next_link("after" if query.direction == "forward" else "before", page.next))
 
 
 @blp.route("/<iid:instance_id>/history/batch")
@@ -111,7 +109,7 @@ class HistoryBatch(MethodView):
     @blp.alt_response(412, description="If-Match is not the current head", schema=ApiErrorSchema)
     def post(self, batch: dict[str, Any], expected_head: int | None, instance_id: str) -> Any:
         """Append up to 1,000 entries in order, each idempotent by its id."""
-        results = history_service().append_entries(instance_id, batch["entries"], expected_head)
+        results = history_service().appender.append_entries(instance_id, batch["entries"], expected_head)
         outcomes = [
             {"id": stored.id, "seq": stored.seq, "hash": stored.hash, "outcome": "created" if created else "existing"}
             for stored, created in results
@@ -131,7 +129,7 @@ class Clone(MethodView):
     def post(self, clone: dict[str, Any], instance_id: str) -> Any:
         """Copy an instance's entries (up to a seq) into a new instance, with a fresh chain."""
         check_instances(clone["to"])  # the key must reach the target too
-        summary = history_service().clone(instance_id, clone["to"], clone.get("upto"))
+        summary = history_service().copier.clone(instance_id, clone["to"], clone.get("upto"))
         return summary, 201, {"Location": url_for("instances.Instance", instance_id=clone["to"])}
 
 
@@ -143,14 +141,11 @@ class Export(MethodView):
     @blp.alt_response(404, **_NOT_FOUND)
     def get(self, instance_id: str) -> Any:
         """Stream an instance's whole history as NDJSON, in constant memory."""
-        entries = history_service().export_entries(instance_id)
+        rendered = entry_lines(history_service().copier.export_entries(instance_id))
         # The first entry is read before the answer starts, so a store that fails at once is a 503. One that
         # fails later ends the stream without HTTP's end of body, which every client reports as incomplete.
-        first = next(entries, None)
-        lines = (
-            json.dumps(entry, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n"
-            for entry in itertools.chain([] if first is None else [first], failing_as_store_errors(entries))
-        )
+        first = next(rendered, None)
+        lines = itertools.chain([] if first is None else [first], failing_as_store_errors(rendered))
         return Response(
             stream_with_context(lines),
             mimetype="application/x-ndjson",
@@ -192,7 +187,7 @@ class Import(MethodView):
         check_instances(
             *{e["instance_id"] for e in exported if isinstance(e, dict) and isinstance(e.get("instance_id"), str)}
         )
-        return history_service().import_entries(instance_id, exported), 201
+        return history_service().copier.import_entries(instance_id, exported), 201
 
 
 @blp.route(f"/<iid:instance_id>/history/<int(max={MAX_SEQ}):seq>")
@@ -203,8 +198,7 @@ class Entry(MethodView):
     @blp.alt_response(404, **_NOT_FOUND)
     def get(self, instance_id: str, seq: int) -> Any:
         """Return the entry at a seq."""
-        service = history_service()
-        return entry_response(service.render_json(service.stored_entry(instance_id, seq)))
+        return entry_response(history_service().reader.get_entry(instance_id, seq))
 
 
 @blp.route("/<iid:instance_id>/head")
@@ -215,9 +209,8 @@ class Head(MethodView):
     @blp.alt_response(404, **_NOT_FOUND)
     def get(self, instance_id: str) -> Any:
         """Return the newest entry of an instance."""
-        service = history_service()
-        stored = service.stored_head(instance_id)
-        return entry_response(service.render_json(stored), 200, {"ETag": f'"{stored.seq}"'})
+        stored = history_service().reader.head(instance_id)
+        return entry_response(stored, 200, {"ETag": f'"{stored.seq}"'})
 
 
 @blp.route("/<iid:instance_id>/first")
@@ -228,7 +221,7 @@ class First(MethodView):
     @blp.alt_response(404, **_NOT_FOUND)
     def get(self, instance_id: str) -> Any:
         """Return the oldest entry of an instance."""
-        return history_service().first(instance_id)
+        return entry_response(history_service().reader.first(instance_id))
 
 
 @blp.route("/<iid:instance_id>/verify")
@@ -239,5 +232,5 @@ class Verify(MethodView):
     @blp.alt_response(404, **_NOT_FOUND)
     def get(self, instance_id: str) -> Any:
         """Recompute every hash of an instance's chain and report the first bad seq."""
-        result = history_service().verify(instance_id)
+        result = history_service().verifier.verify(instance_id)
         return {"ok": result.ok, "checked": result.checked, "first_bad_seq": result.first_bad_seq}

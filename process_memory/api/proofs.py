@@ -116,7 +116,9 @@ def receipt_headers(instance_id: str, last_seq: int) -> dict[str, str]:
     if settings.signing_key is None or not _prefers_receipt():
         return {}
     try:
-        signed = history_service().checkpoint(instance_id, settings.signing_key, settings.log_origin, last_seq + 1)
+        signed = history_service().prover.checkpoint(
+            instance_id, settings.signing_key, settings.log_origin, last_seq + 1
+        )
     except Conflict:
         return {}
     return {RECEIPT_HEADER: base64.b64encode(signed.note.encode()).decode(), "Preference-Applied": RECEIPT_PREFERENCE}
@@ -141,7 +143,9 @@ class InstanceCheckpoint(MethodView):
         if settings.signing_key is None:
             # Not a 5xx: nothing failed, this service signs no checkpoints (nor publishes a key).
             raise NotFound("this service signs no checkpoints: no PROCESS_MEMORY_SIGNING_KEY_FILE", None)
-        signed = history_service().checkpoint(instance_id, settings.signing_key, settings.log_origin, query.get("size"))
+        signed = history_service().prover.checkpoint(
+            instance_id, settings.signing_key, settings.log_origin, query.get("size")
+        )
         return vars(signed)
 
 
@@ -154,7 +158,7 @@ class InclusionProof(MethodView):
     @_alt_responses
     def get(self, query: dict[str, Any], instance_id: str) -> Any:
         """Prove that the entry at a seq is in the tree of a size (default: every entry)."""
-        return history_service().inclusion_proof(instance_id, query["seq"], query.get("size"))
+        return history_service().prover.inclusion_proof(instance_id, query["seq"], query.get("size"))
 
 
 @blp.route("/<iid:instance_id>/proof/consistency")
@@ -166,7 +170,7 @@ class ConsistencyProof(MethodView):
     @_alt_responses
     def get(self, query: dict[str, Any], instance_id: str) -> Any:
         """Prove that the tree of `to` entries (default: every entry) begins with the tree of `from` entries."""
-        return history_service().consistency_proof(instance_id, query["from_"], query.get("to"))
+        return history_service().prover.consistency_proof(instance_id, query["from_"], query.get("to"))
 
 
 @keys_blp.route("")

@@ -8,8 +8,9 @@ from flask import url_for
 from flask.views import MethodView
 from marshmallow import RAISE, Schema, validate
 
-from process_memory.api import ApiBlueprint, entry_response, history_service
+from process_memory.api import ApiBlueprint, history_service
 from process_memory.api.fields import Text
+from process_memory.api.rendering import entry_response
 from process_memory.api.schemas import ApiErrorSchema, EntrySchema
 from process_memory.formats import MAX_SEQ
 
@@ -43,7 +44,6 @@ class Redaction(MethodView):
     )
     def post(self, redaction: dict[str, Any], instance_id: str, seq: int) -> Any:
         """Erase the data of the entry at a seq, and record why in a `redaction` entry appended to the chain."""
-        service = history_service()
-        redacted, record, created = service.redact(instance_id, seq, redaction["reason"])
+        redacted, record, created = history_service().redactor.redact(instance_id, seq, redaction["reason"])
         location = url_for("instances.Entry", instance_id=instance_id, seq=record.seq)
-        return entry_response(service.render_json(redacted), 201 if created else 200, {"Location": location})
+        return entry_response(redacted, 201 if created else 200, {"Location": location})

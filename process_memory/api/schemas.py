@@ -10,8 +10,8 @@ from marshmallow import EXCLUDE, RAISE, Schema, fields, post_load, validate
 from process_memory.api.fields import AwareMoment, Text
 from process_memory.formats import INSTANCE_ID_RULE, MAX_SEQ, format_timestamp
 from process_memory.history.entry import FIELD_SPECS, PROVENANCE_KEYS, Kind, NewEntry, shown_name
+from process_memory.history.queries import HistoryQuery, InstanceQuery, SearchQuery
 from process_memory.history.redacting import REDACTION_TYPE
-from process_memory.history.store import HistoryQuery, InstanceQuery, SearchQuery
 from process_memory.paging import SEARCH_CURSOR_PATTERN
 
 _ETAG_SEQ = re.compile(r'^(?:W/)?"?(-?\d{1,19})"?$')

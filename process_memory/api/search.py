@@ -6,9 +6,10 @@ from typing import Any
 
 from flask.views import MethodView
 
-from process_memory.api import ApiBlueprint, history_service, paged, within_key
+from process_memory.api import ApiBlueprint, history_service, next_link, within_key
+from process_memory.api.rendering import page_response
 from process_memory.api.schemas import SearchArgsSchema, SearchPageSchema
-from process_memory.history.store import SearchQuery
+from process_memory.history.queries import SearchQuery
 
 blp = ApiBlueprint("search", __name__, description="Entries of every instance, by type and time")
 
@@ -21,4 +22,5 @@ class Search(MethodView):
     @blp.response(200, SearchPageSchema)
     def get(self, query: SearchQuery) -> Any:
         """Find entries of any instance by type and recorded time, oldest first."""
-        return paged(history_service().search(within_key(query)), "after")
+        page = history_service().reader.search(within_key(query))
+        return page_response(page, next_link("after", page.next))

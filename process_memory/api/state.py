@@ -14,6 +14,7 @@ from process_memory.api import ApiBlueprint
 from process_memory.api.fields import Text
 from process_memory.api.parser import read_json_request
 from process_memory.api.schemas import ApiErrorSchema
+from process_memory.services import services
 from process_memory.state import StateService, StoredState
 
 blp = ApiBlueprint("state", __name__, description="Instance state: small, mutable, with optimistic concurrency")
@@ -24,7 +25,7 @@ _ANY_JSON = {"content": {"application/json": {"schema": {"description": "any JSO
 
 def state_service() -> StateService:
     """Return the app's StateService."""
-    return current_app.extensions["process_memory.state"]
+    return services().state
 
 
 class StateArgsSchema(Schema):

@@ -19,10 +19,10 @@ from typing import Any
 
 import snappy
 
-from process_memory.chain import canonical_json, json_value, sha256_hex
+from process_memory.chain import canonical_json, sha256_hex
 from process_memory.exceptions import Conflict, DuplicateEntry, InvalidInput, PreconditionFailed, StoreUnavailable
 from process_memory.formats import check_instance_id, format_timestamp
-from process_memory.history.core import UNSET, HistoryCore
+from process_memory.history.context import HistoryContext
 from process_memory.history.entry import NewEntry, StoredEntry, chain_hash, content_of, posted_fields
 from process_memory.history.projections import ProjectedEntries, project
 from process_memory.history.trees import InstanceTree
@@ -80,19 +80,21 @@ def prepare(instance_id: str, new: NewEntry) -> PreparedEntry:
     return PreparedEntry(fields, data_bytes, client_id=new.id is not None)
 
 
-class Appending(HistoryCore):
+class Appender:
     """Append entries, one or a batch, each idempotent by its id."""
 
-    def append_entry(
-        self, instance_id: str, new: NewEntry, expected_head: int | None = None
-    ) -> tuple[dict[str, Any], bool]:
-        """Append an entry; return it and whether it was created (False: a safe retry).
+    def __init__(self, context: HistoryContext) -> None:
+        self.context = context
+        self.store = context.store
+
+    def append_entry(self, instance_id: str, new: NewEntry, expected_head: int | None = None) -> Outcome:
+        """Append an entry; return it as stored and whether it was created (False: a safe retry).
 
         ``expected_head`` is the seq the client believes is the head (-1 for an
         empty instance); another head raises PreconditionFailed.
         """
-        [(stored, created)] = self.append_entries(instance_id, [new], expected_head)
-        return self._render(stored, json_value(new.data) if created else UNSET), created
+        [outcome] = self.append_entries(instance_id, [new], expected_head)
+        return outcome
 
     def append_entries(self, instance_id: str, news: list[NewEntry], expected_head: int | None = None) -> list[Outcome]:
         """Append entries in order; return each stored entry and whether this call created it.
@@ -104,7 +106,7 @@ class Appending(HistoryCore):
         """
         check_instance_id(instance_id)
         prepared = [prepare(instance_id, new) for new in news]
-        for projection in self.projections:
+        for projection in self.context.projections:
             for entry, reading in zip(prepared, projection.check(instance_id, news), strict=True):
                 if reading is not None:
                     entry.readings[projection.name] = reading
@@ -132,18 +134,18 @@ class Appending(HistoryCore):
         in_flight: list[int] = []
         try:
             for attempt in range(MAX_APPEND_ATTEMPTS):
-                with self.store.appending(instance_id):
+                with self.store.entries.appending(instance_id):
                     # After a lost race our own entries may be stored already, whoever made their ids.
                     pending = self._settle_existing(instance_id, prepared, outcomes, every_id=attempt > 0)
                     if pending:
                         batch = self._chain(instance_id, [prepared[i] for i in pending], expected_head)
                         in_flight = pending
                         chained = [(stored, prepared[i].readings) for i, stored in zip(pending, batch)]
-                        inserted = self._insert(batch, project(self.projections, instance_id, chained))
+                        inserted = self._insert(batch, project(self.context.projections, instance_id, chained))
                         in_flight = []
                 if pending:
                     outcomes.update((i, (stored, True)) for i, stored in zip(pending, batch[:inserted]))
-                    self._announce(batch[:inserted])
+                    self.context.notifier.announce(batch[:inserted])
                     if inserted and expected_head is not None:
                         expected_head = batch[inserted - 1].seq  # our own entries moved the head
                 if len(outcomes) == len(prepared):
@@ -163,7 +165,7 @@ class Appending(HistoryCore):
         """Record entries already stored (safe retries); return the positions still to append."""
         pending = [i for i in range(len(prepared)) if i not in outcomes]
         ids = [prepared[i].id for i in pending if every_id or prepared[i].client_id]
-        existing = self.store.get_by_ids(instance_id, ids) if ids else {}
+        existing = self.store.entries.get_by_ids(instance_id, ids) if ids else {}
         for i in pending:
             found = existing.get(prepared[i].id)
             if found is None:
@@ -175,16 +177,16 @@ class Appending(HistoryCore):
 
     def _chain(self, instance_id: str, entries: list[PreparedEntry], expected_head: int | None) -> list[StoredEntry]:
         """Give the entries consecutive seqs after the current head and link their hashes."""
-        head = self.store.head(instance_id)
+        head = self.store.entries.head(instance_id)
         seq, prev_hash = (head.seq, head.hash) if head else (-1, None)
         if expected_head is not None and expected_head != seq:
             raise PreconditionFailed("the instance's head has moved", {"head": seq})
-        recorded_at, recorded_by = format_timestamp(self.clock()), self.recorder()
-        tree = InstanceTree(lambda seqs: self.store.tree_hashes(instance_id, seqs))
+        recorded_at, recorded_by = format_timestamp(self.context.clock()), self.context.recorder()
+        tree = InstanceTree(lambda seqs: self.store.trees.tree_hashes(instance_id, seqs))
         chained = []
         for entry in entries:
-            if len(entry.data_bytes) > self.max_inline_data and entry.blob_ref is None:
-                entry.blob_ref = self.store.put_blob(instance_id, entry.id, snappy.compress(entry.data_bytes))
+            if len(entry.data_bytes) > self.context.max_inline_data and entry.blob_ref is None:
+                entry.blob_ref = self.store.blobs.put_blob(instance_id, entry.id, snappy.compress(entry.data_bytes))
             seq += 1
             fields = {**entry.fields, "seq": seq, "prev_hash": prev_hash}
             fields.update(recorded_at=recorded_at, recorded_by=recorded_by)
@@ -199,28 +201,18 @@ class Appending(HistoryCore):
     def _insert(self, batch: list[StoredEntry], projected: list[ProjectedEntries]) -> int:
         """Insert a chained batch; return how many leading entries were stored (fewer after a lost race)."""
         try:
-            self.store.insert_many(batch, projected)
+            self.store.entries.insert_many(batch, projected)
             inserted = len(batch)
         except DuplicateEntry as clash:
             inserted = clash.inserted
         return inserted
 
-    def _announce(self, created: list[StoredEntry]) -> None:
-        """Wake live-tail readers and tell the listeners, once the entries are recorded as ours."""
-        if not created:
-            return
-        self._wake_readers()
-        if self.wakeups is not None:
-            self.wakeups.announce()
-        for listener in self.listeners:
-            listener(created)
-
     def _delete_blob_quietly(self, ref: str) -> None:
         try:
-            self.store.delete_blob(ref)
+            self.store.blobs.delete_blob(ref)
         except Exception:  # the orphan sweep removes it later
             log.warning("could not delete an unused blob; the orphan sweep will")
 
     def delete_orphan_blobs(self, older_than: timedelta = timedelta(hours=1)) -> int:
         """Delete offloaded data that no entry refers to and that is older than ``older_than``."""
-        return self.store.delete_orphan_blobs(self.clock() - older_than)
+        return self.store.blobs.delete_orphan_blobs(self.context.clock() - older_than)

@@ -14,25 +14,36 @@ from typing import Any
 
 from process_memory.exceptions import Conflict, InvalidInput, NotFound
 from process_memory.formats import check_instance_id
-from process_memory.history.appending import Appending
-from process_memory.history.core import UNSET
-from process_memory.history.entry import NewEntry, StoredEntry, copy_of, is_copy_of, stored_from_shown
-from process_memory.history.reading import Reading
+from process_memory.history.appending import Appender
+from process_memory.history.context import HistoryContext
+from process_memory.history.entry import NewEntry, StoredEntry, copy_of, is_copy_of, shown_entry, stored_from_shown
 from process_memory.history.redacting import RedactionLedger
+from process_memory.history.summaries import InstanceSummary
+
+#: Marks "not given" where None is a value (a clone's ``upto``).
+_UNSET: Any = object()
 
 #: Entries per batch when cloning or importing (bounds memory to this many entries' data).
 COPY_CHUNK = 100
 
 
-class Copying(Appending, Reading):
+class Copier:
     """Export, clone and import histories."""
 
-    def export_entries(self, instance_id: str) -> Iterator[dict[str, Any]]:
-        """Yield every entry in order, data inline, one at a time (the store pages underneath)."""
-        self._summary(instance_id)
-        return (self._render(stored) for stored in self.store.iter_chain(instance_id))
+    def __init__(self, context: HistoryContext, appender: Appender) -> None:
+        self.context = context
+        self.store = context.store
+        self.appender = appender
 
-    def clone(self, source: str, target: str, upto: int | None = None) -> dict[str, Any]:
+    def export_entries(self, instance_id: str) -> Iterator[StoredEntry]:
+        """Yield every entry in order, one at a time (the store pages underneath)."""
+        self.context.summary(instance_id)
+        return self.store.entries.iter_chain(instance_id)
+
+    def _shown(self, stored: StoredEntry) -> dict[str, Any]:
+        return shown_entry(stored, self.context.data_of(stored))
+
+    def clone(self, source: str, target: str, upto: int | None = None) -> InstanceSummary:
         """Copy the entries up to ``upto`` into an empty instance, in order, with a fresh chain.
 
         Each copy records where it came from, and the ``upto`` asked for, in ``metadata.cloned_from``.
@@ -41,7 +52,7 @@ class Copying(Appending, Reading):
         """
         check_instance_id(source)
         check_instance_id(target)
-        head = self.store.head(source)
+        head = self.store.entries.head(source)
         if head is None:
             raise NotFound("unknown instance", {"instance_id": source})
         last = head.seq if upto is None else upto
@@ -49,22 +60,22 @@ class Copying(Appending, Reading):
             raise NotFound("no entry at upto: it is past the head", {"upto": last, "head": head.seq})
 
         def copies_source(origin: dict[str, Any], copy: StoredEntry) -> bool:
-            original = self.store.get_by_seq(source, origin["seq"])
+            original = self.store.entries.get_by_seq(source, origin["seq"])
             return (
                 origin.get("instance_id") == source
-                and origin.get("upto", UNSET) == upto
+                and origin.get("upto", _UNSET) == upto
                 and original is not None
                 and original.hash == origin.get("hash")
                 and is_copy_of(copy, original)
             )
 
         self._require_empty_or_completing(target, "cloned_from", copies_source)
-        chain = itertools.takewhile(lambda stored: stored.seq <= last, self.store.iter_chain(source))
-        copies = (copy_of(self._render(stored), "cloned_from", upto=upto) for stored in chain)
+        chain = itertools.takewhile(lambda stored: stored.seq <= last, self.store.entries.iter_chain(source))
+        copies = (copy_of(self._shown(stored), "cloned_from", upto=upto) for stored in chain)
         self._append_in_chunks(target, copies)
-        return self.get_instance(target)
+        return self.context.summary(target)
 
-    def import_entries(self, instance_id: str, exported: list[Any]) -> dict[str, Any]:
+    def import_entries(self, instance_id: str, exported: list[Any]) -> InstanceSummary:
         """Check an exported history (its entries as parsed JSON) whole, then append it to an empty instance.
 
         An entry that breaks the chain is refused with 422 naming its seq, and nothing is stored.
@@ -76,12 +87,17 @@ class Copying(Appending, Reading):
         redactions = RedactionLedger()
         for seq, entry in enumerate(exported):
             stored = stored_from_shown(entry)
-            if stored is None or stored.seq != seq or stored.prev_hash != prev_hash or not self._is_intact(stored):
+            if (
+                stored is None
+                or stored.seq != seq
+                or stored.prev_hash != prev_hash
+                or not self.context.is_intact(stored)
+            ):
                 raise InvalidInput("the imported history breaks its chain", {"seq": seq})
             source = source or stored.instance_id
             if stored.instance_id != source:
                 raise InvalidInput("the imported history mixes instances", {"seq": seq})
-            redactions.see(stored, self.data_of)
+            redactions.see(stored, self.context.data_of)
             prev_hash = stored.hash
         if (unvouched := redactions.first_unvouched()) is not None:
             raise InvalidInput("a redacted entry has no redaction entry after it", {"seq": unvouched})
@@ -97,7 +113,7 @@ class Copying(Appending, Reading):
             ),
         )
         self._append_in_chunks(instance_id, (copy_of(entry, "imported_from") for entry in exported))
-        return self.get_instance(instance_id)
+        return self.context.summary(instance_id)
 
     def _require_empty_or_completing(
         self, instance_id: str, provenance: str, same_request: Callable[[dict[str, Any], StoredEntry], bool]
@@ -111,7 +127,7 @@ class Copying(Appending, Reading):
         in by an import) cannot pass for the copy's start: the copies keep their sources' ids, and an id
         taken with other content is a 409.
         """
-        head = self.store.head(instance_id)
+        head = self.store.entries.head(instance_id)
         if head is None:
             return
         origin = json.loads(head.metadata_json).get(provenance)
@@ -122,4 +138,4 @@ class Copying(Appending, Reading):
     def _append_in_chunks(self, instance_id: str, entries: Iterable[NewEntry]) -> None:
         remaining = iter(entries)
         while chunk := list(itertools.islice(remaining, COPY_CHUNK)):
-            self.append_entries(instance_id, chunk)
+            self.appender.append_entries(instance_id, chunk)

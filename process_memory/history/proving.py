@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from process_memory.exceptions import Conflict, NotFound
-from process_memory.history.core import HistoryCore
+from process_memory.history.context import HistoryContext
 from process_memory.history.trees import InstanceTree, MissingTree
 from process_memory.proofs.checkpoints import Checkpoint
 from process_memory.proofs.notes import Signer
@@ -48,15 +48,19 @@ class SignedCheckpoint:
     note: str
 
 
-class Proving(HistoryCore):
+class Prover:
     """Checkpoints and proofs of instances' trees."""
+
+    def __init__(self, context: HistoryContext) -> None:
+        self.context = context
+        self.store = context.store
 
     def checkpoint(self, instance_id: str, signer: Signer, origin: str, size: int | None = None) -> SignedCheckpoint:
         """Sign the instance's tree at ``size`` (default: every entry) as a checkpoint of the log
         ``<origin>/<instance id>``; its extension line carries the chain hash of the entry at ``size - 1``."""
         size = self._size(instance_id, size)
         root = self._proven(instance_id, lambda tree: tree_hash(size, tree.read))
-        head = self.store.get_by_seq(instance_id, size - 1)
+        head = self.store.entries.get_by_seq(instance_id, size - 1)
         if head is None:
             raise Conflict("an entry of the instance is missing", {"seq": size - 1})
         checkpoint = Checkpoint(f"{origin}/{instance_id}", size, root, (f"head {head.hash}",))
@@ -67,7 +71,7 @@ class Proving(HistoryCore):
         size = self._size(instance_id, size)
         if not 0 <= seq < size:
             raise NotFound("no entry at that seq in a tree of that size", {"seq": f"from 0 to {size - 1}"})
-        entry = self.store.get_by_seq(instance_id, seq)
+        entry = self.store.entries.get_by_seq(instance_id, seq)
         if entry is None:
             raise Conflict("an entry of the instance is missing", {"seq": seq})
         proof = self._proven(instance_id, lambda tree: prove_record(size, seq, tree.read))
@@ -84,7 +88,7 @@ class Proving(HistoryCore):
     def _size(self, instance_id: str, size: int | None) -> int:
         """The tree size asked for, or the instance's entry count; 404 for an unknown instance or a size past its end
         (a tree that does not exist yet, as an entry past the head is a 404)."""
-        count = self._summary(instance_id).count
+        count = self.context.summary(instance_id).count
         if size is None:
             return count
         if not 1 <= size <= count:
@@ -94,7 +98,7 @@ class Proving(HistoryCore):
     def _proven(self, instance_id: str, prove: Callable[[InstanceTree], _T]) -> _T:
         """Run ``prove`` on the instance's stored tree; 409 when a hash it needs was never stored."""
         try:
-            return prove(InstanceTree(lambda seqs: self.store.tree_hashes(instance_id, seqs)))
+            return prove(InstanceTree(lambda seqs: self.store.trees.tree_hashes(instance_id, seqs)))
         except MissingTree:
             raise Conflict(
                 "the instance's tree is not complete: run `history reindex`", {"instance_id": instance_id}

@@ -1,38 +1,42 @@
-"""Reading: single entries, pages of one history (with the live tail), search across instances, summaries."""
+"""Reading: single entries, pages of one history (with the live tail), search across instances, summaries.
+
+Everything is returned as stored (``StoredEntry``, ``InstanceSummary``): the API renders it, once
+(``api/rendering.py``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 from process_memory.exceptions import NotFound, TooManyWaiting
 from process_memory.formats import check_instance_id, narrow_prefix
-from process_memory.history.core import HistoryCore
+from process_memory.history.context import HistoryContext
 from process_memory.history.entry import StoredEntry
-from process_memory.history.store import HistoryQuery, InstanceQuery, SearchQuery
+from process_memory.history.queries import HistoryQuery, InstanceQuery, SearchQuery
+from process_memory.history.summaries import InstanceSummary
 from process_memory.paging import Page, SearchPosition, decode_search_cursor, encode_search_cursor, fetch_page
 
 #: How often a live-tail reader looks for entries appended by processes that cannot wake it (other hosts).
 TAIL_POLL_SECONDS = 0.2
 
 
-class Reading(HistoryCore):
+class Reader:
     """Read entries, pages and summaries."""
+
+    def __init__(self, context: HistoryContext) -> None:
+        self.context = context
+        self.store = context.store
 
     def data_of(self, stored: StoredEntry) -> Any:
         """Return an entry's data, parsed, wherever it is kept."""
-        return json.loads(self._data_bytes(stored))
+        return self.context.data_of(stored)
 
-    def get_entry(self, instance_id: str, seq: int) -> dict[str, Any]:
+    def get_entry(self, instance_id: str, seq: int) -> StoredEntry:
         """Return the entry at ``seq``."""
-        return self._render(self.stored_entry(instance_id, seq))
-
-    def stored_entry(self, instance_id: str, seq: int) -> StoredEntry:
-        """Return the entry at ``seq`` as stored (for render_json)."""
-        stored = self.store.get_by_seq(check_instance_id(instance_id), seq)
+        stored = self.store.entries.get_by_seq(check_instance_id(instance_id), seq)
         if stored is None:
             raise NotFound("no entry at this seq", {"instance_id": instance_id, "seq": seq})
         return stored
@@ -40,21 +44,17 @@ class Reading(HistoryCore):
     def previous_of_type(self, stored: StoredEntry) -> StoredEntry | None:
         """The entry of the same type just before ``stored`` in its instance, or None."""
         query = HistoryQuery(type=stored.type, direction="backward", before=stored.seq, limit=1)
-        found = self.store.find(stored.instance_id, query)
+        found = self.store.entries.find(stored.instance_id, query)
         return found[0] if found else None
 
-    def head(self, instance_id: str) -> dict[str, Any]:
+    def head(self, instance_id: str) -> StoredEntry:
         """Return the newest entry of the instance."""
-        return self._render(self.stored_head(instance_id))
-
-    def stored_head(self, instance_id: str) -> StoredEntry:
-        """Return the newest entry of the instance as stored (for render_json)."""
-        stored = self.store.head(check_instance_id(instance_id))
+        stored = self.store.entries.head(check_instance_id(instance_id))
         if stored is None:
             raise NotFound("the instance has no entry", {"instance_id": instance_id})
         return stored
 
-    def first(self, instance_id: str) -> dict[str, Any]:
+    def first(self, instance_id: str) -> StoredEntry:
         """Return the oldest entry of the instance (seq 0: seqs are gapless)."""
         try:
             return self.get_entry(instance_id, 0)
@@ -63,14 +63,8 @@ class Reading(HistoryCore):
 
     def read_history(
         self, instance_id: str, query: HistoryQuery, still_wanted: Callable[[], bool] = lambda: True
-    ) -> Page[dict[str, Any]]:
-        """Return one page of entries; see read_stored_history."""
-        return self.read_stored_history(instance_id, query, still_wanted).map(self._render)
-
-    def read_stored_history(
-        self, instance_id: str, query: HistoryQuery, still_wanted: Callable[[], bool] = lambda: True
     ) -> Page[StoredEntry]:
-        """Return one page of entries as stored; its cursor is the seq the next page starts after (or before).
+        """Return one page of entries; its cursor is the seq the next page starts after (or before).
 
         With ``query.wait`` (seconds), an empty page is not answered until an
         entry arrives or the wait ends: appends on this host wake the reader at
@@ -85,52 +79,49 @@ class Reading(HistoryCore):
         page = self._history_page(instance_id, query)
         if page.items or query.wait <= 0:
             return page
-        if self._stopping.is_set():
+        notifier = self.context.notifier
+        if notifier.stopping:
             raise TooManyWaiting("this server is stopping; retry shortly")
-        if self.waiting >= self.max_waiting:
-            raise TooManyWaiting(f"this server holds {self.max_waiting} live-tail readers already; retry shortly")
-        self.store.listen_for_appends(self._wake_readers)
-        if self.wakeups is not None:
-            self.wakeups.subscribe(self._wake_readers)
-        self._count_waiting(+1)
+        if notifier.waiting >= notifier.max_waiting:
+            raise TooManyWaiting(f"this server holds {notifier.max_waiting} live-tail readers already; retry shortly")
+        self.store.entries.listen_for_appends(notifier.wake_readers)
+        notifier.subscribe()
+        notifier.count_waiting(+1)
         try:
-            while not page.items and time.monotonic() < deadline and still_wanted() and not self._stopping.is_set():
-                with self._appended:
-                    self._appended.wait(timeout=min(deadline - time.monotonic(), TAIL_POLL_SECONDS))
+            while not page.items and time.monotonic() < deadline and still_wanted() and not notifier.stopping:
+                notifier.wait(min(deadline - time.monotonic(), TAIL_POLL_SECONDS))
                 page = self._history_page(instance_id, query)
         finally:
-            self._count_waiting(-1)
+            notifier.count_waiting(-1)
         return page
 
     def _history_page(self, instance_id: str, query: HistoryQuery) -> Page[StoredEntry]:
         return fetch_page(
-            lambda n: self.store.find(instance_id, dataclasses.replace(query, limit=n)),
+            lambda n: self.store.entries.find(instance_id, dataclasses.replace(query, limit=n)),
             query.limit,
             lambda entry: entry.seq,
         )
 
-    def search(self, query: SearchQuery) -> Page[dict[str, Any]]:
+    def search(self, query: SearchQuery) -> Page[StoredEntry]:
         """Return entries of every instance by time (and type); the cursor is opaque to clients."""
         position = decode_search_cursor(query.after) if query.after else None
-        page = fetch_page(
-            lambda n: self.store.search(dataclasses.replace(query, limit=n), position),
+        return fetch_page(
+            lambda n: self.store.search_index.search(dataclasses.replace(query, limit=n), position),
             query.limit,
             lambda entry: encode_search_cursor(SearchPosition(entry.recorded_at, entry.instance_id, entry.seq)),
         )
-        return page.map(self._render)
 
-    def get_instance(self, instance_id: str) -> dict[str, Any]:
+    def get_instance(self, instance_id: str) -> InstanceSummary:
         """Return the instance's summary."""
-        return dataclasses.asdict(self._summary(instance_id))
+        return self.context.summary(instance_id)
 
-    def list_instances(self, query: InstanceQuery) -> Page[dict[str, Any]]:
+    def list_instances(self, query: InstanceQuery) -> Page[InstanceSummary]:
         """Return one page of instance summaries ordered by id; the cursor is the last id shown."""
         prefix = narrow_prefix(query.prefix, query.within)
         if prefix is None:
             return Page([], None)
-        page = fetch_page(
-            lambda n: self.store.list_summaries(query.after, n, prefix),
+        return fetch_page(
+            lambda n: self.store.summaries.list_summaries(query.after, n, prefix),
             query.limit,
             lambda summary: summary.instance_id,
         )
-        return page.map(dataclasses.asdict)

@@ -18,10 +18,11 @@ from typing import Any
 
 from process_memory.chain import canonical_json
 from process_memory.exceptions import Conflict
-from process_memory.history.appending import Appending
+from process_memory.history.appending import Appender
+from process_memory.history.context import HistoryContext
 from process_memory.history.entry import NewEntry, StoredEntry, is_erased
-from process_memory.history.reading import Reading
-from process_memory.history.store import HistoryQuery
+from process_memory.history.queries import HistoryQuery
+from process_memory.history.reading import Reader
 
 #: The type of the entry that records a redaction; clients cannot append it (api/schemas.py).
 REDACTION_TYPE = "redaction"
@@ -61,16 +62,22 @@ class RedactionLedger:
         return min(self._unvouched, default=None)
 
 
-class Redacting(Appending, Reading):
+class Redactor:
     """Erase entries' data, recording each erasure in the chain."""
+
+    def __init__(self, context: HistoryContext, appender: Appender, reader: Reader) -> None:
+        self.context = context
+        self.store = context.store
+        self.appender = appender
+        self.reader = reader
 
     def redact(self, instance_id: str, seq: int, reason: str) -> tuple[StoredEntry, StoredEntry, bool]:
         """Erase the data of the entry at ``seq``; return the entry as it now is, its redaction entry, and whether
         this call redacted it (False: a retry of a redaction already made, for the same reason)."""
-        stored = self.stored_entry(instance_id, seq)
+        stored = self.reader.get_entry(instance_id, seq)
         if stored.type == REDACTION_TYPE:
             raise Conflict("a redaction entry records an erasure and cannot itself be redacted", {"seq": seq})
-        for projection in self.projections:
+        for projection in self.context.projections:
             if projection.is_built_from(stored):
                 raise Conflict(
                     f"{projection.description} is built from this entry: it cannot be redacted", {"seq": seq}
@@ -78,11 +85,11 @@ class Redacting(Appending, Reading):
         if stored.redacted_json is not None and json.loads(stored.redacted_json).get("reason") != reason:
             raise Conflict("the entry was redacted already, for another reason", {"seq": seq})
         new = NewEntry(type=REDACTION_TYPE, data={"seq": seq, "reason": reason}, id=redaction_id(instance_id, seq))
-        [(record, created)] = self.append_entries(instance_id, [new])  # a retry with another reason is a 409
+        [(record, created)] = self.appender.append_entries(instance_id, [new])  # a retry with another reason is a 409
         redacted = {"at": record.recorded_at, "by": record.recorded_by, "reason": reason}
         if stored.redacted_json is None or not is_erased(stored):  # else a retry of a redaction that completed
-            self.store.erase_data(instance_id, seq, canonical_json(redacted).decode())
-        return self.stored_entry(instance_id, seq), record, created
+            self.store.erasure.erase_data(instance_id, seq, canonical_json(redacted).decode())
+        return self.reader.get_entry(instance_id, seq), record, created
 
     def redact_older(self, before: str, entry_type: str | None, reason: str) -> Iterator[tuple[str, int]]:
         """Redact every entry recorded before ``before`` (RFC 3339, as stored), of ``entry_type`` when given, in every
@@ -93,14 +100,14 @@ class Redacting(Appending, Reading):
             for stored in self._matching(instance_id, query):
                 if stored.type == REDACTION_TYPE or stored.redacted_json is not None:
                     continue
-                if any(projection.is_built_from(stored) for projection in self.projections):
+                if any(projection.is_built_from(stored) for projection in self.context.projections):
                     continue
                 self.redact(instance_id, stored.seq, reason)
                 yield instance_id, stored.seq
 
     def _instance_ids(self) -> Iterator[str]:
         after: str | None = None
-        while page := self.store.list_summaries(after, 1000):
+        while page := self.store.summaries.list_summaries(after, 1000):
             for summary in page:
                 yield summary.instance_id
             after = page[-1].instance_id
@@ -108,9 +115,9 @@ class Redacting(Appending, Reading):
     def _matching(self, instance_id: str, query: HistoryQuery) -> Iterator[StoredEntry]:
         """Every entry of the instance matching ``query``, page by page (redacting appends: pages end at the head
         the first page saw)."""
-        last = self.store.head(instance_id)
+        last = self.store.entries.head(instance_id)
         after = None
-        while page := self.store.find(instance_id, dataclasses.replace(query, after=after)):
+        while page := self.store.entries.find(instance_id, dataclasses.replace(query, after=after)):
             for stored in page:
                 if last is None or stored.seq > last.seq:
                     return

@@ -1,19 +1,53 @@
-"""The history service: appends, reads, copies and verification over any HistoryStore.
+"""The history service: appends, reads, copies, redaction, verification and proofs over any HistoryStore.
 
-Each part lives in its own module (appending, reading, copying, redacting, verifying, trees, proving) on
-the state they share (core); this class puts them together. The API, the
-commands and the tests use only this class.
+Each job is its own object (appending.py, reading.py, copying.py, redacting.py, verifying.py, trees.py,
+proving.py), given the one context they share (context.py) and, where one job needs another, that object.
+This class only puts them together; callers use its parts by name: ``history.appender.append_entries(…)``,
+``history.reader.read_history(…)``.
 """
 
 from __future__ import annotations
 
-from process_memory.history.copying import Copying
-from process_memory.history.proving import Proving
-from process_memory.history.redacting import Redacting
-from process_memory.history.trees import TreeKeeping
-from process_memory.history.verifying import Verifying
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from process_memory.formats import utc_now
+from process_memory.history.appending import Appender
+from process_memory.history.context import HistoryContext
+from process_memory.history.copying import Copier
+from process_memory.history.projections import Projection
+from process_memory.history.proving import Prover
+from process_memory.history.reading import Reader
+from process_memory.history.redacting import Redactor
+from process_memory.history.store import HistoryStore
+from process_memory.history.tail import AppendNotifier
+from process_memory.history.trees import TreeKeeper
+from process_memory.history.verifying import Verifier
+from process_memory.history.wakeups import HostWakeups
 
 
-class HistoryService(Copying, Redacting, Verifying, TreeKeeping, Proving):
-    """Append, read, copy, redact, verify and prove per-instance histories, and rebuild their trees, over a
-    HistoryStore."""
+class HistoryService:
+    """The parts of the history service, each over one shared context."""
+
+    def __init__(
+        self,
+        store: HistoryStore,
+        max_inline_data: int,
+        clock: Callable[[], datetime] = utc_now,
+        recorder: Callable[[], str | None] = lambda: None,
+        projections: Sequence[Projection] = (),
+        max_waiting: int = 512,
+        wakeups: HostWakeups | None = None,
+    ) -> None:
+        self.context = HistoryContext(
+            store, max_inline_data, clock, recorder, list(projections), AppendNotifier(max_waiting, wakeups)
+        )
+        self.store = store
+        self.notifier = self.context.notifier
+        self.appender = Appender(self.context)
+        self.reader = Reader(self.context)
+        self.copier = Copier(self.context, self.appender)
+        self.redactor = Redactor(self.context, self.appender, self.reader)
+        self.verifier = Verifier(self.context)
+        self.trees = TreeKeeper(store)
+        self.prover = Prover(self.context)

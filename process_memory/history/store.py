@@ -1,95 +1,28 @@
-"""The HistoryStore interface: what the history service needs from a database.
+"""What the history service needs from a database, as small capabilities; a backend composes one of each.
 
-A store keeps entries exactly as the service hands them over and never decides
-anything about the chain: sequence numbers, hashes and the inline/offload
-threshold are the service's business. Each backend lives in its own module.
+A store keeps entries exactly as the service hands them over and never decides anything about the chain:
+sequence numbers, hashes and the inline/offload threshold are the service's business. Each capability is its
+own interface of a few methods, implemented by its own object in each backend (``history/sql/``,
+``history/mongo/``); ``HistoryStore`` is what a backend hands the service: one of each, and the database they
+share.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
 
 from process_memory.history.entry import StoredEntry
 from process_memory.history.projections import ProjectedEntries
+from process_memory.history.queries import HistoryQuery, SearchQuery
+from process_memory.history.summaries import InstanceSummary
 from process_memory.paging import SearchPosition
 
 
-@dataclass(frozen=True)
-class InstanceSummary:
-    """What is known about one instance without reading its entries."""
-
-    instance_id: str
-    count: int
-    first_recorded_at: str
-    last_recorded_at: str
-    head_seq: int
-    head_hash: str
-
-    def progress(self) -> dict[str, Any]:
-        """Return every field but the instance id: what an append moves on."""
-        return {name: value for name, value in dataclasses.asdict(self).items() if name != "instance_id"}
-
-
-@dataclass(frozen=True)
-class EntryFilter:
-    """What a history page and a search both filter on: type and recorded time; and how many to return."""
-
-    type: str | None = None
-    #: recorded_at >= since, as stored text.
-    since: str | None = None
-    #: recorded_at < until, as stored text.
-    until: str | None = None
-    limit: int = 100
-
-
-@dataclass(frozen=True)
-class HistoryQuery(EntryFilter):
-    """A validated page request over one instance's history."""
-
-    direction: Literal["forward", "backward"] = "forward"
-    after: int | None = None
-    before: int | None = None
-    #: Live tail: seconds to wait for an entry when the page would be empty (stores ignore it).
-    wait: float = 0
-
-
-@dataclass(frozen=True)
-class SearchQuery(EntryFilter):
-    """A validated search across instances; ``after`` is the cursor of the previous page, as the client sent it."""
-
-    after: str | None = None
-    #: Only entries of instances whose id starts with this (the prefix the request's key is limited to).
-    within: str = ""
-
-
-@dataclass(frozen=True)
-class InstanceQuery:
-    """A validated page request over the instances, by id."""
-
-    after: str | None = None
-    limit: int = 100
-    #: Only instances whose id starts with this.
-    prefix: str = ""
-    #: And with this: the prefix the request's key is limited to.
-    within: str = ""
-
-
-class HistoryStore(ABC):
-    """Durable storage of entries, offloaded blobs and instance summaries, and the projections' hooks."""
-
-    @abstractmethod
-    def ensure_schema(self) -> None:
-        """Create collections/tables and indexes when missing; safe to call again."""
-
-    @abstractmethod
-    def ping(self) -> None:
-        """Raise StoreUnavailable unless the database answers."""
+class EntryLog(ABC):
+    """The entries of each instance, in seq order: the chain."""
 
     @abstractmethod
     def head(self, instance_id: str) -> StoredEntry | None:
@@ -104,33 +37,23 @@ class HistoryStore(ABC):
         """Return the instance's entries with these ids, by id, in one round trip."""
 
     @abstractmethod
-    def tree_hashes(self, instance_id: str, seqs: Sequence[int]) -> dict[int, bytes]:
-        """Return the ``tree`` of the instance's entries at these seqs, by seq; leave out those without one."""
-
-    @abstractmethod
-    def save_trees(self, instance_id: str, trees: dict[int, bytes]) -> None:
-        """Store the ``tree`` of existing entries, by seq, replacing what they had (``history reindex``)."""
-
-    @abstractmethod
-    def erase_data(self, instance_id: str, seq: int, redacted_json: str) -> None:
-        """Erase an entry's data for good: make it JSON null, delete its offloaded blob, and record ``redacted_json``
-        (history/redacting.py). Every hashed field stays as it is. Erasing again changes nothing more."""
-
-    @abstractmethod
     def insert_many(self, entries: list[StoredEntry], projected: Sequence[ProjectedEntries] = ()) -> None:
         """Store consecutive entries of one instance, in order, in one round trip where the database allows.
 
         Raise DuplicateEntry (with how many leading entries were stored) when a
         seq or id is taken. Once this returns every entry is durable. Keeping
-        the instance summary up to date is part of it, and so is handing each
-        projection's part to its hook; a summary or projection left stale by a
-        crash must be repaired when read, never shown.
+        the instance summary and the entries' tree rows up to date is part of
+        it, and so is handing each projection's part to its hook; a summary or
+        projection left stale by a crash must be repaired when read, never shown.
         """
 
     @abstractmethod
-    def attach_projection(self, name: str, hook: object) -> None:
-        """Keep the projection ``name`` with every insert through ``hook``, of this backend's hook kind
-        (history/sql/projections.py, history/mongo/projections.py); TypeError for another kind."""
+    def find(self, instance_id: str, query: HistoryQuery) -> list[StoredEntry]:
+        """Return up to ``query.limit`` entries matching ``query``, in its direction."""
+
+    @abstractmethod
+    def iter_chain(self, instance_id: str) -> Iterator[StoredEntry]:
+        """Yield every entry of the instance by ascending seq, holding a bounded batch in memory."""
 
     def appending(self, instance_id: str) -> contextlib.AbstractContextManager[None]:
         """Hold off this service's other writers of the instance while one reads the head and inserts after it.
@@ -150,20 +73,9 @@ class HistoryStore(ABC):
         """
         return False
 
-    @abstractmethod
-    def search(self, query: SearchQuery, position: SearchPosition | None) -> list[StoredEntry]:
-        """Return up to ``query.limit`` entries of any instance after ``position``, by (recorded_at, instance_id, seq).
 
-        Served from an index; ``query.after`` is the service's business.
-        """
-
-    @abstractmethod
-    def find(self, instance_id: str, query: HistoryQuery) -> list[StoredEntry]:
-        """Return up to ``query.limit`` entries matching ``query``, in its direction."""
-
-    @abstractmethod
-    def iter_chain(self, instance_id: str) -> Iterator[StoredEntry]:
-        """Yield every entry of the instance by ascending seq, holding a bounded batch in memory."""
+class BlobStore(ABC):
+    """Entries' data over the inline limit, compressed, out of line."""
 
     @abstractmethod
     def put_blob(self, instance_id: str, entry_id: str, compressed: bytes) -> str:
@@ -181,6 +93,22 @@ class HistoryStore(ABC):
     def delete_orphan_blobs(self, older_than: datetime) -> int:
         """Delete blobs older than ``older_than`` that no entry refers to; return how many."""
 
+
+class TreeStore(ABC):
+    """The Merkle tree hashes each entry's insert stored (history/trees.py)."""
+
+    @abstractmethod
+    def tree_hashes(self, instance_id: str, seqs: Sequence[int]) -> dict[int, bytes]:
+        """Return the ``tree`` of the instance's entries at these seqs, by seq; leave out those without one."""
+
+    @abstractmethod
+    def save_trees(self, instance_id: str, trees: dict[int, bytes]) -> None:
+        """Store the ``tree`` of existing entries, by seq, replacing what they had (``history reindex``)."""
+
+
+class SummaryStore(ABC):
+    """One summary per instance, moved on by every insert; one behind its entries is repaired, never shown."""
+
     @abstractmethod
     def summary(self, instance_id: str) -> InstanceSummary | None:
         """Return the instance's summary, repaired first when stale; None when it has no entry."""
@@ -189,34 +117,64 @@ class HistoryStore(ABC):
     def list_summaries(self, after: str | None, limit: int, prefix: str = "") -> list[InstanceSummary]:
         """Return up to ``limit`` summaries ordered by instance id, after ``after``, of ids starting with ``prefix``."""
 
-    def summary_from_entries(self, instance_id: str) -> InstanceSummary | None:
-        """Recompute an instance's summary from its entries (two indexed reads)."""
-        head, first = self._head_for_repair(instance_id), self.get_by_seq(instance_id, 0)
-        if head is None or first is None:
-            return None
-        return InstanceSummary(
-            instance_id=instance_id,
-            count=head.seq + 1,
-            first_recorded_at=first.recorded_at,
-            last_recorded_at=head.recorded_at,
-            head_seq=head.seq,
-            head_hash=head.hash,
-        )
-
-    def _head_for_repair(self, instance_id: str) -> StoredEntry | None:
-        """The head as the entries alone say, whatever the summary says (a store whose head() trusts it overrides)."""
-        return self.head(instance_id)
-
-    def repair_summary(self, instance_id: str) -> InstanceSummary | None:
-        """Recompute a stale summary from the entries and store it, unless a newer one got there first."""
-        summary = self.summary_from_entries(instance_id)
-        if summary is not None:
-            self._save_summary_if_behind(summary)
-        return summary
+    @abstractmethod
+    def recount(self, instance_id: str) -> InstanceSummary | None:
+        """Recompute the instance's summary from its entries alone, whatever the stored summary says."""
 
     @abstractmethod
-    def _save_summary_if_behind(self, summary: InstanceSummary) -> None:
+    def save_if_behind(self, summary: InstanceSummary) -> None:
         """Store ``summary`` in place of the instance's summary when that one has a lower head seq."""
+
+    def repair(self, instance_id: str) -> InstanceSummary | None:
+        """Recompute a stale summary from the entries and store it, unless a newer one got there first."""
+        summary = self.recount(instance_id)
+        if summary is not None:
+            self.save_if_behind(summary)
+        return summary
+
+
+class SearchIndex(ABC):
+    """Entries of every instance by recorded time."""
+
+    @abstractmethod
+    def search(self, query: SearchQuery, position: SearchPosition | None) -> list[StoredEntry]:
+        """Return up to ``query.limit`` entries of any instance after ``position``, by (recorded_at, instance_id, seq).
+
+        Served from an index; ``query.after`` is the service's business.
+        """
+
+
+class Erasure(ABC):
+    """Erasing an entry's data for good (history/redacting.py)."""
+
+    @abstractmethod
+    def erase_data(self, instance_id: str, seq: int, redacted_json: str) -> None:
+        """Make the entry's data JSON null, delete its offloaded blob, and record ``redacted_json``. Every hashed
+        field stays as it is. Erasing again changes nothing more."""
+
+
+class HistoryStore(ABC):
+    """One backend's capabilities over one database, and the database's own upkeep."""
+
+    entries: EntryLog
+    blobs: BlobStore
+    trees: TreeStore
+    summaries: SummaryStore
+    search_index: SearchIndex
+    erasure: Erasure
+
+    @abstractmethod
+    def ensure_schema(self) -> None:
+        """Create collections/tables and indexes when missing; safe to call again."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers."""
+
+    @abstractmethod
+    def attach_projection(self, name: str, hook: object) -> None:
+        """Keep the projection ``name`` with every insert through ``hook``, of this backend's hook kind
+        (history/sql/projections.py, history/mongo/projections.py); TypeError for another kind."""
 
     @abstractmethod
     def describe(self) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from process_memory.history.core import HistoryCore
+from process_memory.history.store import HistoryStore
 from process_memory.proofs.tlog import (
     HASH_SIZE,
     hash_written_by,
@@ -105,8 +105,11 @@ class ChainTree:
         return tree_hash(self.size, self._tree.read)
 
 
-class TreeKeeping(HistoryCore):
+class TreeKeeper:
     """Rebuild instances' trees from their chains (``history reindex``)."""
+
+    def __init__(self, store: HistoryStore) -> None:
+        self.store = store
 
     def rebuild_tree(self, instance_id: str) -> int:
         """Store the tree hashes of each of the instance's entries, computed from its chain alone (an entry
@@ -114,32 +117,32 @@ class TreeKeeping(HistoryCore):
         tree = InstanceTree(lambda seqs: {})  # every hash it needs was computed here, from earlier entries
         pending: dict[int, bytes] = {}
         rebuilt = 0
-        for stored in self.store.iter_chain(instance_id):
+        for stored in self.store.entries.iter_chain(instance_id):
             hashes = tree.hashes_of(stored.seq, stored.hash)
             if hashes is None:  # a seq missing from the chain: the rest of the tree cannot be built
                 break
             pending[stored.seq] = hashes
             rebuilt += 1
             if len(pending) >= REBUILD_BATCH:
-                self.store.save_trees(instance_id, pending)
+                self.store.trees.save_trees(instance_id, pending)
                 pending = {}
                 tree.forget_but_the_frontier(stored.seq + 1)
         if pending:
-            self.store.save_trees(instance_id, pending)
+            self.store.trees.save_trees(instance_id, pending)
         return rebuilt
 
     def chain_root(self, instance_id: str) -> ChainTree:
         """The tree of the instance's chain as stored, rebuilt from its entries' hashes alone (not from the stored
         tree): what a checkpoint of it must sign."""
         tree = ChainTree()
-        for stored in self.store.iter_chain(instance_id):
+        for stored in self.store.entries.iter_chain(instance_id):
             tree.add(stored.hash)
         return tree
 
     def rebuild_trees(self) -> int:
         """Rebuild every instance's tree; return how many instances."""
         count, after = 0, None
-        while summaries := self.store.list_summaries(after, REBUILD_BATCH):
+        while summaries := self.store.summaries.list_summaries(after, REBUILD_BATCH):
             for summary in summaries:
                 self.rebuild_tree(summary.instance_id)
             count += len(summaries)

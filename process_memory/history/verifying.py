@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from process_memory.history.reading import Reading
+from process_memory.history.context import HistoryContext
 from process_memory.history.redacting import RedactionLedger
 
 
@@ -17,23 +17,26 @@ class VerifyResult:
     first_bad_seq: int | None
 
 
-class Verifying(Reading):
+class Verifier:
     """Check a whole chain."""
+
+    def __init__(self, context: HistoryContext) -> None:
+        self.context = context
 
     def verify(self, instance_id: str) -> VerifyResult:
         """Recompute every entry's digest and hash and every link, and find each redacted entry's redaction entry;
         report the first bad seq."""
-        summary = self._summary(instance_id)
+        summary = self.context.summary(instance_id)
         checked = 0
         prev_hash: str | None = None
         redactions = RedactionLedger()
-        for stored in self.store.iter_chain(instance_id):
+        for stored in self.context.store.entries.iter_chain(instance_id):
             checked += 1
             if stored.seq != checked - 1:
                 return VerifyResult(False, checked, checked - 1)  # an entry is missing
-            if stored.prev_hash != prev_hash or not self._is_intact(stored):
+            if stored.prev_hash != prev_hash or not self.context.is_intact(stored):
                 return VerifyResult(False, checked, stored.seq)
-            redactions.see(stored, self.data_of)
+            redactions.see(stored, self.context.data_of)
             prev_hash = stored.hash
         if checked <= summary.head_seq:
             # The tail was cut off: the summary remembers a head that is gone.

@@ -19,8 +19,8 @@ from typing import Any
 from process_memory.exceptions import Conflict, InvalidInput, NotFound
 from process_memory.formats import check_instance_id
 from process_memory.history.entry import NewEntry, StoredEntry
+from process_memory.history.queries import HistoryQuery, InstanceQuery
 from process_memory.history.service import HistoryService
-from process_memory.history.store import HistoryQuery, InstanceQuery
 from process_memory.memory.document import HEADER_FIELDS, MEMORY_FORMAT, MEMORY_MARKER, parse_memory, unwrap
 from process_memory.memory.index import MemoryIndex
 from process_memory.memory.view import CurrentMemory, Folded, fold
@@ -66,8 +66,8 @@ class MemoryService:
 
     def post(self, instance_id: str, body: Any) -> dict[str, Any]:
         """Append a memory document (wrapped as ``{"json": …}`` or not) as one entry; return where it went."""
-        entry, _ = self.history.append_entry(check_instance_id(instance_id), memory_entry(unwrap(body)))
-        return {"instance_id": entry["instance_id"], "seq": entry["seq"], "id": entry["id"]}
+        entry, _ = self.history.appender.append_entry(check_instance_id(instance_id), memory_entry(unwrap(body)))
+        return {"instance_id": entry.instance_id, "seq": entry.seq, "id": entry.id}
 
     def clone(self, source: str, target: str) -> dict[str, Any]:
         """Make the source's current memory the target's first entry, with ``reproduction: {from, to}`` in its event.
@@ -78,12 +78,12 @@ class MemoryService:
         document["event"]["reproduction"] = {"from": source, "to": target}
         document["instanceId"] = target
         entry_id = str(uuid.uuid5(CLONE_NAMESPACE, f"{source}/{target}"))
-        head = self.store.head(check_instance_id(target))
+        head = self.store.entries.head(check_instance_id(target))
         # A retry finds its own entry, alone: anything else in the target is not this clone's.
         if head is not None and (head.seq != 0 or head.id != entry_id):
             raise Conflict("the target instance already has entries", {"instance_id": target})
-        entry, _ = self.history.append_entry(target, memory_entry(document, entry_id), expected_head=-1)
-        return {"instance_id": entry["instance_id"], "seq": entry["seq"], "id": entry["id"]}
+        entry, _ = self.history.appender.append_entry(target, memory_entry(document, entry_id), expected_head=-1)
+        return {"instance_id": entry.instance_id, "seq": entry.seq, "id": entry.id}
 
     # -- the current memory ------------------------------------------------------
 
@@ -100,10 +100,10 @@ class MemoryService:
         """Return the memory documents of the entries at these seqs (each read once)."""
         found: dict[int, dict[str, Any]] = {}
         for seq in {seq for seq in seqs if seq is not None}:
-            stored = self.store.get_by_seq(instance_id, seq)
+            stored = self.store.entries.get_by_seq(instance_id, seq)
             if stored is None:
                 raise NotFound("an entry of the current memory is missing", {"instance_id": instance_id, "seq": seq})
-            found[seq] = unwrap(self.history.data_of(stored))
+            found[seq] = unwrap(self.history.reader.data_of(stored))
         return found
 
     def event(self, instance_id: str) -> dict[str, Any]:
@@ -171,14 +171,14 @@ class MemoryService:
             if json.loads(stored.metadata_json).get(MEMORY_MARKER) != MEMORY_FORMAT:
                 continue
             try:
-                yield stored.seq, stored.recorded_at, parse_memory(self.history.data_of(stored), instance_id)
+                yield stored.seq, stored.recorded_at, parse_memory(self.history.reader.data_of(stored), instance_id)
             except InvalidInput:
                 log.warning(
                     "entry %s of %s is marked as memory but is not one; left out of its view", stored.seq, instance_id
                 )
 
     def _entries_after(self, instance_id: str, seq: int) -> Iterator[StoredEntry]:
-        while batch := self.store.find(instance_id, HistoryQuery(after=seq, limit=REPLAY_BATCH)):
+        while batch := self.store.entries.find(instance_id, HistoryQuery(after=seq, limit=REPLAY_BATCH)):
             yield from batch
             seq = batch[-1].seq
 
@@ -202,8 +202,8 @@ class MemoryService:
     def reindex(self, instance_id: str) -> bool:
         """Rebuild the instance's view from its whole chain; return whether it holds any memory."""
         for _ in range(REPAIR_ATTEMPTS):
-            summary = self.store.summary(instance_id)
-            folded = list(self._memory_entries(instance_id, self.store.iter_chain(instance_id)))
+            summary = self.store.summaries.summary(instance_id)
+            folded = list(self._memory_entries(instance_id, self.store.entries.iter_chain(instance_id)))
             if not folded and self.index.load_view(instance_id) is None:
                 return False
             if self.index.replace_view(fold(None, instance_id, folded, upto=summary.head_seq if summary else -1)):
@@ -216,8 +216,8 @@ class MemoryService:
         """Rebuild every instance's view from its chain; return how many hold a memory."""
         count, after = 0, None
         while True:
-            page = self.history.list_instances(InstanceQuery(after, 1000))
-            count += sum(self.reindex(item["instance_id"]) for item in page.items)
+            page = self.history.reader.list_instances(InstanceQuery(after, 1000))
+            count += sum(self.reindex(summary.instance_id) for summary in page.items)
             if page.next is None:
                 return count
             after = page.next

@@ -27,15 +27,15 @@ class Badge:
 
 def verify_badge(service: HistoryService, settings: Settings, instance_id: str) -> Badge:
     """Check the instance's chain and, when checkpoints are signed, its tree against a signed checkpoint."""
-    result = service.verify(instance_id)
+    result = service.verifier.verify(instance_id)
     if not result.ok:
         return Badge("failed", f"the chain does not hold at seq {result.first_bad_seq}", result.checked)
     signer = settings.signing_key
     if signer is None:
         return Badge("chain-only", f"{result.checked} entries chained; no checkpoints are signed", result.checked)
-    tree = service.chain_root(instance_id)
+    tree = service.trees.chain_root(instance_id)
     size = tree.size
-    signed = service.checkpoint(instance_id, signer, settings.log_origin, size)
+    signed = service.prover.checkpoint(instance_id, signer, settings.log_origin, size)
     checkpoint = open_checkpoint(signed.note, [Verifier.from_key(signer.verifier_key)])
     if checkpoint.root != tree.root():
         return Badge("failed", "the stored tree is not the tree of the chain", result.checked, size)

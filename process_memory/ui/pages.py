@@ -21,7 +21,7 @@ from process_memory.api.schemas import HistoryArgsSchema, InstanceListArgsSchema
 from process_memory.config import Settings
 from process_memory.formats import MAX_SEQ
 from process_memory.history.entry import StoredEntry
-from process_memory.history.store import HistoryQuery, InstanceQuery
+from process_memory.history.queries import HistoryQuery, InstanceQuery
 from process_memory.memory.document import is_memory_marked, parse_memory
 from process_memory.ui.badge import verify_badge
 from process_memory.ui.diff import json_diff
@@ -64,7 +64,7 @@ def instances() -> str:
         query: InstanceQuery = InstanceListArgsSchema().load({**asked, "limit": PAGE_SIZE})
     except ValidationError as refused:
         raise _invalid(refused) from None
-    page = history_service().list_instances(within_key(query))
+    page = history_service().reader.list_instances(within_key(query))
     return render_template("instances.html", page=page, prefix=query.prefix)
 
 
@@ -87,10 +87,10 @@ def _invalid(refused: ValidationError) -> Exception:
 @blp.route("/instances/<iid:instance_id>")
 def timeline(instance_id: str) -> str:
     """One instance's entries, newest first, filtered by type and time, paged both ways; new ones appear live."""
-    service = history_service()
-    summary = service.get_instance(instance_id)
+    reader = history_service().reader
+    summary = reader.get_instance(instance_id)
     query, filters = _history_query(instance_id)
-    page = service.read_stored_history(instance_id, query)
+    page = reader.read_history(instance_id, query)
     entries = sorted((_shown(stored) for stored in page.items), key=lambda entry: -entry["seq"])
     newest = query.after is None and query.before is None
     return render_template(
@@ -100,7 +100,7 @@ def timeline(instance_id: str) -> str:
         entries=entries,
         filters=filters,
         older=entries[-1]["seq"] if entries and entries[-1]["seq"] > 0 else None,
-        newer=entries[0]["seq"] if entries and not newest and entries[0]["seq"] < summary["head_seq"] else None,
+        newer=entries[0]["seq"] if entries and not newest and entries[0]["seq"] < summary.head_seq else None,
         live=newest,
         signing=_settings().signing_key is not None,
     )
@@ -115,14 +115,14 @@ def badge(instance_id: str) -> str:
 @blp.route(f"/instances/<iid:instance_id>/entries/<int(max={MAX_SEQ}):seq>")
 def entry(instance_id: str, seq: int) -> str:
     """One entry: its data as a tree, its metadata and what it read, and a diff against the previous of its type."""
-    service = history_service()
-    stored = service.stored_entry(instance_id, seq)
+    reader = history_service().reader
+    stored = reader.get_entry(instance_id, seq)
     small = stored.size <= LAZY_DATA_BYTES
-    data = service.data_of(stored) if small else None
-    previous = service.previous_of_type(stored)
+    data = reader.data_of(stored) if small else None
+    previous = reader.previous_of_type(stored)
     diff = None
     if previous and small and previous.size <= LAZY_DATA_BYTES and stored.redacted_json is None:
-        diff = (previous.seq, json_diff(service.data_of(previous), data))
+        diff = (previous.seq, json_diff(reader.data_of(previous), data))
     reads = []
     if is_memory_marked(json.loads(stored.metadata_json)) and data is not None:
         reads = parse_memory(data, instance_id).reads

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from process_memory.services import services
 from tests.recipe import canonical, documented_hash
 
 API = "/api/v1/instances"
@@ -192,12 +193,12 @@ def test_instance_pages_end_without_an_extra_page(client: FlaskClient) -> None:
 
 
 def test_filters_by_type_and_time(client: FlaskClient, app: Any, iid: str) -> None:
-    service = app.extensions["process_memory.history"]
+    service = services(app).history
     from datetime import datetime, timedelta
 
     start = datetime(2026, 3, 1, tzinfo=UTC)
     ticks = iter(range(100))
-    service.clock = lambda: start + timedelta(hours=next(ticks))
+    service.context.clock = lambda: start + timedelta(hours=next(ticks))
     _fill(client, iid, 6)
     odd = client.get(f"{API}/{iid}/history?type=odd").get_json()["items"]
     assert [e["seq"] for e in odd] == [1, 3, 5]
@@ -329,13 +330,13 @@ def test_orphaned_blobs_are_collected_and_used_ones_kept(app: Any, client: Flask
     from datetime import timedelta
 
     append(client, iid, {"type": "t", "data": {"text": "k" * 10_000}})
-    orphan = store.put_blob(iid, str(uuid.uuid4()), b"left behind by a crash")
-    service = app.extensions["process_memory.history"]
-    real_clock = service.clock
-    service.clock = lambda: real_clock() + timedelta(hours=2)
-    assert service.delete_orphan_blobs(timedelta(hours=1)) == 1
+    orphan = store.blobs.put_blob(iid, str(uuid.uuid4()), b"left behind by a crash")
+    service = services(app).history
+    real_clock = service.context.clock
+    service.context.clock = lambda: real_clock() + timedelta(hours=2)
+    assert service.appender.delete_orphan_blobs(timedelta(hours=1)) == 1
     with pytest.raises(KeyError):
-        store.get_blob(orphan)
+        store.blobs.get_blob(orphan)
     assert client.get(f"{API}/{iid}/verify").get_json()["ok"] is True
 
 

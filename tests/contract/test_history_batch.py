@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from process_memory.exceptions import StoreUnavailable
 from process_memory.history.store import HistoryStore
+from tests.backends import holder_of
 
 API = "/api/v1/instances"
 
@@ -46,13 +47,13 @@ def test_a_batch_that_failed_half_way_completes_when_sent_again(
     client: FlaskClient, store: HistoryStore, iid: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     batch = entries(12)
-    real_insert_many = store.insert_many
+    real_insert_many = store.entries.insert_many
 
     def dies_half_way(chained: list[Any], fold: Any = None) -> None:
         real_insert_many(chained[:5])  # five entries reach the database, then the connection drops
         raise StoreUnavailable()
 
-    monkeypatch.setattr(store, "insert_many", dies_half_way)
+    monkeypatch.setattr(holder_of(store, "insert_many"), "insert_many", dies_half_way)
     assert client.post(f"{API}/{iid}/history/batch", json={"entries": batch}).status_code == 503
     monkeypatch.undo()
 
@@ -71,13 +72,13 @@ def test_a_batch_costs_the_same_round_trips_whatever_its_size(
 ) -> None:
     calls: dict[str, int] = {}
     for name in ("get_by_ids", "head", "insert_many", "get_by_seq", "find"):
-        real = getattr(store, name)
+        real = getattr(holder_of(store, name), name)
 
         def counted(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
             calls[_name] = calls.get(_name, 0) + 1
             return _real(*args, **kwargs)
 
-        monkeypatch.setattr(store, name, counted)
+        monkeypatch.setattr(holder_of(store, name), name, counted)
     small = [dict(e, data={"n": n}) for n, e in enumerate(entries(200))]
     assert client.post(f"{API}/{iid}/history/batch", json={"entries": small}).status_code == 201
     assert calls == {"get_by_ids": 1, "head": 1, "insert_many": 1}

@@ -11,9 +11,10 @@ import pytest
 from flask.testing import FlaskClient
 
 from process_memory.exceptions import InvalidInput
+from process_memory.history.queries import SearchQuery
 from process_memory.history.service import HistoryService
-from process_memory.history.store import SearchQuery
 from process_memory.observability import JSONFormatter
+from tests.backends import holder_of
 from tests.recipe import rechain
 
 API = "/api/v1/instances"
@@ -162,7 +163,7 @@ def test_an_unexpected_exception_is_a_json_500_that_leaks_nothing(
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(f"driver said: {SECRET}")
 
-    monkeypatch.setattr(store, broken, fail)
+    monkeypatch.setattr(holder_of(store, broken), broken, fail)
     with caplog.at_level(logging.DEBUG):
         response = getattr(client, method)(f"{API}/{iid}{path}", json=body)
     error = assert_error(response, 500, "internal_server_error")
@@ -288,7 +289,7 @@ def test_each_refusal_says_exactly_what_is_wrong(client: FlaskClient, iid: str, 
 def test_the_service_checks_a_search_cursor_itself(service: HistoryService) -> None:
     # The API's schema refuses a malformed cursor first; the service does not rely on it.
     with pytest.raises(InvalidInput) as refused:
-        service.search(SearchQuery(after="2031-01-01T00:00:00.000Z,a,b"))
+        service.reader.search(SearchQuery(after="2031-01-01T00:00:00.000Z,a,b"))
     assert (refused.value.message, refused.value.details) == (
         "invalid cursor",
         {"after": ["pass the next cursor of the previous page"]},

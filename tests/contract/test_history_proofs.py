@@ -52,19 +52,19 @@ def test_every_proof_checks_against_the_signed_checkpoints(
     hashes = _fill(client, iid, 12)
     roots = {}
     for size in range(1, 13):
-        signed = service.checkpoint(iid, signer, ORIGIN, size)
+        signed = service.prover.checkpoint(iid, signer, ORIGIN, size)
         opened = open_checkpoint(signed.note, [verifier])
         assert (opened.origin, opened.size, opened.root.hex()) == (f"{ORIGIN}/{iid}", size, signed.root)
         assert signed.head_hash == hashes[size - 1] and opened.extensions == (f"head {hashes[size - 1]}",)
         roots[size] = opened.root
         for seq in range(size):
-            proof = service.inclusion_proof(iid, seq, size)
+            proof = service.prover.inclusion_proof(iid, seq, size)
             hashes_of = [bytes.fromhex(h) for h in proof.proof]
             check_record(hashes_of, size, opened.root, seq, bytes.fromhex(proof.leaf_hash))
         for old in range(1, size + 1):
-            consistency = service.consistency_proof(iid, old, size)
+            consistency = service.prover.consistency_proof(iid, old, size)
             check_tree([bytes.fromhex(h) for h in consistency.proof], size, opened.root, old, roots[old])
-    assert service.checkpoint(iid, signer, ORIGIN).size == 12  # the default: every entry
+    assert service.prover.checkpoint(iid, signer, ORIGIN).size == 12  # the default: every entry
 
 
 def test_the_go_verifier_accepts_the_services_checkpoints_and_proofs(
@@ -75,10 +75,10 @@ def test_the_go_verifier_accepts_the_services_checkpoints_and_proofs(
     signer, _, verifier_key = keys
     hashes = _fill(client, iid, 9)
     old, new = tmp_path / "old", tmp_path / "new"
-    old.write_text(service.checkpoint(iid, signer, ORIGIN, 5).note)
-    new.write_text(service.checkpoint(iid, signer, ORIGIN).note)
-    inclusion = service.inclusion_proof(iid, 3)
-    consistency = service.consistency_proof(iid, 5)
+    old.write_text(service.prover.checkpoint(iid, signer, ORIGIN, 5).note)
+    new.write_text(service.prover.checkpoint(iid, signer, ORIGIN).note)
+    inclusion = service.prover.inclusion_proof(iid, 3)
+    consistency = service.prover.consistency_proof(iid, 5)
     (tmp_path / "i.json").write_text(json.dumps(vars(inclusion)))
     shown = {"from": consistency.from_, "to": consistency.to, "proof": consistency.proof}
     (tmp_path / "c.json").write_text(json.dumps(shown))
@@ -99,26 +99,26 @@ def test_what_cannot_be_proven_is_refused(
     signer = keys[0]
     _fill(client, iid, 4)
     for refused in (
-        lambda: service.inclusion_proof(iid, 4),
-        lambda: service.inclusion_proof(iid, -1),
-        lambda: service.inclusion_proof(iid, 2, 2),
-        lambda: service.consistency_proof(iid, 0),
-        lambda: service.consistency_proof(iid, 3, 2),
-        lambda: service.checkpoint(iid, signer, ORIGIN, 5),
-        lambda: service.checkpoint(iid, signer, ORIGIN, 0),
+        lambda: service.prover.inclusion_proof(iid, 4),
+        lambda: service.prover.inclusion_proof(iid, -1),
+        lambda: service.prover.inclusion_proof(iid, 2, 2),
+        lambda: service.prover.consistency_proof(iid, 0),
+        lambda: service.prover.consistency_proof(iid, 3, 2),
+        lambda: service.prover.checkpoint(iid, signer, ORIGIN, 5),
+        lambda: service.prover.checkpoint(iid, signer, ORIGIN, 0),
     ):
         with pytest.raises(NotFound):  # a tree or an entry that does not exist, as an entry past the head
             refused()
     with pytest.raises(NotFound):
-        service.inclusion_proof(str(uuid.uuid4()), 0)
+        service.prover.inclusion_proof(str(uuid.uuid4()), 0)
     raw.drop_tree(iid, 3)  # as an entry stored before trees were kept: it held the root of seqs 0-3
     with pytest.raises(Conflict, match="history reindex"):
-        service.checkpoint(iid, signer, ORIGIN)
-    assert service.checkpoint(iid, signer, ORIGIN, 3).size == 3  # a tree of three needs nothing seq 3 held
+        service.prover.checkpoint(iid, signer, ORIGIN)
+    assert service.prover.checkpoint(iid, signer, ORIGIN, 3).size == 3  # a tree of three needs nothing seq 3 held
 
 
 def _entry_hashes(service: HistoryService, iid: str) -> list[bytes]:
-    return [bytes.fromhex(stored.hash) for stored in service.store.iter_chain(iid)]
+    return [bytes.fromhex(stored.hash) for stored in service.store.entries.iter_chain(iid)]
 
 
 def test_every_pair_in_trees_of_up_to_33_entries_is_rfc_6962s(
@@ -131,12 +131,14 @@ def test_every_pair_in_trees_of_up_to_33_entries_is_rfc_6962s(
     records = _entry_hashes(service, iid)
     for size in range(1, 34):
         leaves = records[:size]
-        root = open_checkpoint(service.checkpoint(iid, signer, ORIGIN, size).note, [verifier]).root
+        root = open_checkpoint(service.prover.checkpoint(iid, signer, ORIGIN, size).note, [verifier]).root
         assert root == mth(leaves)
         for seq in range(size):
-            assert [bytes.fromhex(h) for h in service.inclusion_proof(iid, seq, size).proof] == path(seq, leaves)
+            assert [bytes.fromhex(h) for h in service.prover.inclusion_proof(iid, seq, size).proof] == path(seq, leaves)
         for old in range(1, size + 1):
-            assert [bytes.fromhex(h) for h in service.consistency_proof(iid, old, size).proof] == proof(old, leaves)
+            assert [bytes.fromhex(h) for h in service.prover.consistency_proof(iid, old, size).proof] == proof(
+                old, leaves
+            )
 
 
 # mongomock checks unique indexes by scanning: 10,000 entries take it minutes. It is a fast fake, not a backend.
@@ -147,23 +149,23 @@ def test_random_pairs_at_ten_thousand_entries(
     signer, verifier, verifier_key = keys
     records: list[bytes] = []
     for first in range(0, 10_000, 1000):
-        batch = service.append_entries(iid, [NewEntry(type="row", data=n) for n in range(first, first + 1000)])
+        batch = service.appender.append_entries(iid, [NewEntry(type="row", data=n) for n in range(first, first + 1000)])
         records += [bytes.fromhex(stored.hash) for stored, _ in batch]
-    assert service.get_instance(iid)["count"] == len(records) == 10_000
+    assert service.reader.get_instance(iid).count == len(records) == 10_000
     draw = random.Random(6962)
     go_checks: list[list[str]] = []
     for case in range(24):
         size = draw.randint(1, 10_000)
         seq, old = draw.randrange(size), draw.randint(1, size)
-        note = service.checkpoint(iid, signer, ORIGIN, size).note
+        note = service.prover.checkpoint(iid, signer, ORIGIN, size).note
         root = open_checkpoint(note, [verifier]).root
         assert root == mth(records[:size])
-        inclusion = service.inclusion_proof(iid, seq, size)
+        inclusion = service.prover.inclusion_proof(iid, seq, size)
         assert [bytes.fromhex(h) for h in inclusion.proof] == path(seq, records[:size])
-        consistency = service.consistency_proof(iid, old, size)
+        consistency = service.prover.consistency_proof(iid, old, size)
         assert [bytes.fromhex(h) for h in consistency.proof] == proof(old, records[:size])
         if case < 8:  # and the Go verifier, from the files an auditor would hold
-            files = {"new.cp": note, "old.cp": service.checkpoint(iid, signer, ORIGIN, old).note}
+            files = {"new.cp": note, "old.cp": service.prover.checkpoint(iid, signer, ORIGIN, old).note}
             files |= {"i.json": json.dumps(vars(inclusion))}
             files |= {"c.json": json.dumps({"from": old, "to": size, "proof": consistency.proof})}
             folder = tmp_path / str(case)

@@ -39,7 +39,7 @@ def _redact(client: FlaskClient, iid: str, seq: int, reason: str = "GDPR art. 17
 
 
 def _root(service: HistoryService, iid: str, size: int) -> bytes:
-    return tree_hash(size, InstanceTree(lambda seqs: service.store.tree_hashes(iid, seqs)).read)
+    return tree_hash(size, InstanceTree(lambda seqs: service.store.trees.tree_hashes(iid, seqs)).read)
 
 
 def test_a_redacted_entry_reads_as_null_and_every_proof_still_holds(
@@ -154,7 +154,7 @@ def test_an_export_with_redactions_imports(client: FlaskClient, iid: str) -> Non
 def test_retention_redacts_by_age_and_type(app: Flask, client: FlaskClient, service: HistoryService) -> None:
     start = datetime(2025, 1, 1, tzinfo=UTC)
     now = {"at": start}
-    service.clock = lambda: now["at"]
+    service.context.clock = lambda: now["at"]
     old, young = str(uuid.uuid4()), str(uuid.uuid4())
     for iid in (old, young):
         _append(client, iid, {"who": SECRET}, entry_type="pii")
@@ -182,7 +182,7 @@ def test_retention_reaches_the_newest_entry_and_spares_the_cutoff_instant(
 ) -> None:
     start = datetime(2025, 1, 1, tzinfo=UTC)
     now = {"at": start}
-    service.clock = lambda: now["at"]
+    service.context.clock = lambda: now["at"]
     at_cutoff, all_old = str(uuid.uuid4()), str(uuid.uuid4())
     for iid, days in ((at_cutoff, (0, 1, 2)), (all_old, (0, 1))):
         for day in days:

@@ -18,33 +18,36 @@ from process_memory.exceptions import Conflict, DuplicateEntry, InvalidInput, Pr
 from process_memory.formats import format_timestamp
 from process_memory.history.appending import MAX_APPEND_ATTEMPTS, MAX_METADATA_BYTES
 from process_memory.history.entry import NewEntry, StoredEntry
+from process_memory.history.queries import HistoryQuery
 from process_memory.history.service import HistoryService
-from process_memory.history.store import HistoryQuery, HistoryStore
+from process_memory.history.store import HistoryStore
+from process_memory.services import services
+from tests.backends import holder_of
 
 API = "/api/v1/instances"
 
 
 def _count_calls(monkeypatch: pytest.MonkeyPatch, store: HistoryStore, method: str) -> list[Any]:
     calls: list[Any] = []
-    real = getattr(store, method)
+    real = getattr(holder_of(store, method), method)
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         calls.append(args)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(store, method, counted)
+    monkeypatch.setattr(holder_of(store, method), method, counted)
     return calls
 
 
 def test_a_number_json_cannot_hold_is_refused_and_nothing_stored(service: HistoryService, iid: str) -> None:
     for data in (float("nan"), [1, {"x": float("inf")}]):
         with pytest.raises(InvalidInput) as refused:
-            service.append_entry(iid, NewEntry(type="t", data=data))
+            service.appender.append_entry(iid, NewEntry(type="t", data=data))
         assert (refused.value.message, refused.value.details) == (
             "data holds a number JSON cannot represent",
             {"data": ["not finite"]},
         )
-    assert service.store.head(iid) is None
+    assert service.store.entries.head(iid) is None
 
 
 def test_metadata_of_exactly_the_limit_is_kept(client: FlaskClient, iid: str) -> None:
@@ -57,11 +60,11 @@ def test_metadata_of_exactly_the_limit_is_kept(client: FlaskClient, iid: str) ->
 
 def test_listeners_hear_of_each_created_entry_once(service: HistoryService, iid: str) -> None:
     heard: list[list[StoredEntry]] = []
-    service.listeners.append(heard.append)
+    service.notifier.listeners.append(heard.append)
     entry_id = str(uuid.uuid4())
-    service.append_entry(iid, NewEntry(type="t", data=1, id=entry_id))
-    service.append_entry(iid, NewEntry(type="t", data=1, id=entry_id))  # a safe retry creates nothing
-    service.append_entries(iid, [NewEntry(type="t", data=n) for n in range(3)])
+    service.appender.append_entry(iid, NewEntry(type="t", data=1, id=entry_id))
+    service.appender.append_entry(iid, NewEntry(type="t", data=1, id=entry_id))  # a safe retry creates nothing
+    service.appender.append_entries(iid, [NewEntry(type="t", data=n) for n in range(3)])
     assert [[entry.seq for entry in created] for created in heard] == [[0], [1, 2, 3]]
 
 
@@ -73,21 +76,21 @@ def test_a_blob_that_cannot_be_deleted_is_left_to_the_sweep(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     entry_id = str(uuid.uuid4())
-    real_insert = store.insert_many
+    real_insert = store.entries.insert_many
 
     def lose_the_race(entries: list[StoredEntry], fold: Any = None) -> None:
         # Another writer stores the same id with other content first; our large entry's blob is now unused.
-        monkeypatch.setattr(store, "insert_many", real_insert)
-        service.append_entry(iid, NewEntry(type="t", data="theirs", id=entry_id))
+        monkeypatch.setattr(holder_of(store, "insert_many"), "insert_many", real_insert)
+        service.appender.append_entry(iid, NewEntry(type="t", data="theirs", id=entry_id))
         raise DuplicateEntry(0)
 
     def refuse(ref: str) -> None:
         raise RuntimeError("the database said no")
 
-    monkeypatch.setattr(store, "insert_many", lose_the_race)
-    monkeypatch.setattr(store, "delete_blob", refuse)
+    monkeypatch.setattr(holder_of(store, "insert_many"), "insert_many", lose_the_race)
+    monkeypatch.setattr(holder_of(store, "delete_blob"), "delete_blob", refuse)
     with caplog.at_level(logging.WARNING, logger="process_memory.history.appending"), pytest.raises(Conflict):
-        service.append_entry(iid, NewEntry(type="t", data="x" * 10_000, id=entry_id))
+        service.appender.append_entry(iid, NewEntry(type="t", data="x" * 10_000, id=entry_id))
     [warning] = [r for r in caplog.records if r.name == "process_memory.history.appending"]
     assert (warning.levelno, warning.getMessage(), warning.exc_info) == (
         logging.WARNING,
@@ -100,7 +103,7 @@ def test_a_read_without_a_wait_looks_once(
     service: HistoryService, store: HistoryStore, iid: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     looks = _count_calls(monkeypatch, store, "find")
-    assert service.read_history(iid, HistoryQuery()) == ([], None)
+    assert service.reader.read_history(iid, HistoryQuery()) == ([], None)
     assert len(looks) == 1
 
 
@@ -130,7 +133,7 @@ def test_an_import_line_that_is_not_an_entry_is_refused(client: FlaskClient, iid
 
 def test_an_empty_import_is_refused(service: HistoryService, iid: str) -> None:
     with pytest.raises(InvalidInput) as refused:
-        service.import_entries(iid, [])
+        service.copier.import_entries(iid, [])
     assert (refused.value.message, refused.value.details) == (
         "the import holds no entry",
         {"body": ["one exported entry per line"]},
@@ -152,10 +155,10 @@ def test_copies_go_to_the_store_a_hundred_at_a_time(
 def test_a_repaired_summary_takes_its_times_from_the_first_and_last_entries(
     app: Flask, client: FlaskClient, raw: Any, iid: str
 ) -> None:
-    service = app.extensions["process_memory.history"]
+    service = services(app).history
     start = datetime(2030, 6, 1, tzinfo=UTC)
     ticks = iter(range(100))
-    service.clock = lambda: start + timedelta(minutes=next(ticks))
+    service.context.clock = lambda: start + timedelta(minutes=next(ticks))
     entries = [client.post(f"{API}/{iid}/history", json={"type": "t", "data": n}).get_json() for n in range(3)]
     raw.set_summary_head(iid, 0)  # as if the process died after the first append
     assert client.get(f"{API}/{iid}").get_json() == {
@@ -183,7 +186,7 @@ def test_the_service_checks_instance_ids_itself(service: HistoryService) -> None
     # The API's URL converter refuses these first; the service does not rely on it.
     for bad in ("", "has space", "x" * 129, "a/b"):
         with pytest.raises(InvalidInput) as refused:
-            service.append_entry(bad, NewEntry(type="t", data=1))
+            service.appender.append_entry(bad, NewEntry(type="t", data=1))
         assert (refused.value.message, refused.value.details) == (
             "invalid instance id",
             {"instance_id": ["1-128 characters of A-Z a-z 0-9 . _ : -, not only dots"]},
@@ -202,18 +205,18 @@ class _Race:
         inserted: int,
         rival: bool,
     ) -> None:
-        self.real_insert = store.insert_many
+        self.real_insert = store.entries.insert_many
         self.service, self.store, self.monkeypatch, self.iid = service, store, monkeypatch, iid
         self.inserted, self.rival = inserted, rival
-        monkeypatch.setattr(store, "insert_many", self.insert_many)
+        monkeypatch.setattr(holder_of(store, "insert_many"), "insert_many", self.insert_many)
         monkeypatch.setattr("process_memory.history.appending.time.sleep", lambda seconds: None)
 
     def insert_many(self, entries: list[StoredEntry], fold: Any = None) -> None:
-        self.monkeypatch.setattr(self.store, "insert_many", self.real_insert)
+        self.monkeypatch.setattr(holder_of(self.store, "insert_many"), "insert_many", self.real_insert)
         if self.inserted:
             self.real_insert(entries[: self.inserted])
         if self.rival:
-            self.service.append_entry(self.iid, NewEntry(type="rival", data=0))
+            self.service.appender.append_entry(self.iid, NewEntry(type="rival", data=0))
         raise DuplicateEntry(self.inserted)
 
 
@@ -222,13 +225,13 @@ def test_a_batch_that_lost_a_race_part_way_reports_each_entry_created_once(
     service: HistoryService, store: HistoryStore, iid: str, monkeypatch: pytest.MonkeyPatch, inserted: int
 ) -> None:
     _Race(service, store, monkeypatch, iid, inserted, rival=True)
-    results = service.append_entries(iid, [NewEntry(type="ours", data=n) for n in range(3)])
+    results = service.appender.append_entries(iid, [NewEntry(type="ours", data=n) for n in range(3)])
     assert [(entry.type, entry.seq, created) for entry, created in results] == (
         [("ours", 0, True), ("ours", 2, True), ("ours", 3, True)]
         if inserted
         else [("ours", 1, True), ("ours", 2, True), ("ours", 3, True)]
     )
-    assert [e["type"] for e in service.read_history(iid, HistoryQuery())[0]] == (
+    assert [e.type for e in service.reader.read_history(iid, HistoryQuery())[0]] == (
         ["ours", "rival", "ours", "ours"] if inserted else ["rival", "ours", "ours", "ours"]
     )
 
@@ -239,12 +242,12 @@ def test_if_match_survives_a_clash_with_nobody_but_not_a_rival(
 ) -> None:
     # A clash with no rival (our own entries, part-stored): the head the client expected is still ours.
     _Race(service, store, monkeypatch, iid, inserted, rival=False)
-    results = service.append_entries(iid, [NewEntry(type="ours", data=n) for n in range(3)], expected_head=-1)
+    results = service.appender.append_entries(iid, [NewEntry(type="ours", data=n) for n in range(3)], expected_head=-1)
     assert [(entry.seq, created) for entry, created in results] == [(0, True), (1, True), (2, True)]
     other = f"{iid}-2"
     _Race(service, store, monkeypatch, other, inserted, rival=True)
     with pytest.raises(PreconditionFailed) as moved:
-        service.append_entries(other, [NewEntry(type="ours", data=n) for n in range(3)], expected_head=-1)
+        service.appender.append_entries(other, [NewEntry(type="ours", data=n) for n in range(3)], expected_head=-1)
     assert moved.value.details == {"head": inserted}
 
 
@@ -257,10 +260,10 @@ def test_an_instance_too_contended_to_append_answers_503(
         attempts.append(len(entries))
         raise DuplicateEntry(0)
 
-    monkeypatch.setattr(store, "insert_many", always_lose)
+    monkeypatch.setattr(holder_of(store, "insert_many"), "insert_many", always_lose)
     monkeypatch.setattr("process_memory.history.appending.time.sleep", lambda seconds: None)
     with pytest.raises(StoreUnavailable) as refused:
-        service.append_entry(iid, NewEntry(type="t", data=1))
+        service.appender.append_entry(iid, NewEntry(type="t", data=1))
     assert (refused.value.message, refused.value.retry_after) == ("too many concurrent appends to this instance", 1)
     assert len(attempts) == MAX_APPEND_ATTEMPTS
 
@@ -280,20 +283,20 @@ def test_an_entry_whose_data_cannot_be_read_back_answers_500_saying_so(
     client: FlaskClient, store: HistoryStore, iid: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client.post(f"{API}/{iid}/history", json={"type": "t", "data": "x" * 10_000})  # offloaded
-    offloaded = store.get_by_seq(iid, 0)
+    offloaded = store.entries.get_by_seq(iid, 0)
     assert offloaded is not None and offloaded.blob_ref is not None
     without_data = dataclasses.replace(offloaded, blob_ref=None)
 
     def lose_the_reference() -> None:
-        monkeypatch.setattr(store, "get_by_seq", lambda *args: without_data)
-        monkeypatch.setattr(store, "iter_chain", lambda instance_id: iter([without_data]))
+        monkeypatch.setattr(holder_of(store, "get_by_seq"), "get_by_seq", lambda *args: without_data)
+        monkeypatch.setattr(holder_of(store, "iter_chain"), "iter_chain", lambda instance_id: iter([without_data]))
 
     damage = {
         "entry has no data": lose_the_reference,
         "the entry's offloaded data cannot be decompressed": lambda: monkeypatch.setattr(
-            store, "get_blob", lambda ref: b"not snappy"
+            store.blobs, "get_blob", lambda ref: b"not snappy"
         ),
-        "the entry's offloaded data is missing": lambda: store.delete_blob(offloaded.blob_ref),
+        "the entry's offloaded data is missing": lambda: store.blobs.delete_blob(offloaded.blob_ref),
     }
     for message, do_damage in damage.items():
         monkeypatch.undo()

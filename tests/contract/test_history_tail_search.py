@@ -13,6 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from process_memory.history.store import HistoryStore
+from process_memory.services import services
+from tests.backends import holder_of
 from tests.services import wait_until
 
 API = "/api/v1/instances"
@@ -24,14 +26,14 @@ def test_a_waiting_reader_gets_an_entry_written_while_it_waits(
     client = app.test_client()
     client.post(f"{API}/{iid}/history", json={"type": "t", "data": 0})
     looked = threading.Event()
-    real_find = store.find
+    real_find = store.entries.find
 
     def find_and_tell(*args: Any, **kwargs: Any) -> Any:
         found = real_find(*args, **kwargs)
         looked.set()
         return found
 
-    monkeypatch.setattr(store, "find", find_and_tell)
+    monkeypatch.setattr(holder_of(store, "find"), "find", find_and_tell)
     answer: dict[str, Any] = {}
     reader = threading.Thread(
         target=lambda: answer.update(app.test_client().get(f"{API}/{iid}/history?after=0&wait=20").get_json())
@@ -54,10 +56,10 @@ def test_a_wait_that_ends_answers_an_empty_page(client: FlaskClient, iid: str) -
 
 
 def test_search_across_instances_by_type_and_time(app: Flask, client: FlaskClient) -> None:
-    service = app.extensions["process_memory.history"]
+    service = services(app).history
     start = datetime(2031, 1, 1, tzinfo=UTC)  # a year no other test writes in
     tick = iter(range(1000))
-    service.clock = lambda: start + timedelta(minutes=next(tick))
+    service.context.clock = lambda: start + timedelta(minutes=next(tick))
     kind = f"kind-{uuid.uuid4().hex[:6]}"
     instances = [str(uuid.uuid4()) for _ in range(3)]
     for n in range(9):

@@ -36,7 +36,7 @@ def _entry_hashes(client: FlaskClient, iid: str) -> list[bytes]:
 
 
 def _assert_tree_is_the_rfcs(store: HistoryStore, iid: str, hashes: list[bytes]) -> None:
-    tree = InstanceTree(lambda seqs: store.tree_hashes(iid, seqs))
+    tree = InstanceTree(lambda seqs: store.trees.tree_hashes(iid, seqs))
     for size in range(1, len(hashes) + 1):
         root = tree_hash(size, tree.read)
         assert root == mth(hashes[:size]), size
@@ -82,7 +82,7 @@ def test_an_entry_without_its_tree_leaves_the_entries_that_need_it_without_one(
     _append(client, iid, "one", [0, 1])
     raw.drop_tree(iid, 1)  # as an entry stored before trees were kept
     _append(client, iid, "after", list(range(6)))
-    kept = store.tree_hashes(iid, list(range(8)))
+    kept = store.trees.tree_hashes(iid, list(range(8)))
     # Seq 3 needs the root of seqs 0-1, which seq 1 held; seq 7 needs that of 0-3, which seq 3 would have.
     assert sorted(kept) == [0, 2, 4, 5, 6]
     assert [len(kept[seq]) for seq in (4, 5, 6)] == [32, 64, 32]
@@ -97,7 +97,7 @@ def test_reindex_rebuilds_the_trees_an_instance_lacks(
     raw.drop_tree(iid, 1)
     _append(client, iid, "after", list(range(35)))
     raw.drop_tree(iid, 20)
-    assert len(store.tree_hashes(iid, list(range(37)))) < 37
+    assert len(store.trees.tree_hashes(iid, list(range(37)))) < 37
     result = app.test_cli_runner().invoke(args=["history", "reindex", "--instance", iid])
     assert result.exit_code == 0 and f"rebuilt the tree of {iid}: 37 entries" in result.output
     _assert_tree_is_the_rfcs(store, iid, _entry_hashes(client, iid))

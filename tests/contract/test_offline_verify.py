@@ -124,7 +124,7 @@ def _rewrite(
 ) -> None:
     """Rewrite history as a database owner can: ``change`` entries from ``start`` on, then recompute each one's
     digest and hash and every later link, and rebuild the tree, so the service's own verify finds nothing."""
-    chain = list(service.store.iter_chain(iid))
+    chain = list(service.store.entries.iter_chain(iid))
     prev = chain[start - 1].hash if start else None
     for stored in chain[start:]:
         fields = dict(vars(stored))
@@ -134,7 +134,7 @@ def _rewrite(
         fields["hash"] = prev = chain_hash(fields)
         names = ("id", "type", "data_json", "metadata_json", "size", "data_sha256", "prev_hash", "hash")
         raw.update_entry(iid, stored.seq, **{name: fields[name] for name in names})
-    service.rebuild_tree(iid)
+    service.trees.rebuild_tree(iid)
 
 
 def test_both_verifiers_accept_what_the_service_exports(audit: Audit) -> None:
@@ -182,7 +182,7 @@ def test_truncation_and_reordering_are_caught(audit: Audit, service: HistoryServ
     before = audit.checkpoint("before.cp")
     content = {
         seq: (stored.id, stored.type, stored.data_json)
-        for seq, stored in enumerate(service.store.iter_chain(audit.iid))
+        for seq, stored in enumerate(service.store.entries.iter_chain(audit.iid))
     }
 
     def swapped(seq: int, fields: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from process_memory.history.store import HistoryStore
 from process_memory.memory import memory_index_of
+from tests.backends import holder_of
 from tests.memories import PROCESS, TAG, event, memory, read_by_query
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "original_process_memory.json"
@@ -270,8 +271,12 @@ def test_the_head_reads_each_entry_of_the_memory_once(
 ) -> None:
     client.post(f"/{iid}/commit", json=memory(iid))  # event, maps and entities in one entry
     read: list[int] = []
-    real = store.get_by_seq
-    monkeypatch.setattr(store, "get_by_seq", lambda instance_id, seq: read.append(seq) or real(instance_id, seq))
+    real = store.entries.get_by_seq
+    monkeypatch.setattr(
+        holder_of(store, "get_by_seq"),
+        "get_by_seq",
+        lambda instance_id, seq: read.append(seq) or real(instance_id, seq),
+    )
     assert _json(client.get(f"/{iid}/head"))["event"]["payload"] == memory(iid)["event"]["payload"]
     assert read == [0]
 

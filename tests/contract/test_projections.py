@@ -96,9 +96,9 @@ def counted(store: HistoryStore) -> tuple[HistoryService, Any]:
 
 def test_a_second_projection_is_kept_with_every_append(counted: tuple[HistoryService, Any], iid: str) -> None:
     service, hook = counted
-    service.append_entries(iid, [NewEntry(type="loaded", data=1), NewEntry(type="saved", data=2)])
-    service.append_entries(iid, [NewEntry(type="loaded", data=3), NewEntry(type="uncounted", data=4)])
-    service.append_entries(f"{iid}-2", [NewEntry(type="saved", data=5)])
+    service.appender.append_entries(iid, [NewEntry(type="loaded", data=1), NewEntry(type="saved", data=2)])
+    service.appender.append_entries(iid, [NewEntry(type="loaded", data=3), NewEntry(type="uncounted", data=4)])
+    service.appender.append_entries(f"{iid}-2", [NewEntry(type="saved", data=5)])
     assert hook.read() == {"loaded": 2, "saved": 2}
     assert getattr(hook, "indexed", True)  # MongoDB: made with the store's own indexes
 
@@ -106,8 +106,8 @@ def test_a_second_projection_is_kept_with_every_append(counted: tuple[HistorySer
 def test_a_retried_append_is_not_counted_twice(counted: tuple[HistoryService, Any], iid: str) -> None:
     service, hook = counted
     entry = NewEntry(type="loaded", data=1, id="the-one")
-    service.append_entries(iid, [entry])
-    [(_, created)] = service.append_entries(iid, [entry])
+    service.appender.append_entries(iid, [entry])
+    [(_, created)] = service.appender.append_entries(iid, [entry])
     assert created is False and hook.read() == {"loaded": 1}
 
 
@@ -116,16 +116,16 @@ def test_a_projection_refuses_a_batch_before_any_of_it_is_stored(
 ) -> None:
     service, hook = counted
     with pytest.raises(InvalidInput):
-        service.append_entries(iid, [NewEntry(type="loaded", data=1), NewEntry(type="forbidden", data=2)])
-    assert store.head(iid) is None and hook.read() == {}
+        service.appender.append_entries(iid, [NewEntry(type="loaded", data=1), NewEntry(type="forbidden", data=2)])
+    assert store.entries.head(iid) is None and hook.read() == {}
 
 
 def test_an_entry_a_projection_is_built_from_cannot_be_redacted(counted: tuple[HistoryService, Any], iid: str) -> None:
     service, _ = counted
-    service.append_entries(iid, [NewEntry(type="counted-only", data=1), NewEntry(type="loaded", data=2)])
+    service.appender.append_entries(iid, [NewEntry(type="counted-only", data=1), NewEntry(type="loaded", data=2)])
     with pytest.raises(Conflict, match="the type counts"):
-        service.redact(iid, 0, "gdpr")
-    redacted, _, created = service.redact(iid, 1, "gdpr")
+        service.redactor.redact(iid, 0, "gdpr")
+    redacted, _, created = service.redactor.redact(iid, 1, "gdpr")
     assert created and redacted.redacted_json is not None
 
 

@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 
 from process_memory import create_app
 from process_memory.config import Settings
+from process_memory.services import services
 from process_memory.stores import FileStore, StateStore
 from tests.conftest import FakeClock
 from tests.services import wait_until
@@ -141,4 +142,4 @@ def test_expired_state_is_swept_in_the_background(tmp_path: Path, clock: FakeClo
     clock.advance(6)
     # No request reads the value: only the sweeper can remove it.
     wait_until(lambda: not files[0].exists(), 15, "the background sweep")
-    app.extensions["process_memory.state_sweeper"].stop()
+    services(app).sweeper.stop()

@@ -10,34 +10,36 @@ import pytest
 from process_memory.exceptions import TooManyWaiting
 from process_memory.history import reading
 from process_memory.history.entry import NewEntry
+from process_memory.history.queries import HistoryQuery
 from process_memory.history.service import HistoryService
-from process_memory.history.store import HistoryQuery
 from process_memory.history.wakeups import HostWakeups
 from tests.services import wait_until
 
 
 def _waiting_reader(service: HistoryService, iid: str, results: list[Any]) -> threading.Thread:
-    reader = threading.Thread(target=lambda: results.append(service.read_history(iid, HistoryQuery(after=0, wait=20))))
+    reader = threading.Thread(
+        target=lambda: results.append(service.reader.read_history(iid, HistoryQuery(after=0, wait=20)))
+    )
     reader.start()
-    wait_until(lambda: service.waiting == 1, 10, "the reader waiting")
+    wait_until(lambda: service.notifier.waiting == 1, 10, "the reader waiting")
     return reader
 
 
 def test_past_the_bound_a_wait_is_refused_and_a_stop_ends_the_rest(service: HistoryService, iid: str) -> None:
     counted: list[int] = []
-    service.waiting_listeners.append(counted.append)
-    service.max_waiting = 1
+    service.notifier.waiting_listeners.append(counted.append)
+    service.notifier.max_waiting = 1
     results: list[Any] = []
     reader = _waiting_reader(service, iid, results)
     with pytest.raises(TooManyWaiting, match="holds 1 live-tail readers already"):
-        service.read_history(iid, HistoryQuery(wait=5))
-    assert service.read_history(iid, HistoryQuery()).items == []  # a read that need not wait is served
-    service.stop_waiting()
+        service.reader.read_history(iid, HistoryQuery(wait=5))
+    assert service.reader.read_history(iid, HistoryQuery()).items == []  # a read that need not wait is served
+    service.notifier.stop_waiting()
     reader.join(timeout=10)
-    assert not reader.is_alive() and results[0].items == [] and service.waiting == 0
+    assert not reader.is_alive() and results[0].items == [] and service.notifier.waiting == 0
     assert counted == [1, -1]
     with pytest.raises(TooManyWaiting, match="stopping"):
-        service.read_history(iid, HistoryQuery(wait=5))
+        service.reader.read_history(iid, HistoryQuery(wait=5))
 
 
 def test_a_wait_ends_when_its_client_has_gone(service: HistoryService, iid: str) -> None:
@@ -47,17 +49,17 @@ def test_a_wait_ends_when_its_client_has_gone(service: HistoryService, iid: str)
         checks.append(False)
         return False
 
-    page = service.read_history(iid, HistoryQuery(wait=20), gone)
-    assert page.items == [] and checks == [False] and service.waiting == 0
+    page = service.reader.read_history(iid, HistoryQuery(wait=20), gone)
+    assert page.items == [] and checks == [False] and service.notifier.waiting == 0
 
 
 def test_an_append_wakes_a_waiting_reader(service: HistoryService, iid: str) -> None:
-    service.append_entry(iid, NewEntry(type="t", data=0))
+    service.appender.append_entry(iid, NewEntry(type="t", data=0))
     results: list[Any] = []
     reader = _waiting_reader(service, iid, results)
-    service.append_entry(iid, NewEntry(type="t", data=1))
+    service.appender.append_entry(iid, NewEntry(type="t", data=1))
     reader.join(timeout=10)
-    assert [entry["data"] for entry in results[0].items] == [1] and service.waiting == 0
+    assert [service.reader.data_of(entry) for entry in results[0].items] == [1] and service.notifier.waiting == 0
 
 
 def test_an_append_in_another_process_wakes_a_waiting_reader(
@@ -67,9 +69,9 @@ def test_an_append_in_another_process_wakes_a_waiting_reader(
     monkeypatch.setattr(reading, "TAIL_POLL_SECONDS", 3600)
     reader_side = HistoryService(store, 1_000_000, wakeups=HostWakeups(tmp_path / "wakeups"))
     writer_side = HistoryService(store, 1_000_000, wakeups=HostWakeups(tmp_path / "wakeups"))
-    writer_side.append_entry(iid, NewEntry(type="t", data=0))
+    writer_side.appender.append_entry(iid, NewEntry(type="t", data=0))
     results: list[Any] = []
     reader = _waiting_reader(reader_side, iid, results)
-    writer_side.append_entry(iid, NewEntry(type="t", data=1))
+    writer_side.appender.append_entry(iid, NewEntry(type="t", data=1))
     reader.join(timeout=10)  # the wait itself is 20 s
-    assert not reader.is_alive() and [entry["data"] for entry in results[0].items] == [1]
+    assert not reader.is_alive() and [reader_side.reader.data_of(entry) for entry in results[0].items] == [1]

@@ -111,7 +111,7 @@ def test_a_memory_marker_is_the_format_or_refused(as_all: FlaskClient, iid: str,
 
 def _plant(service: HistoryService, target: str, provenance: str, origin: dict[str, Any]) -> None:
     """An entry claiming to be a copy, appended past the API: as one written before the keys were reserved."""
-    service.append_entries(target, [NewEntry("planted", {"evil": True}, {provenance: origin})])
+    service.appender.append_entries(target, [NewEntry("planted", {"evil": True}, {provenance: origin})])
 
 
 def test_a_planted_clone_start_does_not_splice_a_clone(as_all: FlaskClient, service: HistoryService) -> None:
@@ -142,10 +142,10 @@ def test_an_interrupted_clone_still_completes(as_all: FlaskClient, service: Hist
     source, target = f"s-{uuid.uuid4()}", f"t-{uuid.uuid4()}"
     for n in range(3):
         as_all.post(f"/api/v1/instances/{source}/history", json={"type": "t", "data": n})
-    service.clone(source, target, upto=0)  # another request's clone: upto differs
+    service.copier.clone(source, target, upto=0)  # another request's clone: upto differs
     assert as_all.post(f"/api/v1/instances/{source}/clone", json={"to": target}).status_code == 409
     fresh = f"t-{uuid.uuid4()}"
-    service.clone(source, fresh)
+    service.copier.clone(source, fresh)
     assert as_all.post(f"/api/v1/instances/{source}/clone", json={"to": fresh}).status_code == 201
     assert as_all.get(f"/api/v1/instances/{fresh}").get_json()["count"] == 3
 
@@ -370,7 +370,9 @@ def test_a_planted_copy_with_the_sources_ids_but_other_data_splices_nothing(
         as_all.post(f"/api/v1/instances/{source}/history", json={"type": "t", "data": n})
     first = as_all.get(f"/api/v1/instances/{source}/history/0").get_json()
     origin = {"instance_id": source, "seq": 0, "hash": first["hash"], "upto": None}
-    service.append_entries(target, [NewEntry("t", "not the source's", {"cloned_from": origin}, id=first["id"])])
+    service.appender.append_entries(
+        target, [NewEntry("t", "not the source's", {"cloned_from": origin}, id=first["id"])]
+    )
     assert as_all.post(f"/api/v1/instances/{source}/clone", json={"to": target}).status_code == 409
     assert as_all.get(f"/api/v1/instances/{target}").get_json()["count"] == 1
 

@@ -4,34 +4,30 @@ an entry's data for good (history/redacting.py)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import gridfs
 from bson import ObjectId
 from bson.errors import InvalidId
-from pymongo.collection import Collection
-from pymongo.database import Database
 from pymongo.errors import ConnectionFailure
 
 from process_memory.db import unavailable_on
 from process_memory.history.entry import DATA_FIELD, ERASED_DATA
+from process_memory.history.mongo.database import MongoCollections
+from process_memory.history.store import BlobStore, Erasure
 
 _unavailable_on_network_error = unavailable_on(ConnectionFailure)
 
 
-class MongoBlobs:
-    """The GridFS bucket beside the entries collection; MongoHistoryStore gives the database and collections."""
+class GridFSBlobs(BlobStore):
+    """The GridFS bucket beside the entries collection."""
 
-    _collection_name: str
-
-    def _database(self) -> Database[Any]:
-        raise NotImplementedError
-
-    def _entries(self) -> Collection[Any]:
-        raise NotImplementedError
+    def __init__(self, collections: MongoCollections) -> None:
+        self._collections = collections
 
     def _bucket(self) -> gridfs.GridFSBucket:
-        return gridfs.GridFSBucket(self._database(), bucket_name=f"{self._collection_name}_blobs")
+        return gridfs.GridFSBucket(
+            self._collections.database(), bucket_name=f"{self._collections.collection_name}_blobs"
+        )
 
     @_unavailable_on_network_error
     def put_blob(self, instance_id: str, entry_id: str, compressed: bytes) -> str:
@@ -61,10 +57,10 @@ class MongoBlobs:
     @_unavailable_on_network_error
     def delete_orphan_blobs(self, older_than: datetime) -> int:
         """Delete GridFS files, and chunks of uploads that never finished, that no entry refers to."""
-        database = self._database()
-        bucket_name = f"{self._collection_name}_blobs"
+        database = self._collections.database()
+        bucket_name = f"{self._collections.collection_name}_blobs"
         files, chunks = database[f"{bucket_name}.files"], database[f"{bucket_name}.chunks"]
-        entries = self._entries()
+        entries = self._collections.entries()
         cutoff = ObjectId.from_datetime(older_than)
         deleted = 0
         for file_doc in files.find({"_id": {"$lt": cutoff}}, {"_id": 1}):
@@ -78,13 +74,21 @@ class MongoBlobs:
                 deleted += 1
         return deleted
 
+
+class MongoErasure(Erasure):
+    """Erasing entries' data in their documents, and their GridFS files."""
+
+    def __init__(self, collections: MongoCollections, blobs: GridFSBlobs) -> None:
+        self._collections = collections
+        self._blobs = blobs
+
     @_unavailable_on_network_error
     def erase_data(self, instance_id: str, seq: int, redacted_json: str) -> None:
         """Make the entry's data JSON null and record ``redacted_json``, then delete its GridFS file (a crash in
         between leaves the file to ``history gc``: no entry refers to it any more)."""
         erased = {DATA_FIELD: ERASED_DATA, "data_blob": None, "redacted_json": redacted_json}
         at_entry = {"instance_id": instance_id, "seq": seq}
-        before = self._entries().find_one(at_entry)  # FerretDB 1.x has no findAndModify with a projection
-        self._entries().update_one(at_entry, {"$set": erased})
+        before = self._collections.entries().find_one(at_entry)  # FerretDB 1.x has no findAndModify with a projection
+        self._collections.entries().update_one(at_entry, {"$set": erased})
         if before is not None and before.get("data_blob") is not None:
-            self.delete_blob(str(before["data_blob"]))
+            self._blobs.delete_blob(str(before["data_blob"]))

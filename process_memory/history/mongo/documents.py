@@ -15,7 +15,7 @@ from pymongo.collection import Collection
 
 from process_memory.formats import prefix_end
 from process_memory.history.entry import STORED_FIELDS, StoredEntry
-from process_memory.history.store import InstanceSummary
+from process_memory.history.summaries import InstanceSummary
 from process_memory.paging import SearchPosition
 
 

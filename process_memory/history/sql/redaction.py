@@ -12,15 +12,17 @@ from sqlalchemy.exc import OperationalError
 from process_memory.db import ProcessLocalEngine, unavailable_on
 from process_memory.history.entry import DATA_FIELD, ERASED_DATA, shown_name
 from process_memory.history.sql.tables import Tables
+from process_memory.history.store import Erasure
 
 _unavailable_on_database_error = unavailable_on(OperationalError)
 
 
-class SQLRedaction:
-    """The SQL history store's erasure (a mixin of SQLHistoryStore)."""
+class SQLErasure(Erasure):
+    """Erasing entries' data in the entries and blobs tables."""
 
-    tables: Tables
-    _engine: ProcessLocalEngine
+    def __init__(self, engine: ProcessLocalEngine, tables: Tables) -> None:
+        self._engine = engine
+        self.tables = tables
 
     @_unavailable_on_database_error
     def erase_data(self, instance_id: str, seq: int, redacted_json: str) -> None:

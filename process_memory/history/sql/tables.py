@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from process_memory.history.entry import FIELD_SPECS, STORED_FIELDS, FieldSpec, StoredEntry, shown_name
-from process_memory.history.store import InstanceSummary
+from process_memory.history.summaries import InstanceSummary
 
 
 def starts_with(column: Any, prefix: str) -> Any:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 from process_memory.db import ProcessLocalEngine, unavailable_on
 from process_memory.history.entry import StoredEntry
 from process_memory.history.sql.tables import Tables
+from process_memory.history.store import TreeStore
 from process_memory.statements import DriverStatement
 
 _unavailable_on_database_error = unavailable_on(OperationalError)
@@ -31,12 +32,13 @@ def _tree_read(trees: sa.Table, count: int) -> DriverStatement:
     return DriverStatement(sa.select(trees.c.seq, trees.c.hashes).where(*where))
 
 
-class SQLTrees:
-    """The SQL history store's tree rows (a mixin of SQLHistoryStore)."""
+class SQLTrees(TreeStore):
+    """The tree rows of the SQL history's entries."""
 
-    tables: Tables
-    _engine: ProcessLocalEngine
-    _tree_insert: DriverStatement | None = None
+    def __init__(self, engine: ProcessLocalEngine, tables: Tables) -> None:
+        self._engine = engine
+        self.tables = tables
+        self._tree_insert: DriverStatement | None = None
 
     @_unavailable_on_database_error
     def tree_hashes(self, instance_id: str, seqs: Sequence[int]) -> dict[int, bytes]:
@@ -54,7 +56,7 @@ class SQLTrees:
         with self._engine.begin() as conn:
             self._upsert_trees(conn, [{"instance_id": instance_id, "seq": s, "hashes": h} for s, h in trees.items()])
 
-    def _insert_trees(self, conn: Connection, entries: list[StoredEntry]) -> None:
+    def insert_rows(self, conn: Connection, entries: list[StoredEntry]) -> None:
         """Write the tree rows of entries being inserted, in their transaction."""
         rows: list[Mapping[str, Any]] = [
             {"instance_id": e.instance_id, "seq": e.seq, "hashes": e.tree} for e in entries if e.tree is not None

@@ -1,0 +1,67 @@
+"""The summaries collection on MongoDB: one per instance, written before its first entry and moved on after
+each insert (entries.py); a summary an insert outran is repaired as it is read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.errors import ConnectionFailure
+
+from process_memory.db import unavailable_on
+from process_memory.history.mongo.database import KEYED_FROM, MongoCollections
+from process_memory.history.mongo.documents import entry_key, starting_with, summary_from_document
+from process_memory.history.store import SummaryStore
+from process_memory.history.summaries import InstanceSummary, summary_of
+
+unavailable_on_network_error = unavailable_on(ConnectionFailure)
+
+
+class MongoSummaries(SummaryStore):
+    """Instance summaries, each checked against its entries as it is read."""
+
+    def __init__(self, collections: MongoCollections) -> None:
+        self._collections = collections
+
+    @unavailable_on_network_error
+    def summary(self, instance_id: str) -> InstanceSummary | None:
+        """Return the instance's summary, repaired first when an append outran it."""
+        doc = self._collections.summaries().find_one({"_id": instance_id})
+        return self._fresh([doc])[0] if doc else None
+
+    @unavailable_on_network_error
+    def list_summaries(self, after: str | None, limit: int, prefix: str = "") -> list[InstanceSummary]:
+        """Return summaries by instance id (of ids that start with ``prefix``), each checked for staleness in one
+        query per page."""
+        criteria: dict[str, Any] = {"_id": {"$gt": after}} if after is not None else {}
+        if prefix:
+            criteria = {"$and": [criteria, {"_id": starting_with(prefix)}]}
+        docs = list(self._collections.summaries().find(criteria).sort("_id", ASCENDING).limit(limit))
+        return [summary for summary in self._fresh(docs) if summary is not None]
+
+    def _fresh(self, docs: list[dict[str, Any]]) -> list[InstanceSummary | None]:
+        """Repair the summaries whose instance has an entry past the recorded head."""
+        if not docs:
+            return []
+        legacy = [{"instance_id": doc["_id"], "seq": doc["head_seq"] + 1} for doc in docs if KEYED_FROM not in doc]
+        stale = set()
+        if legacy:
+            stale = {
+                hit["instance_id"] for hit in self._collections.entries().find({"$or": legacy}, {"instance_id": 1})
+            }
+        for doc in docs:
+            if KEYED_FROM in doc and self._collections.entries().find_one(
+                {"_id": entry_key(doc["_id"], doc["head_seq"] + 1)}
+            ):
+                stale.add(doc["_id"])
+        return [self.repair(doc["_id"]) if doc["_id"] in stale else summary_from_document(doc) for doc in docs]
+
+    def recount(self, instance_id: str) -> InstanceSummary | None:
+        """The summary the instance's first entry and its last, found by a scan of its seqs, make."""
+        return summary_of(self._collections.at_seq(instance_id, 0), self._collections.scan_head(instance_id))
+
+    def save_if_behind(self, summary: InstanceSummary) -> None:
+        """Store the summary unless the stored one is at its head seq or past it."""
+        self._collections.summaries().update_one(
+            {"_id": summary.instance_id, "head_seq": {"$lt": summary.head_seq}}, {"$set": summary.progress()}
+        )

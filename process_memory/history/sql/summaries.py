@@ -1,0 +1,64 @@
+"""The instances table on SQL: one summary per instance, moved on in each append's transaction (entries.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from process_memory.db import ProcessLocalEngine
+from process_memory.history.sql.entries import SQLEntries, unavailable_on_database_error
+from process_memory.history.sql.tables import Tables, starts_with, summary_from_row
+from process_memory.history.store import SummaryStore
+from process_memory.history.summaries import InstanceSummary, summary_of
+
+
+class SQLSummaries(SummaryStore):
+    """Instance summaries, each checked against its entries as it is read."""
+
+    def __init__(self, engine: ProcessLocalEngine, tables: Tables, entries: SQLEntries) -> None:
+        self._engine = engine
+        self.tables = tables
+        self._entries = entries
+
+    def _summaries(self, criteria: Any, limit: int) -> list[InstanceSummary | None]:
+        instances, entries = self.tables.instances, self.tables.entries
+        # A summary behind its entries can only come from outside the service; repair it all the same.
+        stale = (
+            sa.select(entries.c.seq)
+            .where(entries.c.instance_id == instances.c.instance_id, entries.c.seq == instances.c.head_seq + 1)
+            .exists()
+        )
+        statement = (
+            sa.select(instances, stale.label("stale")).where(criteria).order_by(instances.c.instance_id).limit(limit)
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(statement).all()
+        return [self.repair(row.instance_id) if row.stale else summary_from_row(row) for row in rows]
+
+    @unavailable_on_database_error
+    def summary(self, instance_id: str) -> InstanceSummary | None:
+        """Return the instance's summary."""
+        found = self._summaries(self.tables.instances.c.instance_id == instance_id, 1)
+        return found[0] if found else None
+
+    @unavailable_on_database_error
+    def list_summaries(self, after: str | None, limit: int, prefix: str = "") -> list[InstanceSummary]:
+        """Return summaries ordered by instance id (of ids that start with ``prefix``)."""
+        column = self.tables.instances.c.instance_id
+        criteria = sa.and_(column > after if after is not None else sa.true(), starts_with(column, prefix))
+        return [summary for summary in self._summaries(criteria, limit) if summary is not None]
+
+    def recount(self, instance_id: str) -> InstanceSummary | None:
+        """The summary the instance's first entry and head make (two indexed reads)."""
+        return summary_of(self._entries.get_by_seq(instance_id, 0), self._entries.head(instance_id))
+
+    def save_if_behind(self, summary: InstanceSummary) -> None:
+        """Store the summary unless the stored one is at its head seq or past it."""
+        instances = self.tables.instances
+        with self._engine.begin() as conn:
+            conn.execute(
+                instances.update()
+                .where(instances.c.instance_id == summary.instance_id, instances.c.head_seq < summary.head_seq)
+                .values(**summary.progress())
+            )

@@ -1,0 +1,48 @@
+"""The app's services, in one typed object: what ``create_app`` builds and every route, command and worker hook
+reads (``services()``), instead of strings looked up in ``app.extensions``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+
+from process_memory.history.service import HistoryService
+from process_memory.memory.queries import LineageService
+from process_memory.memory.service import MemoryService
+from process_memory.state import ExpirySweeper, StateService
+from process_memory.stores import StateStore
+
+#: The one key the services are kept under in ``app.extensions``.
+_KEY = "process_memory"
+
+
+@dataclass
+class Services:
+    """Everything a request may need, built once per app."""
+
+    history: HistoryService
+    memory: MemoryService
+    lineage: LineageService
+    #: The instances' state (its namespace of the state store).
+    state: StateService
+    #: The whole state store, for readiness and the sweeper.
+    state_root: StateStore
+    sweeper: ExpirySweeper
+    #: Set once this process has answered that a whole store's data is damaged (``/readyz`` says so from then on).
+    damaged_store: bool = False
+
+    def install(self, app: Flask) -> None:
+        """Keep the services with ``app``."""
+        app.extensions[_KEY] = self
+
+
+def services(app: Flask | None = None) -> Services:
+    """Return the services of ``app`` (default: the current app)."""
+    found: Services = (app or current_app).extensions[_KEY]
+    return found
+
+
+def services_if_any(app: Flask | None) -> Services | None:
+    """Return the services of ``app``, or None when it has none yet (a worker stopping before its app is made)."""
+    return getattr(app, "extensions", {}).get(_KEY)
