@@ -11,18 +11,25 @@ UPSTREAM ?= 127.0.0.1:8000
 MAX_BODY ?= 67108864
 SERVER_NAME ?= _
 
-# The pinned packages, then the project itself, editable (its console scripts included); the build uses
-# the pinned setuptools already in the venv.
-$(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+RUNTIME := requirements.txt requirements-client.txt requirements-server.txt pyproject.toml
+
+# What serving needs: the pinned client and server packages, then the project itself, editable (its console
+# scripts included), built with the setuptools pip brings; `make run` installs nothing more.
+$(BIN)/.served: $(RUNTIME)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps --editable .
+	touch $@
+
+# Everything the tests, the lint and the benchmarks use besides.
+$(BIN)/.installed: $(BIN)/.served requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
-	$(BIN)/pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $@
 
 install: $(BIN)/.installed
 
-run: install
+run: $(BIN)/.served
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:process_memory_app
 
 ferretdb:

@@ -26,7 +26,7 @@ import requests
 from bench.harness import Backend, each_backend, merged_rows, stack, summary, write_result, wrk
 from process_memory import create_app
 from process_memory.config import Settings
-from process_memory.history.entry import NewEntry
+from process_memory.entry import NewEntry
 from process_memory.services import services
 
 SIZES = (1_000, 100_000, 1_000_000)

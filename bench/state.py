@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import write_result
-from process_memory.stores import create_state_store
+from process_memory.config import Settings
+from process_memory.registry import STATE_STORES
 from process_memory.stores.base import StateStore, VersionConflict
 from tests.services import RedisServer
 
@@ -112,7 +113,7 @@ def _rounds(stores: list[tuple[str, str, Round]]) -> list[dict[str, Any]]:
 
 
 def _increment(backend: str, location: dict[str, str], ready: Any, go: Any, results: Any) -> None:
-    store = create_state_store(backend, **location)
+    store = STATE_STORES.create(backend, Settings(**location))
     done = refused = 0
     ready.release()
     go.wait()
@@ -130,7 +131,7 @@ def _increment(backend: str, location: dict[str, str], ready: Any, go: Any, resu
 
 
 def _contention(backend: str, location: dict[str, str]) -> dict[str, float]:
-    create_state_store(backend, **location).set("counter", "0")
+    STATE_STORES.create(backend, Settings(**location)).set("counter", "0")
     context = multiprocessing.get_context("spawn")
     results: Any = context.Queue()
     ready, go = context.Semaphore(0), context.Event()
@@ -145,7 +146,7 @@ def _contention(backend: str, location: dict[str, str]) -> dict[str, float]:
     counts = [results.get(timeout=60) for _ in processes]
     for process in processes:
         process.join()
-    final = int(create_state_store(backend, **location).get("counter") or b"0")
+    final = int(STATE_STORES.create(backend, Settings(**location)).get("counter") or b"0")
     done = sum(c[0] for c in counts)
     if final != done:
         raise RuntimeError(f"{backend}: {done} increments acknowledged, counter at {final}")
@@ -165,13 +166,17 @@ def main(argv: list[str]) -> None:
         try:
             ours = {
                 "memory": {},
-                "file": {"file_dir": f"{tmp}/ours-file"},
-                "sql": {"sql_url": f"sqlite:///{tmp}/state.sqlite3"},
-                "redis": {"redis_url": redis.url},
+                "file": {"state_file_dir": f"{tmp}/ours-file"},
+                "sql": {"state_sql_url": f"sqlite:///{tmp}/state.sqlite3"},
+                "redis": {"state_redis_url": redis.url},
             }
             medium = {"memory": "memory", "file": "file", "sql": "file", "redis": "redis"}
             stores = [
-                (f"process-memory {backend}", medium[backend], _ours(create_state_store(backend, **location)))
+                (
+                    f"process-memory {backend}",
+                    medium[backend],
+                    _ours(STATE_STORES.create(backend, Settings(**location))),
+                )
                 for backend, location in ours.items()
             ]
             host, port = redis.url.removeprefix("redis://").split("/")[0].split(":")

@@ -10,7 +10,6 @@ from process_memory.api.access import guard_named_instances, recording_caller, r
 from process_memory.bodies import TOO_LARGE, WholeBodies
 from process_memory.commands import register_commands
 from process_memory.config import Settings
-from process_memory.history import create_history_store
 from process_memory.history.service import HistoryService
 from process_memory.history.store import HistoryStore
 from process_memory.history.wakeups import HostWakeups, wakeup_directory
@@ -25,9 +24,10 @@ from process_memory.observability import (
     record_waiting,
     register_request_observers,
 )
+from process_memory.registry import HISTORY_STORES, STATE_STORES, history_backend
 from process_memory.services import Services
 from process_memory.state import INSTANCE_STATE_NAMESPACE, ExpirySweeper, StateService
-from process_memory.stores import StateStore, create_state_store
+from process_memory.stores import StateStore
 
 
 def create_app(
@@ -70,7 +70,7 @@ def register_services(
     app: Flask, settings: Settings, history_store: HistoryStore | None, state_store: StateStore | None
 ) -> None:
     """Create the history and state services over the configured stores (connections open lazily, after fork)."""
-    store = history_store or create_history_store(settings)
+    store = history_store or HISTORY_STORES.create(history_backend(settings), settings)
     memory_index = memory_index_of(store)
     history = HistoryService(
         store,
@@ -83,13 +83,7 @@ def register_services(
     history.notifier.listeners.append(record_appends)
     history.notifier.waiting_listeners.append(record_waiting)
     memory = MemoryService(history, memory_index)
-    root = state_store or create_state_store(
-        settings.state_backend,
-        file_dir=settings.state_file_dir,
-        sql_url=settings.state_sql_url,
-        sql_table=settings.state_sql_table,
-        redis_url=settings.state_redis_url,
-    )
+    root = state_store or STATE_STORES.create(settings.state_backend, settings)
     sweeper = ExpirySweeper(root, settings.state_sweep_seconds)
     Services(
         history=history,

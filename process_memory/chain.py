@@ -2,7 +2,7 @@
 
 Everything that is hashed goes through :func:`canonical_json`, so anyone can
 recompute a hash outside the service (docs/storage.md gives the recipe; which
-fields an entry's hash covers is the entry record's business, history/entry.py).
+fields an entry's hash covers is the entry record's business, entry.py).
 """
 
 from __future__ import annotations

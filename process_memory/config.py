@@ -22,7 +22,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from process_memory.auth import ApiKey, KeysFileError, load_keys_file
+from process_memory.history.tail import DEFAULT_MAX_WAITING
 from process_memory.proofs.notes import NoteError, Signer, Verifier
+from process_memory.stores.base import DEFAULT_STATE_TABLE
 
 #: BSON documents are capped at 16 MiB; leave room for the entry's own fields.
 MAX_INLINE_DATA_CEILING = 16_000_000
@@ -31,7 +33,6 @@ DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 EMBEDDED_DATABASE_PATH = Path("var") / "process_memory.sqlite3"
 #: The default state store: files, because memory would be private to each gunicorn worker.
 DEFAULT_STATE_DIR = Path("var") / "state"
-STATE_BACKENDS = ("memory", "file", "sql", "redis")
 _SQL_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
@@ -63,7 +64,7 @@ class Settings:
     state_backend: str = "memory"
     state_file_dir: str = str(DEFAULT_STATE_DIR)
     state_sql_url: str | None = field(default=None, repr=False)
-    state_sql_table: str = "process_memory_state"
+    state_sql_table: str = DEFAULT_STATE_TABLE
     state_redis_url: str | None = field(default=None, repr=False)
     #: Default expiry of instance state in seconds; None: never.
     state_ttl: int | None = None
@@ -74,7 +75,7 @@ class Settings:
     #: cannot set its logged address; the rendered nginx site's deployment sets 1.
     proxy_hops: int = 0
     #: Live-tail readers one worker lets wait at once; more are answered 503 with Retry-After.
-    max_tail_waiting: int = 512
+    max_tail_waiting: int = DEFAULT_MAX_WAITING
     #: The API keys (PROCESS_MEMORY_API_KEYS_FILE); none: every request is let in, as on loopback.
     api_keys: tuple[ApiKey, ...] = field(default=(), repr=False)
     #: PROCESS_MEMORY_AUTH=off: serve without keys on any address, on purpose.
@@ -98,9 +99,11 @@ class Settings:
         values.update(os.environ if environ is None else environ)
         docdb_uri = _mongo_uri(values)
         database_url = None if docdb_uri else _database_url(values)
+        from process_memory.registry import STATE_STORES  # which itself reads Settings
+
         state_backend = values.get("PROCESS_MEMORY_STATE_BACKEND", "").strip() or "file"
-        if state_backend not in STATE_BACKENDS:
-            raise ConfigError(f"PROCESS_MEMORY_STATE_BACKEND must be one of {', '.join(STATE_BACKENDS)}")
+        if state_backend not in STATE_STORES.names():
+            raise ConfigError(f"PROCESS_MEMORY_STATE_BACKEND must be one of {', '.join(STATE_STORES.names())}")
         ttl = _int(values, "PROCESS_MEMORY_STATE_TTL", 0, 1, 10 * 365 * 86400, "seconds")
         auth_off = _switch(values, "PROCESS_MEMORY_AUTH", {"on": False, "off": True})
         return cls(
@@ -119,13 +122,13 @@ class Settings:
                 Path(values.get("PROCESS_MEMORY_STATE_FILE_DIR", "").strip() or DEFAULT_STATE_DIR).resolve()
             ),
             state_sql_url=_state_sql_url(values, state_backend, database_url),
-            state_sql_table=_identifier(values, "PROCESS_MEMORY_STATE_SQL_TABLE", "process_memory_state"),
+            state_sql_table=_identifier(values, "PROCESS_MEMORY_STATE_SQL_TABLE", DEFAULT_STATE_TABLE),
             state_redis_url=_redis_url(values, state_backend),
             state_ttl=ttl or None,
             state_max_bytes=_int(values, "PROCESS_MEMORY_STATE_MAX_BYTES", 1024 * 1024, 1, 64 * 1024 * 1024, "bytes"),
             state_sweep_seconds=_int(values, "PROCESS_MEMORY_STATE_SWEEP_SECONDS", 300, 1, 86400, "seconds"),
             proxy_hops=_int(values, "PROCESS_MEMORY_PROXY_HOPS", 0, 0, 5),
-            max_tail_waiting=_int(values, "PROCESS_MEMORY_MAX_TAIL_WAITING", 512, 0, 100_000),
+            max_tail_waiting=_int(values, "PROCESS_MEMORY_MAX_TAIL_WAITING", DEFAULT_MAX_WAITING, 0, 100_000),
             api_keys=_api_keys(values, auth_off),
             auth_off=auth_off,
             metrics_open=_switch(values, "PROCESS_MEMORY_METRICS_OPEN", {"0": False, "1": True}),

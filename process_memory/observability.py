@@ -20,7 +20,7 @@ from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 
-from process_memory.history.entry import StoredEntry
+from process_memory.entry import StoredEntry
 
 log = logging.getLogger("process_memory.request")
 

@@ -4,14 +4,16 @@ reads (``services()``), instead of strings looked up in ``app.extensions``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
-from process_memory.history.service import HistoryService
-from process_memory.memory.queries import LineageService
-from process_memory.memory.service import MemoryService
-from process_memory.state import ExpirySweeper, StateService
-from process_memory.stores import StateStore
+if TYPE_CHECKING:  # annotations only: whoever reads the services need not load them
+    from process_memory.history.service import HistoryService
+    from process_memory.memory.queries import LineageService
+    from process_memory.memory.service import MemoryService
+    from process_memory.state import ExpirySweeper, StateService
+    from process_memory.stores import StateStore
 
 #: The one key the services are kept under in ``app.extensions``.
 _KEY = "process_memory"

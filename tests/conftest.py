@@ -18,14 +18,13 @@ from flask.testing import FlaskClient
 
 from process_memory import create_app
 from process_memory.config import Settings
-from process_memory.history.mongo import MongoHistoryStore
 from process_memory.history.service import HistoryService
-from process_memory.history.sql import SQLHistoryStore
 from process_memory.history.store import HistoryStore
 from process_memory.memory import memory_index_of
 from process_memory.memory.index import MemoryIndex
+from process_memory.registry import HISTORY_STORES, STATE_STORES
 from process_memory.services import services
-from process_memory.stores import FileStore, MemoryStore, SQLStore, StateStore
+from process_memory.stores import SQLStore, StateStore
 from tests.backends import RawAccess, raw_access
 from tests.services import (
     FerretDBServer,
@@ -106,6 +105,16 @@ class Backend:
     raw: RawAccess
 
 
+#: Each test engine of the history, and the backend of the registry it is (a name missing here is an error).
+HISTORY_ENGINE_BACKENDS = {
+    "sqlite": "sql",
+    "postgresql": "sql",
+    "mongomock": "mongo",
+    "ferretdb": "mongo",
+    "mongodb": "mongo",
+}
+
+
 def _make_store(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> tuple[HistoryStore, Settings]:
     unique = f"t_{uuid.uuid4().hex[:12]}"
     common: dict[str, Any] = {
@@ -113,18 +122,20 @@ def _make_store(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> tu
         "max_request_bytes": 8 * 1024 * 1024,
         "database_timeout_ms": 3000,
     }
-    if name in ("sqlite", "postgresql"):
+    backend = HISTORY_ENGINE_BACKENDS[name]
+    if backend == "sql":
         url = (
             f"sqlite:///{tmp_path / 'history.sqlite3'}" if name == "sqlite" else request.getfixturevalue("postgres").url
         )
-        return SQLHistoryStore(url, table_prefix=unique, timeout_ms=3000), Settings(database_url=url, **common)
+        settings = Settings(database_url=url, **common)
+        return HISTORY_STORES.create(backend, settings, table_prefix=unique), settings
+    options: dict[str, Any] = {}
     if name == "mongomock":
-        uri, extra = "mongodb://mongomock.invalid", {"client_factory": _MongomockClient}
+        uri, options = "mongodb://mongomock.invalid", {"client_factory": _MongomockClient}
     else:
         uri = request.getfixturevalue("ferretdb").uri if name == "ferretdb" else os.environ["MONGODB_TEST_URI"]
-        extra = {}
-    store = MongoHistoryStore(uri, "pm_test", unique, timeout_ms=3000, **extra)
-    return store, Settings(docdb_uri=uri, docdb_database_name="pm_test", docdb_collection=unique, **common)
+    settings = Settings(docdb_uri=uri, docdb_database_name="pm_test", docdb_collection=unique, **common)
+    return HISTORY_STORES.create(backend, settings, **options), settings
 
 
 @pytest.fixture(params=HISTORY_BACKENDS)
@@ -208,19 +219,26 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+#: Each test engine of the state, and the backend of the registry it is (a name missing here is an error).
+STATE_ENGINE_BACKENDS = {"memory": "memory", "file": "file", "sqlite": "sql", "postgresql": "sql", "redis": "redis"}
+
+
 def make_state_store(name: str, request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> StateStore:
     """A root store over one backend, private to the test."""
-    if name == "memory":
-        return MemoryStore(clock=clock)
-    if name == "file":
-        return FileStore(tmp_path / "state", clock=clock)
+    backend = STATE_ENGINE_BACKENDS[name]
+    options: dict[str, Any] = {"clock": clock}
     if name == "sqlite":
-        return SQLStore(f"sqlite:///{tmp_path / 'state.sqlite3'}", clock=clock)
-    if name == "postgresql":
-        return SQLStore(request.getfixturevalue("postgres").url, table=f"state_{uuid.uuid4().hex[:12]}", clock=clock)
-    from process_memory.stores.redis import RedisStore
-
-    return RedisStore(request.getfixturevalue("redis_server").url, prefix=f"t{uuid.uuid4().hex[:12]}:", clock=clock)
+        settings = Settings(state_sql_url=f"sqlite:///{tmp_path / 'state.sqlite3'}")
+    elif name == "postgresql":
+        settings = Settings(
+            state_sql_url=request.getfixturevalue("postgres").url, state_sql_table=f"state_{uuid.uuid4().hex[:12]}"
+        )
+    elif name == "redis":
+        settings = Settings(state_redis_url=request.getfixturevalue("redis_server").url)
+        options["prefix"] = f"t{uuid.uuid4().hex[:12]}:"
+    else:
+        settings = Settings(state_file_dir=str(tmp_path / "state"))
+    return STATE_STORES.create(backend, settings, **options)
 
 
 @pytest.fixture(params=STATE_BACKENDS)

@@ -1,4 +1,4 @@
-"""The entry record (history/entry.py) and the hash recipe docs/storage.md publishes agree."""
+"""The entry record (entry.py) and the hash recipe docs/storage.md publishes agree."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from process_memory.chain import canonical_json
-from process_memory.history.entry import HASHED_FIELDS, SHOWN_FIELDS, StoredEntry, entry_json, shown_entry
+from process_memory.entry import HASHED_FIELDS, SHOWN_FIELDS, StoredEntry, entry_json, shown_entry
 from tests.contract.test_history_properties import exact, json_values
 from tests.recipe import HASHED
 

@@ -17,7 +17,7 @@ from process_memory.history.mongo import MongoHistoryStore
 from process_memory.history.sql import SQLHistoryStore
 from process_memory.history.store import HistoryStore
 from process_memory.memory import memory_index_of
-from process_memory.memory.index import EventQuery, ReaderQuery
+from process_memory.memory.lineage_queries import EventQuery, ReaderQuery
 from tests.memories import PROCESS, TABLES_BY_TAG, Scenario
 from tests.services import FerretDBServer, PostgresServer
 

@@ -10,7 +10,7 @@ import pytest
 from bson import ObjectId
 
 from process_memory import create_app
-from process_memory.history.entry import NewEntry
+from process_memory.entry import NewEntry
 from process_memory.history.mongo import MongoHistoryStore
 from process_memory.history.service import HistoryService
 from process_memory.services import services

@@ -39,9 +39,20 @@ def _pipfile(section: dict[str, Any]) -> dict[str, str]:
     return pins
 
 
+#: What installing the client brings, and nothing more: its HTTP client, its command, its terminal output and the
+#: signatures the offline verifier checks.
+CLIENT_PACKAGES = {"httpx", "click", "rich", "cryptography"}
+
+
 def test_requirements_and_pipfile_agree(project_root: Path) -> None:
     pipfile = tomllib.loads((project_root / "Pipfile").read_text())
-    assert _requirements(project_root / "requirements.txt") == _pipfile(pipfile["packages"])
+    client, server = (_requirements(project_root / f"requirements-{part}.txt") for part in ("client", "server"))
+    assert set(client) == CLIENT_PACKAGES and not set(client) & set(server)
+    assert (project_root / "requirements.txt").read_text().splitlines()[-2:] == [
+        "-r requirements-client.txt",
+        "-r requirements-server.txt",
+    ]
+    assert client | server == _pipfile(pipfile["packages"])
     assert _requirements(project_root / "requirements-dev.txt") == _pipfile(pipfile["dev-packages"])
 
 
@@ -55,7 +66,7 @@ def test_the_wheel_holds_the_package_its_scripts_and_requirements_txt(project_ro
     shutil.copytree(
         project_root / "process_memory", source / "process_memory", ignore=shutil.ignore_patterns("__pycache__")
     )
-    for name in ("pyproject.toml", "requirements.txt", "README.md"):
+    for name in ("pyproject.toml", "requirements-client.txt", "requirements-server.txt", "README.md"):
         shutil.copy(project_root / name, source / name)
     pip_wheel = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", tmp_path]
     subprocess.run([*pip_wheel, source], check=True, capture_output=True)
@@ -64,13 +75,18 @@ def test_the_wheel_holds_the_package_its_scripts_and_requirements_txt(project_ro
         names = archive.namelist()
         metadata = _wheel_file(archive, ".dist-info/METADATA")
         entry_points = _wheel_file(archive, ".dist-info/entry_points.txt")
-    assert "process_memory/history/entry.py" in names and "process_memory/history/sql/store.py" in names
+    assert "process_memory/entry.py" in names and "process_memory/history/sql/store.py" in names
     assert not [name for name in names if name.split("/")[0] in ("tests", "bench", "tools")]
     required = [
         line.removeprefix("Requires-Dist: ") for line in metadata.splitlines() if line.startswith("Requires-Dist:")
     ]
-    pins = {_normalise(name): version for name, _, version in (spec.partition("==") for spec in required)}
-    assert pins == _requirements(project_root / "requirements.txt")
+    base = [spec for spec in required if ";" not in spec]
+    extra = [spec.split(";")[0].strip() for spec in required if spec.endswith('extra == "server"')]
+    assert len(base) + len(extra) == len(required)
+    pins = {_normalise(name): version for name, _, version in (spec.partition("==") for spec in base)}
+    assert pins == _requirements(project_root / "requirements-client.txt") and set(pins) == CLIENT_PACKAGES
+    server = {_normalise(name): version for name, _, version in (spec.partition("==") for spec in extra)}
+    assert server == _requirements(project_root / "requirements-server.txt")
     assert "process-memory-admin = process_memory.cli:admin" in entry_points
     assert "process-memory-nginx = process_memory.deploy:main" in entry_points
     assert "process-memory = process_memory.client.cli:main" in entry_points

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from process_memory import create_app
 from process_memory.config import Settings
+from process_memory.entry import NewEntry
 from process_memory.history import reading
-from process_memory.history.entry import NewEntry
 from process_memory.history.queries import HistoryQuery
 from process_memory.history.service import HistoryService
 from process_memory.history.sql import SQLHistoryStore

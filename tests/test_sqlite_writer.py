@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
+from process_memory.entry import NewEntry
 from process_memory.exceptions import StoreUnavailable
-from process_memory.history.entry import NewEntry
 from process_memory.history.service import HistoryService
 from process_memory.history.sql import SQLHistoryStore
 from process_memory.sqlite_writer import GroupCommit, SQLiteWriterLock

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from process_memory.stores import StateStore, VersionConflict, create_state_store
+from process_memory.config import Settings
+from process_memory.registry import STATE_STORES
+from process_memory.stores import StateStore, VersionConflict
 from tests.services import wait_until
 
 SHARED_BACKENDS = ["file", "sqlite", "postgresql", "redis"]
@@ -24,25 +26,30 @@ def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[st
     """How a child process opens the same store: backend name and where it lives."""
     name = request.param
     if name == "file":
-        spec = {"backend": "file", "file_dir": str(tmp_path / "state")}
+        spec = {"state_backend": "file", "state_file_dir": str(tmp_path / "state")}
     elif name == "sqlite":
-        spec = {"backend": "sql", "sql_url": f"sqlite:///{tmp_path / 'state.sqlite3'}"}
+        spec = {"state_backend": "sql", "state_sql_url": f"sqlite:///{tmp_path / 'state.sqlite3'}"}
     elif name == "postgresql":
         spec = {
-            "backend": "sql",
-            "sql_url": request.getfixturevalue("postgres").url,
-            "sql_table": f"state_{uuid.uuid4().hex[:12]}",
+            "state_backend": "sql",
+            "state_sql_url": request.getfixturevalue("postgres").url,
+            "state_sql_table": f"state_{uuid.uuid4().hex[:12]}",
         }
     else:
-        spec = {"backend": "redis", "redis_url": request.getfixturevalue("redis_server").url}
+        spec = {"state_backend": "redis", "state_redis_url": request.getfixturevalue("redis_server").url}
     yield spec
-    store = create_state_store(**spec)
+    store = _made(spec)
     store.delete_all()
     store.close()
 
 
+def _made(spec: dict[str, Any]) -> StateStore:
+    settings = Settings(**spec)
+    return STATE_STORES.create(settings.state_backend, settings)
+
+
 def _namespace(spec: dict[str, Any], namespace: str) -> StateStore:
-    return create_state_store(**spec).with_namespace(namespace)
+    return _made(spec).with_namespace(namespace)
 
 
 def _increment(spec: dict[str, Any], namespace: str, times: int, start: Any) -> int:

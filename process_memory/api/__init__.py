@@ -6,7 +6,7 @@ import dataclasses
 import select
 import socket
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Flask, request, url_for
 from flask_smorest import Api, Blueprint
@@ -17,12 +17,14 @@ from process_memory.api.access import caller_prefix
 from process_memory.api.parser import StrictJSONParser
 from process_memory.api.schemas import ApiErrorSchema
 from process_memory.formats import INSTANCE_ID_PATTERN, INSTANCE_ID_RULE, is_instance_id
-from process_memory.history.service import HistoryService
 from process_memory.http_errors import handle_http_exception
-from process_memory.memory.queries import LineageService
-from process_memory.memory.service import MemoryService
 from process_memory.paging import Page
 from process_memory.services import services
+
+if TYPE_CHECKING:  # the return types of the accessors below
+    from process_memory.history.service import HistoryService
+    from process_memory.memory.queries import LineageService
+    from process_memory.memory.service import MemoryService
 
 API_PREFIX = "/api/v1"
 

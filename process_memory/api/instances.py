@@ -36,9 +36,9 @@ from process_memory.api.schemas import (
     NewEntrySchema,
     VerifySchema,
 )
+from process_memory.entry import NewEntry
 from process_memory.exceptions import InvalidInput
 from process_memory.formats import MAX_SEQ
-from process_memory.history.entry import NewEntry
 from process_memory.history.queries import HistoryQuery, InstanceQuery
 from process_memory.store_failures import failing_as_store_errors
 

@@ -22,7 +22,7 @@ from process_memory.api.lineage_schemas import (
     ReaderArgsSchema,
 )
 from process_memory.api.schemas import ApiErrorSchema, page_schema
-from process_memory.memory.index import EventQuery, ReaderQuery
+from process_memory.memory.lineage_queries import EventQuery, ReaderQuery
 
 memory_blp = ApiBlueprint("memory", __name__, description="An instance's current memory, folded from its history")
 blp = ApiBlueprint("lineage", __name__, description="Which instances read what, and which to run again")

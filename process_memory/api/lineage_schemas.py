@@ -9,8 +9,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_lo
 from process_memory.api.fields import Moment, Text
 from process_memory.formats import INSTANCE_ID_RULE
 from process_memory.memory.document import MAX_KEY_LENGTH
-from process_memory.memory.index import EXECUTION_SCOPE, EventQuery, ReaderQuery
-from process_memory.memory.queries import entity_keys, utc_key
+from process_memory.memory.lineage_queries import EXECUTION_SCOPE, EventQuery, ReaderQuery, entity_keys, utc_key
 from process_memory.paging import EVENT_CURSOR_PATTERN, decode_event_cursor
 
 _KEY = validate.Length(min=1, max=MAX_KEY_LENGTH)

@@ -1,7 +1,7 @@
 """The one way an entry leaves the service: JSON text made from its stored canonical JSON.
 
 Services return entries as stored (``StoredEntry``); every route that answers with entries renders them here.
-The data and metadata are spliced in as stored, never parsed and dumped again (``history/entry.py``,
+The data and metadata are spliced in as stored, never parsed and dumped again (``entry.py``,
 ``entry_json``), so a 15 MB entry costs one copy. The text has the fields and key order ``EntrySchema`` would
 dump (a property test holds them equal), and the schema still documents it in the OpenAPI description.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from flask import Response
 
 from process_memory.chain import CanonicalJSON, canonical_json
-from process_memory.history.entry import StoredEntry, entry_json
+from process_memory.entry import StoredEntry, entry_json
 from process_memory.paging import Page
 from process_memory.services import services
 

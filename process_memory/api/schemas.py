@@ -8,11 +8,11 @@ from typing import Any
 from marshmallow import EXCLUDE, RAISE, Schema, fields, post_load, validate
 
 from process_memory.api.fields import AwareMoment, Text
+from process_memory.entry import FIELD_SPECS, PROVENANCE_KEYS, Kind, NewEntry, shown_name
 from process_memory.formats import INSTANCE_ID_RULE, MAX_SEQ, format_timestamp
-from process_memory.history.entry import FIELD_SPECS, PROVENANCE_KEYS, Kind, NewEntry, shown_name
 from process_memory.history.queries import HistoryQuery, InstanceQuery, SearchQuery
-from process_memory.history.redacting import REDACTION_TYPE
 from process_memory.paging import SEARCH_CURSOR_PATTERN
+from process_memory.proofs.redactions import REDACTION_TYPE
 
 _ETAG_SEQ = re.compile(r'^(?:W/)?"?(-?\d{1,19})"?$')
 MAX_BATCH = 1000
@@ -162,7 +162,7 @@ _SHOWN_AS: dict[Kind, type[fields.Field]] = {
     "json": fields.Raw,
 }
 
-#: A stored entry, as the API shows it: one field for each field of the entry record (history/entry.py).
+#: A stored entry, as the API shows it: one field for each field of the entry record (entry.py).
 EntrySchema = Schema.from_dict(
     {
         shown_name(name): _SHOWN_AS[spec.kind](

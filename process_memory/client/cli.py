@@ -271,7 +271,7 @@ def verify(export: IO[bytes], checkpoint_file: IO[str], keys: tuple[str, ...]) -
     """Check an export offline against a signed checkpoint: every entry, the chain, redactions, and that the
     entries up to the checkpoint's size are exactly those it signed. Exit 0 when all holds, 1 naming the first bad
     seq otherwise, 2 for a usage error. Needs no service."""
-    from process_memory.history.exports import verify_export  # the entry record's recipe: only this command needs it
+    from process_memory.proofs.exports import verify_export  # the entry record's recipe: only this command needs it
 
     verifiers = _verifiers(keys)
     try:

@@ -20,12 +20,12 @@ from typing import Any
 import snappy
 
 from process_memory.chain import canonical_json, sha256_hex
+from process_memory.entry import NewEntry, StoredEntry, chain_hash, content_of, posted_fields
 from process_memory.exceptions import Conflict, DuplicateEntry, InvalidInput, PreconditionFailed, StoreUnavailable
 from process_memory.formats import check_instance_id, format_timestamp
 from process_memory.history.context import HistoryContext
-from process_memory.history.entry import NewEntry, StoredEntry, chain_hash, content_of, posted_fields
 from process_memory.history.projections import ProjectedEntries, project
-from process_memory.history.trees import InstanceTree
+from process_memory.proofs.trees import InstanceTree
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import snappy
 
+from process_memory.entry import StoredEntry, entry_problem
 from process_memory.exceptions import CorruptEntry, NotFound
 from process_memory.formats import check_instance_id, utc_now
-from process_memory.history.entry import StoredEntry, entry_problem
 from process_memory.history.projections import Projection
 from process_memory.history.store import HistoryStore
 from process_memory.history.summaries import InstanceSummary

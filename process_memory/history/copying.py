@@ -12,13 +12,13 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from process_memory.entry import NewEntry, StoredEntry, copy_of, is_copy_of, shown_entry, stored_from_shown
 from process_memory.exceptions import Conflict, InvalidInput, NotFound
 from process_memory.formats import check_instance_id
 from process_memory.history.appending import Appender
 from process_memory.history.context import HistoryContext
-from process_memory.history.entry import NewEntry, StoredEntry, copy_of, is_copy_of, shown_entry, stored_from_shown
-from process_memory.history.redacting import RedactionLedger
 from process_memory.history.summaries import InstanceSummary
+from process_memory.proofs.redactions import RedactionLedger
 
 #: Marks "not given" where None is a value (a clone's ``upto``).
 _UNSET: Any = object()

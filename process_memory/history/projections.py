@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from process_memory.history.entry import NewEntry, StoredEntry
+from process_memory.entry import NewEntry, StoredEntry
 
 
 @dataclass(frozen=True)

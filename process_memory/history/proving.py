@@ -10,10 +10,10 @@ from typing import TypeVar
 
 from process_memory.exceptions import Conflict, NotFound
 from process_memory.history.context import HistoryContext
-from process_memory.history.trees import InstanceTree, MissingTree
 from process_memory.proofs.checkpoints import Checkpoint
 from process_memory.proofs.notes import Signer
 from process_memory.proofs.tlog import prove_record, prove_tree, record_hash, tree_hash
+from process_memory.proofs.trees import InstanceTree, MissingTree
 
 _T = TypeVar("_T")
 

@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from process_memory.entry import StoredEntry
 from process_memory.exceptions import NotFound, TooManyWaiting
 from process_memory.formats import check_instance_id, narrow_prefix
 from process_memory.history.context import HistoryContext
-from process_memory.history.entry import StoredEntry
 from process_memory.history.queries import HistoryQuery, InstanceQuery, SearchQuery
 from process_memory.history.summaries import InstanceSummary
 from process_memory.paging import Page, SearchPosition, decode_search_cursor, encode_search_cursor, fetch_page

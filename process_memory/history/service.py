@@ -20,7 +20,7 @@ from process_memory.history.proving import Prover
 from process_memory.history.reading import Reader
 from process_memory.history.redacting import Redactor
 from process_memory.history.store import HistoryStore
-from process_memory.history.tail import AppendNotifier
+from process_memory.history.tail import DEFAULT_MAX_WAITING, AppendNotifier
 from process_memory.history.trees import TreeKeeper
 from process_memory.history.verifying import Verifier
 from process_memory.history.wakeups import HostWakeups
@@ -36,7 +36,7 @@ class HistoryService:
         clock: Callable[[], datetime] = utc_now,
         recorder: Callable[[], str | None] = lambda: None,
         projections: Sequence[Projection] = (),
-        max_waiting: int = 512,
+        max_waiting: int = DEFAULT_MAX_WAITING,
         wakeups: HostWakeups | None = None,
     ) -> None:
         self.context = HistoryContext(

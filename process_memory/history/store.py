@@ -13,8 +13,9 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from typing import ClassVar
 
-from process_memory.history.entry import StoredEntry
+from process_memory.entry import StoredEntry
 from process_memory.history.projections import ProjectedEntries
 from process_memory.history.queries import HistoryQuery, SearchQuery
 from process_memory.history.summaries import InstanceSummary
@@ -156,6 +157,8 @@ class Erasure(ABC):
 class HistoryStore(ABC):
     """One backend's capabilities over one database, and the database's own upkeep."""
 
+    #: The backend's name in the registries (registry.py): its memory index is the one of the same name.
+    backend: ClassVar[str]
     entries: EntryLog
     blobs: BlobStore
     trees: TreeStore

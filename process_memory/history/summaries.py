@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from process_memory.history.entry import StoredEntry
+from process_memory.entry import StoredEntry
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from process_memory.history.entry import StoredEntry
+from process_memory.entry import StoredEntry
 from process_memory.history.wakeups import HostWakeups
+
+#: Live-tail readers one process holds at most, unless configured (PROCESS_MEMORY_MAX_TAIL_WAITING).
+DEFAULT_MAX_WAITING = 512
 
 
 class AppendNotifier:
     """Tells of appends, and holds the readers waiting for one."""
 
-    def __init__(self, max_waiting: int = 512, wakeups: HostWakeups | None = None) -> None:
+    def __init__(self, max_waiting: int = DEFAULT_MAX_WAITING, wakeups: HostWakeups | None = None) -> None:
         #: Wakes live-tail readers in this host's other processes after an append, and this one's after theirs.
         self.wakeups = wakeups
         self._appended = threading.Condition()

@@ -15,94 +15,11 @@ rebuilds the instance's tree from its chain.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-
 from process_memory.history.store import HistoryStore
-from process_memory.proofs.tlog import (
-    HASH_SIZE,
-    hash_written_by,
-    record_hash,
-    split_stored_hash_index,
-    stored_hashes,
-    tree_hash,
-)
+from process_memory.proofs.trees import ChainTree, InstanceTree
 
-#: Reads the ``tree`` of the instance's entries at these seqs; a seq with no entry or no tree is left out.
-TreeReader = Callable[[Sequence[int]], dict[int, bytes]]
-
-
-class MissingTree(LookupError):
-    """A hash of the tree that no stored entry holds: an entry stored before trees, or none at all."""
-
-
-class InstanceTree:
-    """One instance's stored tree hashes: those its entries hold, and those of entries about to be stored."""
-
-    def __init__(self, read: TreeReader) -> None:
-        self._read = read
-        self._known: dict[int, bytes] = {}
-
-    def hashes_of(self, seq: int, entry_hash: str) -> bytes | None:
-        """The ``tree`` of the entry at ``seq`` whose chain hash is ``entry_hash``; None when an older entry
-        it needs has none. Entries must be given in seq order; each is remembered for those after it."""
-        try:
-            tree = b"".join(stored_hashes(seq, record_hash(bytes.fromhex(entry_hash)), self.read))
-        except MissingTree:
-            return None
-        self._known[seq] = tree
-        return tree
-
-    def read(self, indexes: Sequence[int]) -> list[bytes]:
-        """The stored hashes at these indexes (proofs/tlog.py's HashReader); raise MissingTree for one not kept."""
-        places = [hash_written_by(*split_stored_hash_index(index)) for index in indexes]
-        self._fetch(seq for seq, _ in places)
-        hashes = []
-        for seq, position in places:
-            tree = self._known.get(seq)
-            if tree is None or len(tree) < (position + 1) * HASH_SIZE:
-                raise MissingTree(seq)
-            hashes.append(tree[position * HASH_SIZE : (position + 1) * HASH_SIZE])
-        return hashes
-
-    def forget_but_the_frontier(self, size: int) -> None:
-        """Keep only what appends after the first ``size`` entries can need: the roots of the complete
-        subtrees that make up the tree of that size, one per set bit of ``size`` (rebuilding a long
-        instance's tree then holds log n hashes, not n)."""
-        frontier, end = set(), 0
-        for bit in reversed(range(size.bit_length())):
-            if size >> bit & 1:
-                end += 1 << bit
-                frontier.add(end - 1)
-        self._known = {seq: tree for seq, tree in self._known.items() if seq in frontier}
-
-    def _fetch(self, seqs: Iterable[int]) -> None:
-        wanted = sorted({seq for seq in seqs if seq not in self._known})
-        if wanted:
-            self._known.update(self._read(wanted))
-
-
-#: Tree hashes saved per store call while a tree is rebuilt.
+#: Entries whose tree hashes are saved in one write, and instances listed per read, while rebuilding.
 REBUILD_BATCH = 1000
-
-
-class ChainTree:
-    """The tree of a chain's entries given in seq order, holding only log n hashes: its root at any point."""
-
-    def __init__(self) -> None:
-        self._tree = InstanceTree(lambda seqs: {})  # every hash it needs was computed here, from earlier entries
-        self.size = 0
-
-    def add(self, entry_hash: str) -> None:
-        """Add the next entry (at seq ``size``) by its chain hash."""
-        self._tree.hashes_of(self.size, entry_hash)
-        self.size += 1
-        if self.size % REBUILD_BATCH == 0:
-            self._tree.forget_but_the_frontier(self.size)
-
-    def root(self) -> bytes:
-        """The root of the tree of the entries added so far."""
-        self._tree.forget_but_the_frontier(self.size)
-        return tree_hash(self.size, self._tree.read)
 
 
 class TreeKeeper:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from process_memory.history.context import HistoryContext
-from process_memory.history.redacting import RedactionLedger
+from process_memory.proofs.redactions import RedactionLedger
 
 
 @dataclass(frozen=True)

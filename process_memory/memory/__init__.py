@@ -15,6 +15,7 @@ import weakref
 from process_memory.history.store import HistoryStore
 from process_memory.memory.index import MemoryIndex
 from process_memory.memory.projection import MemoryProjection
+from process_memory.registry import MEMORY_INDEXES
 
 _INDEXES: weakref.WeakKeyDictionary[HistoryStore, MemoryIndex] = weakref.WeakKeyDictionary()
 
@@ -24,22 +25,7 @@ def memory_index_of(history: HistoryStore) -> MemoryIndex:
     (one per store, however many apps are made over it)."""
     index = _INDEXES.get(history)
     if index is None:
-        index = _new_index(history)
+        index = MEMORY_INDEXES.create(history.backend, history)
         history.attach_projection(MemoryProjection.name, index)
         _INDEXES[history] = index
     return index
-
-
-def _new_index(history: HistoryStore) -> MemoryIndex:
-    from process_memory.history.mongo import MongoHistoryStore
-    from process_memory.history.sql import SQLHistoryStore
-
-    if isinstance(history, SQLHistoryStore):
-        from process_memory.memory.sql import SQLMemoryIndex
-
-        return SQLMemoryIndex(history)
-    if isinstance(history, MongoHistoryStore):
-        from process_memory.memory.mongo import MongoMemoryIndex
-
-        return MongoMemoryIndex(history)
-    raise TypeError(f"no memory index keeps the current memory beside a {type(history).__name__}")

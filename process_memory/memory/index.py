@@ -9,41 +9,9 @@ what a fold wrote (``ViewStore``) and answers the indexed questions below (``Lin
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 
+from process_memory.memory.lineage_queries import EventQuery, ReaderQuery
 from process_memory.memory.view import CurrentMemory, ViewWrite
-
-#: The only scope whose reads and events the reprocessing queries consider.
-EXECUTION_SCOPE = "execution"
-
-
-@dataclass(frozen=True)
-class ReaderQuery:
-    """Instances that read (by query, in execution scope) from these tables of these tags, optionally these entities."""
-
-    #: tag (the post's ``image``) → the tables whose reads count.
-    tables_by_tag: dict[str, list[str]]
-    #: Canonical JSON of entity ids; None: any entity (the tables alone decide).
-    entities: list[str] | None = None
-    after: str | None = None
-    limit: int = 100
-    #: Only instances whose id starts with this (the prefix the request's key is limited to).
-    within: str = ""
-
-
-@dataclass(frozen=True)
-class EventQuery:
-    """A process's current events by reference date, in a window (bounds inclusive, as date keys)."""
-
-    process_id: str
-    begin: str
-    end: str
-    scope: str = EXECUTION_SCOPE
-    #: The (reference date key, instance id) of the last event of the previous page.
-    after: tuple[str, str] | None = None
-    limit: int = 100
-    #: Only instances whose id starts with this (the prefix the request's key is limited to).
-    within: str = ""
 
 
 class ViewStore(ABC):

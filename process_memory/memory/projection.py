@@ -11,8 +11,8 @@ import json
 from collections.abc import Callable, Sequence
 
 from process_memory.chain import json_value
+from process_memory.entry import NewEntry, StoredEntry
 from process_memory.exceptions import InvalidInput
-from process_memory.history.entry import NewEntry, StoredEntry
 from process_memory.history.projections import Projection
 from process_memory.memory.document import MEMORY_FORMAT, MEMORY_MARKER, MemoryPost, is_memory_marked, parse_memory
 

@@ -17,10 +17,9 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 
-from process_memory.chain import canonical_json
 from process_memory.formats import utc_now
-from process_memory.memory.document import date_key, event_date, naive_utc
-from process_memory.memory.index import EventQuery, ReaderQuery
+from process_memory.memory.document import event_date
+from process_memory.memory.lineage_queries import EventQuery, ReaderQuery, entity_keys, utc_key
 from process_memory.memory.service import MemoryService
 from process_memory.memory.view import CurrentMemory
 from process_memory.paging import Page, fetch_page
@@ -39,16 +38,6 @@ def _every(read_page: Callable[[Any, int], list[_Item]], position: Callable[[_It
         if len(batch) < ALL_BATCH:
             return
         after = position(batch[-1])
-
-
-def utc_key(moment: datetime, where: str) -> str:
-    """Return a moment's date key, reading a moment without offset as UTC (the original shifted it by Brazil/East)."""
-    return date_key(naive_utc(moment, where)) or ""
-
-
-def entity_keys(ids: Iterable[Any]) -> list[str]:
-    """Return entity ids as their index keys: canonical JSON, so an id matches only an equal JSON value."""
-    return [canonical_json(entity).decode() for entity in ids]
 
 
 class LineageService:

@@ -16,9 +16,9 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from process_memory.entry import NewEntry, StoredEntry
 from process_memory.exceptions import Conflict, InvalidInput, NotFound
 from process_memory.formats import check_instance_id
-from process_memory.history.entry import NewEntry, StoredEntry
 from process_memory.history.queries import HistoryQuery, InstanceQuery
 from process_memory.history.service import HistoryService
 from process_memory.memory.document import HEADER_FIELDS, MEMORY_FORMAT, MEMORY_MARKER, parse_memory, unwrap

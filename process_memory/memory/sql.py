@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -108,6 +109,8 @@ def _tag_and_table(columns: Any, query: ReaderQuery) -> Any:
 
 class SQLMemoryIndex(SQLProjectionHook, MemoryIndex):
     """MemoryIndex over the memory tables, in the history store's database; the memory projection's hook there."""
+
+    migrations = Path(__file__).parent / "migrations"
 
     def __init__(self, history: SQLHistoryStore) -> None:
         self.history = history

@@ -10,7 +10,8 @@ Usable on its own::
     store.set("job-7", b"step=4", if_version=version)   # VersionConflict if someone got there first
 
 Backends: MemoryStore (one process), FileStore (one host), SQLStore (SQLite or
-PostgreSQL) and RedisStore (many hosts). docs/state.md compares them.
+PostgreSQL) and RedisStore (many hosts); ``registry.STATE_STORES`` builds one by name.
+docs/state.md compares them.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ __all__ = [
     "Seconds",
     "StateStore",
     "VersionConflict",
-    "create_state_store",
 ]
 
 
@@ -39,26 +39,3 @@ def __getattr__(name: str) -> object:
 
         return RedisStore
     raise AttributeError(name)
-
-
-def create_state_store(
-    backend: str,
-    *,
-    file_dir: str | None = None,
-    sql_url: str | None = None,
-    sql_table: str = "process_memory_state",
-    redis_url: str | None = None,
-    max_entries: int | None = None,
-) -> StateStore:
-    """Return the root store of a backend by name: ``memory``, ``file``, ``sql`` or ``redis``."""
-    if backend == "memory":
-        return MemoryStore(max_entries=max_entries)
-    if backend == "file" and file_dir:
-        return FileStore(file_dir)
-    if backend == "sql" and sql_url:
-        return SQLStore(sql_url, sql_table)
-    if backend == "redis" and redis_url:
-        from process_memory.stores.redis import RedisStore
-
-        return RedisStore(redis_url)
-    raise ValueError(f"state backend {backend!r} needs its location (directory or URL)")

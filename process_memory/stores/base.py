@@ -20,6 +20,8 @@ Seconds = int | float | timedelta
 
 #: Keys are any NUL-free text of at most this many UTF-8 bytes (it fits every backend's index).
 MAX_KEY_BYTES = 1024
+#: The SQL state store's table, unless configured (PROCESS_MEMORY_STATE_SQL_TABLE).
+DEFAULT_STATE_TABLE = "process_memory_state"
 _NAMESPACE_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from process_memory.db import ProcessLocalEngine, unavailable_on
 from process_memory.statements import DriverStatement
-from process_memory.stores.base import StateStore, VersionConflict, new_version, remaining_seconds
+from process_memory.stores.base import DEFAULT_STATE_TABLE, StateStore, VersionConflict, new_version, remaining_seconds
 
 _unavailable_on_database_error = unavailable_on(OperationalError)
 
@@ -71,7 +71,7 @@ class SQLStore(StateStore):
     def __init__(
         self,
         url: str,
-        table: str = "process_memory_state",
+        table: str = DEFAULT_STATE_TABLE,
         clock: Callable[[], float] = time.time,
         timeout_ms: int = 5000,
         *,

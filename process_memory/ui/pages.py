@@ -19,8 +19,8 @@ from process_memory.api import history_service, lineage_service, within_key
 from process_memory.api.lineage_schemas import ReaderArgsSchema
 from process_memory.api.schemas import HistoryArgsSchema, InstanceListArgsSchema
 from process_memory.config import Settings
+from process_memory.entry import StoredEntry
 from process_memory.formats import MAX_SEQ
-from process_memory.history.entry import StoredEntry
 from process_memory.history.queries import HistoryQuery, InstanceQuery
 from process_memory.memory.document import is_memory_marked, parse_memory
 from process_memory.ui.badge import verify_badge

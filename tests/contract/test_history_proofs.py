@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
+from process_memory.entry import NewEntry
 from process_memory.exceptions import Conflict, NotFound
-from process_memory.history.entry import NewEntry
 from process_memory.history.service import HistoryService
 from process_memory.proofs.checkpoints import open_checkpoint
 from process_memory.proofs.notes import Signer, Verifier, generate_key

@@ -19,8 +19,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from process_memory.history.service import HistoryService
-from process_memory.history.trees import InstanceTree
 from process_memory.proofs.tlog import check_record, check_tree, tree_hash
+from process_memory.proofs.trees import InstanceTree
 from tests.backends import RawAccess
 from tests.conftest import Backend
 

@@ -14,10 +14,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from process_memory.entry import NewEntry, StoredEntry
 from process_memory.exceptions import Conflict, DuplicateEntry, InvalidInput, PreconditionFailed, StoreUnavailable
 from process_memory.formats import format_timestamp
 from process_memory.history.appending import MAX_APPEND_ATTEMPTS, MAX_METADATA_BYTES
-from process_memory.history.entry import NewEntry, StoredEntry
 from process_memory.history.queries import HistoryQuery
 from process_memory.history.service import HistoryService
 from process_memory.history.store import HistoryStore

@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 
 from process_memory.history import trees
 from process_memory.history.store import HistoryStore
-from process_memory.history.trees import InstanceTree
 from process_memory.proofs.tlog import check_record, prove_record, record_hash, tree_hash
+from process_memory.proofs.trees import InstanceTree
 from tests.backends import RawAccess
 from tests.test_tlog import mth
 

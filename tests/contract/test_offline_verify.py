@@ -25,7 +25,7 @@ from flask.testing import FlaskClient
 from process_memory import create_app
 from process_memory.chain import canonical_json, sha256_hex
 from process_memory.client.cli import main
-from process_memory.history.entry import chain_hash
+from process_memory.entry import chain_hash
 from process_memory.history.service import HistoryService
 from process_memory.proofs.notes import Signer, generate_key
 from process_memory.proofs.tlog import check_tree

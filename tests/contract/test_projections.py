@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from pymongo.database import Database
 from sqlalchemy.engine import Connection
 
+from process_memory.entry import NewEntry, StoredEntry
 from process_memory.exceptions import Conflict, InvalidInput
-from process_memory.history.entry import NewEntry, StoredEntry
 from process_memory.history.mongo import MongoHistoryStore
 from process_memory.history.mongo.projections import MongoProjectionHook
 from process_memory.history.projections import ProjectedEntries, Projection

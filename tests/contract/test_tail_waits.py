@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from process_memory.entry import NewEntry
 from process_memory.exceptions import TooManyWaiting
 from process_memory.history import reading
-from process_memory.history.entry import NewEntry
 from process_memory.history.queries import HistoryQuery
 from process_memory.history.service import HistoryService
 from process_memory.history.wakeups import HostWakeups

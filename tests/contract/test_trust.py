@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from process_memory import create_app
-from process_memory.history.entry import NewEntry
+from process_memory.entry import NewEntry
 from process_memory.history.service import HistoryService
 from tests.conftest import Backend
 from tests.keys import KeySet, write_test_keys

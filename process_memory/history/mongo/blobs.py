@@ -11,7 +11,7 @@ from bson.errors import InvalidId
 from pymongo.errors import ConnectionFailure
 
 from process_memory.db import unavailable_on
-from process_memory.history.entry import DATA_FIELD, ERASED_DATA
+from process_memory.entry import DATA_FIELD, ERASED_DATA
 from process_memory.history.mongo.database import MongoCollections
 from process_memory.history.store import BlobStore, Erasure
 

@@ -10,7 +10,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from process_memory.db import ProcessLocal
-from process_memory.history.entry import StoredEntry
+from process_memory.entry import StoredEntry
 from process_memory.history.mongo.documents import entry_from_document, entry_key
 
 #: The summary's record of the first seq stored under its key (documents.entry_key).

@@ -1,6 +1,6 @@
 """The MongoDB history's documents and indexes, and how entries and summaries map to documents.
 
-An entry's fields come from the entry record (history/entry.py); ``data`` and
+An entry's fields come from the entry record (entry.py); ``data`` and
 ``metadata`` are canonical JSON strings (docs/storage.md says why), and only
 typed, validated values ever reach a filter.
 """
@@ -13,8 +13,8 @@ from bson import Binary, ObjectId
 from pymongo import ASCENDING
 from pymongo.collection import Collection
 
+from process_memory.entry import STORED_FIELDS, StoredEntry
 from process_memory.formats import prefix_end
-from process_memory.history.entry import STORED_FIELDS, StoredEntry
 from process_memory.history.summaries import InstanceSummary
 from process_memory.paging import SearchPosition
 

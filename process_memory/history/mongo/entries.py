@@ -18,8 +18,8 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from process_memory.db import unavailable_on
+from process_memory.entry import StoredEntry
 from process_memory.exceptions import DuplicateEntry, StoreUnavailable
-from process_memory.history.entry import StoredEntry
 from process_memory.history.mongo.database import KEYED_FROM, MongoCollections
 from process_memory.history.mongo.documents import (
     after_position,

@@ -26,6 +26,8 @@ class MongoHistoryStore(HistoryStore):
     """History entries in one collection, summaries in another, large data in GridFS; projections' collections
     beside them."""
 
+    backend = "mongo"
+
     def __init__(
         self,
         uri: str,

@@ -18,8 +18,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from process_memory.db import ProcessLocalEngine, unavailable_on
+from process_memory.entry import STORED_FIELDS, StoredEntry
 from process_memory.exceptions import DuplicateEntry
-from process_memory.history.entry import STORED_FIELDS, StoredEntry
 from process_memory.history.projections import ProjectedEntries
 from process_memory.history.queries import HistoryQuery, SearchQuery
 from process_memory.history.sql.notify import AppendListener, channel_name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 
 from sqlalchemy.engine import Connection
 
@@ -10,7 +11,12 @@ from process_memory.history.projections import ProjectedEntries
 
 
 class SQLProjectionHook(ABC):
-    """A projection's writer on SQL; its tables are declared on the store's metadata, so the store creates them."""
+    """A projection's writer on SQL. Its tables are declared on the store's metadata, and its Alembic revisions
+    (a branch of its own) bring them up to date with the store's; a projection without revisions yet has its
+    tables created as declared."""
+
+    #: The directory of the projection's revisions (history/sql/migrations/ says how they are run), if any.
+    migrations: Path | None = None
 
     @abstractmethod
     def write(self, conn: Connection, projected: ProjectedEntries) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import OperationalError
 
 from process_memory.db import ProcessLocalEngine, unavailable_on
-from process_memory.history.entry import DATA_FIELD, ERASED_DATA, shown_name
+from process_memory.entry import DATA_FIELD, ERASED_DATA, shown_name
 from process_memory.history.sql.tables import Tables
 from process_memory.history.store import Erasure
 

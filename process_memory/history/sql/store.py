@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from process_memory.db import ProcessLocalEngine
 from process_memory.history.sql.blobs import SQLBlobs
 from process_memory.history.sql.entries import SQLEntries, SQLSearch, unavailable_on_database_error
+from process_memory.history.sql.migrations import HISTORY_REVISIONS, upgrade
 from process_memory.history.sql.projections import SQLProjectionHook
 from process_memory.history.sql.redaction import SQLErasure
 from process_memory.history.sql.summaries import SQLSummaries
@@ -23,6 +24,7 @@ from process_memory.history.store import HistoryStore
 class SQLHistoryStore(HistoryStore):
     """History entries, summaries, trees and offloaded data in four SQL tables; projections' tables beside them."""
 
+    backend = "sql"
     entries: SQLEntries
 
     def __init__(self, url: str, table_prefix: str = "process_memory", timeout_ms: int = 5000) -> None:
@@ -31,7 +33,7 @@ class SQLHistoryStore(HistoryStore):
         self.tables = build_tables(table_prefix, dialect)
         #: Every table of the store's database: projections declare theirs here, and the schema is made from it.
         self.metadata = self.tables.entries.metadata
-        self.engine = ProcessLocalEngine(url, timeout_ms, self.metadata)
+        self.engine = ProcessLocalEngine(url, timeout_ms, self.metadata, schema=self._migrate)
         self._projection_hooks: dict[str, SQLProjectionHook] = {}
         self.trees = SQLTrees(self.engine, self.tables)
         self.entries = SQLEntries(self.engine, self.tables, self.trees, self._projection_hooks, table_prefix)
@@ -39,6 +41,13 @@ class SQLHistoryStore(HistoryStore):
         self.blobs = SQLBlobs(self.engine, self.tables)
         self.search_index = SQLSearch(self.engine, self.tables)
         self.erasure = SQLErasure(self.engine, self.tables)
+
+    def _migrate(self, engine: Engine) -> None:
+        """Run the history's revisions and every projection's (history/sql/migrations/), then create the tables
+        of projections that have none yet as they declare them."""
+        revisions = [hook.migrations for hook in self._projection_hooks.values() if hook.migrations is not None]
+        upgrade(engine, self.table_prefix, [HISTORY_REVISIONS, *revisions])
+        self.metadata.create_all(engine)
 
     def _connect(self) -> Engine:
         return self.engine.get()

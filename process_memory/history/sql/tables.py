@@ -1,6 +1,6 @@
 """The SQL history's three tables, and how entries and summaries map to their rows.
 
-The entries table's columns come from the entry record (history/entry.py);
+The entries table's columns come from the entry record (entry.py);
 PostgreSQL also gets JSONB copies of data and metadata, for psql.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from process_memory.history.entry import FIELD_SPECS, STORED_FIELDS, FieldSpec, StoredEntry, shown_name
+from process_memory.entry import FIELD_SPECS, STORED_FIELDS, FieldSpec, StoredEntry, shown_name
 from process_memory.history.summaries import InstanceSummary
 
 

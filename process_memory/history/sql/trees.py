@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from process_memory.db import ProcessLocalEngine, unavailable_on
-from process_memory.history.entry import StoredEntry
+from process_memory.entry import StoredEntry
 from process_memory.history.sql.tables import Tables
 from process_memory.history.store import TreeStore
 from process_memory.statements import DriverStatement

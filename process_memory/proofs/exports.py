@@ -2,7 +2,7 @@
 
 An export (GET …/export, one entry per line) is checked against a signed
 checkpoint of its instance: every entry's data against its size and digest,
-its hash against the recipe (history/entry.py), the chain's links, each
+its hash against the recipe (entry.py), the chain's links, each
 redacted entry against the redaction entry that must follow it, and the tree of
 the entries up to the checkpoint's size against the root the checkpoint signed
 (so none of them was changed, removed, added or reordered since). The Go
@@ -15,10 +15,10 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from process_memory.history.entry import StoredEntry, entry_problem, stored_from_shown
-from process_memory.history.redacting import RedactionLedger
-from process_memory.history.trees import ChainTree
+from process_memory.entry import StoredEntry, entry_problem, stored_from_shown
 from process_memory.proofs.checkpoints import Checkpoint
+from process_memory.proofs.redactions import RedactionLedger
+from process_memory.proofs.trees import ChainTree
 
 #: The extension line a checkpoint of this service carries: the chain hash of its last entry.
 HEAD_LINE = "head "
