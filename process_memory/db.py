@@ -139,10 +139,15 @@ def _end_writer_transaction(conn: Connection, commit: bool) -> None:
 class ProcessLocalEngine:
     """A SQLAlchemy engine made on first use in each process, with its tables created once there."""
 
-    def __init__(self, url: str, timeout_ms: int, metadata: sa.MetaData) -> None:
+    def __init__(
+        self, url: str, timeout_ms: int, metadata: sa.MetaData, schema: Callable[[Engine], None] | None = None
+    ) -> None:
         self.url = make_url(url)
         self._timeout_ms = timeout_ms
         self.metadata = metadata
+        #: Brings the database's tables up to date (the history's Alembic revisions); default: create the
+        #: metadata's tables that are missing and add the nullable columns an older release's lack.
+        self._schema = schema or self._create_and_add_columns
         self._engine = ProcessLocal(self._create, self._create_tables)
         self._writer: SQLiteWriterLock | None = None
         self._group: GroupCommit | None = None
@@ -259,16 +264,17 @@ class ProcessLocalEngine:
         for attempt in range(1, SCHEMA_ATTEMPTS + 1):
             try:
                 with self._writer.held() if self._writer is not None else contextlib.nullcontext():
-                    self.metadata.create_all(engine)
-                    self._add_new_columns(engine)
+                    self._schema(engine)
                 return
             except sa.exc.DBAPIError:
                 if attempt == SCHEMA_ATTEMPTS:
                     raise
                 time.sleep(0.02 * attempt)
 
-    def _add_new_columns(self, engine: Engine) -> None:
-        """Add the nullable columns a newer release declares to tables an older one created."""
+    def _create_and_add_columns(self, engine: Engine) -> None:
+        """Create the missing tables; add the nullable columns a newer release declares to tables an older one
+        created."""
+        self.metadata.create_all(engine)
         inspector = sa.inspect(engine)
         for table in self.metadata.sorted_tables:
             present = {column["name"] for column in inspector.get_columns(table.name)}

@@ -1,0 +1,109 @@
+"""A database made by the release before Alembic (tests/fixtures/release_1_0, from main at f144c44) is brought up
+to date at start-up: every table and index reaches it, its histories still verify, read and grow."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+
+from process_memory import create_app
+from process_memory.config import Settings
+from tests.services import PostgresServer
+
+FIXTURES = Path(__file__).parent / "fixtures" / "release_1_0"
+RUN = "6a1f2f0e-31c4-4d7c-9a55-6f1f6c1f0d10"
+MEMORY = "0b0e5f3e-6a41-4d7c-9a55-6f1f6c1f0d11"
+#: The indexes release 1.0 has, by table (their names, as the schema declares them).
+INDEXES = {
+    "process_memory_entries": {
+        "process_memory_entries_instance_type_seq",
+        "process_memory_entries_instance_recorded_at",
+        "process_memory_entries_data_blob",
+        "process_memory_entries_type_recorded_at",
+        "process_memory_entries_recorded_at",
+    },
+    "process_memory_blobs": {"ix_process_memory_blobs_created_at"},
+    "process_memory_memory_views": {
+        "process_memory_memory_views_process_date",
+        "process_memory_memory_views_original_time",
+    },
+    "process_memory_memory_reads": {"process_memory_memory_reads_entity", "process_memory_memory_reads_instance"},
+    "process_memory_memory_read_tables": {
+        "process_memory_memory_read_tables_tag",
+        "process_memory_memory_read_tables_instance",
+    },
+    "process_memory_memory_items": {"process_memory_memory_items_type"},
+}
+#: An index a release before 1.0 lacked (the search's): the upgrade must add it to that release's table.
+ADDED_LATER = ("process_memory_entries", "process_memory_entries_type_recorded_at")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def old_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a copy of the release's database, on its engine."""
+    if request.param == "sqlite":
+        shutil.copy(FIXTURES / "history.sqlite3", tmp_path / "history.sqlite3")
+        yield f"sqlite:///{tmp_path / 'history.sqlite3'}"
+        return
+    postgres: PostgresServer = request.getfixturevalue("postgres")
+    name = f"upgrade_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    psql = [str(postgres.bindir / "psql"), "-v", "ON_ERROR_STOP=1", "-q", "-h", "127.0.0.1", "-p", str(postgres.port)]
+    dump = (FIXTURES / "history.postgresql.sql").read_bytes()
+    subprocess.run([*psql, "-U", "postgres", "-d", name], input=dump, check=True, capture_output=True)
+    yield postgres.url.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+def _indexes(engine: sa.Engine) -> dict[str, set[str]]:
+    inspector = sa.inspect(engine)
+    return {table: {index["name"] for index in inspector.get_indexes(table)} for table in INDEXES}
+
+
+def test_a_database_of_the_release_before_alembic_is_brought_up_to_date(old_database: str) -> None:
+    engine = sa.create_engine(old_database)
+    with engine.begin() as conn:  # as a release before the index had it
+        conn.execute(sa.text(f"DROP INDEX {ADDED_LATER[1]}"))
+    assert ADDED_LATER[1] not in _indexes(engine)[ADDED_LATER[0]]
+    assert "process_memory_schema_version" not in sa.inspect(engine).get_table_names()
+
+    app = create_app(Settings(database_url=old_database, max_inline_data=4096))
+    app.test_cli_runner().invoke(args=["history", "init"])
+    client: FlaskClient = app.test_client()
+
+    with engine.connect() as conn:
+        versions = set(conn.execute(sa.text("SELECT version_num FROM process_memory_schema_version")).scalars())
+    assert versions == {"h0001", "m0001"}
+    found = _indexes(engine)
+    assert all(INDEXES[table] <= found[table] for table in INDEXES), found
+    # What the release stored still verifies, reads (offloaded and redacted data included) and grows.
+    assert client.get(f"/api/v1/instances/{RUN}/verify").get_json() == {"ok": True, "checked": 8, "first_bad_seq": None}
+    assert len(client.get(f"/api/v1/instances/{RUN}/history/6").get_json()["data"]["rows"]) == 200
+    assert client.get(f"/api/v1/instances/{RUN}/history/2").get_json()["data"] is None
+    appended = client.post(f"/api/v1/instances/{RUN}/history", json={"type": "row", "data": {"n": 6}})
+    assert appended.status_code == 201 and appended.get_json()["seq"] == 8
+    assert client.get(f"/{MEMORY}/head").get_json()["event"]["name"] == "load"
+    readers = client.post("/instances/bytags", json={"tables_grouped_by_tags": {"img": ["tb_usina"]}})
+    assert MEMORY in str(readers.get_json())
+    engine.dispose()
+
+
+def test_starting_again_changes_nothing(old_database: str) -> None:
+    for _ in range(2):
+        app = create_app(Settings(database_url=old_database, max_inline_data=4096))
+        assert app.test_cli_runner().invoke(args=["history", "init"]).exit_code == 0
+    engine = sa.create_engine(old_database)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM process_memory_schema_version")).scalar() == 2
+    engine.dispose()
