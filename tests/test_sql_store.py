@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import threading
 import uuid
@@ -21,6 +22,8 @@ from process_memory.history.sql import SQLHistoryStore
 from process_memory.services import services
 from tests.services import PostgresServer, wait_until
 
+#: An instance of the release database in tests/fixtures/release_1_0 (eight entries, none with recorded_by).
+OLD_RUN = "6a1f2f0e-31c4-4d7c-9a55-6f1f6c1f0d10"
 API = "/api/v1/instances"
 
 
@@ -102,7 +105,7 @@ def test_history_init_creates_the_schema_ahead_of_time(tmp_path: Path) -> None:
     tables = set(sa.inspect(sa.create_engine(url)).get_table_names())
     memory = {f"process_memory_memory_{part}" for part in ("views", "reads", "read_tables", "items")}
     history = {f"process_memory_{part}" for part in ("entries", "instances", "blobs", "trees")}
-    assert tables == history | memory
+    assert tables == history | memory | {"process_memory_schema_version"}
 
 
 def test_history_gc_removes_only_unreferenced_old_blobs(tmp_path: Path) -> None:
@@ -152,17 +155,18 @@ def test_search_across_instances_reads_an_index_on_postgres(postgres: PostgresSe
 
 
 def test_a_table_from_before_recorded_by_gets_the_column_and_its_entries_still_verify(tmp_path: Path) -> None:
+    # The release before Alembic's database (tests/test_migrations.py), as a release before recorded_by left it.
+    shutil.copy(Path(__file__).parent / "fixtures" / "release_1_0" / "history.sqlite3", tmp_path / "h.sqlite3")
     url = f"sqlite:///{tmp_path / 'h.sqlite3'}"
-    service = HistoryService(SQLHistoryStore(url), 4096)
-    service.appender.append_entry("old", NewEntry(type="t", data={"n": 1}))
     engine = sa.create_engine(url)
-    with engine.begin() as conn:  # the table as an older release created it
+    with engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE process_memory_entries DROP COLUMN recorded_by"))
     upgraded = HistoryService(SQLHistoryStore(url), 4096, recorder=lambda: "ci")
-    upgraded.appender.append_entry("old", NewEntry(type="t", data={"n": 2}))
+    upgraded.appender.append_entry(OLD_RUN, NewEntry(type="t", data={"n": 2}))
     assert "recorded_by" in {column["name"] for column in sa.inspect(engine).get_columns("process_memory_entries")}
-    assert [entry.recorded_by for entry in upgraded.reader.read_history("old", HistoryQuery()).items] == [None, "ci"]
-    assert upgraded.verifier.verify("old").ok
+    recorded_by = [entry.recorded_by for entry in upgraded.reader.read_history(OLD_RUN, HistoryQuery()).items]
+    assert recorded_by == [None] * 8 + ["ci"]
+    assert upgraded.verifier.verify(OLD_RUN).ok
 
 
 def test_a_notification_wakes_a_reader_served_by_another_host(
