@@ -82,11 +82,11 @@ def on_starting(server: Any) -> None:
     _reset_metrics_directory()
     from process_memory.auth import access_at_start
     from process_memory.config import ConfigError, Settings
-    from process_memory.history import create_history_store
+    from process_memory.registry import HISTORY_STORES, history_backend
 
     try:
         settings = Settings.from_env()
-        store = create_history_store(settings)
+        store = HISTORY_STORES.create(history_backend(settings), settings)
     except ConfigError:
         return  # each worker reports the bad variable and gunicorn stops
     may_start, line = access_at_start(
