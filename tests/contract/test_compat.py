@@ -85,8 +85,9 @@ def test_instance_routes(client: FlaskClient, backend: Any, iid: str) -> None:
     for n in range(3):
         client.post(f"/memory/{iid}", json={"n": n})
     assert iid in client.get("/instances").get_json()
-    # The Mongo fixtures name their database pm_test; SQL keeps the original's default name, "platform".
-    database = "platform" if backend.name in ("sqlite", "postgresql") else "pm_test"
+    # The database the fixture's settings name: pm_test for the Mongo fixtures; SQL keeps the original's default.
+    database = backend.settings.docdb_database_name
+    assert database in ("pm_test", "platform")
     assert client.get(f"/instances/{iid}").get_json() == {"full_name": f"{database}.{iid}", "aprox_doc_count": 3}
     assert client.get(f"/instances/{uuid.uuid4()}").get_json()["aprox_doc_count"] == 0
     assert client.get(f"/{iid}/head").status_code == 404  # documents without an event: no current memory
