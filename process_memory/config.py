@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from process_memory.auth import ApiKey, KeysFileError, load_keys_file
+from process_memory.db import DEFAULT_TIMEOUT_MS
 from process_memory.history.tail import DEFAULT_MAX_WAITING
 from process_memory.proofs.notes import NoteError, Signer, Verifier
 from process_memory.stores.base import DEFAULT_STATE_TABLE
@@ -59,7 +60,7 @@ class Settings:
     max_inline_data: int = MAX_INLINE_DATA_CEILING
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     #: How long a request waits for an unreachable history database (any backend) before answering 503.
-    database_timeout_ms: int = 5000
+    database_timeout_ms: int = DEFAULT_TIMEOUT_MS
     # from_env defaults to "file"; code that builds Settings by hand gets a store that writes nothing.
     state_backend: str = "memory"
     state_file_dir: str = str(DEFAULT_STATE_DIR)
@@ -99,6 +100,7 @@ class Settings:
         values.update(os.environ if environ is None else environ)
         docdb_uri = _mongo_uri(values)
         database_url = None if docdb_uri else _database_url(values)
+        defaults = cls()  # each default is the field's, written once above
         from process_memory.registry import STATE_STORES  # which itself reads Settings
 
         state_backend = values.get("PROCESS_MEMORY_STATE_BACKEND", "").strip() or "file"
@@ -109,26 +111,30 @@ class Settings:
         return cls(
             docdb_uri=docdb_uri,
             database_url=database_url,
-            docdb_database_name=_name(values, "DOCDB_DATABASE_NAME", "platform"),
-            docdb_collection=_name(values, "DOCDB_COLLECTION", "process_memory"),
+            docdb_database_name=_name(values, "DOCDB_DATABASE_NAME", defaults.docdb_database_name),
+            docdb_collection=_name(values, "DOCDB_COLLECTION", defaults.docdb_collection),
             max_inline_data=_int(
                 values, "DOCDB_MAX_DATA", MAX_INLINE_DATA_CEILING, 1, MAX_INLINE_DATA_CEILING, "bytes"
             ),
             max_request_bytes=_int(
-                values, "PROCESS_MEMORY_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, 1, 2**40, "bytes"
+                values, "PROCESS_MEMORY_MAX_REQUEST_BYTES", defaults.max_request_bytes, 1, 2**40, "bytes"
             ),
             state_backend=state_backend,
             state_file_dir=str(
                 Path(values.get("PROCESS_MEMORY_STATE_FILE_DIR", "").strip() or DEFAULT_STATE_DIR).resolve()
             ),
             state_sql_url=_state_sql_url(values, state_backend, database_url),
-            state_sql_table=_identifier(values, "PROCESS_MEMORY_STATE_SQL_TABLE", DEFAULT_STATE_TABLE),
+            state_sql_table=_identifier(values, "PROCESS_MEMORY_STATE_SQL_TABLE", defaults.state_sql_table),
             state_redis_url=_redis_url(values, state_backend),
             state_ttl=ttl or None,
-            state_max_bytes=_int(values, "PROCESS_MEMORY_STATE_MAX_BYTES", 1024 * 1024, 1, 64 * 1024 * 1024, "bytes"),
-            state_sweep_seconds=_int(values, "PROCESS_MEMORY_STATE_SWEEP_SECONDS", 300, 1, 86400, "seconds"),
+            state_max_bytes=_int(
+                values, "PROCESS_MEMORY_STATE_MAX_BYTES", defaults.state_max_bytes, 1, 64 * 1024 * 1024, "bytes"
+            ),
+            state_sweep_seconds=_int(
+                values, "PROCESS_MEMORY_STATE_SWEEP_SECONDS", defaults.state_sweep_seconds, 1, 86400, "seconds"
+            ),
             proxy_hops=_int(values, "PROCESS_MEMORY_PROXY_HOPS", 0, 0, 5),
-            max_tail_waiting=_int(values, "PROCESS_MEMORY_MAX_TAIL_WAITING", DEFAULT_MAX_WAITING, 0, 100_000),
+            max_tail_waiting=_int(values, "PROCESS_MEMORY_MAX_TAIL_WAITING", defaults.max_tail_waiting, 0, 100_000),
             api_keys=_api_keys(values, auth_off),
             auth_off=auth_off,
             metrics_open=_switch(values, "PROCESS_MEMORY_METRICS_OPEN", {"0": False, "1": True}),

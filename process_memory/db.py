@@ -27,6 +27,9 @@ from process_memory.sqlite_writer import GroupCommit, SQLiteWriterLock
 from process_memory.statements import DriverStatement, savepoint
 from process_memory.store_failures import store_failure
 
+#: How long a database may take to connect or answer, unless configured (Settings.database_timeout_ms).
+DEFAULT_TIMEOUT_MS = 5000
+
 #: How often a process tries to create the schema before its request fails (503).
 SCHEMA_ATTEMPTS = 10
 

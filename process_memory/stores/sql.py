@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
-from process_memory.db import ProcessLocalEngine, unavailable_on
+from process_memory.db import DEFAULT_TIMEOUT_MS, ProcessLocalEngine, unavailable_on
 from process_memory.statements import DriverStatement
 from process_memory.stores.base import DEFAULT_STATE_TABLE, StateStore, VersionConflict, new_version, remaining_seconds
 
@@ -73,7 +73,7 @@ class SQLStore(StateStore):
         url: str,
         table: str = DEFAULT_STATE_TABLE,
         clock: Callable[[], float] = time.time,
-        timeout_ms: int = 5000,
+        timeout_ms: int = DEFAULT_TIMEOUT_MS,
         *,
         _engine: ProcessLocalEngine | None = None,
         _namespace: str = "",

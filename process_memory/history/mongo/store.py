@@ -13,6 +13,7 @@ from typing import Any
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from process_memory.db import DEFAULT_TIMEOUT_MS
 from process_memory.history.mongo.blobs import GridFSBlobs, MongoErasure
 from process_memory.history.mongo.database import MongoCollections
 from process_memory.history.mongo.documents import create_indexes
@@ -33,7 +34,7 @@ class MongoHistoryStore(HistoryStore):
         uri: str,
         database_name: str,
         collection: str,
-        timeout_ms: int = 5000,
+        timeout_ms: int = DEFAULT_TIMEOUT_MS,
         client_factory: Callable[..., MongoClient[Any]] = MongoClient,
     ) -> None:
         self._projection_hooks: dict[str, MongoProjectionHook] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from process_memory.db import ProcessLocalEngine
+from process_memory.db import DEFAULT_TIMEOUT_MS, ProcessLocalEngine
 from process_memory.history.sql.blobs import SQLBlobs
 from process_memory.history.sql.entries import SQLEntries, SQLSearch, unavailable_on_database_error
 from process_memory.history.sql.migrations import HISTORY_REVISIONS, upgrade
@@ -27,7 +27,7 @@ class SQLHistoryStore(HistoryStore):
     backend = "sql"
     entries: SQLEntries
 
-    def __init__(self, url: str, table_prefix: str = "process_memory", timeout_ms: int = 5000) -> None:
+    def __init__(self, url: str, table_prefix: str = "process_memory", timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
         dialect = make_url(url).get_backend_name()
         self.table_prefix = table_prefix
         self.tables = build_tables(table_prefix, dialect)
