@@ -3,6 +3,7 @@ to date at start-up: every table and index reaches it, its histories still verif
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import uuid
@@ -15,6 +16,7 @@ from flask.testing import FlaskClient
 
 from process_memory import create_app
 from process_memory.config import Settings
+from process_memory.services import services
 from tests.services import PostgresServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "release_1_0"
@@ -40,9 +42,13 @@ INDEXES = {
         "process_memory_memory_read_tables_instance",
     },
     "process_memory_memory_items": {"process_memory_memory_items_type"},
+    "process_memory_state": {"process_memory_state_expires_at"},
 }
-#: An index a release before 1.0 lacked (the search's): the upgrade must add it to that release's table.
-ADDED_LATER = ("process_memory_entries", "process_memory_entries_type_recorded_at")
+#: Indexes a release before 1.0 lacked (the search's; the sweep's): the upgrade must add them to its tables.
+ADDED_LATER = [
+    ("process_memory_entries", "process_memory_entries_type_recorded_at"),
+    ("process_memory_state", "process_memory_state_expires_at"),
+]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -73,18 +79,24 @@ def _indexes(engine: sa.Engine) -> dict[str, set[str]]:
 
 def test_a_database_of_the_release_before_alembic_is_brought_up_to_date(old_database: str) -> None:
     engine = sa.create_engine(old_database)
-    with engine.begin() as conn:  # as a release before the index had it
-        conn.execute(sa.text(f"DROP INDEX {ADDED_LATER[1]}"))
-    assert ADDED_LATER[1] not in _indexes(engine)[ADDED_LATER[0]]
-    assert "process_memory_schema_version" not in sa.inspect(engine).get_table_names()
+    with engine.begin() as conn:  # as a release before the indexes had them
+        for _, index in ADDED_LATER:
+            conn.execute(sa.text(f"DROP INDEX {index}"))
+    assert not any(index in _indexes(engine)[table] for table, index in ADDED_LATER)
+    assert not {"process_memory_schema_version", "process_memory_state_schema_version"} & set(
+        sa.inspect(engine).get_table_names()
+    )
 
-    app = create_app(Settings(database_url=old_database, max_inline_data=4096))
-    app.test_cli_runner().invoke(args=["history", "init"])
+    settings = Settings(database_url=old_database, max_inline_data=4096, state_backend="sql")
+    app = create_app(dataclasses.replace(settings, state_sql_url=old_database))
+    for command in (["history", "init"], ["state", "init"]):
+        assert app.test_cli_runner().invoke(args=command).exit_code == 0
     client: FlaskClient = app.test_client()
 
     with engine.connect() as conn:
         versions = set(conn.execute(sa.text("SELECT version_num FROM process_memory_schema_version")).scalars())
-    assert versions == {"h0001", "m0001"}
+        state = set(conn.execute(sa.text("SELECT version_num FROM process_memory_state_schema_version")).scalars())
+    assert versions == {"h0001", "m0001"} and state == {"s0001"}
     found = _indexes(engine)
     assert all(INDEXES[table] <= found[table] for table in INDEXES), found
     # What the release stored still verifies, reads (offloaded and redacted data included) and grows.
@@ -96,6 +108,7 @@ def test_a_database_of_the_release_before_alembic_is_brought_up_to_date(old_data
     assert client.get(f"/{MEMORY}/head").get_json()["event"]["name"] == "load"
     readers = client.post("/instances/bytags", json={"tables_grouped_by_tags": {"img": ["tb_usina"]}})
     assert MEMORY in str(readers.get_json())
+    assert services(app).state_root.with_namespace("jobs").get("job-7") == b"step=3"
     engine.dispose()
 
 

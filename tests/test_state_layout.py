@@ -18,7 +18,7 @@ def test_the_sql_state_table_has_the_documented_layout(tmp_path: Path) -> None:
     store = SQLStore(url)
     store.ensure_schema()
     inspector = sa.inspect(sa.create_engine(url))
-    assert inspector.get_table_names() == ["process_memory_state"]
+    assert inspector.get_table_names() == ["process_memory_state", "process_memory_state_schema_version"]
     columns = {c["name"]: (str(c["type"]), c["nullable"]) for c in inspector.get_columns("process_memory_state")}
     assert columns == {
         "namespace": ("VARCHAR(512)", False),

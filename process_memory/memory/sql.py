@@ -110,7 +110,7 @@ def _tag_and_table(columns: Any, query: ReaderQuery) -> Any:
 class SQLMemoryIndex(SQLProjectionHook, MemoryIndex):
     """MemoryIndex over the memory tables, in the history store's database; the memory projection's hook there."""
 
-    migrations = Path(__file__).parent / "migrations"
+    migrations = Path(__file__).parent / "revisions"
 
     def __init__(self, history: SQLHistoryStore) -> None:
         self.history = history

@@ -10,16 +10,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from process_memory.db import DEFAULT_TIMEOUT_MS, ProcessLocalEngine, unavailable_on
+from process_memory.migrations import upgrade
 from process_memory.statements import DriverStatement
 from process_memory.stores.base import DEFAULT_STATE_TABLE, StateStore, VersionConflict, new_version, remaining_seconds
 
 _unavailable_on_database_error = unavailable_on(OperationalError)
+#: The state table's Alembic revisions.
+STATE_REVISIONS = Path(__file__).parent / "revisions"
 
 
 def build_state_table(name: str) -> sa.Table:
@@ -81,7 +86,7 @@ class SQLStore(StateStore):
         super().__init__(clock)
         if _engine is None:
             self.table = build_state_table(table)
-            self._engine = ProcessLocalEngine(url, timeout_ms, self.table.metadata)
+            self._engine = ProcessLocalEngine(url, timeout_ms, self.table.metadata, schema=self._migrate)
         else:  # a namespace view shares its parent's engine and table
             self._engine, self.table = _engine, _engine.metadata.tables[table]
         self._namespace = _namespace
@@ -111,6 +116,11 @@ class SQLStore(StateStore):
         with self._engine.begin() as conn:
             # An upsert's count says whether a condition held; SQLAlchemy keeps it for INSERT only when asked.
             return conn.execute(statement.execution_options(preserve_rowcount=True)).rowcount
+
+    def _migrate(self, engine: Engine) -> None:
+        """Bring the state table to its revisions' head (process_memory/migrations), from any earlier release."""
+        name = self.table.name
+        upgrade(engine, f"{name}_schema_version", [STATE_REVISIONS], state_table=name)
 
     @_unavailable_on_database_error
     def ensure_schema(self) -> None:

@@ -15,7 +15,7 @@ class SQLProjectionHook(ABC):
     (a branch of its own) bring them up to date with the store's; a projection without revisions yet has its
     tables created as declared."""
 
-    #: The directory of the projection's revisions (history/sql/migrations/ says how they are run), if any.
+    #: The directory of the projection's revisions (process_memory/migrations says how they are run), if any.
     migrations: Path | None = None
 
     @abstractmethod

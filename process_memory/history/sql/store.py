@@ -6,19 +6,24 @@ and one set of tables; projections declare their own tables on the same metadata
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from process_memory.db import DEFAULT_TIMEOUT_MS, ProcessLocalEngine
 from process_memory.history.sql.blobs import SQLBlobs
 from process_memory.history.sql.entries import SQLEntries, SQLSearch, unavailable_on_database_error
-from process_memory.history.sql.migrations import HISTORY_REVISIONS, upgrade
 from process_memory.history.sql.projections import SQLProjectionHook
 from process_memory.history.sql.redaction import SQLErasure
 from process_memory.history.sql.summaries import SQLSummaries
 from process_memory.history.sql.tables import build_tables
 from process_memory.history.sql.trees import SQLTrees
 from process_memory.history.store import HistoryStore
+from process_memory.migrations import upgrade
+
+#: The history's Alembic revisions (process_memory/migrations says how they are run).
+HISTORY_REVISIONS = Path(__file__).parent / "revisions"
 
 
 class SQLHistoryStore(HistoryStore):
@@ -43,10 +48,11 @@ class SQLHistoryStore(HistoryStore):
         self.erasure = SQLErasure(self.engine, self.tables)
 
     def _migrate(self, engine: Engine) -> None:
-        """Run the history's revisions and every projection's (history/sql/migrations/), then create the tables
-        of projections that have none yet as they declare them."""
+        """Run the history's revisions and every projection's (process_memory/migrations), then create the
+        tables of projections that have none yet as they declare them."""
         revisions = [hook.migrations for hook in self._projection_hooks.values() if hook.migrations is not None]
-        upgrade(engine, self.table_prefix, [HISTORY_REVISIONS, *revisions])
+        version_table = f"{self.table_prefix}_schema_version"
+        upgrade(engine, version_table, [HISTORY_REVISIONS, *revisions], table_prefix=self.table_prefix)
         self.metadata.create_all(engine)
 
     def _connect(self) -> Engine:

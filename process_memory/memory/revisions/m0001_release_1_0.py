@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
-from process_memory.history.sql.migrations import complete
+from process_memory.migrations import complete
 
 revision = "m0001"
 down_revision = None

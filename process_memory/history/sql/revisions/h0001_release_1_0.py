@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import context, op
 from sqlalchemy.dialects import postgresql
 
-from process_memory.history.sql.migrations import complete
+from process_memory.migrations import complete
 
 revision = "h0001"
 down_revision = None

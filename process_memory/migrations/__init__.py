@@ -1,11 +1,12 @@
-"""The SQL history's schema, evolved with Alembic: every table and index of a release reaches a database that an
-earlier one made.
+"""SQL schemas evolved with Alembic: every table and index of a release reaches a database an earlier one made.
 
-Each owner of tables in the database keeps its own branch of revisions: the history's are in ``versions/`` here,
-and a projection's hook names its own directory (``SQLProjectionHook.migrations``; the memory's are in
-``memory/migrations/``). One version table per table prefix records the head of every branch. The first
-revision of each branch is the schema of release 1.0, reached from whatever an earlier release left
-(``complete``); later revisions are ordinary Alembic operations.
+Each owner of tables keeps its own branch of revisions in a directory of its own: the history's in
+``history/sql/revisions/``, the current memory's in ``memory/revisions/`` (a projection names its directory,
+``SQLProjectionHook.migrations``), the SQL state store's in ``stores/revisions/``. ``upgrade`` runs the
+branches a store names to their heads, recording them in the store's own version table (one per table prefix,
+one per state table). The first revision of each branch is the schema of release 1.0, reached from whatever an
+earlier release left (``complete``); later revisions are ordinary Alembic operations. This package holds the
+runner and Alembic's environment only.
 """
 
 from __future__ import annotations
@@ -13,33 +14,27 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command, op
 from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 
-#: The history's revisions, and Alembic's env.py beside them.
-HISTORY_REVISIONS = Path(__file__).parent / "versions"
 
-
-def version_table(table_prefix: str) -> str:
-    """The table that records which revisions the tables of ``table_prefix`` are at."""
-    return f"{table_prefix}_schema_version"
-
-
-def upgrade(engine: Engine, table_prefix: str, revisions: Sequence[Path]) -> None:
-    """Bring the tables of ``table_prefix`` to the head of every branch, in one transaction; workers starting
-    together take turns (PostgreSQL: an advisory lock on the prefix; SQLite: the caller's writer lock)."""
+def upgrade(engine: Engine, version_table: str, revisions: Sequence[Path], **attributes: Any) -> None:
+    """Bring the branches in ``revisions`` to their heads, in one transaction, recorded in ``version_table``;
+    ``attributes`` reach the revisions (the table prefix, the state table's name). Workers starting together
+    take turns: on PostgreSQL an advisory lock on the version table, on SQLite the caller's writer lock."""
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent))
     config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", ":".join(str(path) for path in revisions))
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            lock = int.from_bytes(hashlib.sha256(f"schema {table_prefix}".encode()).digest()[:8], "big", signed=True)
+            lock = int.from_bytes(hashlib.sha256(f"schema {version_table}".encode()).digest()[:8], "big", signed=True)
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
-        config.attributes.update(connection=conn, table_prefix=table_prefix)
+        config.attributes.update(attributes, connection=conn, version_table=version_table)
         command.upgrade(config, "heads")
 
 
