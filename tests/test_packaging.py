@@ -91,6 +91,10 @@ def test_the_wheel_holds_the_package_its_scripts_and_requirements_txt(project_ro
     assert "process-memory-nginx = process_memory.deploy:main" in entry_points
     assert "process-memory = process_memory.client.cli:main" in entry_points
     assert "process_memory/ui/templates/timeline.html" in names and "process_memory/ui/static/ui.js" in names
+    # Alembic reads the revisions from their directories, and its environment from migrations/.
+    revisions = ("history/sql/revisions/h0001_release_1_0.py", "memory/revisions/m0001_release_1_0.py")
+    revisions += ("stores/revisions/s0001_release_1_0.py", "migrations/env.py")
+    assert [path for path in revisions if f"process_memory/{path}" not in names] == []
 
 
 def test_the_admin_script_runs_the_operator_commands(tmp_path: Path) -> None:
