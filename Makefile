@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run lint test bench bench-quick wrk mutate ferretdb verifier nginx-config clean
+.PHONY: install install-server run lint test bench bench-quick wrk mutate ferretdb verifier nginx-config clean
 
 # make nginx-config LISTEN=80 UPSTREAM=unix:/run/process-memory/gunicorn.sock MAX_BODY=67108864
 LISTEN ?= 8080
@@ -28,6 +28,9 @@ $(BIN)/.installed: $(BIN)/.served requirements-dev.txt
 	touch $@
 
 install: $(BIN)/.installed
+
+# A production host: the venv with what serving needs and nothing more (docs/deployment.md).
+install-server: $(BIN)/.served
 
 run: $(BIN)/.served
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:process_memory_app
