@@ -140,17 +140,14 @@ def _end_writer_transaction(conn: Connection, commit: bool) -> None:
 
 
 class ProcessLocalEngine:
-    """A SQLAlchemy engine made on first use in each process, with its tables created once there."""
+    """A SQLAlchemy engine made on first use in each process, its schema brought up to date once there."""
 
-    def __init__(
-        self, url: str, timeout_ms: int, metadata: sa.MetaData, schema: Callable[[Engine], None] | None = None
-    ) -> None:
+    def __init__(self, url: str, timeout_ms: int, metadata: sa.MetaData, schema: Callable[[Engine], None]) -> None:
         self.url = make_url(url)
         self._timeout_ms = timeout_ms
         self.metadata = metadata
-        #: Brings the database's tables up to date (the history's Alembic revisions); default: create the
-        #: metadata's tables that are missing and add the nullable columns an older release's lack.
-        self._schema = schema or self._create_and_add_columns
+        #: Brings the database's tables up to date: the owner's Alembic revisions (process_memory/migrations).
+        self._schema = schema
         self._engine = ProcessLocal(self._create, self._create_tables)
         self._writer: SQLiteWriterLock | None = None
         self._group: GroupCommit | None = None
@@ -273,20 +270,6 @@ class ProcessLocalEngine:
                 if attempt == SCHEMA_ATTEMPTS:
                     raise
                 time.sleep(0.02 * attempt)
-
-    def _create_and_add_columns(self, engine: Engine) -> None:
-        """Create the missing tables; add the nullable columns a newer release declares to tables an older one
-        created."""
-        self.metadata.create_all(engine)
-        inspector = sa.inspect(engine)
-        for table in self.metadata.sorted_tables:
-            present = {column["name"] for column in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in present or not column.nullable:
-                    continue
-                kind = column.type.compile(dialect=engine.dialect)
-                with engine.begin() as conn:
-                    conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
     def _create(self) -> Engine:
         if self.dialect == "sqlite":
