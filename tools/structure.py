@@ -137,6 +137,20 @@ def _package(module: str) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
+def facts(root: Path) -> dict[str, object]:
+    """The facts ``main`` prints, for the test that holds them (tests/test_structure.py)."""
+    graph = _graph(root)
+    between = Counter((_package(source), _package(target)) for source, targets in graph.items() for target in targets)
+    widest, many_bases = _classes(root)
+    return {
+        "history_to_memory": between[("history", "memory")],
+        "module_cycles": _cycles(graph),
+        "package_cycles": _package_cycles(graph),
+        "widest": widest[0],
+        "many_bases": many_bases,
+    }
+
+
 def main(root: Path) -> None:
     graph = _graph(root)
     between = Counter()
