@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Response
 
@@ -18,6 +18,9 @@ from process_memory.chain import CanonicalJSON, canonical_json
 from process_memory.entry import StoredEntry, entry_json
 from process_memory.paging import Page
 from process_memory.services import services
+
+if TYPE_CHECKING:
+    from process_memory.history.context import HistoryContext
 
 #: Marks "the data was not posted with this request" where JSON null is a valid value.
 NOT_POSTED: Any = object()
@@ -27,12 +30,15 @@ def _history() -> Any:
     return services().history
 
 
-def entry_body(stored: StoredEntry, posted: Any = NOT_POSTED) -> bytes:
+def entry_body(stored: StoredEntry, posted: Any = NOT_POSTED, context: HistoryContext | None = None) -> bytes:
     """The entry as JSON text. An appender passes the data it posted (the same bytes as stored: the data's digest
-    is part of an entry's content), which spares reading offloaded data back."""
+    is part of an entry's content), which spares reading offloaded data back; a page passes the history's context
+    it looked up once."""
     # Text in hand is used as it is; a parsed value only when the other way is reading offloaded data back.
     known = posted is not NOT_POSTED and (stored.data_json is None or isinstance(posted, CanonicalJSON))
-    return entry_json(stored, canonical_json(posted) if known else _history().context.data_bytes(stored))
+    if known:
+        return entry_json(stored, canonical_json(posted))
+    return entry_json(stored, (context or _history().context).data_bytes(stored))
 
 
 def entry_response(
@@ -45,18 +51,14 @@ def entry_response(
 
 def page_response(page: Page[StoredEntry], headers: dict[str, str]) -> Response:
     """Answer a page of entries as ``api.paged`` answers other pages: items and ``next`` in the body."""
-    items = b",".join(entry_body(stored) for stored in page.items)
+    context = _history().context
+    items = b",".join(entry_body(stored, context=context) for stored in page.items)
     body = b'{"items":[' + items + b'],"next":' + json.dumps(page.next).encode() + b"}"
     return Response([body, b"\n"], 200, headers, mimetype="application/json")
 
 
 def entry_lines(entries: Iterable[StoredEntry]) -> Iterator[bytes]:
     """Entries as NDJSON, one line each: what an export is."""
+    context = _history().context
     for stored in entries:
-        yield entry_body(stored) + b"\n"
-
-
-def entry_value(stored: StoredEntry) -> dict[str, Any]:
-    """The entry as parsed JSON, for the original's routes that answer parts of it."""
-    value: dict[str, Any] = json.loads(entry_body(stored))
-    return value
+        yield entry_body(stored, context=context) + b"\n"

@@ -81,7 +81,7 @@ class SQLEntries(EntryLog):
         self._trees = trees
         #: The projections' hooks by name, as the store attaches them.
         self._projection_hooks = projection_hooks
-        with_jsonb = engine.dialect == "postgresql"
+        with_jsonb = self._with_jsonb = engine.dialect == "postgresql"
         # The append path's statements, built once: building them per request cost more than running them.
         self._insert_entries = DriverStatement(entry_insert(tables, with_jsonb=with_jsonb), column_keys=ENTRY_COLUMNS)
         self._advance = DriverStatement(self._advance_summary_statement())
@@ -139,8 +139,7 @@ class SQLEntries(EntryLog):
         """
         try:
             with self._engine.begin() as conn:
-                with_jsonb = self._engine.dialect == "postgresql"
-                self._insert_entries.run_many(conn, [entry_row(entry, with_jsonb) for entry in entries])
+                self._insert_entries.run_many(conn, [entry_row(entry, self._with_jsonb) for entry in entries])
                 self._trees.insert_rows(conn, entries)
                 self._advance_summary(conn, entries[0], entries[-1])
                 for part in projected:
