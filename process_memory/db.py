@@ -83,9 +83,11 @@ class ProcessLocal(Generic[T]):
                     self._pid = os.getpid()
                     self._prepared = False
         if not self._prepared:
-            if self._prepare is not None:
-                self._prepare(self._client)
-            self._prepared = True
+            with self._lock:  # threads arriving together prepare once, not each
+                if not self._prepared:
+                    if self._prepare is not None:
+                        self._prepare(self._client)
+                    self._prepared = True
         return self._client
 
     def prepare_again(self) -> None:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import subprocess
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from flask.testing import FlaskClient
 
 from process_memory import create_app
 from process_memory.config import Settings
+from process_memory.migrations import upgrade
 from process_memory.services import services
 from tests.services import PostgresServer
 
@@ -120,3 +122,55 @@ def test_starting_again_changes_nothing(old_database: str) -> None:
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM process_memory_schema_version")).scalar() == 2
     engine.dispose()
+
+
+_PROBE_REVISION = """
+from alembic import context
+
+revision = "p0001"
+down_revision = None
+branch_labels = ("probe",)
+depends_on = None
+
+
+def upgrade() -> None:
+    context.config.attributes["probe"](context.config.attributes["name"])
+"""
+
+
+def test_two_threads_migrating_take_turns(tmp_path: Path) -> None:
+    """Alembic's ``context`` is a module global while a migration runs: the history's and the state's databases
+    migrated at once by two threads took it from each other (KeyError 'config' in CI)."""
+    (tmp_path / "revisions").mkdir()
+    (tmp_path / "revisions" / "p0001_probe.py").write_text(_PROBE_REVISION)
+    inside, second_inside = threading.Event(), threading.Event()
+    seen: list[str] = []
+
+    def probe(name: str) -> None:
+        seen.append(f"{name} in")
+        if name == "first":
+            inside.set()
+            second_inside.wait(0.5)  # the second thread starts meanwhile; it must wait its turn
+        else:
+            second_inside.set()
+        seen.append(f"{name} out")
+
+    def migrate(name: str) -> None:
+        engine = sa.create_engine(f"sqlite:///{tmp_path / name}.sqlite3")
+        upgrade(engine, "versions", [tmp_path / "revisions"], probe=probe, name=name)
+        engine.dispose()
+
+    failures: list[BaseException] = []
+    first = threading.Thread(target=lambda: _collect(failures, migrate, "first"))
+    first.start()
+    assert inside.wait(10)
+    _collect(failures, migrate, "second")
+    first.join(10)
+    assert failures == [] and seen == ["first in", "first out", "second in", "second out"]
+
+
+def _collect(failures: list[BaseException], call: Callable[[str], None], name: str) -> None:
+    try:
+        call(name)
+    except BaseException as failure:  # noqa: BLE001 — the test reports it
+        failures.append(failure)

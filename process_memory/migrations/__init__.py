@@ -12,6 +12,7 @@ runner and Alembic's environment only.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,16 +22,21 @@ from alembic import command, op
 from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 
+#: Alembic installs ``context`` and ``op`` as module globals while a migration runs, and removes them after: two
+#: threads migrating at once (the history's and the state's databases, say) would take them from each other.
+_ALEMBIC_IN_USE = threading.Lock()
+
 
 def upgrade(engine: Engine, version_table: str, revisions: Sequence[Path], **attributes: Any) -> None:
     """Bring the branches in ``revisions`` to their heads, in one transaction, recorded in ``version_table``;
     ``attributes`` reach the revisions (the table prefix, the state table's name). Workers starting together
-    take turns: on PostgreSQL an advisory lock on the version table, on SQLite the caller's writer lock."""
+    take turns: on PostgreSQL an advisory lock on the version table, on SQLite the caller's writer lock; threads
+    of one process take turns in any case."""
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent))
     config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", ":".join(str(path) for path in revisions))
-    with engine.begin() as conn:
+    with _ALEMBIC_IN_USE, engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             lock = int.from_bytes(hashlib.sha256(f"schema {version_table}".encode()).digest()[:8], "big", signed=True)
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
