@@ -10,15 +10,21 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from flask.testing import FlaskClient
 
 from process_memory import create_app
 from process_memory.config import Settings
+from process_memory.history.sql import SQLHistoryStore
+from process_memory.memory import memory_index_of
 from process_memory.migrations import upgrade
 from process_memory.services import services
+from process_memory.stores.sql import SQLStore
 from tests.services import PostgresServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "release_1_0"
@@ -174,3 +180,40 @@ def _collect(failures: list[BaseException], call: Callable[[str], None], name: s
         call(name)
     except BaseException as failure:  # noqa: BLE001 — the test reports it
         failures.append(failure)
+
+
+def _drift(engine: sa.Engine, metadata: sa.MetaData) -> list[Any]:
+    """What Alembic's autogenerate would change to make the database hold ``metadata``'s tables as declared."""
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                "compare_type": True,
+                "include_name": lambda name, kind, _: kind != "table" or name in metadata.tables,
+            },
+        )
+        return list(compare_metadata(context, metadata))
+
+
+def _assert_declared_as_made(url: str) -> None:
+    history = SQLHistoryStore(url)
+    memory_index_of(history)
+    state = SQLStore(url, "process_memory_state")
+    history.ensure_schema()
+    state.ensure_schema()
+    engine = sa.create_engine(url)
+    assert _drift(engine, history.metadata) == [] and _drift(engine, state.table.metadata) == []
+    # The comparison sees what it must: a declared column the database lacks is drift.
+    state.table.append_column(sa.Column("added_later", sa.String(8), nullable=False))
+    assert [change[0] for change in _drift(engine, state.table.metadata)] == ["add_column"]
+    engine.dispose()
+
+
+def test_the_tables_the_code_declares_are_the_tables_the_revisions_make(tmp_path: Path) -> None:
+    """The statements are built from the declared tables, the database from the frozen revisions: a column, a
+    type, a nullability or an index changed in one and not the other is a revision forgotten."""
+    _assert_declared_as_made(f"sqlite:///{tmp_path / 'new.sqlite3'}")
+
+
+def test_the_tables_of_an_upgraded_database_are_the_tables_the_code_declares(old_database: str) -> None:
+    _assert_declared_as_made(old_database)
