@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask, abort
 from flask.testing import FlaskClient
 from werkzeug.exceptions import UnprocessableEntity
@@ -14,8 +16,15 @@ from werkzeug.exceptions import UnprocessableEntity
 from process_memory import create_app
 from process_memory.api.access import OPEN, ROUTE_SCOPES
 from process_memory.config import Settings
-from process_memory.exceptions import ServiceError, StoreUnavailable
+from process_memory.exceptions import ServiceError, StoreUnavailable, TooManyWaiting
 from process_memory.http_errors import error_response
+
+
+def _damaged_file() -> sqlite3.DatabaseError:
+    """SQLite's error for a file that is not a database any more (SQLITE_NOTADB)."""
+    error = sqlite3.DatabaseError("file is not a database")
+    error.sqlite_errorcode = 26  # type: ignore[attr-defined]
+    return error
 
 
 class OddServiceError(ServiceError):
@@ -29,6 +38,9 @@ def _raise(kind: str) -> Any:
         "unavailable": StoreUnavailable("the database is far away", retry_after=7),
         "odd": OddServiceError("something odd", {"why": "because"}),
         "value": ValueError("a payload-quoting message"),
+        "waiting": TooManyWaiting("this worker holds 2 live-tail readers already", retry_after=3),
+        "driver": sa.exc.OperationalError("SELECT 'payload'", {}, sqlite3.OperationalError("near 'payload'")),
+        "damaged": sa.exc.DatabaseError("SELECT 'payload'", {}, _damaged_file()),
     }
     if kind == "webargs":
         error = UnprocessableEntity()
@@ -82,6 +94,18 @@ def test_the_code_is_derived_from_the_status(app: Flask) -> None:
             {"Retry-After": "7"},
         ),
         ("odd", 500, {"code": "odd", "message": "something odd", "details": {"why": "because"}}, {}),
+        (
+            "waiting",
+            503,
+            {"code": "too_many_waiting", "message": "this worker holds 2 live-tail readers already", "details": None},
+            {"Retry-After": "3"},
+        ),
+        (
+            "driver",
+            503,
+            {"code": "store_unavailable", "message": "the database is unavailable", "details": None},
+            {"Retry-After": "5"},
+        ),
         (
             "webargs",
             422,
@@ -137,3 +161,30 @@ def test_an_unexpected_error_logs_where_it_happened_but_not_what_it_said(
     # traceback's own frame lines, one after the other: `  File "…", line N, in name` and the source line.
     assert all(line.startswith(("  File ", "    ")) for line in frames.splitlines())
     assert "payload-quoting" not in logged.getMessage() and logged.exc_info is None
+
+
+def test_a_drivers_error_is_logged_by_its_type_alone(client: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="process_memory.http_errors"):
+        client.get("/fail/driver")
+    assert [r.getMessage() for r in caplog.records if r.name == "process_memory.http_errors"] == [
+        "store failure OperationalError answered as store_unavailable"
+    ]
+
+
+def test_a_damaged_database_answers_503_and_is_not_ready_from_then_on(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert client.get("/readyz").status_code == 200
+    with caplog.at_level(logging.WARNING, logger="process_memory.http_errors"):
+        response = client.get("/fail/damaged")
+    assert (response.status_code, response.headers["Retry-After"], response.get_json()["error"]) == (
+        503,
+        "60",
+        {"code": "store_corrupt", "message": "the store's data is damaged and cannot be read", "details": None},
+    )
+    assert [r.getMessage() for r in caplog.records if r.name == "process_memory.http_errors"] == [
+        "store failure DatabaseError answered as store_corrupt",
+        "the history store's data is damaged: answering 503 and not ready until restarted",
+    ]
+    ready = client.get("/readyz")
+    assert (ready.status_code, ready.get_json()["checks"]) == (503, {"history": "corrupt", "state": "ok"})
