@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -68,3 +71,50 @@ def test_an_announcement_reaches_the_listeners_after_its_own_socket(
     monkeypatch.setattr(os, "scandir", lambda path: sorted(real_scandir(path), key=lambda entry: entry.name != own))
     speaker.announce()
     assert heard.wait(10)
+
+
+def _listeners() -> set[threading.Thread]:
+    return {thread for thread in threading.enumerate() if thread.name == "tail-wakeups"}
+
+
+def test_a_listener_binds_in_a_private_directory_it_makes_with_its_parents(tmp_path: Path) -> None:
+    directory = tmp_path / "run" / "wakeups"
+    before = _listeners()
+    first, second = HostWakeups(directory), HostWakeups(directory)
+    first.subscribe(lambda: None)
+    second.subscribe(lambda: None)  # the directory is there already: the second binds beside the first
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    names = sorted(path.name for path in directory.iterdir())
+    assert len(names) == 2 and all(re.fullmatch(rf"{os.getpid()}-[0-9a-f]{{8}}\.sock", name) for name in names)
+    assert all(stat.S_ISSOCK((directory / name).stat().st_mode) for name in names)
+    started = _listeners() - before
+    assert len(started) == 2 and all(thread.daemon for thread in started)  # they never keep a worker from exiting
+
+
+def test_a_listener_that_cannot_bind_leaves_its_readers_polling_and_says_why_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    wakeups = HostWakeups(tmp_path / "a-file" / "wakeups")
+    before = _listeners()
+    with caplog.at_level(logging.WARNING, logger="process_memory.history.wakeups"):
+        wakeups.subscribe(lambda: None)
+        wakeups.subscribe(lambda: None)  # not tried again in this process
+    assert [record.getMessage() for record in caplog.records] == [
+        "live-tail readers here wake by polling only (ENOTDIR)"
+    ]
+    assert _listeners() == before
+
+
+def test_a_failure_without_an_error_number_is_named_without_its_text(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: HostWakeups) -> socket.socket:
+        raise OSError("/secret/path/of/the/socket")
+
+    monkeypatch.setattr(HostWakeups, "_bind", refuse)
+    with caplog.at_level(logging.WARNING, logger="process_memory.history.wakeups"):
+        HostWakeups(tmp_path).subscribe(lambda: None)
+    assert [record.getMessage() for record in caplog.records] == [
+        "live-tail readers here wake by polling only (unknown error)"
+    ]
