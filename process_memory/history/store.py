@@ -18,6 +18,7 @@ from typing import ClassVar
 from process_memory.entry import StoredEntry
 from process_memory.history.projections import ProjectedEntries
 from process_memory.history.queries import HistoryQuery, SearchQuery
+from process_memory.history.rows import RowStore
 from process_memory.history.summaries import InstanceSummary
 from process_memory.paging import SearchPosition
 
@@ -157,7 +158,7 @@ class Erasure(ABC):
 class HistoryStore(ABC):
     """One backend's capabilities over one database, and the database's own upkeep."""
 
-    #: The backend's name in the registries (registry.py): its memory index is the one of the same name.
+    #: The backend's name in the registries (registry.py): the memory's tables and hook are the ones of this name.
     backend: ClassVar[str]
     entries: EntryLog
     blobs: BlobStore
@@ -165,6 +166,8 @@ class HistoryStore(ABC):
     summaries: SummaryStore
     search_index: SearchIndex
     erasure: Erasure
+    #: The projections' tables (history/rows.py): what a projection written once for every backend keeps.
+    rows: RowStore
 
     @abstractmethod
     def ensure_schema(self) -> None:

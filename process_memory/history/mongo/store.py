@@ -19,6 +19,7 @@ from process_memory.history.mongo.database import MongoCollections
 from process_memory.history.mongo.documents import create_indexes
 from process_memory.history.mongo.entries import MongoEntries, MongoSearch, MongoTrees, unavailable_on_network_error
 from process_memory.history.mongo.projections import MongoProjectionHook
+from process_memory.history.mongo.rows import MongoRows
 from process_memory.history.mongo.summaries import MongoSummaries
 from process_memory.history.store import HistoryStore
 
@@ -28,6 +29,7 @@ class MongoHistoryStore(HistoryStore):
     beside them."""
 
     backend = "mongo"
+    rows: MongoRows
 
     def __init__(
         self,
@@ -47,6 +49,7 @@ class MongoHistoryStore(HistoryStore):
         self.blobs = GridFSBlobs(self.collections)
         self.search_index = MongoSearch(self.collections)
         self.erasure = MongoErasure(self.collections, self.blobs)
+        self.rows = MongoRows(self.collections)
 
     @property
     def collection_name(self) -> str:

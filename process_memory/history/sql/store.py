@@ -16,6 +16,7 @@ from process_memory.history.sql.blobs import SQLBlobs
 from process_memory.history.sql.entries import SQLEntries, SQLSearch, unavailable_on_database_error
 from process_memory.history.sql.projections import SQLProjectionHook
 from process_memory.history.sql.redaction import SQLErasure
+from process_memory.history.sql.rows import SQLRows
 from process_memory.history.sql.summaries import SQLSummaries
 from process_memory.history.sql.tables import build_tables
 from process_memory.history.sql.trees import SQLTrees
@@ -31,6 +32,7 @@ class SQLHistoryStore(HistoryStore):
 
     backend = "sql"
     entries: SQLEntries
+    rows: SQLRows
 
     def __init__(self, url: str, table_prefix: str = "process_memory", timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
         dialect = make_url(url).get_backend_name()
@@ -46,6 +48,7 @@ class SQLHistoryStore(HistoryStore):
         self.blobs = SQLBlobs(self.engine, self.tables)
         self.search_index = SQLSearch(self.engine, self.tables)
         self.erasure = SQLErasure(self.engine, self.tables)
+        self.rows = SQLRows(self.engine, self.metadata, table_prefix, self.entries.head_seq)
 
     def _migrate(self, engine: Engine) -> None:
         """Run the history's revisions and every projection's (process_memory/migrations), then create the

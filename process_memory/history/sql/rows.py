@@ -1,0 +1,149 @@
+"""Projections' rows on SQL (history/rows.py): tables the projection declares on the store's metadata, each
+operation in its own transaction or in the one it is bound to (an insert's, a ``transaction``'s)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from process_memory.db import ProcessLocalEngine
+from process_memory.history.rows import After, AnyOf, Compare, Condition, In, Order, Row, RowStore, RowTable, key_of
+from process_memory.history.sql.tables import starts_with
+
+_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
+    "==": lambda column, value: column == value,
+    "<": lambda column, value: column < value,
+    "<=": lambda column, value: column <= value,
+    ">": lambda column, value: column > value,
+    ">=": lambda column, value: column >= value,
+}
+
+
+def _clause(table: sa.Table, condition: Condition) -> Any:
+    if isinstance(condition, Compare):
+        return _OPERATORS[condition.op](table.c[condition.column], condition.value)
+    if isinstance(condition, In):
+        return table.c[condition.column].in_(condition.values)
+    if isinstance(condition, After):
+        columns = [table.c[name] for name in condition.columns]
+        return sa.tuple_(*columns) > sa.tuple_(*map(sa.literal, condition.values))
+    if isinstance(condition, AnyOf):
+        return sa.or_(*(sa.and_(*_clauses(table, alternative)) for alternative in condition.alternatives))
+    return starts_with(table.c[condition.column], condition.prefix)
+
+
+def _clauses(table: sa.Table, where: Sequence[Condition]) -> list[Any]:
+    return [_clause(table, condition) for condition in where]
+
+
+class SQLRows(RowStore):
+    """The projections' tables of a SQL history store."""
+
+    transactional = True
+
+    def __init__(
+        self,
+        engine: ProcessLocalEngine,
+        metadata: sa.MetaData,
+        table_prefix: str,
+        head_seq: Callable[[Connection, str], int],
+        conn: Connection | None = None,
+    ) -> None:
+        self._engine = engine
+        self._metadata = metadata
+        self._prefix = table_prefix
+        self._head_seq = head_seq
+        self._conn = conn
+
+    def table(self, table: RowTable) -> sa.Table:
+        """The SQLAlchemy table a projection declared for ``table``."""
+        return self._metadata.tables[f"{self._prefix}_{table.name}"]
+
+    def bound(self, conn: Connection) -> SQLRows:
+        """These rows inside ``conn``'s transaction."""
+        return SQLRows(self._engine, self._metadata, self._prefix, self._head_seq, conn)
+
+    @contextlib.contextmanager
+    def _connection(self, write: bool) -> Iterator[Connection]:
+        if self._conn is not None:
+            yield self._conn
+            return
+        with self._engine.begin() if write else self._engine.connect() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[RowStore]:
+        """One transaction for every operation of the block."""
+        with self._connection(write=True) as conn:
+            yield self.bound(conn)
+
+    def find(
+        self,
+        table: RowTable,
+        where: Sequence[Condition],
+        order: Sequence[Order] = (),
+        limit: int | None = None,
+        columns: Sequence[str] | None = None,
+        distinct: bool = False,
+    ) -> list[Row]:
+        """SELECT (DISTINCT) the rows."""
+        sql = self.table(table)
+        selected = [sql.c[name] for name in columns] if columns else [sql]
+        statement = sa.select(*selected).where(*_clauses(sql, where))
+        if distinct:
+            statement = statement.distinct()
+        statement = statement.order_by(
+            *(sql.c[name].desc() if descending else sql.c[name] for name, descending in order)
+        )
+        if limit is not None:
+            statement = statement.limit(limit)
+        with self._connection(write=False) as conn:
+            return [dict(row._mapping) for row in conn.execute(statement)]
+
+    def put(self, table: RowTable, row: Row, only_if: Sequence[Condition] = (), insert: bool = True) -> bool:
+        """UPDATE the row of the key if it meets ``only_if``; else INSERT it unless a row has the key."""
+        sql = self.table(table)
+        key = key_of(table, row)
+        with self._connection(write=True) as conn:
+            changes = {name: value for name, value in row.items() if name not in key}
+            matching = [sql.c[name] == value for name, value in key.items()] + _clauses(sql, only_if)
+            if _count(conn, sql.update().where(*matching).values(**changes)):
+                return True
+            if not insert:
+                return False
+            return bool(_count(conn, self._engine.upsert(sql).values(**row).on_conflict_do_nothing()))
+
+    def add(self, table: RowTable, rows: list[Row]) -> None:
+        """INSERT the rows, skipping those whose key is taken."""
+        if rows:
+            with self._connection(write=True) as conn:
+                conn.execute(self._engine.upsert(self.table(table)).on_conflict_do_nothing(), rows)
+
+    def delete(self, table: RowTable, where: Sequence[Condition]) -> None:
+        """DELETE the rows."""
+        sql = self.table(table)
+        with self._connection(write=True) as conn:
+            conn.execute(sql.delete().where(*_clauses(sql, where)))
+
+    def raise_mark(self, table: RowTable, row: Row, column: str, value: int, mark: Row) -> Row | None:
+        """Read the row and write it back raised, in one transaction."""
+        with self.transaction() as rows:
+            found = rows.find(table, [Compare(name, "==", v) for name, v in key_of(table, row).items()])
+            before = found[0] if found else None
+            raised = max(value, before[column]) if before is not None and before[column] is not None else value
+            rows.put(table, {**(before or row), column: raised, **mark})
+            return before
+
+    def head_seq(self, instance_id: str) -> int:
+        """The head as this transaction sees it."""
+        with self._connection(write=False) as conn:
+            return self._head_seq(conn, instance_id)
+
+
+def _count(conn: Connection, statement: Any) -> int:
+    # An upsert's count says whether a condition held; SQLAlchemy keeps it for INSERT only when asked.
+    return int(conn.execute(statement.execution_options(preserve_rowcount=True)).rowcount)
