@@ -15,7 +15,6 @@ from process_memory.config import ConfigError, Settings
 
 if TYPE_CHECKING:
     from process_memory.history.store import HistoryStore
-    from process_memory.memory.index import MemoryIndex
     from process_memory.stores.base import StateStore
 
 _Built = TypeVar("_Built")
@@ -106,17 +105,18 @@ STATE_STORES: Registry[StateStore] = Registry(
 )
 
 
-def _sql_memory(history: Any) -> MemoryIndex:
-    from process_memory.memory.sql import SQLMemoryIndex
+def _sql_memory(history: Any, writer: Any) -> object:
+    from process_memory.memory.sql import memory_hook
 
-    return SQLMemoryIndex(history)
-
-
-def _mongo_memory(history: Any) -> MemoryIndex:
-    from process_memory.memory.mongo import MongoMemoryIndex
-
-    return MongoMemoryIndex(history)
+    return memory_hook(history, writer)
 
 
-#: The current memory's indexes, by the history backend they are kept beside.
-MEMORY_INDEXES: Registry[MemoryIndex] = Registry("memory index", {"sql": _sql_memory, "mongo": _mongo_memory})
+def _mongo_memory(history: Any, writer: Any) -> object:
+    from process_memory.memory.mongo import memory_hook
+
+    return memory_hook(history, writer)
+
+
+#: The current memory's tables and hook, by the history backend they are kept beside (the memory index itself is
+#: one for every backend: memory/index.py).
+MEMORY_HOOKS: Registry[object] = Registry("memory projection hook", {"sql": _sql_memory, "mongo": _mongo_memory})

@@ -9,8 +9,6 @@ import sqlalchemy as sa
 from process_memory.history.mongo import MongoHistoryStore
 from process_memory.history.sql import SQLHistoryStore
 from process_memory.memory import memory_index_of
-from process_memory.memory.mongo import MongoMemoryIndex
-from process_memory.memory.sql import SQLMemoryIndex
 
 
 class RawAccess(Protocol):
@@ -68,10 +66,9 @@ class MongoRaw:
         return files.count_documents({"metadata.instance_id": instance_id})
 
     def wipe_memory(self) -> None:
-        index = memory_index_of(self.store)
-        assert isinstance(index, MongoMemoryIndex)
+        memory_index_of(self.store)
         for part in ("views", "reads", "read_tables", "items"):
-            index._memory(part).delete_many({})
+            self.store.database()[f"{self.store.collection_name}_memory_{part}"].delete_many({})
 
     def drop_tree(self, instance_id: str, seq: int) -> None:
         self.store.collections.entries().update_one({"instance_id": instance_id, "seq": seq}, {"$set": {"tree": None}})
@@ -140,11 +137,9 @@ class SQLRaw:
         return self._execute(sa.select(sa.func.count()).where(blobs.c.instance_id == instance_id)).scalar()
 
     def wipe_memory(self) -> None:
-        index = memory_index_of(self.store)
-        assert isinstance(index, SQLMemoryIndex)
-        memory = index.memory
-        for table in (memory.views, memory.reads, memory.read_tables, memory.items):
-            self._execute(table.delete())
+        memory_index_of(self.store)  # its tables declared
+        for part in ("views", "reads", "read_tables", "items"):
+            self._execute(self.store.metadata.tables[f"{self.store.table_prefix}_memory_{part}"].delete())
 
     def drop(self) -> None:
         self.tables.entries.metadata.drop_all(self.store._connect())

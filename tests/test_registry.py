@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from process_memory.config import ConfigError, Settings
+from process_memory.history.sql.projections import SQLRowsHook
 from process_memory.memory import memory_index_of
-from process_memory.memory.sql import SQLMemoryIndex
-from process_memory.registry import HISTORY_STORES, MEMORY_INDEXES, STATE_STORES, history_backend
+from process_memory.registry import HISTORY_STORES, MEMORY_HOOKS, STATE_STORES, history_backend
 from process_memory.stores import FileStore, MemoryStore, SQLStore
 from tests.conftest import HISTORY_ENGINE_BACKENDS, STATE_ENGINE_BACKENDS
 
@@ -17,10 +17,10 @@ from tests.conftest import HISTORY_ENGINE_BACKENDS, STATE_ENGINE_BACKENDS
 def test_each_registry_names_its_backends() -> None:
     assert HISTORY_STORES.names() == ("sql", "mongo")
     assert STATE_STORES.names() == ("memory", "file", "sql", "redis")
-    assert MEMORY_INDEXES.names() == ("sql", "mongo")
+    assert MEMORY_HOOKS.names() == ("sql", "mongo")
 
 
-@pytest.mark.parametrize("registry", [HISTORY_STORES, STATE_STORES, MEMORY_INDEXES])
+@pytest.mark.parametrize("registry", [HISTORY_STORES, STATE_STORES, MEMORY_HOOKS])
 def test_an_unknown_backend_is_an_error_naming_the_known_ones(registry: object) -> None:
     with pytest.raises(ConfigError, match="is called 'postgres': one of .*sql"):
         registry.create("postgres", Settings())  # type: ignore[attr-defined]
@@ -45,7 +45,8 @@ def test_the_history_backend_follows_the_settings_and_brings_its_memory_index(tm
     sql = Settings(database_url=f"sqlite:///{tmp_path / 'h.sqlite3'}")
     assert history_backend(sql) == "sql" and history_backend(Settings(docdb_uri="mongodb://h/")) == "mongo"
     store = HISTORY_STORES.create(history_backend(sql), sql)
-    assert type(memory_index_of(store)) is SQLMemoryIndex and memory_index_of(store) is memory_index_of(store)
+    assert memory_index_of(store) is memory_index_of(store)
+    assert type(store._projection_hooks["memory"]) is SQLRowsHook  # type: ignore[attr-defined]
     with pytest.raises(ConfigError, match="MongoDB history store needs DOCDB_URI"):
         HISTORY_STORES.create("mongo", sql)
 

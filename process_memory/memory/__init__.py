@@ -15,7 +15,7 @@ import weakref
 from process_memory.history.store import HistoryStore
 from process_memory.memory.index import MemoryIndex
 from process_memory.memory.projection import MemoryProjection
-from process_memory.registry import MEMORY_INDEXES
+from process_memory.registry import MEMORY_HOOKS
 
 _INDEXES: weakref.WeakKeyDictionary[HistoryStore, MemoryIndex] = weakref.WeakKeyDictionary()
 
@@ -25,7 +25,7 @@ def memory_index_of(history: HistoryStore) -> MemoryIndex:
     (one per store, however many apps are made over it)."""
     index = _INDEXES.get(history)
     if index is None:
-        index = MEMORY_INDEXES.create(history.backend, history)
-        history.attach_projection(MemoryProjection.name, index)
+        index = MemoryIndex(history.rows)
+        history.attach_projection(MemoryProjection.name, MEMORY_HOOKS.create(history.backend, history, index))
         _INDEXES[history] = index
     return index

@@ -213,7 +213,7 @@ def _break_the_view_write(monkeypatch: pytest.MonkeyPatch, store: HistoryStore) 
         raise AutoReconnect("connection closed")
 
     index = memory_index_of(store)
-    monkeypatch.setattr(index, "apply_write" if isinstance(store, SQLHistoryStore) else "save_view", crash)
+    monkeypatch.setattr(index, "_store", crash)
 
 
 def test_a_crash_between_an_entry_and_its_view_is_repaired_by_the_next_read(
