@@ -260,6 +260,10 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         ({"PROCESS_MEMORY_STATE_MAX_BYTES": str(64 * 1024 * 1024)}, "state_max_bytes", 64 * 1024 * 1024),
         ({"PROCESS_MEMORY_STATE_SWEEP_SECONDS": "86400"}, "state_sweep_seconds", 86400),
         ({"PROCESS_MEMORY_PROXY_HOPS": "5"}, "proxy_hops", 5),
+        ({"PROCESS_MEMORY_MAX_TAIL_WAITING": "0"}, "max_tail_waiting", 0),
+        ({"PROCESS_MEMORY_MAX_TAIL_WAITING": "100_000"}, "max_tail_waiting", 100_000),
+        ({"PROCESS_MEMORY_METRICS_OPEN": "1"}, "metrics_open", True),
+        ({"PROCESS_MEMORY_METRICS_OPEN": "0"}, "metrics_open", False),
         ({"PROCESS_MEMORY_DATABASE_URL": "postgresql+psycopg://u@h/db"}, "database_url", "postgresql+psycopg://u@h/db"),
     ],
 )
@@ -291,6 +295,12 @@ def test_values_at_the_edges_are_taken(environ: dict[str, str], field: str, expe
             "PROCESS_MEMORY_STATE_SWEEP_SECONDS must be between 1 and 86,400",
         ),
         ({"PROCESS_MEMORY_PROXY_HOPS": "6"}, "PROCESS_MEMORY_PROXY_HOPS must be between 0 and 5"),
+        (
+            {"PROCESS_MEMORY_MAX_TAIL_WAITING": "100001"},
+            "PROCESS_MEMORY_MAX_TAIL_WAITING must be between 0 and 100,000",
+        ),
+        ({"PROCESS_MEMORY_MAX_TAIL_WAITING": "-1"}, "PROCESS_MEMORY_MAX_TAIL_WAITING must be between 0 and 100,000"),
+        ({"PROCESS_MEMORY_METRICS_OPEN": "yes"}, "PROCESS_MEMORY_METRICS_OPEN must be 0 or 1"),
         ({"DOCDB_COLLECTION": "c" * 121}, "DOCDB_COLLECTION is not a valid MongoDB name"),
         ({"DOCDB_DATABASE_NAME": "a\0b"}, "DOCDB_DATABASE_NAME is not a valid MongoDB name"),
         ({"DOCDB_URI": "http://h/"}, "DOCDB_URI must be a mongodb:// or mongodb+srv:// URI"),
@@ -378,10 +388,14 @@ def test_an_unreadable_keys_file_is_named_by_its_variable(tmp_path: Path) -> Non
     assert str(error.value) == "PROCESS_MEMORY_API_KEYS_FILE: cannot read the keys file (FileNotFoundError)"
     empty = tmp_path / "empty"
     empty.write_text("# nobody yet\n")
-    with pytest.raises(ConfigError, match="holds no key"):
+    with pytest.raises(ConfigError) as error:
         Settings.from_env({"PROCESS_MEMORY_API_KEYS_FILE": str(empty)}, dotenv_path=None)
-    with pytest.raises(ConfigError, match="contradict"):
+    assert str(error.value) == "PROCESS_MEMORY_API_KEYS_FILE holds no key: with no keys, leave it unset"
+    with pytest.raises(ConfigError) as error:
         Settings.from_env({"PROCESS_MEMORY_API_KEYS_FILE": str(empty), "PROCESS_MEMORY_AUTH": "off"}, dotenv_path=None)
+    assert str(error.value) == (
+        "PROCESS_MEMORY_AUTH=off and PROCESS_MEMORY_API_KEYS_FILE contradict each other: set one"
+    )
     with pytest.raises(ConfigError) as error:
         Settings.from_env({"PROCESS_MEMORY_AUTH": "maybe"}, dotenv_path=None)
     assert str(error.value) == "PROCESS_MEMORY_AUTH must be on or off"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from pathlib import Path
@@ -11,8 +12,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from process_memory.exceptions import Conflict
+from process_memory.history.queries import InstanceQuery
 from process_memory.history.store import HistoryStore
 from process_memory.memory import memory_index_of
+from process_memory.services import services
 from tests.backends import holder_of
 from tests.memories import PROCESS, TAG, event, memory, read_by_query
 
@@ -185,7 +189,7 @@ def test_clone_starts_the_target_with_the_current_memory(client: FlaskClient, ii
     client.post(f"/{iid}/commit", json=memory(iid, event(iid, name="second")))
     target = str(uuid.uuid4())
     cloned = _json(client.post(f"/clone/{iid}/{target}"), 201)
-    assert cloned["seq"] == 0 and cloned["instance_id"] == target
+    assert cloned["seq"] == 0 and cloned["instance_id"] == target and uuid.UUID(cloned["id"]).version == 5
     source, copy = _json(client.get(f"/{iid}/head")), _json(client.get(f"/{target}/head"))
     assert copy["event"]["reproduction"] == {"from": iid, "to": target}
     assert _json(client.get(f"/api/v1/instances/{target}/first"))["data"]["instanceId"] == target
@@ -196,7 +200,17 @@ def test_clone_starts_the_target_with_the_current_memory(client: FlaskClient, ii
     assert _json(client.get(f"/inputs/usina/{target}"))[0]["id"] == "i"
     assert _json(client.post(f"/clone/{iid}/{target}"), 201)["id"] == cloned["id"]  # sent again: a safe retry
     client.post(f"/{target}/commit", json=memory(target, event(target, name="its own")))
-    assert client.post(f"/clone/{iid}/{target}").status_code == 409  # the target went its own way
+    taken = {
+        "code": "conflict",
+        "message": "the target instance already has entries",
+        "details": {"instance_id": target},
+    }
+    refused = client.post(f"/clone/{iid}/{target}")  # the target went its own way
+    assert (refused.status_code, refused.get_json()["error"]) == (409, taken)
+    other = str(uuid.uuid4())
+    client.post(f"/api/v1/instances/{other}/history", json={"type": "t", "data": 1})
+    refused = client.post(f"/clone/{iid}/{other}")  # a first entry of its own, and nothing after it
+    assert (refused.status_code, refused.get_json()["error"]) == (409, {**taken, "details": {"instance_id": other}})
     assert client.post(f"/{uuid.uuid4()}/{target}/clone").status_code == 404  # a source without memory
     client.post(f"/{iid}/commit", json=memory(iid, event(iid, name="third")))
     assert client.post(f"/clone/{iid}/{target}").status_code == 409  # the target has another first entry now
@@ -264,6 +278,44 @@ def test_reindex_rebuilds_the_same_memory_from_the_chains(
     one = app.test_cli_runner().invoke(args=["history", "reindex", "--instance", iid])
     assert "a memory" in one.output and [_json(client.get(route)) for route in routes] == before
     assert memory_index_of(store).load_view(iid).applied_seq == 2  # past the entry that is not a memory
+
+
+def test_reindex_leaves_an_instance_without_memory_alone_and_gives_up_on_one_that_keeps_moving(
+    client: FlaskClient, app: Flask, store: HistoryStore, iid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = f"{iid}-plain"
+    client.post(f"/api/v1/instances/{plain}/history", json={"type": "note", "data": 1})
+    client.post(f"/{iid}/commit", json=memory(iid))
+    memory_service = services(app).memory
+    assert memory_service.reindex(plain) is False and memory_index_of(store).load_view(plain) is None
+    monkeypatch.setattr(memory_index_of(store), "replace_view", lambda write: False)  # an append got in first
+    with pytest.raises(Conflict) as refused:
+        memory_service.reindex(iid)
+    assert (refused.value.message, refused.value.details) == (
+        "appends kept moving the instance while it was reindexed; run it again",
+        {"instance_id": iid},
+    )
+
+
+def test_reindex_of_every_instance_walks_every_page(
+    client: FlaskClient, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    remembering, plain = [str(uuid.uuid4()) for _ in range(3)], str(uuid.uuid4())
+    for instance in remembering:
+        assert client.post(f"/{instance}/commit", json=memory(instance)).status_code == 201
+    client.post(f"/api/v1/instances/{plain}/history", json={"type": "note", "data": 1})
+    reader = services(app).history.reader
+    real, asked = reader.list_instances, []
+
+    def pages_of_two(query: InstanceQuery) -> Any:
+        asked.append(query.after)
+        assert len(asked) <= 3, "the walk does not end"
+        return real(dataclasses.replace(query, limit=2))
+
+    monkeypatch.setattr(reader, "list_instances", pages_of_two)
+    assert services(app).memory.reindex_all() == 3
+    every = sorted([*remembering, plain])
+    assert asked == [None, every[1]]
 
 
 def test_the_head_reads_each_entry_of_the_memory_once(
