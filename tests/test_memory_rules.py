@@ -8,7 +8,7 @@ import pytest
 
 from process_memory.exceptions import InvalidInput
 from process_memory.memory import queries
-from process_memory.memory.document import MAX_KEY_LENGTH, parse_memory
+from process_memory.memory.document import parse_memory
 from process_memory.memory.service import MAX_TYPE_LENGTH, memory_entry
 from process_memory.memory.view import fold
 from tests.memories import event, memory, read_by_query
@@ -68,11 +68,25 @@ def test_each_refusal_says_what_and_where(body: Any, message: str, details: Any)
     ],
 )
 def test_an_index_key_may_be_128_characters_and_no_more(where: str, body: Any) -> None:
-    parse_memory(body("k" * MAX_KEY_LENGTH), IID)  # an entity id's key is its JSON: two quotes more
-    assert refusal(body("k" * (MAX_KEY_LENGTH + 1))) == (
-        "an index key is too long",
-        {where: [f"at most {MAX_KEY_LENGTH} characters"]},
-    )
+    parse_memory(body("k" * 128), IID)  # an entity id's key is its JSON: two quotes more
+    assert refusal(body("k" * 129)) == ("an index key is too long", {where: ["at most 128 characters"]})
+
+
+@pytest.mark.parametrize(
+    ("where", "body"),
+    [
+        ("processId", {"processId": "a\0b"}),
+        ("event.name", {"event": {"name": "a\0b"}}),
+        ("event.scope", {"event": {"scope": "\0"}}),
+        ("instance_filter[].type", {"instance_filter": [{"type": "t\0"}]}),
+    ],
+)
+def test_an_indexed_string_may_not_hold_nul(where: str, body: Any) -> None:
+    assert refusal(body) == ("an indexed string holds NUL", {where: ["must not contain NUL (\\u0000)"]})
+
+
+def test_an_event_name_is_indexed_at_any_length() -> None:
+    assert parse_memory({"event": {"name": "n" * 1000}}, IID).event["name"] == "n" * 1000
 
 
 def test_keys_that_are_not_text_are_kept_but_never_indexed() -> None:

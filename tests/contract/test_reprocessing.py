@@ -13,7 +13,7 @@ from pymongo.errors import AutoReconnect
 
 from process_memory.history.sql import SQLHistoryStore
 from process_memory.history.store import HistoryStore
-from process_memory.memory import memory_index_of
+from process_memory.memory import memory_index_of, queries
 from tests.memories import OTHER_TAG, PROCESS, TABLE, TABLES_BY_TAG, TAG, Scenario, event, memory, read_by_query
 
 LINEAGE = "/api/v1/lineage"
@@ -170,6 +170,18 @@ def test_instance_filters_by_instances_and_types(client: FlaskClient) -> None:
     assert _post(client, "/instance_filters/byinstanceids", {"instance_ids": [str(uuid.uuid4())]}) == (200, [])
     items = client.get(f"{LINEAGE}/items", query_string={"instance": [a], "type": ["usina"]}).get_json()["items"]
     assert [(f["header"]["instanceId"], f["type"]) for f in items] == [(a, "usina")]
+
+
+def test_the_original_routes_find_every_reader_and_event_past_a_batch(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queries, "ALL_BATCH", 2)  # five of each: three batches, the last one short
+    ids = sorted(str(uuid.uuid4()) for _ in range(5))
+    for n, iid in enumerate(ids):
+        client.post(f"/{iid}/commit", json=memory(iid, event(iid, referenceDate=f"2026-04-0{n + 1}T00:00:00Z")))
+    assert [item["id"] for item in by_tags(client)] == ids
+    assert by_entities(client, ["U1"]) == ids
+    assert [item["id"] for item in current_events(client, "2026-04-01T00:00:00", "2026-04-30T00:00:00")] == ids
 
 
 def test_lineage_pages_walk_every_reader_and_event_with_cursors(client: FlaskClient) -> None:
