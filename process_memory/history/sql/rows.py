@@ -105,17 +105,21 @@ class SQLRows(RowStore):
             return [dict(row._mapping) for row in conn.execute(statement)]
 
     def put(self, table: RowTable, row: Row, only_if: Sequence[Condition] = (), insert: bool = True) -> bool:
-        """UPDATE the row of the key if it meets ``only_if``; else INSERT it unless a row has the key."""
+        """One statement: INSERT … ON CONFLICT DO UPDATE … WHERE ``only_if`` (an UPDATE when not ``insert``)."""
         sql = self.table(table)
         key = key_of(table, row)
+        changes = {name: value for name, value in row.items() if name not in key}
+        conditions = _clauses(sql, only_if)
+        if insert:
+            statement = self._engine.upsert(sql).values(**row)
+            statement = statement.on_conflict_do_update(
+                index_elements=list(key), set_=changes, where=sa.and_(*conditions) if conditions else None
+            )
+        else:
+            matching = [sql.c[name] == value for name, value in key.items()]
+            statement = sql.update().where(*matching, *conditions).values(**changes)
         with self._connection(write=True) as conn:
-            changes = {name: value for name, value in row.items() if name not in key}
-            matching = [sql.c[name] == value for name, value in key.items()] + _clauses(sql, only_if)
-            if _count(conn, sql.update().where(*matching).values(**changes)):
-                return True
-            if not insert:
-                return False
-            return bool(_count(conn, self._engine.upsert(sql).values(**row).on_conflict_do_nothing()))
+            return bool(_count(conn, statement))
 
     def add(self, table: RowTable, rows: list[Row]) -> None:
         """INSERT the rows, skipping those whose key is taken."""
