@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import socket
 import stat
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,3 +120,25 @@ def test_a_failure_without_an_error_number_is_named_without_its_text(
     assert [record.getMessage() for record in caplog.records] == [
         "live-tail readers here wake by polling only (unknown error)"
     ]
+
+
+def test_a_directory_taken_away_before_the_bind_is_made_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = tmp_path / "run" / "wakeups"
+    taken: list[str] = []
+
+    class TakenAway(socket.socket):
+        def bind(self, address: Any) -> None:
+            if not taken:  # the last other process exits between our mkdir and our bind, and takes the directory
+                taken.append(address)
+                shutil.rmtree(tmp_path / "run")
+            super().bind(address)
+
+    monkeypatch.setattr(socket, "socket", TakenAway)
+    before = _listeners()
+    wakeups = HostWakeups(directory)
+    wakeups.subscribe(lambda: None)
+    wakeups.subscribe(lambda: None)  # bound: not again
+    assert len(taken) == 1 and stat.S_IMODE(directory.stat().st_mode) == 0o700
+    [own] = directory.iterdir()
+    assert str(own) == taken[0] and stat.S_ISSOCK(own.stat().st_mode)
+    assert len(_listeners() - before) == 1
