@@ -104,7 +104,7 @@ def test_a_database_of_the_release_before_alembic_is_brought_up_to_date(old_data
     with engine.connect() as conn:
         versions = set(conn.execute(sa.text("SELECT version_num FROM process_memory_schema_version")).scalars())
         state = set(conn.execute(sa.text("SELECT version_num FROM process_memory_state_schema_version")).scalars())
-    assert versions == {"h0001", "m0002"} and state == {"s0001"}
+    assert versions == {"h0002", "m0002"} and state == {"s0001"}
     found = _indexes(engine)
     assert all(INDEXES[table] <= found[table] for table in INDEXES), found
     # What the release stored still verifies, reads (offloaded and redacted data included) and grows.

@@ -105,7 +105,10 @@ def test_history_init_creates_the_schema_ahead_of_time(tmp_path: Path) -> None:
     tables = set(sa.inspect(sa.create_engine(url)).get_table_names())
     memory = {f"process_memory_memory_{part}" for part in ("views", "reads", "read_tables", "items")}
     history = {f"process_memory_{part}" for part in ("entries", "instances", "blobs", "trees")}
-    assert tables == history | memory | {"process_memory_schema_version"}
+    anchors = {
+        f"process_memory_anchor_{part}" for part in ("leaves", "instances", "checkpoints", "witnesses", "leases")
+    }
+    assert tables == history | memory | anchors | {"process_memory_schema_version"}
 
 
 def test_history_gc_removes_only_unreferenced_old_blobs(tmp_path: Path) -> None:

@@ -120,6 +120,12 @@ class SummaryStore(ABC):
         """Return up to ``limit`` summaries ordered by instance id, after ``after``, of ids starting with ``prefix``."""
 
     @abstractmethod
+    def touched_since(self, since: str, after: tuple[str, str] | None, limit: int) -> list[InstanceSummary]:
+        """Return up to ``limit`` summaries whose last entry was recorded at ``since`` or later, ordered by
+        (last_recorded_at, instance_id), after the position ``after``: the instances an anchoring round looks at.
+        Served from an index."""
+
+    @abstractmethod
     def recount(self, instance_id: str) -> InstanceSummary | None:
         """Recompute the instance's summary from its entries alone, whatever the stored summary says."""
 

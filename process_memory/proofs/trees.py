@@ -33,8 +33,12 @@ class InstanceTree:
     def hashes_of(self, seq: int, entry_hash: str) -> bytes | None:
         """The ``tree`` of the entry at ``seq`` whose chain hash is ``entry_hash``; None when an older entry
         it needs has none. Entries must be given in seq order; each is remembered for those after it."""
+        return self.hashes_of_leaf(seq, record_hash(bytes.fromhex(entry_hash)))
+
+    def hashes_of_leaf(self, seq: int, leaf: bytes) -> bytes | None:
+        """The stored hashes of record ``seq`` whose leaf hash is ``leaf``, as ``hashes_of``."""
         try:
-            tree = b"".join(stored_hashes(seq, record_hash(bytes.fromhex(entry_hash)), self.read))
+            tree = b"".join(stored_hashes(seq, leaf, self.read))
         except MissingTree:
             return None
         self._known[seq] = tree

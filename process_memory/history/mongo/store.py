@@ -14,6 +14,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from process_memory.db import DEFAULT_TIMEOUT_MS
+from process_memory.history.mongo.anchors import create_anchor_indexes
 from process_memory.history.mongo.blobs import GridFSBlobs, MongoErasure
 from process_memory.history.mongo.database import MongoCollections
 from process_memory.history.mongo.documents import create_indexes
@@ -71,6 +72,7 @@ class MongoHistoryStore(HistoryStore):
 
     def _create_indexes(self, database: Database[Any]) -> None:
         create_indexes(database[self.collection_name])
+        create_anchor_indexes(database, self.collection_name)
         for hook in self._projection_hooks.values():
             hook.create_indexes(database)
 

@@ -39,6 +39,24 @@ class MongoSummaries(SummaryStore):
         docs = list(self._collections.summaries().find(criteria).sort("_id", ASCENDING).limit(limit))
         return [summary for summary in self._fresh(docs) if summary is not None]
 
+    @unavailable_on_network_error
+    def touched_since(self, since: str, after: tuple[str, str] | None, limit: int) -> list[InstanceSummary]:
+        """Return the summaries last moved on at ``since`` or later, by (last_recorded_at, _id), each checked for
+        staleness."""
+        criteria: dict[str, Any] = {"last_recorded_at": {"$gte": since}}
+        if after is not None:
+            at, instance_id = after
+            criteria = {
+                "$and": [
+                    criteria,
+                    {"$or": [{"last_recorded_at": {"$gt": at}}, {"last_recorded_at": at, "_id": {"$gt": instance_id}}]},
+                ]
+            }
+        cursor = (
+            self._collections.summaries().find(criteria).sort([("last_recorded_at", ASCENDING), ("_id", ASCENDING)])
+        )
+        return [summary for summary in self._fresh(list(cursor.limit(limit))) if summary is not None]
+
     def _fresh(self, docs: list[dict[str, Any]]) -> list[InstanceSummary | None]:
         """Repair the summaries whose instance has an entry past the recorded head."""
         if not docs:

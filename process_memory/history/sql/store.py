@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from process_memory.db import DEFAULT_TIMEOUT_MS, ProcessLocalEngine
+from process_memory.history.sql.anchors import declare_anchor_tables
 from process_memory.history.sql.blobs import SQLBlobs
 from process_memory.history.sql.entries import SQLEntries, SQLSearch, unavailable_on_database_error
 from process_memory.history.sql.projections import SQLProjectionHook
@@ -40,6 +41,7 @@ class SQLHistoryStore(HistoryStore):
         self.tables = build_tables(table_prefix, dialect)
         #: Every table of the store's database: projections declare theirs here, and the schema is made from it.
         self.metadata = self.tables.entries.metadata
+        declare_anchor_tables(table_prefix, self.metadata)
         self.engine = ProcessLocalEngine(url, timeout_ms, self.metadata, schema=self._migrate)
         self._projection_hooks: dict[str, SQLProjectionHook] = {}
         self.trees = SQLTrees(self.engine, self.tables)

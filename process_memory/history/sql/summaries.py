@@ -49,6 +49,18 @@ class SQLSummaries(SummaryStore):
         criteria = sa.and_(column > after if after is not None else sa.true(), starts_with(column, prefix))
         return [summary for summary in self._summaries(criteria, limit) if summary is not None]
 
+    @unavailable_on_database_error
+    def touched_since(self, since: str, after: tuple[str, str] | None, limit: int) -> list[InstanceSummary]:
+        """Return the summaries last moved on at ``since`` or later, by (last_recorded_at, instance_id)."""
+        instances = self.tables.instances
+        order = (instances.c.last_recorded_at, instances.c.instance_id)
+        statement = sa.select(instances).where(instances.c.last_recorded_at >= since, instances.c.head_seq >= 0)
+        if after is not None:
+            statement = statement.where(sa.tuple_(*order) > sa.tuple_(*map(sa.literal, after)))
+        with self._engine.connect() as conn:
+            rows = conn.execute(statement.order_by(*order).limit(limit)).all()
+        return [summary for summary in map(summary_from_row, rows) if summary is not None]
+
     def recount(self, instance_id: str) -> InstanceSummary | None:
         """The summary the instance's first entry and head make (two indexed reads)."""
         return summary_of(self._entries.get_by_seq(instance_id, 0), self._entries.head(instance_id))

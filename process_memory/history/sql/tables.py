@@ -86,6 +86,8 @@ def build_tables(prefix: str, dialect: str) -> Tables:
         sa.Column("head_hash", sa.String(64)),
         sa.Column("first_recorded_at", timestamp, nullable=False),
         sa.Column("last_recorded_at", timestamp, nullable=False),
+        # Anchoring rounds read the instances whose last entry is recent (anchoring/anchorer.py).
+        sa.Index(f"{prefix}_instances_last_recorded_at", "last_recorded_at", "instance_id"),
     )
     blobs = sa.Table(
         f"{prefix}_blobs",

@@ -1,0 +1,176 @@
+"""The service log on every history backend: one leaf per grown instance, its tree and proofs as RFC 6962 defines
+them (computed here from the definitions, not from proofs/tlog.py), its tiles, the signed checkpoint, and the
+lease that keeps one writer."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import struct
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from process_memory.anchoring.anchorer import Anchorer, AnchoringSettings
+from process_memory.anchoring.leaves import InstanceHead
+from process_memory.anchoring.log import LostRace, ServiceLog
+from process_memory.entry import NewEntry
+from process_memory.history.service import HistoryService
+from process_memory.history.store import HistoryStore
+from process_memory.proofs.checkpoints import open_checkpoint
+from process_memory.proofs.notes import Signer, Verifier, generate_key
+from process_memory.proofs.tiles import Tile
+
+ORIGIN = "pm.test"
+
+
+def _leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def _mth(leaves: list[bytes]) -> bytes:
+    """RFC 6962's Merkle Tree Hash of the leaves' data."""
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    if len(leaves) == 1:
+        return _leaf_hash(leaves[0])
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return hashlib.sha256(b"\x01" + _mth(leaves[:k]) + _mth(leaves[k:])).digest()
+
+
+def _path(m: int, leaves: list[bytes]) -> list[bytes]:
+    """RFC 6962's audit PATH(m, D[n]), leaf side first."""
+    if len(leaves) == 1:
+        return []
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    if m < k:
+        return [*_path(m, leaves[:k]), _mth(leaves[k:])]
+    return [*_path(m - k, leaves[k:]), _mth(leaves[:k])]
+
+
+def _subproof(m: int, leaves: list[bytes], whole: bool) -> list[bytes]:
+    """RFC 6962's SUBPROOF(m, D[n], b)."""
+    n = len(leaves)
+    if m == n:
+        return [] if whole else [_mth(leaves)]
+    k = 1 << ((n - 1).bit_length() - 1)
+    if m <= k:
+        return [*_subproof(m, leaves[:k], whole), _mth(leaves[k:])]
+    return [*_subproof(m - k, leaves[k:], False), _mth(leaves[:k])]
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def signer() -> Signer:
+    return Signer.from_key(generate_key(ORIGIN)[0])
+
+
+def _anchorer(store: HistoryStore, signer: Signer, clock: Clock, holder: str) -> Anchorer:
+    return Anchorer(store, AnchoringSettings(signer, ORIGIN), clock, holder=holder)
+
+
+def _entry_hashes(service: HistoryService, instance_id: str) -> list[bytes]:
+    return [bytes.fromhex(entry.hash) for entry in service.store.entries.iter_chain(instance_id)]
+
+
+def _expected_leaf(service: HistoryService, instance_id: str) -> bytes:
+    root = _mth(_entry_hashes(service, instance_id))
+    count = len(_entry_hashes(service, instance_id))
+    return f"{ORIGIN}/{instance_id}\n{count}\n{base64.b64encode(root).decode()}\n".encode()
+
+
+def _append(service: HistoryService, instance_id: str, count: int) -> None:
+    service.appender.append_entries(instance_id, [NewEntry(type="row", data=n) for n in range(count)])
+
+
+def test_each_round_appends_a_leaf_per_grown_instance_and_signs_the_rfc6962_root(
+    service: HistoryService, store: HistoryStore, signer: Signer
+) -> None:
+    clock = Clock()
+    anchorer = _anchorer(store, signer, clock, "a")
+    for name, count in (("b-inst", 2), ("a-inst", 3), ("c-inst", 1)):
+        _append(service, name, count)
+    first = anchorer.run_round()
+    assert (first.held_lease, first.appended, first.size) == (True, 3, 3)
+    leaves = [_expected_leaf(service, name) for name in ("a-inst", "b-inst", "c-inst")]  # by instance id
+    _append(service, "b-inst", 4)
+    second = anchorer.run_round()
+    leaves.append(_expected_leaf(service, "b-inst"))
+    assert (second.appended, second.size) == (1, 4)
+    assert anchorer.run_round().appended == 0  # nothing grew
+    log = ServiceLog(store.rows)
+    assert [leaf.text.encode() for leaf in log.leaves(0, 10)] == leaves
+    assert [(leaf.instance_id, leaf.size) for leaf in log.leaves(0, 10)][-1] == ("b-inst", 6)
+    checkpoint = open_checkpoint(anchorer.book.latest().note, [Verifier.from_key(signer.verifier_key)])
+    assert (checkpoint.origin, checkpoint.size, checkpoint.root) == (ORIGIN, 4, _mth(leaves))
+    assert anchorer.book.at_size(3).root == _mth(leaves[:3])
+
+
+def test_proofs_and_tiles_are_rfc6962s_and_tlog_tiles(store: HistoryStore) -> None:
+    log = ServiceLog(store.rows)
+    heads = [InstanceHead(f"i{n:04d}", n + 1, hashlib.sha256(str(n).encode()).digest()) for n in range(300)]
+    assert log.append(heads[:100], ORIGIN, 0) == 100
+    assert log.append(heads[100:], ORIGIN, 100) == 300
+    data = [head.leaf(ORIGIN) for head in heads]
+    assert log.root(300) == _mth(data) and log.root(257) == _mth(data[:257])
+    for position in (0, 1, 255, 256, 299):
+        assert log.prove_inclusion(position, 300) == _path(position, data)
+        assert log.prove_inclusion(position, 257 if position < 257 else 300) == _path(
+            position, data[: 257 if position < 257 else 300]
+        )
+    for old in (1, 2, 100, 256, 257, 299, 300):
+        assert log.prove_consistency(old, 300) == _subproof(old, data, True)
+    full_hashes = log.tile(Tile(0, 0, 256), 300)
+    assert full_hashes == b"".join(_leaf_hash(leaf) for leaf in data[:256])
+    assert log.tile(Tile(0, 1, 44), 300) == b"".join(_leaf_hash(leaf) for leaf in data[256:])
+    assert log.tile(Tile(1, 0, 1), 300) == _mth(data[:256])
+    bundle = log.tile(Tile(-1, 1, 44), 300)
+    assert bundle == b"".join(struct.pack(">H", len(leaf)) + leaf for leaf in data[256:])
+    for absent in (Tile(0, 1, 43), Tile(0, 1, 256), Tile(1, 0, 2), Tile(0, 2, 1), Tile(2, 0, 1)):
+        with pytest.raises(ValueError, match="no such tile"):
+            log.tile(absent, 300)
+
+
+def test_a_writer_that_lost_the_race_writes_nothing(store: HistoryStore) -> None:
+    log = ServiceLog(store.rows)
+    first = [InstanceHead("x", 1, b"\x01" * 32), InstanceHead("y", 1, b"\x02" * 32)]
+    log.append(first, ORIGIN, 0)
+    with pytest.raises(LostRace):
+        log.append([InstanceHead("z", 5, b"\x03" * 32), InstanceHead("w", 1, b"\x04" * 32)], ORIGIN, 1)
+    assert [(leaf.instance_id, leaf.size) for leaf in log.leaves(0, 5)] == [("x", 1), ("y", 1)]
+    assert log.anchored_sizes(["x", "y", "z", "w"]) == {"x": 1, "y": 1}
+
+
+def test_one_writer_holds_the_lease_until_it_stops_renewing_it(
+    service: HistoryService, store: HistoryStore, signer: Signer
+) -> None:
+    first_clock, second_clock = Clock(), Clock()
+    first, second = _anchorer(store, signer, first_clock, "first"), _anchorer(store, signer, second_clock, "second")
+    _append(service, "one", 1)
+    assert first.run_round().held_lease
+    assert not second.run_round().held_lease
+    second_clock.now += timedelta(seconds=14)
+    _append(service, "two", 1)
+    assert not second.run_round().held_lease  # 14 s: the first writer's lease (15 s) still holds
+    second_clock.now += timedelta(seconds=2)
+    taken = second.run_round()
+    assert (taken.held_lease, taken.appended, taken.size) == (True, 1, 2)  # the newcomer sweeps, then appends
+    assert not first.run_round().held_lease
+
+
+def test_an_instance_seen_before_but_not_anchored_is_found_by_the_newcomer_s_sweep(
+    service: HistoryService, store: HistoryStore, signer: Signer
+) -> None:
+    _append(service, "old", 2)
+    clock = Clock()
+    clock.now += timedelta(hours=1)  # every entry is far outside the window
+    assert _anchorer(store, signer, clock, "late").run_round().appended == 1
