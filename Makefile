@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-server run lint test bench bench-quick wrk mutate ferretdb verifier nginx-config clean
+.PHONY: install install-server run lint test bench bench-quick wrk mutate ferretdb verifier witness nginx-config clean
 
 # make nginx-config LISTEN=80 UPSTREAM=unix:/run/process-memory/gunicorn.sock MAX_BODY=67108864
 LISTEN ?= 8080
@@ -42,13 +42,17 @@ ferretdb:
 verifier:
 	tools/verify/build.sh
 
+# Two of these, the independent witnesses (litewitness from filippo.io/torchwood), cosign the tests' service logs.
+witness:
+	tools/witness/build.sh
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m tools.code_shape process_memory
 	$(BIN)/python -m mypy process_memory
 
-test: install ferretdb verifier lint
+test: install ferretdb verifier witness lint
 	$(BIN)/python -m pytest
 
 # Every scenario writes bench/results/<name>.json; bench.report turns them into docs/benchmarks.md (under 10 minutes).

@@ -35,6 +35,7 @@ from tests.services import (
     redis_available,
     unavailable,
 )
+from tests.witnesses import Litewitness, witness_available
 
 mongomock.gridfs.enable_gridfs_integration()
 
@@ -93,6 +94,29 @@ def postgres() -> Iterator[PostgresServer]:
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """One Redis server for the whole run; tests isolate themselves by key prefix."""
     yield from _serve("redis", redis_available(), lambda: RedisServer(tmp_path_factory.mktemp("redis")))
+
+
+class WitnessPair:
+    """Two litewitness processes, each with its own key: the tests' independent witnesses."""
+
+    def __init__(self, directory: Path) -> None:
+        self.witnesses = [Litewitness(directory / name, f"{name}.witness.test") for name in ("w1", "w2")]
+
+    def start(self) -> None:
+        """Start both."""
+        for witness in self.witnesses:
+            witness.start()
+
+    def stop(self) -> None:
+        """Stop both."""
+        for witness in self.witnesses:
+            witness.stop()
+
+
+@pytest.fixture(scope="session")
+def witness_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WitnessPair]:
+    """Two witnesses for the whole run; tests isolate themselves by log origin."""
+    yield from _serve("litewitness", witness_available(), lambda: WitnessPair(tmp_path_factory.mktemp("witnesses")))
 
 
 @dataclass

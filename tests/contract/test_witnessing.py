@@ -1,0 +1,107 @@
+"""The service log witnessed by two independent witnesses (litewitness, C2SP tlog-witness), on every history
+backend: cosignatures gathered round after round, a quorum, and a rolled-back log that the witnesses refuse."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from flask import Flask
+
+from process_memory import create_app
+from process_memory.anchoring.anchorer import Anchorer, AnchoringSettings
+from process_memory.anchoring.leaves import ANCHORED, CHECKPOINTS, LEAVES, WITNESSED
+from process_memory.anchoring.witnesses import parse_witnesses
+from process_memory.history.rows import Compare
+from process_memory.proofs.checkpoints import open_checkpoint
+from process_memory.proofs.cosignatures import WitnessKey, cosigners
+from process_memory.proofs.notes import Signer, Verifier, generate_key
+from tests.conftest import Backend, WitnessPair
+
+
+@dataclasses.dataclass
+class Witnessed:
+    """An app over the backend whose service log two witnesses cosign, and its anchorer."""
+
+    app: Flask
+    anchorer: Anchorer
+    origin: str
+    signer: Signer
+    witnesses: WitnessPair
+
+
+@pytest.fixture
+def witnessed(backend: Backend, witness_pair: WitnessPair) -> Witnessed:
+    origin = f"pm.test/{uuid.uuid4().hex[:12]}"  # a log of its own at each witness
+    signer = Signer.from_key(generate_key(origin)[0])
+    for witness in witness_pair.witnesses:
+        witness.add_log(origin, signer.verifier_key)
+    configured = parse_witnesses(";".join(f"{w.verifier_key} {w.url}" for w in witness_pair.witnesses))
+    settings = dataclasses.replace(
+        backend.settings, signing_key=signer, log_origin=origin, witnesses=configured, witness_quorum=2
+    )
+    app = create_app(settings, history_store=backend.store)
+    anchoring = AnchoringSettings(signer, origin, configured, 2)
+    anchorer = Anchorer(backend.store, anchoring, lambda: datetime.now(UTC), holder="test")
+    return Witnessed(app, anchorer, origin, signer, witness_pair)
+
+
+def _append(witnessed: Witnessed, instance_id: str, count: int) -> None:
+    client = witnessed.app.test_client()
+    for n in range(count):
+        assert client.post(f"/api/v1/instances/{instance_id}/history", json={"type": "t", "data": n}).status_code == 201
+
+
+def test_both_witnesses_cosign_each_new_size_and_the_cosigned_checkpoint_is_served(witnessed: Witnessed) -> None:
+    client = witnessed.app.test_client()
+    assert client.get("/api/v1/checkpoint").status_code == 404  # nothing anchored yet
+    _append(witnessed, "a", 2)
+    first = witnessed.anchorer.run_round()
+    _append(witnessed, "b", 1)
+    _append(witnessed, "a", 1)
+    second = witnessed.anchorer.run_round()  # the witnesses check the proof from 1 to 3
+    names = [w.name for w in witnessed.witnesses.witnesses]
+    assert (first.size, first.cosigned_by, second.size, second.cosigned_by) == (1, names, 3, names)
+    assert [w.known_size(witnessed.origin) for w in witnessed.witnesses.witnesses] == [3, 3]
+    served = client.get("/api/v1/checkpoint").get_json()
+    assert (served["size"], served["cosigners"], served["witnessed"]) == (3, names, True)
+    keys = [WitnessKey.from_key(w.verifier_key) for w in witnessed.witnesses.witnesses]
+    assert sorted(cosigners(served["note"], keys)) == names  # each cosignature checks under its witness's key
+    checkpoint = open_checkpoint(served["note"], [Verifier.from_key(witnessed.signer.verifier_key)])
+    assert (checkpoint.origin, checkpoint.size, checkpoint.root.hex()) == (witnessed.origin, 3, served["root"])
+    health = client.get("/readyz").get_json()["anchoring"]
+    assert health == {"status": "ok", "published_size": 3, "signed_size": 3, "refusing": []}
+
+
+def test_a_database_restored_from_an_earlier_copy_is_refused_by_both_witnesses(
+    witnessed: Witnessed, backend: Backend
+) -> None:
+    _append(witnessed, "a", 1)
+    _append(witnessed, "b", 1)
+    assert witnessed.anchorer.run_round().size == 2  # the copy is taken here
+    _append(witnessed, "b", 1)
+    assert witnessed.anchorer.run_round().cosigned_by == [w.name for w in witnessed.witnesses.witnesses]
+    # The copy restored: b's second entry, its leaf, the checkpoint of 3 and the witnesses' sizes as they were.
+    backend.raw.delete_entry("b", 1)
+    backend.raw.set_summary_head("b", 0)
+    rows = backend.store.rows
+    rows.delete(LEAVES, [Compare("position", ">=", 2)])
+    rows.delete(CHECKPOINTS, [Compare("size", ">=", 3)])
+    rows.put(ANCHORED, {"instance_id": "b", "size": 1, "position": 1})
+    for witness in witnessed.witnesses.witnesses:
+        rows.put(WITNESSED, {"name": witness.name, "size": 2}, insert=False)
+    _append(witnessed, "c", 1)
+    report = witnessed.anchorer.run_round()  # c's leaf takes the place b's second had: a fork of the cosigned log
+    assert report.size == 3 and report.cosigned_by == []
+    # Each witness says it holds 3 (409); from 3, the new tree of 3 is not the one it cosigned (422).
+    assert {name: refusal.status for name, refusal in report.refusals.items()} == {
+        w.name: 422 for w in witnessed.witnesses.witnesses
+    }
+    assert [w.known_size(witnessed.origin) for w in witnessed.witnesses.witnesses] == [3, 3]
+    client = witnessed.app.test_client()
+    assert client.get("/api/v1/checkpoint").get_json()["size"] == 2  # the restored copy's, never the fork
+    health = client.get("/readyz").get_json()
+    assert health["status"] == "ready" and health["anchoring"]["status"] == "quorum lost"
+    assert health["anchoring"]["refusing"] == sorted(w.name for w in witnessed.witnesses.witnesses)
