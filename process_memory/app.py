@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from flask import Flask, Response, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from process_memory.anchoring.anchorer import Anchorer, AnchoringSettings
+from process_memory.anchoring.loop import AnchoringLoop
 from process_memory.api.access import guard_named_instances, recording_caller, register_access_control
 from process_memory.bodies import TOO_LARGE, WholeBodies
 from process_memory.commands import register_commands
@@ -85,6 +90,7 @@ def register_services(
     memory = MemoryService(history, memory_index)
     root = state_store or STATE_STORES.create(settings.state_backend, settings)
     sweeper = ExpirySweeper(root, settings.state_sweep_seconds)
+    anchoring = anchoring_loop(store, settings, history.context.clock)
     Services(
         history=history,
         memory=memory,
@@ -92,12 +98,25 @@ def register_services(
         state=StateService(root.with_namespace(INSTANCE_STATE_NAMESPACE), settings.state_ttl),
         state_root=root,
         sweeper=sweeper,
+        anchoring=anchoring,
     ).install(app)
 
     @app.before_request
-    def start_sweeper() -> None:
+    def start_background_threads() -> None:
         # Started by the first request of each worker: a thread started before a fork would not survive it.
         sweeper.ensure_running()
+        if anchoring is not None:
+            anchoring.ensure_running()
+
+
+def anchoring_loop(store: HistoryStore, settings: Settings, clock: Callable[[], datetime]) -> AnchoringLoop | None:
+    """The service log's anchoring loop the settings ask for: none without a signing key, or at 0 seconds."""
+    if settings.signing_key is None or not settings.anchor_seconds:
+        return None
+    anchoring = AnchoringSettings(
+        settings.signing_key, settings.log_origin, settings.witnesses, settings.witness_quorum
+    )
+    return AnchoringLoop(Anchorer(store, anchoring, clock), settings.anchor_seconds)
 
 
 def register_request_limits(app: Flask, settings: Settings) -> None:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote_plus
 
 from dotenv import dotenv_values
@@ -21,6 +22,7 @@ from pymongo.uri_parser import parse_uri
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from process_memory.anchoring.witnesses import Witness, WitnessConfigError, parse_witnesses
 from process_memory.auth import ApiKey, KeysFileError, load_keys_file
 from process_memory.db import DEFAULT_TIMEOUT_MS
 from process_memory.history.tail import DEFAULT_MAX_WAITING
@@ -90,6 +92,13 @@ class Settings:
     #: PROCESS_MEMORY_VERIFIER_KEYS_FILE: earlier keys' verifier keys, published beside the signing key's
     #: so that checkpoints signed before a rotation still check.
     verifier_keys: tuple[str, ...] = ()
+    #: PROCESS_MEMORY_ANCHOR_SECONDS: how often the service log anchors grown instances; 0: never (anchoring also
+    #: needs a signing key). from_env defaults to 1; code that builds Settings by hand runs no anchoring thread.
+    anchor_seconds: int = 0
+    #: PROCESS_MEMORY_WITNESSES: the witnesses asked to cosign each service checkpoint.
+    witnesses: tuple[Witness, ...] = ()
+    #: PROCESS_MEMORY_WITNESS_QUORUM: cosignatures a service checkpoint needs before it is served (default: all).
+    witness_quorum: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, dotenv_path: str | None = ".env") -> Settings:
@@ -138,9 +147,7 @@ class Settings:
             api_keys=_api_keys(values, auth_off),
             auth_off=auth_off,
             metrics_open=_switch(values, "PROCESS_MEMORY_METRICS_OPEN", {"0": False, "1": True}),
-            signing_key=_signing_key(values),
-            log_origin=_log_origin(values),
-            verifier_keys=_verifier_keys(values),
+            **_proofs(values),
         )
 
     @property
@@ -202,6 +209,30 @@ def _verifier_keys(values: Mapping[str, str]) -> tuple[str, ...]:
             raise ConfigError(f"PROCESS_MEMORY_VERIFIER_KEYS_FILE line {number} is not a verifier key") from None
         keys.append(key)
     return tuple(keys)
+
+
+def _proofs(values: Mapping[str, str]) -> dict[str, Any]:
+    """The signing key, origin and verifier keys, and how the service log is anchored and witnessed."""
+    try:
+        witnesses = parse_witnesses(values.get("PROCESS_MEMORY_WITNESSES", ""))
+    except WitnessConfigError as error:
+        raise ConfigError(f"PROCESS_MEMORY_WITNESSES: {error}") from None
+    quorum = _int(values, "PROCESS_MEMORY_WITNESS_QUORUM", len(witnesses), 1 if witnesses else 0, len(witnesses))
+    if witnesses:
+        key = _signing_key(values)
+        if key is None or key.name != _log_origin(values):
+            raise ConfigError(
+                "PROCESS_MEMORY_WITNESSES needs a signing key named as PROCESS_MEMORY_LOG_ORIGIN: "
+                "witnesses know the service log by its origin and its key by that name"
+            )
+    return {
+        "signing_key": _signing_key(values),
+        "log_origin": _log_origin(values),
+        "verifier_keys": _verifier_keys(values),
+        "anchor_seconds": _int(values, "PROCESS_MEMORY_ANCHOR_SECONDS", 1, 0, 3600, "seconds"),
+        "witnesses": witnesses,
+        "witness_quorum": quorum,
+    }
 
 
 def _log_origin(values: Mapping[str, str]) -> str:

@@ -48,6 +48,17 @@ TAIL_WAITING = Gauge(
     multiprocess_mode="livesum",
 )
 
+SERVICE_LOG_SIZE = Gauge(
+    "process_memory_service_log_size",
+    "Leaves of the service log, as its anchoring writer last saw it.",
+    multiprocess_mode="max",
+)
+WITNESS_REFUSALS = Counter(
+    "process_memory_witness_refusals_total",
+    "Service checkpoints a witness did not cosign, by witness and status (unreachable: none).",
+    ["witness", "status"],
+)
+
 
 class JSONFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
@@ -110,6 +121,13 @@ def record_appends(created: list[StoredEntry]) -> None:
 def record_waiting(change: int) -> None:
     """Count live-tail readers starting (+1) or ending (-1) a wait."""
     TAIL_WAITING.inc(change)
+
+
+def record_anchoring(size: int, refusals: dict[str, int | None]) -> None:
+    """Count an anchoring round: the service log's size, and each witness that refused, with its status."""
+    SERVICE_LOG_SIZE.set(size)
+    for witness, status in refusals.items():
+        WITNESS_REFUSALS.labels(witness, str(status or "unreachable")).inc()
 
 
 def record_store_error() -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, current_app
 
 if TYPE_CHECKING:  # annotations only: whoever reads the services need not load them
+    from process_memory.anchoring.loop import AnchoringLoop
     from process_memory.history.service import HistoryService
     from process_memory.memory.queries import LineageService
     from process_memory.memory.service import MemoryService
@@ -31,6 +32,8 @@ class Services:
     #: The whole state store, for readiness and the sweeper.
     state_root: StateStore
     sweeper: ExpirySweeper
+    #: The service log's anchoring loop; None when anchoring is off (no signing key, or 0 seconds).
+    anchoring: AnchoringLoop | None = None
     #: Set once this process has answered that a whole store's data is damaged (``/readyz`` says so from then on).
     damaged_store: bool = False
 

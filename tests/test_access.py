@@ -107,6 +107,12 @@ EXPECTED_SCOPES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/instances/<iid:instance_id>/proof/inclusion"): "read",
     ("GET", "/api/v1/instances/<iid:instance_id>/proof/consistency"): "read",
     ("GET", "/api/v1/instances/<iid:instance_id>/memory"): "read",
+    ("GET", "/api/v1/instances/<iid:instance_id>/anchor"): "read",
+    # The service log: its leaves name every instance, so it is read with a key (and one without a prefix).
+    ("GET", "/api/v1/checkpoint"): "read",
+    ("GET", "/api/v1/log/checkpoint"): "read",
+    ("GET", "/api/v1/log/tile/<path:path>"): "read",
+    ("GET", "/api/v1/log/proof/consistency"): "read",
     ("GET", "/api/v1/instances/<iid:instance_id>/state"): "state",
     ("PUT", "/api/v1/instances/<iid:instance_id>/state"): "state",
     ("DELETE", "/api/v1/instances/<iid:instance_id>/state"): "state",
@@ -161,6 +167,8 @@ EXPECTED_WITHIN_PREFIX = {
     ("GET", "/api/v1/lineage/readers"),
     ("GET", "/api/v1/lineage/events"),
     ("GET", "/api/v1/lineage/items"),
+    # Only a size and a root: no instance is named in it.
+    ("GET", "/api/v1/checkpoint"),
     ("GET", "/ui/"),
     ("GET", "/ui/reprocessing"),
     ("GET", "/instances"),

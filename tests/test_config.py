@@ -177,6 +177,9 @@ def test_every_default_when_nothing_is_set() -> None:
         api_keys=(),
         auth_off=False,
         metrics_open=False,
+        anchor_seconds=1,
+        witnesses=(),
+        witness_quorum=0,
     )
 
 
@@ -210,6 +213,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "PROCESS_MEMORY_API_KEYS_FILE": str(keys_file),
         "PROCESS_MEMORY_METRICS_OPEN": "1",
         "PROCESS_MEMORY_MAX_TAIL_WAITING": "9",
+        "PROCESS_MEMORY_ANCHOR_SECONDS": "0",
     }
     assert Settings.from_env(environ, dotenv_path=None) == Settings(
         docdb_uri="mongodb://app:pw@db.example:27018/?tls=true",

@@ -22,12 +22,20 @@ def test_liveness_needs_no_database_and_readiness_does() -> None:
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 503 and ready.headers["Retry-After"] == "5"
-    assert ready.get_json() == {"status": "unavailable", "checks": {"history": "unavailable", "state": "ok"}}
+    assert ready.get_json() == {
+        "status": "unavailable",
+        "checks": {"history": "unavailable", "state": "ok"},
+        "anchoring": {"status": "off"},  # no signing key
+    }
 
 
 def test_readiness_when_the_stores_answer(tmp_path: Path) -> None:
     client = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'h.sqlite3'}")).test_client()
-    assert client.get("/readyz").get_json() == {"status": "ready", "checks": {"history": "ok", "state": "ok"}}
+    assert client.get("/readyz").get_json() == {
+        "status": "ready",
+        "checks": {"history": "ok", "state": "ok"},
+        "anchoring": {"status": "off"},
+    }
 
 
 def _request_log(caplog: pytest.LogCaptureFixture) -> dict[str, object]:

@@ -112,9 +112,19 @@ def paged(page: Page[Any], cursor_name: str) -> tuple[Page[Any], int, dict[str, 
     return page, 200, next_link(cursor_name, page.next)
 
 
+def register_proof_blueprints(api: ProcessMemoryApi) -> None:
+    """Mount the proofs of instances' trees, their verifier keys, and the service log."""
+    from process_memory.api import proofs, service_log
+
+    api.register_blueprint(proofs.blp, url_prefix=f"{API_PREFIX}/instances")
+    api.register_blueprint(proofs.keys_blp, url_prefix=f"{API_PREFIX}/keys")
+    api.register_blueprint(service_log.blp, url_prefix=API_PREFIX)
+    api.register_blueprint(service_log.instance_blp, url_prefix=f"{API_PREFIX}/instances")
+
+
 def register_api(app: Flask) -> None:
     """Attach the OpenAPI machinery and every blueprint of the API."""
-    from process_memory.api import compat, instances, lineage, platform, proofs, redactions, search, state
+    from process_memory.api import compat, instances, lineage, platform, redactions, search, state
 
     app.config.update(
         API_TITLE="process-memory",
@@ -148,8 +158,7 @@ def register_api(app: Flask) -> None:
     api.register_blueprint(search.blp, url_prefix=f"{API_PREFIX}/history")
     api.register_blueprint(lineage.memory_blp, url_prefix=f"{API_PREFIX}/instances")
     api.register_blueprint(lineage.blp, url_prefix=f"{API_PREFIX}/lineage")
-    api.register_blueprint(proofs.blp, url_prefix=f"{API_PREFIX}/instances")
     api.register_blueprint(redactions.blp, url_prefix=f"{API_PREFIX}/instances")
-    api.register_blueprint(proofs.keys_blp, url_prefix=f"{API_PREFIX}/keys")
+    register_proof_blueprints(api)
     api.register_blueprint(compat.blp)
     api.register_blueprint(platform.blp)

@@ -53,6 +53,8 @@ PREFIX_SCOPED = frozenset(
         "platform.filters_by_ids_and_types",
         "ui.instances",
         "ui.reprocessing",
+        # The service checkpoint names no instance: only a size and a root.
+        "service_log.Checkpoint",
     }
 )
 
@@ -85,6 +87,12 @@ ROUTE_SCOPES: dict[str, dict[str, str]] = {
     "proofs.InstanceCheckpoint": {"GET": _READ},
     "proofs.InclusionProof": {"GET": _READ},
     "proofs.ConsistencyProof": {"GET": _READ},
+    "anchors.Anchor": {"GET": _READ},
+    # The service log's leaves name every instance: a key limited to a prefix cannot read them.
+    "service_log.Checkpoint": {"GET": _READ},
+    "service_log.LogConsistency": {"GET": _READ},
+    "service_log.log_checkpoint": {"GET": _READ},
+    "service_log.log_tile": {"GET": _READ},
     # The history browser reads as the API does; its assets, the Swagger UI's and / hold no data.
     "ui.instances": {"GET": _READ},
     "ui.timeline": {"GET": _READ},

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 
+from process_memory.anchoring.checkpoints import CheckpointBook, anchoring_health
+from process_memory.config import Settings
 from process_memory.exceptions import StoreCorrupt, StoreFull, StoreUnavailable
 from process_memory.observability import metrics_response
 from process_memory.services import services
@@ -47,11 +49,24 @@ def readyz() -> Response:
     if found.damaged_store and checks["history"] == "ok":
         checks["history"] = "corrupt"
     ready = all(value == "ok" for value in checks.values())
-    response = jsonify(status="ready" if ready else "unavailable", checks=checks)
+    response = jsonify(status="ready" if ready else "unavailable", checks=checks, anchoring=_anchoring())
     response.status_code = 200 if ready else 503
     if not ready:
         response.headers["Retry-After"] = "5"
     return response
+
+
+def _anchoring() -> dict[str, object]:
+    """Anchoring's state, reported without changing readiness: appends go on while witnesses are away, and are
+    anchored once a quorum answers again."""
+    settings: Settings = current_app.config["SETTINGS"]
+    if settings.signing_key is None:
+        return {"status": "off"}
+    book = CheckpointBook(services().history.store.rows)
+    try:
+        return anchoring_health(book, [w.name for w in settings.witnesses], settings.witness_quorum)
+    except _STORE_ERRORS:
+        return {"status": "unknown: the history store did not answer"}
 
 
 @blp.get("/metrics")
