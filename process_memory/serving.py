@@ -144,3 +144,5 @@ class JSONErrorGeventWorker(GeventWorker):
         running = services_if_any(getattr(self, "wsgi", None))
         if running is not None:
             running.history.notifier.stop_waiting()
+            if running.anchoring is not None:
+                running.anchoring.stop()  # and hand its lease on now, rather than when it expires

@@ -3,9 +3,9 @@ signs the service log's new size, and gathers the witnesses' cosignatures.
 
 The writer holds a lease, a row of the store's rows: taken when free or expired, renewed by every round, and so
 taken over once its holder stops renewing it. The round never touches the append path: it reads the instances
-whose last entry is recent from the summaries' index (with a window for writers whose clocks or commits lag),
-sweeps every instance when it first takes the lease, and computes each grown instance's root from the tree
-hashes its entries already hold.
+whose last entry is recent from the summaries' index (with a window for writers whose clocks or commits lag)
+and the next page of a sweep of every instance that goes on round after round, and computes each grown
+instance's root from the tree hashes its entries already hold.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from process_memory.history.rows import AnyOf, Compare
 from process_memory.history.store import HistoryStore
 from process_memory.history.summaries import InstanceSummary
 from process_memory.proofs.notes import Signer
-from process_memory.proofs.tlog import tree_hash
-from process_memory.proofs.trees import InstanceTree, MissingTree
+from process_memory.proofs.tlog import tree_hash, tree_hash_indexes
+from process_memory.proofs.trees import InstanceTree, MissingTree, records_holding
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 15.0
 #: How far back from the latest time seen a round looks again, for entries whose commit or clock lagged.
 WINDOW = timedelta(seconds=60)
-#: Summaries read per query, and leaves appended per round at most (the rest wait for the next round).
+#: Summaries read per query (and swept per round), and recent ones read per round at most (the rest wait).
 BATCH = 1000
 MAX_LEAVES_PER_ROUND = 10_000
 
@@ -62,6 +62,11 @@ class AnchoringSettings:
     quorum: int = 0
 
 
+def _given(hashes: dict[int, bytes]) -> Callable[[Sequence[int]], dict[int, bytes]]:
+    """A tree reader of hashes read already."""
+    return lambda seqs: {seq: hashes[seq] for seq in seqs if seq in hashes}
+
+
 class Anchorer:
     """One worker's part in anchoring: it runs rounds, which do anything only while it holds the lease."""
 
@@ -80,13 +85,14 @@ class Anchorer:
         self.holder = holder or uuid.uuid4().hex
         self.log = ServiceLog(store.rows)
         self.book = CheckpointBook(store.rows)
-        self._since: str | None = None  # None: sweep every instance
+        self._since = format_timestamp(clock() - WINDOW)
+        #: Where the sweep of every instance goes on from: a page of it each round, round and round.
+        self._swept_to: str | None = None
 
     def run_round(self) -> RoundReport:
         """Take or renew the lease; if held, anchor what grew and gather cosignatures for the latest size."""
         now = self.clock()
         if not self._take_lease(now):
-            self._since = None  # whoever holds it now may leave anything behind when it stops
             return RoundReport(held_lease=False)
         report = RoundReport(held_lease=True)
         heads, latest_seen = self._grown_heads(now)
@@ -95,7 +101,6 @@ class Anchorer:
             report.size = self.log.append(heads, self.settings.origin, at)
         except LostRace as race:
             log.warning("anchoring round given up: %s", race)
-            self._since = None
             return report
         report.appended = report.size - at
         self._since = format_timestamp(latest_seen - WINDOW) if latest_seen else self._since
@@ -109,20 +114,27 @@ class Anchorer:
         mine_or_free = AnyOf([[Compare("holder", "==", self.holder)], [Compare("expires_at", "<", moment)]])
         return self.store.rows.put(LEASES, row, only_if=[mine_or_free])
 
+    def release_lease(self) -> None:
+        """Give up the lease if this anchorer holds it."""
+        row = {"name": "anchoring", "holder": self.holder, "expires_at": 0.0}
+        self.store.rows.put(LEASES, row, only_if=[Compare("holder", "==", self.holder)], insert=False)
+
     def _touched(self) -> list[InstanceSummary]:
-        """The summaries this round looks at: those recent enough, or every one on a sweep."""
-        found: list[InstanceSummary] = []
+        """The summaries this round looks at: those whose last entry is recent, and the sweep's next page (which
+        finds, in time, any instance the recent ones missed: a clock far behind, a summary repaired late)."""
         summaries = self.store.summaries
+        found: dict[str, InstanceSummary] = {}
+        after: tuple[str, str] | None = None
         while len(found) < MAX_LEAVES_PER_ROUND:
-            if self._since is None:
-                page = summaries.list_summaries(found[-1].instance_id if found else None, BATCH)
-            else:
-                after = (found[-1].last_recorded_at, found[-1].instance_id) if found else None
-                page = summaries.touched_since(self._since, after, BATCH)
-            found.extend(page)
+            page = summaries.touched_since(self._since, after, BATCH)
+            found.update((summary.instance_id, summary) for summary in page)
             if len(page) < BATCH:
                 break
-        return found
+            after = (page[-1].last_recorded_at, page[-1].instance_id)
+        swept = summaries.list_summaries(self._swept_to, BATCH)
+        self._swept_to = swept[-1].instance_id if len(swept) == BATCH else None
+        found.update((summary.instance_id, summary) for summary in swept)
+        return list(found.values())
 
     def _grown_heads(self, now: datetime) -> tuple[list[InstanceHead], datetime | None]:
         """The heads of the instances whose tree grew since their last leaf, by instance id, and the latest time
@@ -131,22 +143,25 @@ class Anchorer:
         if not touched:
             return [], None
         anchored = self.log.anchored_sizes([summary.instance_id for summary in touched])
-        heads = []
-        for summary in sorted(touched, key=lambda summary: summary.instance_id):
-            if summary.count > anchored.get(summary.instance_id, 0):
-                root = self._root(summary.instance_id, summary.count)
-                if root is not None:
-                    heads.append(InstanceHead(summary.instance_id, summary.count, root))
+        grown = {s.instance_id: s.count for s in touched if s.count > anchored.get(s.instance_id, 0)}
+        roots = self._roots(grown)
+        heads = [InstanceHead(instance_id, grown[instance_id], roots[instance_id]) for instance_id in sorted(roots)]
         latest = max(summary.last_recorded_at for summary in touched)
         return heads, min(now, datetime.fromisoformat(latest.replace("Z", "+00:00")))
 
-    def _root(self, instance_id: str, size: int) -> bytes | None:
-        """The instance's root at ``size`` from its stored tree; None for an instance from before trees."""
-        trees = self.store.trees
-        try:
-            return tree_hash(size, InstanceTree(lambda seqs: trees.tree_hashes(instance_id, seqs)).read)
-        except MissingTree:
-            return None
+    def _roots(self, sizes: dict[str, int]) -> dict[str, bytes]:
+        """Each instance's root at its size, from its stored tree, in as few reads as the store allows; an
+        instance from before trees is left out."""
+        wanted = {instance_id: records_holding(tree_hash_indexes(size)) for instance_id, size in sizes.items()}
+        stored = self.store.trees.tree_hashes_many(wanted)
+        roots = {}
+        for instance_id, size in sizes.items():
+            hashes = stored.get(instance_id, {})
+            try:
+                roots[instance_id] = tree_hash(size, InstanceTree(_given(hashes)).read)
+            except MissingTree:
+                continue
+        return roots
 
     def _sign_and_witness(self, report: RoundReport, now: datetime) -> None:
         settings = self.settings

@@ -121,9 +121,10 @@ class ServiceLog:
             if not rows_now.put(LEAVES, rows[0], only_if=[_NEVER_STORED]):
                 raise LostRace(f"leaf {at} was stored by another writer")
             rows_now.add(LEAVES, rows[1:])
-            for row in rows:
-                anchored = {name: row[name] for name in ("instance_id", "size", "position")}
-                rows_now.put(ANCHORED, anchored, only_if=[Compare("size", "<", row["size"])])
+            # Replaced whole, in two statements: heads only grow, and one writer writes them.
+            anchored = [{name: row[name] for name in ("instance_id", "size", "position")} for row in rows]
+            rows_now.delete(ANCHORED, [In("instance_id", [row["instance_id"] for row in anchored])])
+            rows_now.add(ANCHORED, anchored)
         return at + len(rows)
 
     def _read_hashes(self, positions: Sequence[int]) -> dict[int, bytes]:

@@ -32,8 +32,13 @@ class AnchoringLoop:
                 self._thread.start()
 
     def stop(self) -> None:
-        """Ask the thread to finish after its round."""
+        """Ask the thread to finish after its round, and give up the lease if this process holds it, so that
+        another worker or host anchors at once rather than when it expires."""
         self._stop.set()
+        try:
+            self.anchorer.release_lease()
+        except Exception as error:  # stopping goes on; the lease then expires on its own
+            log.warning("anchoring lease not released: %s", type(error).__name__)
 
     def run_round(self) -> RoundReport | None:
         """One round, its outcome counted; None when it failed (a database or witness hiccup ends no loop)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import ClassVar
 
@@ -102,6 +102,11 @@ class TreeStore(ABC):
     @abstractmethod
     def tree_hashes(self, instance_id: str, seqs: Sequence[int]) -> dict[int, bytes]:
         """Return the ``tree`` of the instance's entries at these seqs, by seq; leave out those without one."""
+
+    def tree_hashes_many(self, wanted: Mapping[str, Sequence[int]]) -> dict[str, dict[int, bytes]]:
+        """``tree_hashes`` of several instances at once, by instance (the anchoring round reads every grown
+        instance's frontier); the default asks each instance in turn."""
+        return {instance_id: self.tree_hashes(instance_id, seqs) for instance_id, seqs in wanted.items()}
 
     @abstractmethod
     def save_trees(self, instance_id: str, trees: dict[int, bytes]) -> None:

@@ -120,6 +120,11 @@ def tree_hash(n: int, read: HashReader) -> bytes:
     return root
 
 
+def tree_hash_indexes(n: int) -> list[int]:
+    """The stored hashes ``tree_hash(n)`` reads: the roots of the complete subtrees that make up the tree of n."""
+    return _subtree_indexes(0, n, [])
+
+
 def prove_record(t: int, n: int, read: HashReader) -> list[bytes]:
     """The proof that the tree of size ``t`` holds record ``n`` (RFC 6962's audit path, in its order)."""
     if not 0 <= n < t:

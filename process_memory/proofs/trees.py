@@ -23,6 +23,11 @@ class MissingTree(LookupError):
     """A hash of the tree that no stored entry holds: an entry stored before trees, or none at all."""
 
 
+def records_holding(indexes: Iterable[int]) -> list[int]:
+    """The records (seqs) whose writes stored the hashes at these indexes, each once, in order."""
+    return sorted({hash_written_by(*split_stored_hash_index(index))[0] for index in indexes})
+
+
 class InstanceTree:
     """One instance's stored tree hashes: those its entries hold, and those of entries about to be stored."""
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from process_memory.anchoring import anchorer as anchorer_module
 from process_memory.anchoring.anchorer import Anchorer, AnchoringSettings
 from process_memory.anchoring.leaves import InstanceHead
 from process_memory.anchoring.log import LostRace, ServiceLog
@@ -20,6 +21,7 @@ from process_memory.history.store import HistoryStore
 from process_memory.proofs.checkpoints import open_checkpoint
 from process_memory.proofs.notes import Signer, Verifier, generate_key
 from process_memory.proofs.tiles import Tile
+from tests.backends import RawAccess
 
 ORIGIN = "pm.test"
 
@@ -174,3 +176,58 @@ def test_an_instance_seen_before_but_not_anchored_is_found_by_the_newcomer_s_swe
     clock = Clock()
     clock.now += timedelta(hours=1)  # every entry is far outside the window
     assert _anchorer(store, signer, clock, "late").run_round().appended == 1
+
+
+def test_trees_of_many_instances_read_at_once_are_each_instance_s_own(
+    service: HistoryService, store: HistoryStore
+) -> None:
+    _append(service, "p", 5)
+    _append(service, "q", 3)
+    wanted = {"p": [0, 3, 4], "q": [1, 2], "r": [0]}
+    assert store.trees.tree_hashes_many(wanted) == {
+        "p": store.trees.tree_hashes("p", [0, 3, 4]),
+        "q": store.trees.tree_hashes("q", [1, 2]),
+        "r": {},
+    }
+    assert len(store.trees.tree_hashes_many(wanted)["p"]) == 3
+
+
+def test_an_instance_whose_tree_is_incomplete_waits_for_its_reindex(
+    service: HistoryService, store: HistoryStore, signer: Signer, raw: RawAccess
+) -> None:
+    _append(service, "whole", 2)
+    _append(service, "broken", 4)
+    raw.drop_tree("broken", 3)  # the root of a tree of 4 is the hash entry 3 stored
+    report = _anchorer(store, signer, Clock(), "a").run_round()
+    assert report.appended == 1 and [leaf.instance_id for leaf in ServiceLog(store.rows).leaves(0, 5)] == ["whole"]
+
+
+def test_a_writer_that_stops_hands_its_lease_on_at_once(
+    service: HistoryService, store: HistoryStore, signer: Signer
+) -> None:
+    first, second = _anchorer(store, signer, Clock(), "first"), _anchorer(store, signer, Clock(), "second")
+    _append(service, "one", 1)
+    assert first.run_round().held_lease and not second.run_round().held_lease
+    second.release_lease()  # not the holder: changes nothing
+    assert not second.run_round().held_lease
+    first.release_lease()
+    assert second.run_round().held_lease and not first.run_round().held_lease
+
+
+def test_the_sweep_reaches_every_instance_a_page_per_round(
+    service: HistoryService, store: HistoryStore, signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(anchorer_module, "BATCH", 2)
+    monkeypatch.setattr(anchorer_module, "WINDOW", timedelta(hours=-1))  # nothing counts as recent
+    for name in ("s1", "s2", "s3", "s4", "s5"):
+        _append(service, name, 1)
+    anchorer = _anchorer(store, signer, Clock(), "a")
+    appended = [anchorer.run_round().appended for _ in range(4)]
+    assert appended == [2, 2, 1, 0]  # two a round, then round again from the start, where nothing grew
+    assert sorted(ServiceLog(store.rows).anchored_sizes(["s1", "s2", "s3", "s4", "s5"])) == [
+        "s1",
+        "s2",
+        "s3",
+        "s4",
+        "s5",
+    ]

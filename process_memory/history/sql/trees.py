@@ -32,6 +32,10 @@ def _tree_read(trees: sa.Table, count: int) -> DriverStatement:
     return DriverStatement(sa.select(trees.c.seq, trees.c.hashes).where(*where))
 
 
+#: (instance, seq) pairs per query of tree_hashes_many: two bound values each, well within SQLite's limit.
+_MANY_BATCH = 400
+
+
 class SQLTrees(TreeStore):
     """The tree rows of the SQL history's entries."""
 
@@ -49,6 +53,21 @@ class SQLTrees(TreeStore):
         values = {"instance_id": instance_id} | {f"seq_{i}": seq for i, seq in enumerate(seqs)}
         with self._engine.connect() as conn:
             return {seq: bytes(hashes) for seq, hashes in _tree_read(self.tables.trees, len(seqs)).rows(conn, values)}
+
+    @_unavailable_on_database_error
+    def tree_hashes_many(self, wanted: Mapping[str, Sequence[int]]) -> dict[str, dict[int, bytes]]:
+        """Return the tree hashes of several instances' entries, a query per _MANY_BATCH (instance, seq) pairs."""
+        trees = self.tables.trees
+        pairs = [(instance_id, seq) for instance_id, seqs in wanted.items() for seq in seqs]
+        found: dict[str, dict[int, bytes]] = {instance_id: {} for instance_id in wanted}
+        with self._engine.connect() as conn:
+            for start in range(0, len(pairs), _MANY_BATCH):
+                batch = pairs[start : start + _MANY_BATCH]
+                key = sa.tuple_(trees.c.instance_id, trees.c.seq)
+                statement = sa.select(trees.c.instance_id, trees.c.seq, trees.c.hashes).where(key.in_(batch))
+                for instance_id, seq, hashes in conn.execute(statement):
+                    found[instance_id][seq] = bytes(hashes)
+        return found
 
     @_unavailable_on_database_error
     def save_trees(self, instance_id: str, trees: dict[int, bytes]) -> None:
