@@ -56,7 +56,7 @@ test: install ferretdb verifier witness lint
 	$(BIN)/python -m pytest
 
 # Every scenario writes bench/results/<name>.json; bench.report turns them into docs/benchmarks.md (under 10 minutes).
-bench: install ferretdb wrk
+bench: install ferretdb wrk witness
 	$(BIN)/python -m bench.appends
 	$(BIN)/python -m bench.batches
 	$(BIN)/python -m bench.large
@@ -66,6 +66,7 @@ bench: install ferretdb wrk
 	$(BIN)/python -m bench.state
 	$(BIN)/python -m bench.reprocessing
 	$(BIN)/python -m bench.slow_clients
+	$(BIN)/python -m bench.anchoring
 	$(BIN)/python -m bench.report
 
 # SQLite through gunicorn only, fewer rounds (under 2 minutes): a first look after a change to the storage path.

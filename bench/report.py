@@ -30,6 +30,7 @@ SCENARIOS = [
     ("large", "bench.large", "6. A 15 MB entry in and out"),
     ("tail", "bench.tail", "7. Live tail across processes"),
     ("state", "bench.state", "8. State stores beside Litestar's stores and cachelib"),
+    ("anchoring", "bench.anchoring", "9. Anchoring the service log, witnessed by two litewitness"),
 ]
 
 HEADER = """# Benchmarks
