@@ -1,0 +1,80 @@
+"""The service log end to end: gunicorn's workers anchor in the background and two litewitness cosign; an
+independent client (torchwood's tile reader, tools/witness/tileread) reads every leaf through the tiles and
+checks them against the signed checkpoint, and refuses the log once a stored leaf is changed."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from process_memory.proofs.cosignatures import WitnessKey, cosigners
+from process_memory.proofs.notes import Signer, generate_key
+from tests.conftest import WitnessPair
+from tests.services import ROOT, GunicornServer, unavailable, wait_until
+
+TILE_READER = ROOT / ".cache" / "bin" / "pm-tileread"
+ORIGIN = "pm.e2e"
+
+
+@pytest.fixture
+def anchoring_server(tmp_path: Path, witness_pair: WitnessPair) -> Iterator[tuple[GunicornServer, Signer, Path]]:
+    """gunicorn over SQLite, signing as a new origin under ORIGIN, anchoring every second, with both witnesses at
+    quorum 2."""
+    if not TILE_READER.exists():
+        unavailable("pm-tileread not built (needs Go; `make test` builds it with tools/witness/build.sh)")
+    origin = f"{ORIGIN}.{tmp_path.name}"  # a log of its own at each witness
+    secret, verifier = generate_key(origin)
+    for witness in witness_pair.witnesses:
+        witness.add_log(origin, verifier)
+    (tmp_path / "signing.key").write_text(secret)
+    database = tmp_path / "history.sqlite3"
+    env = {
+        "PROCESS_MEMORY_DATABASE_URL": f"sqlite:///{database}",
+        "PROCESS_MEMORY_SIGNING_KEY_FILE": str(tmp_path / "signing.key"),
+        "PROCESS_MEMORY_LOG_ORIGIN": origin,
+        "PROCESS_MEMORY_WITNESSES": ";".join(f"{w.verifier_key} {w.url}" for w in witness_pair.witnesses),
+        "PROCESS_MEMORY_STATE_BACKEND": "memory",
+    }
+    server = GunicornServer(env, workers=2, cwd=tmp_path)
+    server.start()
+    yield server, Signer.from_key(secret), database
+    server.stop()
+
+
+def _read_tiles(url: str, signer: Signer) -> subprocess.CompletedProcess[str]:
+    command = [str(TILE_READER), "-url", f"{url}/api/v1/log", "-key", signer.verifier_key]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def test_workers_anchor_in_the_background_and_an_independent_reader_checks_every_leaf(
+    anchoring_server: tuple[GunicornServer, Signer, Path], witness_pair: WitnessPair
+) -> None:
+    server, signer, database = anchoring_server
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for n in range(300):  # more than a tile of leaves, once each instance is anchored
+            assert client.post(f"/api/v1/instances/i{n:03d}/history", json={"type": "t", "data": n}).is_success
+        wait_until(lambda: client.get("/api/v1/checkpoint").json().get("size") == 300, 30, "300 leaves anchored")
+        published = client.get("/api/v1/checkpoint").json()
+        anchor = client.get("/api/v1/instances/i299/anchor").json()
+    keys = [WitnessKey.from_key(w.verifier_key) for w in witness_pair.witnesses]
+    assert sorted(cosigners(published["note"], keys)) == sorted(w.name for w in witness_pair.witnesses)
+    read = _read_tiles(server.url, signer)
+    assert read.returncode == 0, read.stderr
+    lines = [json.loads(line) for line in read.stdout.splitlines()]
+    assert lines[0] == {"size": 300} and [line["index"] for line in lines[1:]] == list(range(300))
+    origin = published["note"].split("\n")[0]
+    assert origin.startswith(f"{ORIGIN}.")
+    assert {line["leaf"].split("\n")[0] for line in lines[1:]} == {f"{origin}/i{n:03d}" for n in range(300)}
+    assert lines[1 + anchor["leaf_index"]]["leaf"] == anchor["leaf"]
+    with sqlite3.connect(database) as conn:  # the operator changes one stored leaf
+        conn.execute(
+            "UPDATE process_memory_anchor_leaves SET leaf = replace(leaf, '\n1\n', '\n2\n') WHERE position = 7"
+        )
+    refused = _read_tiles(server.url, signer)
+    assert refused.returncode == 1 and "hash mismatch for entry 7" in refused.stderr
