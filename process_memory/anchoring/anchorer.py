@@ -19,13 +19,14 @@ from datetime import datetime, timedelta
 import httpx
 
 from process_memory.anchoring.checkpoints import CheckpointBook
-from process_memory.anchoring.leaves import LEASES, InstanceHead
+from process_memory.anchoring.leaves import LEASES
 from process_memory.anchoring.log import LostRace, ServiceLog
 from process_memory.anchoring.witnesses import Refusal, Witness, add_checkpoint
 from process_memory.formats import format_timestamp
 from process_memory.history.rows import AnyOf, Compare
 from process_memory.history.store import HistoryStore
 from process_memory.history.summaries import InstanceSummary
+from process_memory.proofs.anchors import InstanceHead
 from process_memory.proofs.notes import Signer
 from process_memory.proofs.tlog import tree_hash, tree_hash_indexes
 from process_memory.proofs.trees import InstanceTree, MissingTree, records_holding

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from process_memory.anchoring.leaves import ANCHORED, LEAVES, InstanceHead
+from process_memory.anchoring.leaves import ANCHORED, LEAVES
 from process_memory.history.rows import Compare, In, RowStore
+from process_memory.proofs.anchors import InstanceHead
 from process_memory.proofs.tiles import ENTRIES, Tile, TileError, entry_bundle, read_hash_tile, tile_exists
 from process_memory.proofs.tlog import prove_record, prove_tree, record_hash, tree_hash
 from process_memory.proofs.trees import InstanceTree

@@ -23,7 +23,8 @@ from rich.table import Table
 
 from process_memory.client.api import KEY_VARIABLE, URL_VARIABLE, Client
 from process_memory.client.errors import ApiError, ConnectionFailed, Unavailable
-from process_memory.proofs.checkpoints import open_checkpoint
+from process_memory.proofs.checkpoints import Checkpoint, open_checkpoint
+from process_memory.proofs.cosignatures import WitnessKey
 from process_memory.proofs.notes import NoteError, Verifier
 
 #: Exit statuses (documented above and in docs/client.md); click's own usage errors are 2.
@@ -241,16 +242,37 @@ def state_put(instance: str, value: str | None, etag: str | None, ttl: int | Non
     click.echo(stored.etag)
 
 
-def _verifiers(keys: tuple[str, ...]) -> list[Verifier]:
-    """The verifier keys given, each as a key or as a file of keys, one per line."""
+_Key = TypeVar("_Key")
+
+
+def _keys_given(keys: tuple[str, ...], parse: Callable[[str], _Key], option: str) -> list[_Key]:
+    """The keys given, each as a key or as a file of keys, one per line."""
     texts: list[str] = []
     for key in keys:
         path = Path(key)
         texts += path.read_text().split() if "+" not in key and path.is_file() else [key]
     try:
-        return [Verifier.from_key(text) for text in texts]
+        return [parse(text) for text in texts]
     except NoteError as refused:
-        raise click.BadParameter(str(refused), param_hint="--key") from None
+        raise click.BadParameter(str(refused), param_hint=option) from None
+
+
+def _verifiers(keys: tuple[str, ...]) -> list[Verifier]:
+    """The service's verifier keys given."""
+    return _keys_given(keys, Verifier.from_key, "--key")
+
+
+def _witness_keys(keys: tuple[str, ...]) -> list[WitnessKey]:
+    """The witnesses' keys given."""
+    return _keys_given(keys, WitnessKey.from_key, "--witness-key")
+
+
+def _json_file(file: IO[str], option: str) -> Any:
+    """A JSON file's value; a usage error when it is not JSON."""
+    try:
+        return json.load(file)
+    except ValueError:
+        raise click.BadParameter("not a JSON file", param_hint=option) from None
 
 
 def _note(text: str) -> str:
@@ -267,10 +289,21 @@ def _note(text: str) -> str:
 @click.argument("export", type=click.File("rb"))
 @click.option("--checkpoint", "checkpoint_file", required=True, type=click.File("r"), help="a signed checkpoint")
 @click.option("--key", "keys", required=True, multiple=True, help="a verifier key, or a file of them; repeatable")
-def verify(export: IO[bytes], checkpoint_file: IO[str], keys: tuple[str, ...]) -> None:
+@click.option("--anchor", "anchor_file", type=click.File("r"), help="the instance's anchor (GET …/anchor?size=N)")
+@click.option("--witness-key", "witness_keys", multiple=True, help="a witness's key, or a file of them; repeatable")
+@click.option("--quorum", type=click.IntRange(min=0), help="cosignatures needed (default: every witness key)")
+def verify(
+    export: IO[bytes],
+    checkpoint_file: IO[str],
+    keys: tuple[str, ...],
+    anchor_file: IO[str] | None,
+    witness_keys: tuple[str, ...],
+    quorum: int | None,
+) -> None:
     """Check an export offline against a signed checkpoint: every entry, the chain, redactions, and that the
-    entries up to the checkpoint's size are exactly those it signed. Exit 0 when all holds, 1 naming the first bad
-    seq otherwise, 2 for a usage error. Needs no service."""
+    entries up to the checkpoint's size are exactly those it signed; with --anchor, also that the checkpoint's tree
+    is in a service checkpoint the service signed and a quorum of witnesses cosigned. Exit 0 when all holds, 1
+    naming the first thing that does not, 2 for a usage error. Needs no service."""
     from process_memory.proofs.exports import verify_export  # the entry record's recipe: only this command needs it
 
     verifiers = _verifiers(keys)
@@ -284,3 +317,28 @@ def verify(export: IO[bytes], checkpoint_file: IO[str], keys: tuple[str, ...]) -
         click.echo(f"seq {verdict.bad_seq}: {verdict.problem}", err=True)
         sys.exit(CHECK_FAILED)
     click.echo(f"ok: {verdict.checked} entries of {signed.origin}; the first {signed.size} are the ones it signed")
+    if anchor_file is not None:
+        _verify_anchor(anchor_file, signed, verifiers, witness_keys, quorum)
+
+
+def _verify_anchor(
+    anchor_file: IO[str], signed: Checkpoint, verifiers: list[Verifier], keys: tuple[str, ...], quorum: int | None
+) -> None:
+    """Check the anchor of the checkpoint's tree; say what it showed, or exit 1 with what failed."""
+    from process_memory.proofs.anchors import AnchorError, check_anchor
+
+    witnesses = _witness_keys(keys)
+    needed = len(witnesses) if quorum is None else quorum
+    if needed > len(witnesses):
+        raise click.BadParameter(f"a quorum of {needed} needs as many witness keys", param_hint="--quorum")
+    try:
+        anchored = check_anchor(_json_file(anchor_file, "--anchor"), signed, verifiers, witnesses, needed)
+    except AnchorError as refused:
+        click.echo(f"the anchor: {refused}", err=True)
+        sys.exit(CHECK_FAILED)
+    service = anchored.service
+    by = ", ".join(sorted(anchored.cosigned_by)) or "no witness: the service vouches for itself alone"
+    click.echo(
+        f"anchored: the tree at size {signed.size} is leaf {anchored.leaf_index} of {service.origin} "
+        f"at size {service.size}, cosigned by {by}"
+    )

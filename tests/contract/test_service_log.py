@@ -13,11 +13,11 @@ import pytest
 
 from process_memory.anchoring import anchorer as anchorer_module
 from process_memory.anchoring.anchorer import Anchorer, AnchoringSettings
-from process_memory.anchoring.leaves import InstanceHead
 from process_memory.anchoring.log import LostRace, ServiceLog
 from process_memory.entry import NewEntry
 from process_memory.history.service import HistoryService
 from process_memory.history.store import HistoryStore
+from process_memory.proofs.anchors import InstanceHead
 from process_memory.proofs.checkpoints import open_checkpoint
 from process_memory.proofs.notes import Signer, Verifier, generate_key
 from process_memory.proofs.tiles import Tile

@@ -7,13 +7,16 @@ import base64
 import dataclasses
 import struct
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from flask import Flask
 
 from process_memory import create_app
 from process_memory.anchoring.anchorer import Anchorer, AnchoringSettings
-from process_memory.proofs.notes import Signer, generate_key
+from process_memory.proofs.anchors import AnchorError, check_anchor
+from process_memory.proofs.checkpoints import open_checkpoint
+from process_memory.proofs.notes import Signer, Verifier, generate_key
 from tests.conftest import Backend
 from tests.contract.test_service_log import ORIGIN, _leaf_hash, _mth, _path, _subproof
 
@@ -87,3 +90,33 @@ def test_the_log_is_served_as_tiles_with_its_proofs(anchored: tuple[Flask, Ancho
     assert proof == {"from": 1, "to": 3, "proof": [h.hex() for h in _subproof(1, leaves, True)]}
     assert client.get(f"{API}/log/proof/consistency", query_string={"from": 4}).status_code == 404
     assert client.get(f"{API}/log/proof/consistency", query_string={"from": 1, "to": 4}).status_code == 404
+
+
+def test_check_anchor_refuses_every_part_changed(anchored: tuple[Flask, Anchorer]) -> None:
+    app, anchorer = anchored
+    client = app.test_client()
+    _hashes(app, "x", 1)
+    _hashes(app, "y", 3)
+    anchorer.run_round()
+    keys = [Verifier.from_key(key) for key in client.get(f"{API}/keys").get_json()["keys"]]
+    instance = open_checkpoint(client.get(f"{API}/instances/y/checkpoint?size=2").get_json()["note"], keys)
+    good = client.get(f"{API}/instances/y/anchor?size=2").get_json()
+    assert check_anchor(good, instance, keys, [], 0).leaf_index == 1
+    flipped = "0" * 64
+    changes: list[tuple[dict[str, Any], str]] = [
+        ({"inclusion": [flipped]}, "is not leaf 1"),
+        ({"leaf_index": 0}, "is not leaf 0"),
+        ({"consistency": []}, "does not extend"),
+        ({"consistency": [flipped]}, "does not extend"),
+        ({"leaf": good["leaf"].replace("\n3\n", "\n1\n")}, "does not anchor"),
+        ({"leaf": good["leaf"].replace("/y\n", "/x\n")}, "does not anchor"),
+        ({"leaf": "not a checkpoint"}, "the leaf:"),
+        ({"checkpoint": {"note": good["checkpoint"]["note"].replace("\n2\n", "\n3\n", 1)}}, "service checkpoint"),
+        ({"inclusion": ["zz"]}, "list of hex hashes"),
+        ({"leaf_index": None}, "an anchor holds"),
+    ]
+    for change, refusal in changes:
+        with pytest.raises(AnchorError, match=refusal):
+            check_anchor(good | change, instance, keys, [], 0)
+    with pytest.raises(AnchorError, match="cosigned by 0 of the 1"):
+        check_anchor(good, instance, keys, [], 1)

@@ -3,17 +3,24 @@ backend: cosignatures gathered round after round, a quorum, and a rolled-back lo
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
+import json
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 
 from process_memory import create_app
 from process_memory.anchoring.anchorer import Anchorer, AnchoringSettings
 from process_memory.anchoring.leaves import ANCHORED, CHECKPOINTS, LEAVES, WITNESSED
 from process_memory.anchoring.witnesses import parse_witnesses
+from process_memory.client.cli import main
 from process_memory.history.rows import Compare
 from process_memory.proofs.checkpoints import open_checkpoint
 from process_memory.proofs.cosignatures import WitnessKey, cosigners
@@ -105,3 +112,81 @@ def test_a_database_restored_from_an_earlier_copy_is_refused_by_both_witnesses(
     health = client.get("/readyz").get_json()
     assert health["status"] == "ready" and health["anchoring"]["status"] == "quorum lost"
     assert health["anchoring"]["refusing"] == sorted(w.name for w in witnessed.witnesses.witnesses)
+
+
+def _witness_key(name: str) -> str:
+    """A new witness's verifier key (cosignature/v1), written out as C2SP tlog-cosignature says."""
+    public = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    key_hash = hashlib.sha256(name.encode() + b"\n\x04" + public).digest()[:4].hex()
+    encoded = base64.b64encode(b"\x04" + public).decode()
+    return f"{name}+{key_hash}+{encoded}"
+
+
+def _saved(path: Path, body: str) -> str:
+    path.write_text(body)
+    return str(path)
+
+
+def _verify(*args: str) -> Result:
+    return CliRunner().invoke(main, ["verify", *args])
+
+
+def test_verify_checks_the_anchor_and_its_quorum_and_refuses_a_rewritten_history(
+    witnessed: Witnessed, backend: Backend, tmp_path: Path
+) -> None:
+    client = witnessed.app.test_client()
+    _append(witnessed, "run", 3)
+    witnessed.anchorer.run_round()
+    _append(witnessed, "run", 1)  # a later tree, anchored by the next round
+    witnessed.anchorer.run_round()
+    export = _saved(tmp_path / "run.ndjson", client.get("/api/v1/instances/run/export").text)
+    service_key = witnessed.signer.verifier_key
+    witness_keys = [arg for w in witnessed.witnesses.witnesses for arg in ("--witness-key", w.verifier_key)]
+    for size, anchored_size in ((3, 3), (2, 3), (4, 4)):
+        checkpoint = _saved(tmp_path / f"cp{size}", client.get(f"/api/v1/instances/run/checkpoint?size={size}").text)
+        anchor = client.get(f"/api/v1/instances/run/anchor?size={size}").get_json()
+        assert anchor["anchored_size"] == anchored_size
+        anchor_file = _saved(tmp_path / f"anchor{size}.json", json.dumps(anchor))
+        given = ["--checkpoint", checkpoint, "--key", service_key, "--anchor", anchor_file]
+        checked = _verify(export, *given, *witness_keys)
+        assert checked.exit_code == 0, checked.output
+        assert (
+            f"anchored: the tree at size {size} is leaf {anchor['leaf_index']} of {witnessed.origin}" in checked.output
+        )
+        assert "cosigned by w1.witness.test, w2.witness.test" in checked.output
+    # A witness that never cosigned counts for nothing: one cosignature of the two needed.
+    stranger = _witness_key("w3.witness.test")
+    one = _verify(export, *given, *witness_keys[:2], "--witness-key", stranger, "--quorum", "2")
+    assert one.exit_code == 1 and "cosigned by 1 of the 2 witnesses needed" in one.output
+    # One witness key short of the quorum asked for: refused.
+    short = _verify(
+        export,
+        "--checkpoint",
+        checkpoint,
+        "--key",
+        service_key,
+        "--anchor",
+        anchor_file,
+        *witness_keys[:2],
+        "--quorum",
+        "2",
+    )
+    assert short.exit_code == 2 and "quorum of 2 needs as many witness keys" in short.output
+    # The operator rewrites run in a copy of the database and signs the copy's tree with the service's key: the
+    # export checks against that checkpoint, but the tree the witnesses anchored is another.
+    forged_app = create_app(
+        dataclasses.replace(
+            witnessed.app.config["SETTINGS"], database_url=f"sqlite:///{tmp_path / 'forged.db'}", docdb_uri=None
+        )
+    )
+    forged = forged_app.test_client()
+    for n in (0, 1, 99):
+        assert forged.post("/api/v1/instances/run/history", json={"type": "t", "data": n}).status_code == 201
+    forged_export = _saved(tmp_path / "forged.ndjson", forged.get("/api/v1/instances/run/export").text)
+    forged_cp = _saved(tmp_path / "forged.cp", forged.get("/api/v1/instances/run/checkpoint").text)
+    anchor3 = str(tmp_path / "anchor3.json")
+    alone = _verify(forged_export, "--checkpoint", forged_cp, "--key", service_key)
+    assert alone.exit_code == 0  # signed by the service's own key, the rewrite passes on its own
+    caught = _verify(forged_export, "--checkpoint", forged_cp, "--key", service_key, "--anchor", anchor3, *witness_keys)
+    assert caught.exit_code == 1
+    assert "the anchor: the anchored tree of size 3 does not extend the checkpoint's tree of size 3" in caught.output
