@@ -1,23 +1,34 @@
-"""An instance's verify badge: its chain checks, and its tree's root is the one the service signs.
+"""An instance's verify badge: its chain checks, its tree's root is the one the service signs, and that tree is
+anchored in the published service checkpoint, cosigned by the witnesses.
 
 The chain is walked as ``verify`` walks it; the tree is then rebuilt from the chain's hashes alone (holding log n
-of them) and its root compared with a checkpoint signed now and opened with the service's own verifier key. A row
-changed behind the service's back fails the first; a tree that no longer matches its chain fails the second.
+of them) and its root compared with a checkpoint signed now, then with the leaf that anchors it, checked as
+``process-memory verify --anchor`` checks it. A row changed behind the service's back fails the first; a tree that
+no longer matches its chain the second; a chain rewritten and re-signed consistently the third. Only the third
+rests on anyone but the server: without witnesses the badge says so.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from process_memory.anchoring.anchors import AnchorReader
+from process_memory.anchoring.checkpoints import CheckpointBook
+from process_memory.anchoring.log import ServiceLog
 from process_memory.config import Settings
+from process_memory.exceptions import NotFound
+from process_memory.formats import format_timestamp
 from process_memory.history.service import HistoryService
-from process_memory.proofs.checkpoints import open_checkpoint
+from process_memory.proofs.anchors import AnchorError, check_anchor
+from process_memory.proofs.checkpoints import Checkpoint, open_checkpoint
 from process_memory.proofs.notes import Verifier
 
 
 @dataclass(frozen=True)
 class Badge:
-    """What the badge shows: ``state`` is ``verified``, ``failed`` or ``chain-only`` (no signing key)."""
+    """What the badge shows: ``state`` is ``verified``, ``failed``, ``unanchored`` (signed, not anchored yet) or
+    ``chain-only`` (no signing key)."""
 
     state: str
     summary: str
@@ -26,7 +37,8 @@ class Badge:
 
 
 def verify_badge(service: HistoryService, settings: Settings, instance_id: str) -> Badge:
-    """Check the instance's chain and, when checkpoints are signed, its tree against a signed checkpoint."""
+    """Check the instance's chain, its tree against a checkpoint signed now, and that tree's anchor in the
+    published service checkpoint with its cosignatures; say exactly what was checked, or what failed."""
     result = service.verifier.verify(instance_id)
     if not result.ok:
         return Badge("failed", f"the chain does not hold at seq {result.first_bad_seq}", result.checked)
@@ -36,7 +48,36 @@ def verify_badge(service: HistoryService, settings: Settings, instance_id: str) 
     tree = service.trees.chain_root(instance_id)
     size = tree.size
     signed = service.prover.checkpoint(instance_id, signer, settings.log_origin, size)
-    checkpoint = open_checkpoint(signed.note, [Verifier.from_key(signer.verifier_key)])
+    verifier = Verifier.from_key(signer.verifier_key)
+    checkpoint = open_checkpoint(signed.note, [verifier])
     if checkpoint.root != tree.root():
         return Badge("failed", "the stored tree is not the tree of the chain", result.checked, size)
-    return Badge("verified", f"{size} entries chained; the tree matches the checkpoint signed now", size, size)
+    return _anchored(service, settings, Checkpoint(checkpoint.origin, size, checkpoint.root), verifier)
+
+
+def _anchored(service: HistoryService, settings: Settings, tree: Checkpoint, verifier: Verifier) -> Badge:
+    """The tree's anchor, checked as ``process-memory verify --anchor`` checks it."""
+    size = tree.size
+    reader = AnchorReader(ServiceLog(service.store.rows), CheckpointBook(service.store.rows), service.prover)
+    try:
+        anchor = reader.anchor(tree.origin.rsplit("/", 1)[1], size)
+    except NotFound:
+        why = f"the chain holds ({size} entries) and its tree is signed; it is not anchored in a published service "
+        return Badge("unanchored", why + "checkpoint yet", size, size)
+    shown = {**vars(anchor), "checkpoint": {"note": anchor.checkpoint.note}}
+    witnesses = [witness.key for witness in settings.witnesses]
+    try:
+        found = check_anchor(shown, tree, [verifier], witnesses, settings.witness_quorum)
+    except AnchorError as refused:
+        return Badge("failed", f"the tree at size {size} is not the one anchored: {refused}", size, size)
+    where = f"the chain holds; the tree at size {size} is anchored in service checkpoint {found.service.size}"
+    if not witnesses:
+        return Badge(
+            "verified", f"{where}; no witness is configured: the server is checked only against itself", size, size
+        )
+    by = " and ".join(f"{name} at {_moment(at)}" for name, at in sorted(found.cosigned_by.items()))
+    return Badge("verified", f"{where}, cosigned by {by}", size, size)
+
+
+def _moment(seconds: int) -> str:
+    return format_timestamp(datetime.fromtimestamp(seconds, UTC))

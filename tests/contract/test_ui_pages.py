@@ -6,12 +6,14 @@ from __future__ import annotations
 import base64
 import dataclasses
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
 
 from process_memory import create_app
+from process_memory.anchoring.anchorer import Anchorer, AnchoringSettings
 from process_memory.proofs.notes import Signer, generate_key
 from tests.backends import RawAccess
 from tests.conftest import Backend
@@ -54,7 +56,13 @@ def test_the_timeline_entry_and_badge(backend: Backend, raw: RawAccess, iid: str
     entry = client.get(f"/ui/instances/{iid}/entries/5").get_data(as_text=True)
     assert "Against" in entry and "seq 3" in entry and "part-5" in entry
     assert 'id="lazy-data"' in client.get(f"/ui/instances/{iid}/entries/6").get_data(as_text=True)
-    assert "verified" in client.get(f"/ui/instances/{iid}/badge").get_data(as_text=True)
+    unanchored = client.get(f"/ui/instances/{iid}/badge").get_data(as_text=True)
+    assert "not anchored yet" in unanchored and "7 entries" in unanchored
+    Anchorer(backend.store, AnchoringSettings(signer, "process-memory"), lambda: datetime.now(UTC)).run_round()
+    anchored = client.get(f"/ui/instances/{iid}/badge").get_data(as_text=True)
+    assert "✔ verified" in anchored
+    assert "the chain holds; the tree at size 7 is anchored in service checkpoint 1; " in anchored
+    assert "no witness is configured: the server is checked only against itself" in anchored
     raw.update_entry(iid, 2, data_json='{"rows":0}')
     badge = client.get(f"/ui/instances/{iid}/badge").get_data(as_text=True)
     assert "failed" in badge and "seq 2" in badge

@@ -7,6 +7,7 @@ import base64
 import dataclasses
 import hashlib
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,10 +22,12 @@ from process_memory.anchoring.anchorer import Anchorer, AnchoringSettings
 from process_memory.anchoring.leaves import ANCHORED, CHECKPOINTS, LEAVES, WITNESSED
 from process_memory.anchoring.witnesses import parse_witnesses
 from process_memory.client.cli import main
+from process_memory.entry import chain_hash
 from process_memory.history.rows import Compare
 from process_memory.proofs.checkpoints import open_checkpoint
 from process_memory.proofs.cosignatures import WitnessKey, cosigners
 from process_memory.proofs.notes import Signer, Verifier, generate_key
+from process_memory.services import services
 from tests.conftest import Backend, WitnessPair
 
 
@@ -190,3 +193,20 @@ def test_verify_checks_the_anchor_and_its_quorum_and_refuses_a_rewritten_history
     caught = _verify(forged_export, "--checkpoint", forged_cp, "--key", service_key, "--anchor", anchor3, *witness_keys)
     assert caught.exit_code == 1
     assert "the anchor: the anchored tree of size 3 does not extend the checkpoint's tree of size 3" in caught.output
+
+
+def test_the_badge_names_the_cosigners_and_fails_a_consistent_rewrite(witnessed: Witnessed, backend: Backend) -> None:
+    client = witnessed.app.test_client()
+    _append(witnessed, "solo", 1)
+    witnessed.anchorer.run_round()
+    badge = client.get("/ui/instances/solo/badge").get_data(as_text=True)
+    assert "the chain holds; the tree at size 1 is anchored in service checkpoint 1, cosigned by " in badge
+    assert re.search(r"w1\.witness\.test at \S+Z and w2\.witness\.test at \S+Z", badge)
+    # The operator rewrites the entry, its hash and its tree consistently: the chain and the tree still agree.
+    old = backend.store.entries.get_by_seq("solo", 0)
+    data = b'{"n":666}'
+    fields = {"data_json": data.decode(), "size": len(data), "data_sha256": hashlib.sha256(data).hexdigest()}
+    backend.raw.update_entry("solo", 0, **fields, hash=chain_hash({**vars(old), **fields}))
+    services(witnessed.app).history.trees.rebuild_tree("solo")
+    rewritten = client.get("/ui/instances/solo/badge").get_data(as_text=True)
+    assert "✘ failed" in rewritten and "the tree at size 1 is not the one anchored" in rewritten
