@@ -17,6 +17,7 @@ class RawAccess(Protocol):
     def entry_row(self, instance_id: str, seq: int) -> dict[str, Any]: ...
     def update_entry(self, instance_id: str, seq: int, **fields: Any) -> None: ...
     def delete_entry(self, instance_id: str, seq: int) -> None: ...
+    def delete_instance(self, instance_id: str) -> None: ...
     def set_summary_head(self, instance_id: str, head_seq: int) -> None: ...
     def summary_head(self, instance_id: str) -> int: ...
     def insert_placeholder_summary(self, instance_id: str) -> None: ...
@@ -40,6 +41,10 @@ class MongoRaw:
 
     def delete_entry(self, instance_id: str, seq: int) -> None:
         self.store.collections.entries().delete_one({"instance_id": instance_id, "seq": seq})
+
+    def delete_instance(self, instance_id: str) -> None:
+        self.store.collections.entries().delete_many({"instance_id": instance_id})
+        self.store.collections.summaries().delete_one({"_id": instance_id})
 
     def set_summary_head(self, instance_id: str, head_seq: int) -> None:
         self.store.collections.summaries().update_one(
@@ -103,6 +108,10 @@ class SQLRaw:
 
     def delete_entry(self, instance_id: str, seq: int) -> None:
         self._execute(self.tables.entries.delete().where(self._entry(instance_id, seq)))
+
+    def delete_instance(self, instance_id: str) -> None:
+        for table in (self.tables.entries, self.tables.trees, self.tables.instances):
+            self._execute(table.delete().where(table.c.instance_id == instance_id))
 
     def set_summary_head(self, instance_id: str, head_seq: int) -> None:
         instances = self.tables.instances

@@ -31,9 +31,9 @@ def records_holding(indexes: Iterable[int]) -> list[int]:
 class InstanceTree:
     """One instance's stored tree hashes: those its entries hold, and those of entries about to be stored."""
 
-    def __init__(self, read: TreeReader) -> None:
+    def __init__(self, read: TreeReader, known: dict[int, bytes] | None = None) -> None:
         self._read = read
-        self._known: dict[int, bytes] = {}
+        self._known: dict[int, bytes] = dict(known or {})
 
     def hashes_of(self, seq: int, entry_hash: str) -> bytes | None:
         """The ``tree`` of the entry at ``seq`` whose chain hash is ``entry_hash``; None when an older entry
@@ -72,6 +72,10 @@ class InstanceTree:
                 frontier.add(end - 1)
         self._known = {seq: tree for seq, tree in self._known.items() if seq in frontier}
 
+    def kept(self) -> dict[int, bytes]:
+        """The records' stored hashes held now (after ``forget_but_the_frontier``: the frontier's), by record."""
+        return dict(self._known)
+
     def _fetch(self, seqs: Iterable[int]) -> None:
         wanted = sorted({seq for seq in seqs if seq not in self._known})
         if wanted:
@@ -101,3 +105,30 @@ class ChainTree:
         """The root of the tree of the entries added so far."""
         self._tree.forget_but_the_frontier(self.size)
         return tree_hash(self.size, self._tree.read)
+
+
+class LogTree:
+    """A log's tree grown leaf by leaf from its frontier alone (log n hashes), kept between runs: a monitor checks
+    that the leaves it reads make the root a new checkpoint signs, with nothing but its last checkpoint's frontier."""
+
+    def __init__(self, size: int = 0, frontier: dict[int, bytes] | None = None) -> None:
+        self._tree = InstanceTree(lambda seqs: {}, frontier)
+        self.size = size
+
+    def add(self, leaf: bytes) -> None:
+        """Add the next leaf (at ``size``) by its data."""
+        if self._tree.hashes_of_leaf(self.size, record_hash(leaf)) is None:
+            raise MissingTree(self.size)
+        self.size += 1
+        if self.size % FORGET_EVERY == 0:
+            self._tree.forget_but_the_frontier(self.size)
+
+    def root(self) -> bytes:
+        """The root of the tree of the leaves added so far."""
+        self._tree.forget_but_the_frontier(self.size)
+        return tree_hash(self.size, self._tree.read)
+
+    def frontier(self) -> dict[int, bytes]:
+        """What the tree needs to grow on: the frontier's stored hashes, by record."""
+        self._tree.forget_but_the_frontier(self.size)
+        return self._tree.kept()

@@ -8,60 +8,23 @@ import dataclasses
 import hashlib
 import json
 import re
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from flask import Flask
 
 from process_memory import create_app
-from process_memory.anchoring.anchorer import Anchorer, AnchoringSettings
 from process_memory.anchoring.leaves import ANCHORED, CHECKPOINTS, LEAVES, WITNESSED
-from process_memory.anchoring.witnesses import parse_witnesses
 from process_memory.client.cli import main
 from process_memory.entry import chain_hash
 from process_memory.history.rows import Compare
 from process_memory.proofs.checkpoints import open_checkpoint
 from process_memory.proofs.cosignatures import WitnessKey, cosigners
-from process_memory.proofs.notes import Signer, Verifier, generate_key
+from process_memory.proofs.notes import Verifier
 from process_memory.services import services
-from tests.conftest import Backend, WitnessPair
-
-
-@dataclasses.dataclass
-class Witnessed:
-    """An app over the backend whose service log two witnesses cosign, and its anchorer."""
-
-    app: Flask
-    anchorer: Anchorer
-    origin: str
-    signer: Signer
-    witnesses: WitnessPair
-
-
-@pytest.fixture
-def witnessed(backend: Backend, witness_pair: WitnessPair) -> Witnessed:
-    origin = f"pm.test/{uuid.uuid4().hex[:12]}"  # a log of its own at each witness
-    signer = Signer.from_key(generate_key(origin)[0])
-    for witness in witness_pair.witnesses:
-        witness.add_log(origin, signer.verifier_key)
-    configured = parse_witnesses(";".join(f"{w.verifier_key} {w.url}" for w in witness_pair.witnesses))
-    settings = dataclasses.replace(
-        backend.settings, signing_key=signer, log_origin=origin, witnesses=configured, witness_quorum=2
-    )
-    app = create_app(settings, history_store=backend.store)
-    anchoring = AnchoringSettings(signer, origin, configured, 2)
-    anchorer = Anchorer(backend.store, anchoring, lambda: datetime.now(UTC), holder="test")
-    return Witnessed(app, anchorer, origin, signer, witness_pair)
-
-
-def _append(witnessed: Witnessed, instance_id: str, count: int) -> None:
-    client = witnessed.app.test_client()
-    for n in range(count):
-        assert client.post(f"/api/v1/instances/{instance_id}/history", json={"type": "t", "data": n}).status_code == 201
+from tests.conftest import Backend
+from tests.contract.conftest import Witnessed
+from tests.contract.conftest import append_entries as _append
 
 
 def test_both_witnesses_cosign_each_new_size_and_the_cosigned_checkpoint_is_served(witnessed: Witnessed) -> None:

@@ -1,0 +1,43 @@
+"""What every ``process-memory`` command shares: the client the command line describes, the exit statuses, and
+the client's errors as one line and a status."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from process_memory.client.api import Client
+from process_memory.client.errors import ApiError, ConnectionFailed, Unavailable
+
+#: Exit statuses (documented in cli.py and docs/client.md); click's own usage errors are 2.
+CHECK_FAILED, REFUSED, UNREACHABLE = 1, 3, 4
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def client_of_command() -> Client:
+    """The client of the service the command line names (``--url``, ``--key``)."""
+    make: Callable[[], Client] = click.get_current_context().obj
+    return make()
+
+
+def answers(command: _F) -> _F:
+    """Turn the client's errors into one line on stderr and the documented exit status."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (ConnectionFailed, Unavailable) as failure:
+            click.echo(f"error: {failure}", err=True)
+            sys.exit(UNREACHABLE)
+        except ApiError as refused:
+            details = f" {json.dumps(refused.details)}" if refused.details else ""
+            click.echo(f"error: {refused}{details}", err=True)
+            sys.exit(REFUSED)
+
+    return run  # type: ignore[return-value]

@@ -1,0 +1,152 @@
+"""The monitor (client/monitor.py, ``process-memory monitor``) against a service log two litewitness cosign, on
+every history backend: nothing to report while the log grows honestly, and a finding for an instance rewritten
+and re-signed, a database restored from an earlier copy (or a fork served beside the witnessed one), an instance
+deleted entirely; a redaction changes nothing it checks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from process_memory.anchoring.leaves import ANCHORED, CHECKPOINTS, LEAVES, WITNESSED
+from process_memory.client import Client
+from process_memory.client.cli import main
+from process_memory.client.monitor import Monitor, MonitorState
+from process_memory.entry import chain_hash
+from process_memory.history.rows import Compare
+from process_memory.proofs.cosignatures import WitnessKey
+from process_memory.proofs.notes import Verifier
+from process_memory.services import services
+from tests.conftest import Backend
+from tests.contract.conftest import Witnessed
+from tests.contract.conftest import append_entries as _append
+
+
+@pytest.fixture
+def monitor(witnessed: Witnessed, tmp_path: Path) -> Monitor:
+    """A monitor of the witnessed app, over HTTP (in process), keeping its state in the test's directory."""
+    client = Client("http://pm.test", transport=httpx.WSGITransport(app=witnessed.app))
+    keys = [WitnessKey.from_key(w.verifier_key) for w in witnessed.witnesses.witnesses]
+    return Monitor(
+        client, MonitorState(tmp_path / "monitor"), [Verifier.from_key(witnessed.signer.verifier_key)], keys, 2
+    )
+
+
+def _findings(monitor: Monitor) -> list[dict[str, object]]:
+    return [finding.line() for finding in monitor.run_once()]
+
+
+def test_an_honest_log_gives_nothing_to_report_and_is_accepted(witnessed: Witnessed, monitor: Monitor) -> None:
+    _append(witnessed, "a", 2)
+    _append(witnessed, "b", 1)
+    witnessed.anchorer.run_round()
+    assert _findings(monitor) == []
+    _append(witnessed, "a", 3)
+    witnessed.anchorer.run_round()
+    client = witnessed.app.test_client()
+    assert client.post("/api/v1/instances/a/history/1/redaction", json={"reason": "test"}).status_code == 201
+    witnessed.anchorer.run_round()  # the redaction entry grows a: its tree still extends the anchored one
+    assert _findings(monitor) == []
+    assert monitor.state.accepted()[0] == 4
+    assert [size for size, _ in monitor.state.anchored("a")] == [2, 5, 6]
+
+
+def test_an_instance_rewritten_and_re_signed_is_reported_with_where(
+    witnessed: Witnessed, monitor: Monitor, backend: Backend
+) -> None:
+    _append(witnessed, "solo", 1)
+    witnessed.anchorer.run_round()
+    _append(witnessed, "solo", 1)
+    witnessed.anchorer.run_round()
+    assert _findings(monitor) == []
+    # Entry 1 is rewritten, its hash and tree recomputed: the chain, the tree and fresh checkpoints agree.
+    old = backend.store.entries.get_by_seq("solo", 1)
+    data = b'{"n":666}'
+    fields = {"data_json": data.decode(), "size": len(data), "data_sha256": hashlib.sha256(data).hexdigest()}
+    backend.raw.update_entry("solo", 1, **fields, hash=chain_hash({**vars(old), **fields}))
+    services(witnessed.app).history.trees.rebuild_tree("solo")
+    _append(witnessed, "solo", 1)
+    witnessed.anchorer.run_round()  # the service log itself is appended honestly: the witnesses cosign
+    assert _findings(monitor) == [
+        {
+            "finding": "an instance was rewritten",
+            "leaf": 2,
+            "instance_id": "solo",
+            "anchored_size": 2,
+            "size": 3,
+            "seq_from": 1,
+            "seq_to": 1,
+        }
+    ]
+
+
+def test_a_restored_copy_or_a_fork_is_reported_and_an_instance_deleted_by_id(
+    witnessed: Witnessed, monitor: Monitor, backend: Backend
+) -> None:
+    _append(witnessed, "a", 1)
+    _append(witnessed, "b", 1)
+    witnessed.anchorer.run_round()
+    _append(witnessed, "c", 1)
+    witnessed.anchorer.run_round()
+    assert _findings(monitor) == []
+    # The database as its copy before c: the witnesses refuse the fork it grows into; the monitor sees it shrink.
+    backend.raw.delete_instance("c")
+    rows = backend.store.rows
+    rows.delete(LEAVES, [Compare("position", ">=", 2)])
+    rows.delete(CHECKPOINTS, [Compare("size", ">=", 3)])
+    rows.delete(ANCHORED, [Compare("instance_id", "==", "c")])
+    for witness in witnessed.witnesses.witnesses:
+        rows.put(WITNESSED, {"name": witness.name, "size": 2}, insert=False)
+    _append(witnessed, "d", 1)
+    forked = witnessed.anchorer.run_round()
+    assert forked.size == 3 and forked.cosigned_by == []  # only the witnessed fork gathers a quorum
+    assert _findings(monitor) == [
+        {"finding": "the service log shrank: a rollback or a fork", "accepted_size": 3, "size": 2}
+    ]
+    assert monitor.state.accepted()[0] == 3  # nothing of the fork accepted
+
+
+def test_an_instance_deleted_entirely_is_reported_by_id(
+    witnessed: Witnessed, monitor: Monitor, backend: Backend
+) -> None:
+    _append(witnessed, "kept", 1)
+    _append(witnessed, "gone", 2)
+    witnessed.anchorer.run_round()
+    assert _findings(monitor) == []
+    backend.raw.delete_instance("gone")
+    assert _findings(monitor) == [{"finding": "an instance was deleted", "instance_id": "gone", "anchored_size": 2}]
+
+
+def test_the_command_prints_a_line_per_finding_and_exits_1(
+    witnessed: Witnessed, backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _append(witnessed, "gone", 1)
+    witnessed.anchorer.run_round()
+    transport = httpx.WSGITransport(app=witnessed.app)
+    monkeypatch.setattr("process_memory.client.api.httpx.Client", _with_transport(transport))
+    args = ["--url", "http://pm.test", "monitor", "--state", str(tmp_path / "state")]
+    args += ["--key", witnessed.signer.verifier_key]
+    args += [arg for w in witnessed.witnesses.witnesses for arg in ("--witness-key", w.verifier_key)]
+    first = CliRunner().invoke(main, args)
+    assert (first.exit_code, first.output) == (0, "")
+    backend.raw.delete_instance("gone")
+    second = CliRunner().invoke(main, args)
+    assert second.exit_code == 1
+    assert [json.loads(line) for line in second.output.splitlines()] == [
+        {"finding": "an instance was deleted", "instance_id": "gone", "anchored_size": 1}
+    ]
+    short = CliRunner().invoke(main, [*args[:7], "--quorum", "1"])  # no witness key given
+    assert short.exit_code == 2 and "quorum of 1 needs as many witness keys" in short.output
+
+
+def _with_transport(transport: httpx.BaseTransport) -> type[httpx.Client]:
+    class InProcess(httpx.Client):
+        def __init__(self, **options: object) -> None:
+            super().__init__(**{**options, "transport": transport})  # type: ignore[arg-type]
+
+    return InProcess
