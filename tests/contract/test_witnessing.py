@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import subprocess
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -25,6 +26,8 @@ from process_memory.services import services
 from tests.conftest import Backend
 from tests.contract.conftest import Witnessed
 from tests.contract.conftest import append_entries as _append
+from tests.services import unavailable
+from tests.test_verify_tool import VERIFIER
 
 
 def test_both_witnesses_cosign_each_new_size_and_the_cosigned_checkpoint_is_served(witnessed: Witnessed) -> None:
@@ -93,6 +96,12 @@ def _saved(path: Path, body: str) -> str:
     return str(path)
 
 
+def _pm_verify(*args: str) -> subprocess.CompletedProcess[str]:
+    if not VERIFIER.exists():
+        unavailable("the Go verifier is not built (needs Go; `make test` builds it with tools/verify/build.sh)")
+    return subprocess.run([str(VERIFIER), *args], capture_output=True, text=True, timeout=60)
+
+
 def _verify(*args: str) -> Result:
     return CliRunner().invoke(main, ["verify", *args])
 
@@ -156,6 +165,27 @@ def test_verify_checks_the_anchor_and_its_quorum_and_refuses_a_rewritten_history
     caught = _verify(forged_export, "--checkpoint", forged_cp, "--key", service_key, "--anchor", anchor3, *witness_keys)
     assert caught.exit_code == 1
     assert "the anchor: the anchored tree of size 3 does not extend the checkpoint's tree of size 3" in caught.output
+    # The Go verifier (x/mod's tlog and note, transparency-dev/formats' cosignature verifier) agrees on both.
+    go_witness_keys = [arg.replace("--witness-key", "-witness-key") for arg in witness_keys]
+    held = _pm_verify("anchor", "-key", service_key, *go_witness_keys, str(tmp_path / "cp3"), anchor3)
+    assert held.returncode == 0, held.stderr
+    assert f"ok: {witnessed.origin}/run at size 3 is leaf 0 of {witnessed.origin} at size" in held.stdout
+    assert "cosigned by w1.witness.test, w2.witness.test" in held.stdout
+    forged_go = _pm_verify("anchor", "-key", service_key, *go_witness_keys, forged_cp, anchor3)
+    assert forged_go.returncode == 1 and "is not the checkpoint's tree" in forged_go.stderr
+    stranger_go = _pm_verify(
+        "anchor",
+        "-key",
+        service_key,
+        *go_witness_keys[:2],
+        "-witness-key",
+        stranger,
+        "-quorum",
+        "2",
+        str(tmp_path / "cp3"),
+        anchor3,
+    )
+    assert stranger_go.returncode == 1 and "cosigned by 1 of the 2 witnesses needed" in stranger_go.stderr
 
 
 def test_the_badge_names_the_cosigners_and_fails_a_consistent_rewrite(witnessed: Witnessed, backend: Backend) -> None:

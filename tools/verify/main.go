@@ -6,7 +6,12 @@
 //	pm-verify inclusion   -key VKEY [-entry-hash HEX] CHECKPOINT PROOF.json
 //	pm-verify consistency -key VKEY OLD_CHECKPOINT NEW_CHECKPOINT PROOF.json
 //	pm-verify export      -key VKEY CHECKPOINT EXPORT.ndjson
+//	pm-verify anchor      -key VKEY [-witness-key WKEY …] [-quorum N] CHECKPOINT ANCHOR.json
 //	pm-verify canonical   < VALUES.ndjson
+//
+// anchor checks that CHECKPOINT's tree is anchored in the service log: ANCHOR.json is the body of
+// GET .../anchor?size=<its size>, and its service checkpoint must be signed by VKEY and cosigned by at least N
+// of the witness keys (C2SP tlog-cosignature; default N: every witness key given).
 //
 // canonical prints the canonical JSON (docs/storage.md) of each JSON value on standard input, a line each:
 // what the recipe hashes, for anyone checking their own reading of it.
@@ -68,7 +73,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return usageError{errors.New("a command: checkpoint, inclusion, consistency, export or canonical")}
+		return usageError{errors.New("a command: checkpoint, inclusion, consistency, export, anchor or canonical")}
 	}
 	if args[0] == "canonical" && len(args) == 1 {
 		return printCanonical(os.Stdin, os.Stdout)
@@ -76,6 +81,9 @@ func run(args []string) error {
 	flags := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	key := flags.String("key", "", "the verifier key that signs the checkpoints")
 	entryHash := flags.String("entry-hash", "", "inclusion: the entry's hash, to check the proof's leaf against")
+	var witnesses witnessKeys
+	flags.Var(&witnesses, "witness-key", "anchor: a witness's cosignature verifier key; repeatable")
+	quorum := flags.Int("quorum", -1, "anchor: cosignatures needed (default: every witness key)")
 	if err := flags.Parse(args[1:]); err != nil {
 		return usageError{err}
 	}
@@ -101,6 +109,15 @@ func run(args []string) error {
 		return checkConsistency(files[0], files[1], files[2], verifier)
 	case args[0] == "export" && len(files) == 2:
 		return checkExport(files[0], files[1], verifier)
+	case args[0] == "anchor" && len(files) == 2:
+		needed := *quorum
+		if needed < 0 {
+			needed = len(witnesses)
+		}
+		if needed > len(witnesses) {
+			return usageError{fmt.Errorf("a quorum of %d needs as many -witness-key", needed)}
+		}
+		return checkAnchor(files[0], files[1], verifier, witnesses, needed)
 	}
 	return usageError{fmt.Errorf("%s: wrong command or number of files", args[0])}
 }
