@@ -7,8 +7,10 @@ gets in, and the first test names it.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,9 +19,12 @@ from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
 from process_memory import create_app
+from process_memory.anchoring.anchorer import Anchorer, AnchoringSettings
 from process_memory.api.access import ROUTE_SCOPES, presented_key, required_scope
 from process_memory.auth import KeysFileError, access_at_start, find_key, new_key, parse_keys
 from process_memory.config import Settings
+from process_memory.proofs.notes import Signer, generate_key
+from process_memory.services import services
 from tests.keys import PREFIX, KeySet, write_test_keys
 
 _IGNORED_METHODS = {"HEAD", "OPTIONS"}
@@ -449,3 +454,19 @@ def test_a_prefixed_key_reaches_exactly_the_ids_that_start_with_its_prefix(keyed
             client.post(f"/api/v1/instances/{iid}/history", json={"type": "t", "data": 1}, headers=team).status_code
             == 201
         )
+
+
+def test_the_service_log_read_with_a_key_is_kept_by_no_shared_cache(tmp_path: Path, keys: KeySet) -> None:
+    signer = Signer.from_key(generate_key("process-memory")[0])
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'h.sqlite3'}", api_keys=keys.configured())
+    app = create_app(dataclasses.replace(settings, signing_key=signer))
+    client = app.test_client()
+    assert client.post("/api/v1/instances/a/history", json={"type": "t", "data": 1}, headers=keys.bearer("all"))
+    Anchorer(
+        services(app).history.store, AnchoringSettings(signer, "process-memory"), lambda: datetime.now(UTC)
+    ).run_round()
+    for path in ("/api/v1/log/checkpoint", "/api/v1/log/tile/0/000.p/1", "/api/v1/log/tile/entries/000.p/1"):
+        assert client.get(path).status_code == 401
+        answer = client.get(path, headers=keys.bearer("read"))
+        assert (answer.status_code, answer.headers["Cache-Control"]) == (200, "private, max-age=1"), path
+        assert client.get(path, headers=keys.bearer("prefixed")).status_code == 403, path

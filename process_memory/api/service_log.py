@@ -25,8 +25,14 @@ instance_blp = ApiBlueprint("anchors", __name__, description="An instance's anch
 
 _SIZE = validate.Range(min=1, max=MAX_SEQ)
 #: A full tile never changes; a partial tile and the checkpoint change with every round.
-_IMMUTABLE = "public, max-age=31536000, immutable"
-_FRESH = "public, max-age=1"
+_IMMUTABLE = "max-age=31536000, immutable"
+_FRESH = "max-age=1"
+
+
+def _cache_control(lifetime: str) -> str:
+    """Shared caches may keep the log only when reading it needs no key: its leaves name every instance."""
+    settings: Settings = current_app.config["SETTINGS"]
+    return f"{'private' if settings.requires_keys else 'public'}, {lifetime}"
 
 
 class _Query(Schema):
@@ -118,7 +124,7 @@ class LogConsistency(MethodView):
 def log_checkpoint() -> Response:
     """The latest published checkpoint as text, for tile clients."""
     response = Response(_reader().published().note, mimetype="text/plain")
-    response.headers["Cache-Control"] = _FRESH
+    response.headers["Cache-Control"] = _cache_control(_FRESH)
     return response
 
 
@@ -131,7 +137,7 @@ def log_tile(path: str) -> Response:
     except TileError as error:
         raise NotFound(str(error), {"path": "a tile of the published tree"}) from None
     response = Response(data, mimetype="application/octet-stream")
-    response.headers["Cache-Control"] = _IMMUTABLE if full else _FRESH
+    response.headers["Cache-Control"] = _cache_control(_IMMUTABLE if full else _FRESH)
     return response
 
 
