@@ -35,8 +35,9 @@ log = logging.getLogger(__name__)
 
 #: How long a lease lasts without renewal: a writer that stops for this long is replaced.
 LEASE_SECONDS = 15.0
-#: How far back from the latest time seen a round looks again, for entries whose commit or clock lagged.
-WINDOW = timedelta(seconds=60)
+#: How far back from the latest time seen a round looks again, for entries whose commit or clock lagged (a
+#: request's database wait is bounded by 5 s; hosts' clocks by NTP). The sweep finds anything later still.
+WINDOW = timedelta(seconds=10)
 #: Summaries read per query (and swept per round), and recent ones read per round at most (the rest wait).
 BATCH = 1000
 MAX_LEAVES_PER_ROUND = 10_000

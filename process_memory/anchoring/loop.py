@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from process_memory.anchoring.anchorer import Anchorer, RoundReport
 from process_memory.observability import record_anchoring
@@ -52,5 +53,10 @@ class AnchoringLoop:
         return report
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        # Rounds start every interval, not an interval after the last one ended: a long round under load then
+        # delays the next by nothing more than itself.
+        elapsed = 0.0
+        while not self._stop.wait(max(0.0, self.interval - elapsed)):
+            started = time.monotonic()
             self.run_round()
+            elapsed = time.monotonic() - started
