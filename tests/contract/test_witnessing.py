@@ -7,15 +7,19 @@ import base64
 import dataclasses
 import hashlib
 import json
+import logging
 import re
 import subprocess
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from prometheus_client import REGISTRY
 
 from process_memory import create_app
 from process_memory.anchoring.leaves import ANCHORED, CHECKPOINTS, LEAVES, WITNESSED
+from process_memory.anchoring.loop import AnchoringLoop
 from process_memory.client.cli import main
 from process_memory.entry import chain_hash
 from process_memory.history.rows import Compare
@@ -52,7 +56,7 @@ def test_both_witnesses_cosign_each_new_size_and_the_cosigned_checkpoint_is_serv
 
 
 def test_a_database_restored_from_an_earlier_copy_is_refused_by_both_witnesses(
-    witnessed: Witnessed, backend: Backend
+    witnessed: Witnessed, backend: Backend, caplog: pytest.LogCaptureFixture
 ) -> None:
     _append(witnessed, "a", 1)
     _append(witnessed, "b", 1)
@@ -69,8 +73,16 @@ def test_a_database_restored_from_an_earlier_copy_is_refused_by_both_witnesses(
     for witness in witnessed.witnesses.witnesses:
         rows.put(WITNESSED, {"name": witness.name, "size": 2}, insert=False)
     _append(witnessed, "c", 1)
-    report = witnessed.anchorer.run_round()  # c's leaf takes the place b's second had: a fork of the cosigned log
-    assert report.size == 3 and report.cosigned_by == []
+    names = [w.name for w in witnessed.witnesses.witnesses]
+    before = [REGISTRY.get_sample_value(_REFUSALS, {"witness": name, "status": "422"}) or 0 for name in names]
+    with caplog.at_level(logging.WARNING, logger="process_memory.anchoring.anchorer"):
+        report = AnchoringLoop(witnessed.anchorer, 1).run_round()  # c's leaf takes b's second's place: a fork
+    assert report is not None and report.size == 3 and report.cosigned_by == []
+    after = [REGISTRY.get_sample_value(_REFUSALS, {"witness": name, "status": "422"}) for name in names]
+    assert after == [count + 1 for count in before]  # counted in /metrics, per witness and status
+    assert sorted(record.getMessage() for record in caplog.records) == [
+        f"witness {name} refused service checkpoint 3 (422: bad consistency proof)" for name in names
+    ]
     # Each witness says it holds 3 (409); from 3, the new tree of 3 is not the one it cosigned (422).
     assert {name: refusal.status for name, refusal in report.refusals.items()} == {
         w.name: 422 for w in witnessed.witnesses.witnesses
@@ -81,6 +93,9 @@ def test_a_database_restored_from_an_earlier_copy_is_refused_by_both_witnesses(
     health = client.get("/readyz").get_json()
     assert health["status"] == "ready" and health["anchoring"]["status"] == "quorum lost"
     assert health["anchoring"]["refusing"] == sorted(w.name for w in witnessed.witnesses.witnesses)
+
+
+_REFUSALS = "process_memory_witness_refusals_total"
 
 
 def _witness_key(name: str) -> str:
