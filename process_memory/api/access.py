@@ -97,6 +97,7 @@ ROUTE_SCOPES: dict[str, dict[str, str]] = {
     "ui.instances": {"GET": _READ},
     "ui.timeline": {"GET": _READ},
     "ui.badge": {"GET": _READ},
+    "ui.held": {"GET": _READ},
     "ui.entry": {"GET": _READ},
     "ui.reprocessing": {"GET": _READ},
     "ui.static": {"GET": OPEN},

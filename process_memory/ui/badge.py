@@ -22,7 +22,8 @@ from process_memory.formats import format_timestamp
 from process_memory.history.service import HistoryService
 from process_memory.proofs.anchors import AnchorError, check_anchor
 from process_memory.proofs.checkpoints import Checkpoint, open_checkpoint
-from process_memory.proofs.notes import Verifier
+from process_memory.proofs.notes import NoteError, Verifier
+from process_memory.proofs.trees import ChainTree
 
 
 @dataclass(frozen=True)
@@ -81,3 +82,36 @@ def _anchored(service: HistoryService, settings: Settings, tree: Checkpoint, ver
 
 def _moment(seconds: int) -> str:
     return format_timestamp(datetime.fromtimestamp(seconds, UTC))
+
+
+def check_held(service: HistoryService, settings: Settings, instance_id: str, note: str) -> Badge:
+    """Check a checkpoint a viewer holds against the instance's chain now: signed by one of this service's keys,
+    of this instance's log, the chain holding, and the checkpoint's tree the tree of the chain's first entries,
+    rebuilt from their hashes."""
+    keys = [Verifier.from_key(key) for key in (*_current_key(settings), *settings.verifier_keys)]
+    try:
+        held = open_checkpoint(note.replace("\r\n", "\n"), keys)
+    except NoteError as refused:
+        return Badge("failed", f"the checkpoint you hold does not open with this service's keys: {refused}", 0)
+    expected = f"{settings.log_origin}/{instance_id}"
+    if held.origin != expected:
+        return Badge("failed", f"the checkpoint you hold is of {held.origin}, not of {expected}", 0)
+    result = service.verifier.verify(instance_id)
+    if not result.ok:
+        return Badge("failed", f"the chain does not hold at seq {result.first_bad_seq}", result.checked)
+    tree = ChainTree()
+    for stored in service.store.entries.iter_chain(instance_id):
+        if tree.size == held.size:
+            break
+        tree.add(stored.hash)
+    if tree.size < held.size:
+        return Badge("failed", f"the checkpoint you hold covers {held.size} entries; the chain has {tree.size}", 0)
+    if tree.root() != held.root:
+        why = f"NOT consistent: the first {held.size} entries are not the ones the checkpoint you hold signed"
+        return Badge("failed", why, held.size, held.size)
+    why = f"consistent: the first {held.size} entries are the ones the checkpoint you hold signed"
+    return Badge("verified", why, held.size)
+
+
+def _current_key(settings: Settings) -> list[str]:
+    return [settings.signing_key.verifier_key] if settings.signing_key is not None else []

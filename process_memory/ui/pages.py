@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 from werkzeug import Response
-from werkzeug.exceptions import UnprocessableEntity
+from werkzeug.exceptions import BadRequest, UnprocessableEntity
 
 from process_memory.api import history_service, lineage_service, within_key
 from process_memory.api.lineage_schemas import ReaderArgsSchema
@@ -23,7 +23,7 @@ from process_memory.entry import StoredEntry
 from process_memory.formats import MAX_SEQ
 from process_memory.history.queries import HistoryQuery, InstanceQuery
 from process_memory.memory.document import is_memory_marked, parse_memory
-from process_memory.ui.badge import verify_badge
+from process_memory.ui.badge import check_held, verify_badge
 from process_memory.ui.diff import json_diff
 
 blp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="templates", static_folder="static")
@@ -33,6 +33,8 @@ root_blp = Blueprint("ui_root", __name__)
 PAGE_SIZE = 50
 #: Data larger than this (canonical bytes) is loaded only when asked for, from the API.
 LAZY_DATA_BYTES = 256 * 1024
+#: A signed checkpoint is a few hundred characters; one with a hundred signatures, under 16 KiB.
+HELD_CHECKPOINT_BYTES = 16 * 1024
 
 
 @root_blp.route("/")
@@ -110,6 +112,15 @@ def timeline(instance_id: str) -> str:
 def badge(instance_id: str) -> str:
     """The verify badge, computed on request (the timeline loads it after the page)."""
     return render_template("badge.html", badge=verify_badge(history_service(), _settings(), instance_id))
+
+
+@blp.route("/instances/<iid:instance_id>/held")
+def held(instance_id: str) -> str:
+    """A checkpoint the viewer holds (pasted into the timeline's form), checked against the chain now."""
+    note = request.args.get("checkpoint", "")
+    if not note.strip() or len(note) > HELD_CHECKPOINT_BYTES:
+        raise BadRequest(f"paste a signed checkpoint of at most {HELD_CHECKPOINT_BYTES} characters")
+    return render_template("badge.html", badge=check_held(history_service(), _settings(), instance_id, note))
 
 
 @blp.route(f"/instances/<iid:instance_id>/entries/<int(max={MAX_SEQ}):seq>")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from flask.testing import FlaskClient
 
 from process_memory import create_app
 from process_memory.anchoring.anchorer import Anchorer, AnchoringSettings
+from process_memory.entry import chain_hash
 from process_memory.proofs.notes import Signer, generate_key
 from tests.backends import RawAccess
 from tests.conftest import Backend
@@ -117,3 +119,43 @@ def test_an_entry_shows_what_it_read_and_the_reprocessing_view_who_would_rerun(c
     )
     refused = client.get("/ui/reprocessing", query_string={"tag": TAG})  # a table is required
     assert refused.status_code == 200 and "table" in refused.get_data(as_text=True).split('class="error"')[1]
+
+
+def test_a_checkpoint_the_viewer_holds_is_checked_against_the_chain_now(backend: Backend, raw: RawAccess) -> None:
+    signer = Signer.from_key(generate_key("pm.ui")[0])
+    app = create_app(dataclasses.replace(backend.settings, signing_key=signer), history_store=backend.store)
+    client = app.test_client()
+    for n in range(4):
+        _append(client, "held", "step", {"n": n})
+    _append(client, "other", "step", {"n": 0})
+    held = client.get("/api/v1/instances/held/checkpoint", query_string={"size": 3}).get_json()["note"]
+    other = client.get("/api/v1/instances/other/checkpoint").get_json()["note"]
+    assert 'action="/ui/instances/held/held"' in client.get("/ui/instances/held").text
+
+    def check(note: str) -> str:
+        answer = client.get("/ui/instances/held/held", query_string={"checkpoint": note})
+        assert answer.status_code == 200
+        return answer.text
+
+    assert "consistent: the first 3 entries are the ones the checkpoint you hold signed" in check(held)
+    assert "the first 3 entries" in check(held.replace("\n", "\r\n"))  # as a browser's textarea sends it
+    assert "is of process-memory/other, not of process-memory/held" in check(other)
+    forged = Signer.from_key(generate_key("pm.ui")[0]).sign(held.split("\n\n")[0] + "\n")
+    assert "does not open with this service&#39;s keys: no known key signed the note" in check(forged)
+    longer = client.get("/api/v1/instances/held/checkpoint").get_json()["note"]
+    raw.delete_entry("held", 3)
+    raw.set_summary_head("held", 2)
+    assert "covers 4 entries; the chain has 3" in check(longer)
+    raw.update_entry("held", 1, data_json='{"n":9}')
+    assert "the chain does not hold at seq 1" in check(held)  # a row changed without its hash
+    old = backend.store.entries.get_by_seq("held", 1)
+    data = b'{"n":9}'
+    fields = {"data_json": data.decode(), "size": len(data), "data_sha256": hashlib.sha256(data).hexdigest()}
+    rewritten = chain_hash({**vars(old), **fields})
+    raw.update_entry("held", 1, **fields, hash=rewritten)
+    raw.update_entry("held", 2, prev_hash=rewritten)
+    third = backend.store.entries.get_by_seq("held", 2)
+    raw.update_entry("held", 2, hash=chain_hash(vars(third)))  # a consistent rewrite: the chain holds again
+    assert "NOT consistent: the first 3 entries are not the ones" in check(held)
+    assert client.get("/ui/instances/held/held").status_code == 400
+    assert client.get("/ui/instances/held/held", query_string={"checkpoint": "x" * 20000}).status_code == 400
