@@ -218,3 +218,29 @@ def test_the_badge_names_the_cosigners_and_fails_a_consistent_rewrite(witnessed:
     services(witnessed.app).history.trees.rebuild_tree("solo")
     rewritten = client.get("/ui/instances/solo/badge").get_data(as_text=True)
     assert "✘ failed" in rewritten and "the tree at size 1 is not the one anchored" in rewritten
+
+
+def test_a_witness_away_holds_the_quorum_back_until_it_answers_again(witnessed: Witnessed) -> None:
+    client = witnessed.app.test_client()
+    first, second = witnessed.witnesses.witnesses
+    _append(witnessed, "a", 1)
+    assert witnessed.anchorer.run_round().cosigned_by == [first.name, second.name]
+    second.stop()
+    try:
+        _append(witnessed, "b", 1)
+        away = witnessed.anchorer.run_round()
+        assert (away.size, away.cosigned_by, away.refusals[second.name].status) == (2, [first.name], None)
+        assert client.get("/api/v1/checkpoint").get_json()["size"] == 1  # the quorum is two
+        health = client.get("/readyz").get_json()
+        assert (health["status"], health["anchoring"]["status"], health["anchoring"]["refusing"]) == (
+            "ready",
+            "quorum lost",
+            [second.name],
+        )
+    finally:
+        second.start()
+    back = witnessed.anchorer.run_round()  # nothing new to anchor: the waiting checkpoint is offered again
+    assert (back.size, back.cosigned_by) == (2, [second.name])
+    served = client.get("/api/v1/checkpoint").get_json()
+    assert (served["size"], served["cosigners"]) == (2, [first.name, second.name])
+    assert client.get("/readyz").get_json()["anchoring"]["status"] == "ok"
