@@ -70,6 +70,16 @@ def on_exit(server: Any) -> None:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
+def worker_exit(server: Any, worker: Any) -> None:
+    """In the stopping worker, once it serves no more: hand the anchoring lease on, if it held it, so that another
+    worker anchors at once (a signal handler cannot: it may not wait on the database)."""
+    from process_memory.services import services_if_any
+
+    running = services_if_any(getattr(worker, "wsgi", None))
+    if running is not None and running.anchoring is not None:
+        running.anchoring.release()
+
+
 def child_exit(server: Any, worker: Any) -> None:
     """Fold a dead worker's live gauges away; its counters stay counted."""
     from prometheus_client import multiprocess

@@ -145,4 +145,4 @@ class JSONErrorGeventWorker(GeventWorker):
         if running is not None:
             running.history.notifier.stop_waiting()
             if running.anchoring is not None:
-                running.anchoring.stop()  # and hand its lease on now, rather than when it expires
+                running.anchoring.stop()  # its lease is handed on once the worker has stopped (worker_exit)

@@ -78,3 +78,16 @@ def test_workers_anchor_in_the_background_and_an_independent_reader_checks_every
         )
     refused = _read_tiles(server.url, signer)
     assert refused.returncode == 1 and "hash mismatch for entry 7" in refused.stderr
+
+
+def test_a_worker_that_stops_hands_the_lease_on(anchoring_server: tuple[GunicornServer, Signer, Path]) -> None:
+    server, _, database = anchoring_server
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        assert client.post("/api/v1/instances/one/history", json={"type": "t", "data": 1}).is_success
+        wait_until(lambda: client.get("/api/v1/checkpoint").json().get("size") == 1, 30, "one leaf anchored")
+    with sqlite3.connect(database) as conn:
+        ((expires_at,),) = conn.execute("SELECT expires_at FROM process_memory_anchor_leases").fetchall()
+    assert expires_at > 0  # held, renewed by every round
+    server.stop()  # gracefully: each worker's worker_exit hook runs
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("SELECT expires_at FROM process_memory_anchor_leases").fetchall() == [(0.0,)]

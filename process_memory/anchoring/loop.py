@@ -33,8 +33,12 @@ class AnchoringLoop:
                 self._thread.start()
 
     def stop(self) -> None:
-        """Ask the thread to finish after its round, and give up the lease if this process holds it, so that
-        another worker or host anchors at once rather than when it expires."""
+        """Ask the thread to finish after its round (safe in a signal handler: it only sets an event)."""
+        self._stop.set()
+
+    def release(self) -> None:
+        """Stop, and give up the lease if this process holds it, so that another worker or host anchors at once
+        rather than when it expires. Not in a signal handler: it writes to the database."""
         self._stop.set()
         try:
             self.anchorer.release_lease()
