@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
@@ -36,6 +37,10 @@ def _tree_read(trees: sa.Table, count: int) -> DriverStatement:
 _MANY_BATCH = 400
 
 
+def _batches(pairs: list[tuple[str, int]], size: int) -> list[list[tuple[str, int]]]:
+    return [pairs[start : start + size] for start in range(0, len(pairs), size)]
+
+
 class SQLTrees(TreeStore):
     """The tree rows of the SQL history's entries."""
 
@@ -56,18 +61,27 @@ class SQLTrees(TreeStore):
 
     @_unavailable_on_database_error
     def tree_hashes_many(self, wanted: Mapping[str, Sequence[int]]) -> dict[str, dict[int, bytes]]:
-        """Return the tree hashes of several instances' entries, a query per _MANY_BATCH (instance, seq) pairs."""
-        trees = self.tables.trees
+        """Return the tree hashes of several instances' entries: on PostgreSQL one query joining two arrays (a
+        statement of two values, planned at once); elsewhere a (instance_id, seq) IN list per _MANY_BATCH pairs."""
         pairs = [(instance_id, seq) for instance_id, seqs in wanted.items() for seq in seqs]
         found: dict[str, dict[int, bytes]] = {instance_id: {} for instance_id in wanted}
         with self._engine.connect() as conn:
-            for start in range(0, len(pairs), _MANY_BATCH):
-                batch = pairs[start : start + _MANY_BATCH]
-                key = sa.tuple_(trees.c.instance_id, trees.c.seq)
-                statement = sa.select(trees.c.instance_id, trees.c.seq, trees.c.hashes).where(key.in_(batch))
-                for instance_id, seq, hashes in conn.execute(statement):
+            batches = [pairs] if conn.dialect.name == "postgresql" else _batches(pairs, _MANY_BATCH)
+            for batch in batches:
+                for instance_id, seq, hashes in conn.execute(self._many(batch, conn.dialect.name)):
                     found[instance_id][seq] = bytes(hashes)
         return found
+
+    def _many(self, pairs: list[tuple[str, int]], dialect: str) -> sa.Select[Any]:
+        trees = self.tables.trees
+        selected = sa.select(trees.c.instance_id, trees.c.seq, trees.c.hashes)
+        if dialect != "postgresql":
+            return selected.where(sa.tuple_(trees.c.instance_id, trees.c.seq).in_(pairs))
+        ids = sa.cast([instance_id for instance_id, _ in pairs], postgresql.ARRAY(sa.Text))
+        seqs = sa.cast([seq for _, seq in pairs], postgresql.ARRAY(sa.BigInteger))
+        wanted = sa.func.unnest(ids, seqs).table_valued("instance_id", "seq").render_derived(name="wanted")
+        joined = trees.join(wanted, sa.and_(trees.c.instance_id == wanted.c.instance_id, trees.c.seq == wanted.c.seq))
+        return selected.select_from(joined)
 
     @_unavailable_on_database_error
     def save_trees(self, instance_id: str, trees: dict[int, bytes]) -> None:
