@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -133,6 +134,7 @@ def _verify_anchor(
 @click.option("--quorum", type=click.IntRange(min=0), help="cosignatures needed (default: every witness key)")
 @click.option("--follow", is_flag=True, help="keep watching (a daemon) instead of checking once (a cron job)")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=10.0, help="seconds between checks with --follow")
+@click.option("--grace", type=click.FloatRange(min=1), default=120.0, help="seconds entries may wait for their anchor")
 @answers
 def monitor(
     state_dir: Path,
@@ -141,6 +143,7 @@ def monitor(
     quorum: int | None,
     follow: bool,
     interval: float,
+    grace: float,
 ) -> None:
     """Check the service log's latest checkpoint and every instance it anchors since the last check: one JSON line
     per finding. Exit 0 when there is none, 1 when there is one (with --follow, run until stopped)."""
@@ -149,7 +152,7 @@ def monitor(
     if needed > len(witnesses):
         raise click.BadParameter(f"a quorum of {needed} needs as many witness keys", param_hint="--quorum")
     state = MonitorState(state_dir)
-    watcher = Monitor(client_of_command(), state, _verifiers(keys), witnesses, needed)
+    watcher = Monitor(client_of_command(), state, _verifiers(keys), witnesses, needed, timedelta(seconds=grace))
     try:
         while True:
             findings = watcher.run_once()

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import base64
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from process_memory.client.api import Client
 from process_memory.client.errors import NotFound
+from process_memory.formats import format_timestamp
 from process_memory.proofs.anchors import LeafError, parse_leaf
 from process_memory.proofs.checkpoints import Checkpoint, open_checkpoint
 from process_memory.proofs.cosignatures import WitnessKey, cosigners
@@ -34,6 +36,8 @@ CREATE TABLE IF NOT EXISTS anchored (instance_id TEXT, size INTEGER, root BLOB, 
 """
 #: Instances listed per request while checking that every known instance still exists.
 _PAGE = 1000
+#: How long entries may wait for their anchor before the monitor says so (rounds run every second).
+DEFAULT_GRACE = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -92,13 +96,23 @@ class Monitor:
     """One service's log, watched from outside with the service's key and the witnesses' keys."""
 
     def __init__(
-        self, client: Client, state: MonitorState, keys: list[Verifier], witnesses: list[WitnessKey], quorum: int
+        self,
+        client: Client,
+        state: MonitorState,
+        keys: list[Verifier],
+        witnesses: list[WitnessKey],
+        quorum: int,
+        grace: timedelta = DEFAULT_GRACE,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.client = client
         self.state = state
         self.keys = keys
         self.witnesses = witnesses
         self.quorum = quorum
+        #: How long an instance's newest entries may wait unanchored before the monitor reports it.
+        self.grace = grace
+        self.clock = clock
 
     def run_once(self) -> list[Finding]:
         """Check the latest service checkpoint and what it adds; accept it when the log itself holds."""
@@ -202,21 +216,28 @@ class Monitor:
         return {"seq_from": good, "seq_to": good}
 
     def _missing_instances(self) -> list[Finding]:
-        """Every instance read so far still exists, at its anchored size or beyond."""
-        listed: dict[str, int] = {}
+        """Every instance read so far still exists, at its anchored size or beyond; and no instance's entries
+        older than the grace period wait unanchored (an operator who stops anchoring, or anchors only some)."""
+        listed: dict[str, tuple[int, str]] = {}
         after = None
         while True:
             params = {"limit": _PAGE, **({"after": after} if after else {})}
             page = self.client.request("GET", "/instances", params=params).json()
-            listed.update((item["instance_id"], item["count"]) for item in page["items"])
+            listed.update((item["instance_id"], (item["count"], item["last_recorded_at"])) for item in page["items"])
             if not page.get("next"):
                 break
             after = page["items"][-1]["instance_id"]
+        known = dict(self.state.known())
         findings = []
-        for instance_id, size in self.state.known():
+        for instance_id, size in known.items():
             if instance_id not in listed:
                 findings.append(Finding("an instance was deleted", {"instance_id": instance_id, "anchored_size": size}))
-            elif listed[instance_id] < size:
-                details = {"instance_id": instance_id, "anchored_size": size, "size": listed[instance_id]}
+            elif listed[instance_id][0] < size:
+                details = {"instance_id": instance_id, "anchored_size": size, "size": listed[instance_id][0]}
                 findings.append(Finding("an instance shrank", details))
+        overdue = format_timestamp(self.clock() - self.grace)
+        for instance_id, (count, last_recorded_at) in listed.items():
+            if count > known.get(instance_id, 0) and last_recorded_at < overdue:
+                details = {"instance_id": instance_id, "anchored_size": known.get(instance_id, 0), "size": count}
+                findings.append(Finding("an instance grows unanchored", details | {"since": last_recorded_at}))
         return findings

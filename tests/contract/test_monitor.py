@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -150,3 +151,20 @@ def _with_transport(transport: httpx.BaseTransport) -> type[httpx.Client]:
             super().__init__(**{**options, "transport": transport})  # type: ignore[arg-type]
 
     return InProcess
+
+
+def test_entries_left_unanchored_past_the_grace_are_reported(witnessed: Witnessed, monitor: Monitor) -> None:
+    _append(witnessed, "anchored", 1)
+    witnessed.anchorer.run_round()
+    _append(witnessed, "anchored", 1)  # grown since its leaf
+    _append(witnessed, "never", 2)  # no leaf at all: the operator stopped anchoring
+    assert _findings(monitor) == []  # within the grace (two minutes by default)
+    monitor.clock = lambda: datetime.now(UTC) + timedelta(minutes=3)
+    findings = _findings(monitor)
+    assert [{k: v for k, v in finding.items() if k != "since"} for finding in findings] == [
+        {"finding": "an instance grows unanchored", "instance_id": "anchored", "anchored_size": 1, "size": 2},
+        {"finding": "an instance grows unanchored", "instance_id": "never", "anchored_size": 0, "size": 2},
+    ]
+    assert all(str(finding["since"]).endswith("Z") for finding in findings)
+    witnessed.anchorer.run_round()
+    assert _findings(monitor) == []  # anchored at last
