@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -172,31 +173,46 @@ class Anchorer:
         checkpoint = self.book.at_size(report.size)
         if checkpoint is None or not settings.witnesses or len(checkpoint.cosigners) >= len(settings.witnesses):
             return
+        waiting = [witness for witness in settings.witnesses if witness.name not in checkpoint.cosigners]
+        answers = self._submit(waiting, checkpoint.note, report.size)
         lines: dict[str, str] = {}
-        for witness in settings.witnesses:
-            if witness.name in checkpoint.cosigners:
-                continue
+        for witness, answer in zip(waiting, answers, strict=True):
             try:
-                lines[witness.name] = self._cosign(witness, checkpoint.note, report.size, now)
+                lines[witness.name] = self._settle(witness, answer, checkpoint.note, report.size, now)
             except Refusal as refusal:
                 report.refusals[witness.name] = refusal
                 log.warning("witness %s refused service checkpoint %d (%s)", witness.name, report.size, refusal)
         self.book.add_cosignatures(checkpoint, lines, needed)
         report.cosigned_by = sorted(lines)
 
-    def _cosign(self, witness: Witness, note: str, size: int, now: datetime) -> str:
-        """Submit the checkpoint from the size the witness holds; once more from the size a 409 says it holds."""
+    def _submit(self, witnesses: list[Witness], note: str, size: int) -> list[str | Refusal]:
+        """Ask every witness at once, each from the size it last cosigned: a slow witness delays the round by its
+        own wait, not by the sum of all of theirs. The store is read here, before, not in the threads."""
+        requests = []
+        for witness in witnesses:
+            old = self.book.witnessed_size(witness.name)
+            requests.append((witness, old, self.log.prove_consistency(old, size) if 0 < old <= size else []))
+        with ThreadPoolExecutor(max_workers=max(1, len(requests))) as pool:
+            return list(pool.map(lambda request: _ask(self.http, note, *request), requests))
+
+    def _settle(self, witness: Witness, answer: str | Refusal, note: str, size: int, now: datetime) -> str:
+        """Keep the witness's answer; after a 409, ask once more from the size it says it holds."""
         old = self.book.witnessed_size(witness.name)
-        for attempt in range(2):
-            proof = self.log.prove_consistency(old, size) if 0 < old <= size else []
-            try:
-                line = add_checkpoint(self.http, witness, note, old, proof)
-            except Refusal as refusal:
-                if refusal.status != 409 or refusal.known_size is None or attempt or refusal.known_size > size:
-                    self.book.record_witness(witness.name, old, str(refusal), now)
-                    raise
-                old = refusal.known_size
-                continue
-            self.book.record_witness(witness.name, size, None, now)
-            return line
-        raise AssertionError("unreachable")  # pragma: no cover
+        if isinstance(answer, Refusal) and answer.status == 409 and answer.known_size is not None:
+            if answer.known_size <= size:
+                old = answer.known_size
+                proof = self.log.prove_consistency(old, size) if old > 0 else []
+                answer = _ask(self.http, note, witness, old, proof)
+        if isinstance(answer, Refusal):
+            self.book.record_witness(witness.name, old, str(answer), now)
+            raise answer
+        self.book.record_witness(witness.name, size, None, now)
+        return answer
+
+
+def _ask(http: httpx.Client, note: str, witness: Witness, old: int, proof: Sequence[bytes]) -> str | Refusal:
+    """One ``add-checkpoint``: the cosignature line, or the refusal."""
+    try:
+        return add_checkpoint(http, witness, note, old, proof)
+    except Refusal as refusal:
+        return refusal

@@ -7,13 +7,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
+import threading
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from process_memory.anchoring import anchorer as anchorer_module
 from process_memory.anchoring.anchorer import Anchorer, AnchoringSettings
 from process_memory.anchoring.log import LostRace, ServiceLog
+from process_memory.anchoring.witnesses import parse_witnesses
 from process_memory.entry import NewEntry
 from process_memory.history.service import HistoryService
 from process_memory.history.store import HistoryStore
@@ -231,3 +235,33 @@ def test_the_sweep_reaches_every_instance_a_page_per_round(
         "s4",
         "s5",
     ]
+
+
+def test_the_witnesses_are_asked_at_once(service: HistoryService, store: HistoryStore, signer: Signer) -> None:
+    both_asked = threading.Barrier(2, timeout=10)
+
+    def witness(request: httpx.Request) -> httpx.Response:
+        try:
+            both_asked.wait()  # returns only once the other witness has been asked too
+        except threading.BrokenBarrierError:
+            return httpx.Response(500, text="asked alone")
+        return httpx.Response(503, text="both asked")
+
+    keys = [_witness_key(f"w{n}.test") for n in (1, 2)]
+    witnesses = parse_witnesses(";".join(f"{key} http://w{n}.test" for n, key in enumerate(keys, 1)))
+    settings = AnchoringSettings(signer, ORIGIN, witnesses, 2)
+    http = httpx.Client(transport=httpx.MockTransport(witness))
+    _append(service, "a", 1)
+    report = Anchorer(store, settings, Clock(), http=http, holder="a").run_round()
+    assert {name: (refusal.status, refusal.reason) for name, refusal in report.refusals.items()} == {
+        "w1.test": (503, "both asked"),
+        "w2.test": (503, "both asked"),
+    }
+
+
+def _witness_key(name: str) -> str:
+    """A witness's verifier key (cosignature/v1), written out as C2SP tlog-cosignature says."""
+    public = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    key_hash = hashlib.sha256(name.encode() + b"\n\x04" + public).digest()[:4].hex()
+    encoded = base64.b64encode(b"\x04" + public).decode()
+    return f"{name}+{key_hash}+{encoded}"
