@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 from dataclasses import dataclass
 from typing import Any
 
+from process_memory.background import PeriodicThread
 from process_memory.chain import canonical_json
 from process_memory.exceptions import InvalidInput, NotFound, PreconditionFailed, StoreCorrupt
 from process_memory.formats import check_instance_id
@@ -104,35 +104,24 @@ class StateService:
             raise NotFound("the instance has no state", {"instance_id": instance_id})
 
 
-class ExpirySweeper:
+class ExpirySweeper(PeriodicThread):
     """Deletes expired state in the background of each worker, so no request pays for a scan."""
 
+    thread_name = "state-expiry-sweeper"
+
     def __init__(self, store: StateStore, interval_seconds: float) -> None:
+        super().__init__(interval_seconds)
         self.store = store
-        self.interval = interval_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
 
-    def ensure_running(self) -> None:
-        """Start the thread in this process if it is not running (threads do not survive a fork)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="state-expiry-sweeper", daemon=True)
-                self._thread.start()
+    def pause(self, elapsed: float) -> float:
+        """Jitter spreads the workers' sweeps apart."""
+        return self.interval * random.uniform(0.5, 1.0)
 
-    def stop(self) -> None:
-        """Ask the thread to finish."""
-        self._stop.set()
-
-    def _run(self) -> None:
-        # Jitter spreads the workers' sweeps apart.
-        while not self._stop.wait(self.interval * random.uniform(0.5, 1.0)):
-            try:
-                removed = self.store.delete_expired()
-                if removed:
-                    log.info("deleted %d expired state values", removed)
-            except Exception as error:  # a database hiccup must not end the sweeper
-                log.warning("state expiry sweep failed: %s", type(error).__name__)
+    def tick(self) -> None:
+        """Delete what has expired."""
+        try:
+            removed = self.store.delete_expired()
+            if removed:
+                log.info("deleted %d expired state values", removed)
+        except Exception as error:  # a database hiccup must not end the sweeper
+            log.warning("state expiry sweep failed: %s", type(error).__name__)
