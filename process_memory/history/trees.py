@@ -16,7 +16,7 @@ rebuilds the instance's tree from its chain.
 from __future__ import annotations
 
 from process_memory.history.store import HistoryStore
-from process_memory.proofs.trees import ChainTree, InstanceTree
+from process_memory.proofs.trees import InstanceTree, LogTree
 
 #: Entries whose tree hashes are saved in one write, and instances listed per read, while rebuilding.
 REBUILD_BATCH = 1000
@@ -48,12 +48,12 @@ class TreeKeeper:
             self.store.trees.save_trees(instance_id, pending)
         return rebuilt
 
-    def chain_root(self, instance_id: str) -> ChainTree:
+    def chain_root(self, instance_id: str) -> LogTree:
         """The tree of the instance's chain as stored, rebuilt from its entries' hashes alone (not from the stored
         tree): what a checkpoint of it must sign."""
-        tree = ChainTree()
+        tree = LogTree()
         for stored in self.store.entries.iter_chain(instance_id):
-            tree.add(stored.hash)
+            tree.add(bytes.fromhex(stored.hash))
         return tree
 
     def rebuild_trees(self) -> int:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from process_memory.entry import StoredEntry, entry_problem, stored_from_shown
 from process_memory.proofs.checkpoints import Checkpoint
 from process_memory.proofs.redactions import RedactionLedger
-from process_memory.proofs.trees import ChainTree
+from process_memory.proofs.trees import LogTree
 
 #: The extension line a checkpoint of this service carries: the chain hash of its last entry.
 HEAD_LINE = "head "
@@ -47,7 +47,7 @@ class _Walk:
 
     def __init__(self, checkpoint: Checkpoint) -> None:
         self.checkpoint = checkpoint
-        self.tree = ChainTree()
+        self.tree = LogTree()
         self.redactions = RedactionLedger()
         self.instance_id: str | None = None
         self.last: StoredEntry | None = None
@@ -76,7 +76,7 @@ class _Walk:
         self.redactions.see(stored, lambda entry: json.loads(entry.data_json or "null"))
         self.instance_id, self.last = stored.instance_id, stored
         if seq < self.checkpoint.size:
-            self.tree.add(stored.hash)
+            self.tree.add(bytes.fromhex(stored.hash))
             self.head_hash = stored.hash
         return None
 

@@ -1,6 +1,7 @@
-"""Trees read in seq order: an instance's stored tree hashes (InstanceTree), and a chain's tree rebuilt from its
-entries' hashes alone (ChainTree). Both follow tlog's stored-hash layout (tlog.py): the server stores with the
-first, the offline verifier and the badge rebuild with the second."""
+"""Trees read in seq order: an instance's stored tree hashes (InstanceTree), and a log's tree grown leaf by leaf
+from its frontier alone (LogTree: a chain's tree rebuilt from its entries' hashes, or the service log's as a
+monitor keeps it). Both follow tlog's stored-hash layout (tlog.py): the server stores with the first, the offline
+verifier, the badge and the monitor rebuild with the second."""
 
 from __future__ import annotations
 
@@ -82,34 +83,14 @@ class InstanceTree:
             self._known.update(self._read(wanted))
 
 
-#: Tree hashes saved per store call while a tree is rebuilt.
-#: How many entries a ChainTree adds between forgetting every hash but its frontier's.
+#: How many leaves a LogTree adds between forgetting every hash but its frontier's.
 FORGET_EVERY = 1000
 
 
-class ChainTree:
-    """The tree of a chain's entries given in seq order, holding only log n hashes: its root at any point."""
-
-    def __init__(self) -> None:
-        self._tree = InstanceTree(lambda seqs: {})  # every hash it needs was computed here, from earlier entries
-        self.size = 0
-
-    def add(self, entry_hash: str) -> None:
-        """Add the next entry (at seq ``size``) by its chain hash."""
-        self._tree.hashes_of(self.size, entry_hash)
-        self.size += 1
-        if self.size % FORGET_EVERY == 0:
-            self._tree.forget_but_the_frontier(self.size)
-
-    def root(self) -> bytes:
-        """The root of the tree of the entries added so far."""
-        self._tree.forget_but_the_frontier(self.size)
-        return tree_hash(self.size, self._tree.read)
-
-
 class LogTree:
-    """A log's tree grown leaf by leaf from its frontier alone (log n hashes), kept between runs: a monitor checks
-    that the leaves it reads make the root a new checkpoint signs, with nothing but its last checkpoint's frontier."""
+    """A log's tree grown leaf by leaf, holding only its frontier (log n hashes): an instance's tree rebuilt from its
+    chain (each leaf's data is an entry's hash, 32 bytes), or the service log's as a monitor keeps it between runs,
+    starting from its last checkpoint's frontier."""
 
     def __init__(self, size: int = 0, frontier: dict[int, bytes] | None = None) -> None:
         self._tree = InstanceTree(lambda seqs: {}, frontier)

@@ -23,7 +23,7 @@ from process_memory.history.service import HistoryService
 from process_memory.proofs.anchors import AnchorError, check_anchor
 from process_memory.proofs.checkpoints import Checkpoint, open_checkpoint
 from process_memory.proofs.notes import NoteError, Verifier
-from process_memory.proofs.trees import ChainTree
+from process_memory.proofs.trees import LogTree
 
 
 @dataclass(frozen=True)
@@ -99,11 +99,11 @@ def check_held(service: HistoryService, settings: Settings, instance_id: str, no
     result = service.verifier.verify(instance_id)
     if not result.ok:
         return Badge("failed", f"the chain does not hold at seq {result.first_bad_seq}", result.checked)
-    tree = ChainTree()
+    tree = LogTree()
     for stored in service.store.entries.iter_chain(instance_id):
         if tree.size == held.size:
             break
-        tree.add(stored.hash)
+        tree.add(bytes.fromhex(stored.hash))
     if tree.size < held.size:
         return Badge("failed", f"the checkpoint you hold covers {held.size} entries; the chain has {tree.size}", 0)
     if tree.root() != held.root:
