@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from process_memory.entry import chain_hash
 from process_memory.history.mongo import MongoHistoryStore
 from process_memory.history.sql import SQLHistoryStore
 from process_memory.memory import memory_index_of
@@ -157,6 +159,20 @@ class SQLRaw:
 def raw_access(store: Any) -> RawAccess:
     """Return the raw access that fits the store's backend."""
     return MongoRaw(store) if isinstance(store, MongoHistoryStore) else SQLRaw(store)
+
+
+def rewrite_consistently(store: Any, instance_id: str, seq: int, data: bytes) -> None:
+    """Play an operator who rewrites entry ``seq``'s data and every hash from it to the head, so the chain holds
+    again: only a checkpoint or an anchor kept from before tells."""
+    raw = raw_access(store)
+    old = store.entries.get_by_seq(instance_id, seq)
+    fields = {"data_json": data.decode(), "size": len(data), "data_sha256": hashlib.sha256(data).hexdigest()}
+    rewritten = chain_hash({**vars(old), **fields})
+    raw.update_entry(instance_id, seq, **fields, hash=rewritten)
+    for later in range(seq + 1, raw.summary_head(instance_id) + 1):
+        raw.update_entry(instance_id, later, prev_hash=rewritten)
+        rewritten = chain_hash(vars(store.entries.get_by_seq(instance_id, later)))
+        raw.update_entry(instance_id, later, hash=rewritten)
 
 
 def holder_of(store: Any, method: str) -> Any:

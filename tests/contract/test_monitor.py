@@ -5,7 +5,6 @@ deleted entirely; a redaction changes nothing it checks."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,11 +17,11 @@ from process_memory.anchoring.leaves import ANCHORED, CHECKPOINTS, LEAVES, WITNE
 from process_memory.client import Client
 from process_memory.client.cli import main
 from process_memory.client.monitor import Monitor, MonitorState
-from process_memory.entry import chain_hash
 from process_memory.history.rows import Compare
 from process_memory.proofs.cosignatures import WitnessKey
 from process_memory.proofs.notes import Verifier
 from process_memory.services import services
+from tests.backends import rewrite_consistently
 from tests.conftest import Backend
 from tests.contract.conftest import Witnessed
 from tests.contract.conftest import append_entries as _append
@@ -66,10 +65,7 @@ def test_an_instance_rewritten_and_re_signed_is_reported_with_where(
     witnessed.anchorer.run_round()
     assert _findings(monitor) == []
     # Entry 1 is rewritten, its hash and tree recomputed: the chain, the tree and fresh checkpoints agree.
-    old = backend.store.entries.get_by_seq("solo", 1)
-    data = b'{"n":666}'
-    fields = {"data_json": data.decode(), "size": len(data), "data_sha256": hashlib.sha256(data).hexdigest()}
-    backend.raw.update_entry("solo", 1, **fields, hash=chain_hash({**vars(old), **fields}))
+    rewrite_consistently(backend.store, "solo", 1, b'{"n":666}')
     services(witnessed.app).history.trees.rebuild_tree("solo")
     _append(witnessed, "solo", 1)
     witnessed.anchorer.run_round()  # the service log itself is appended honestly: the witnesses cosign

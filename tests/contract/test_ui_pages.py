@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import hashlib
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,9 +14,8 @@ from flask.testing import FlaskClient
 
 from process_memory import create_app
 from process_memory.anchoring.anchorer import Anchorer, AnchoringSettings
-from process_memory.entry import chain_hash
 from process_memory.proofs.notes import Signer, generate_key
-from tests.backends import RawAccess
+from tests.backends import RawAccess, rewrite_consistently
 from tests.conftest import Backend
 from tests.keys import write_test_keys
 from tests.memories import TABLE, TAG, memory
@@ -148,14 +146,7 @@ def test_a_checkpoint_the_viewer_holds_is_checked_against_the_chain_now(backend:
     assert "covers 4 entries; the chain has 3" in check(longer)
     raw.update_entry("held", 1, data_json='{"n":9}')
     assert "the chain does not hold at seq 1" in check(held)  # a row changed without its hash
-    old = backend.store.entries.get_by_seq("held", 1)
-    data = b'{"n":9}'
-    fields = {"data_json": data.decode(), "size": len(data), "data_sha256": hashlib.sha256(data).hexdigest()}
-    rewritten = chain_hash({**vars(old), **fields})
-    raw.update_entry("held", 1, **fields, hash=rewritten)
-    raw.update_entry("held", 2, prev_hash=rewritten)
-    third = backend.store.entries.get_by_seq("held", 2)
-    raw.update_entry("held", 2, hash=chain_hash(vars(third)))  # a consistent rewrite: the chain holds again
+    rewrite_consistently(backend.store, "held", 1, b'{"n":9}')  # the chain holds again
     assert "NOT consistent: the first 3 entries are not the ones" in check(held)
     assert client.get("/ui/instances/held/held").status_code == 400
     assert client.get("/ui/instances/held/held", query_string={"checkpoint": "x" * 20000}).status_code == 400

@@ -3,9 +3,7 @@ backend: cosignatures gathered round after round, a quorum, and a rolled-back lo
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import hashlib
 import json
 import logging
 import re
@@ -14,22 +12,22 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import REGISTRY
 
 from process_memory import create_app
 from process_memory.anchoring.leaves import ANCHORED, CHECKPOINTS, LEAVES, WITNESSED
 from process_memory.anchoring.loop import AnchoringLoop
 from process_memory.client.cli import main
-from process_memory.entry import chain_hash
 from process_memory.history.rows import Compare
 from process_memory.proofs.checkpoints import open_checkpoint
 from process_memory.proofs.cosignatures import WitnessKey, cosigners
 from process_memory.proofs.notes import Verifier
 from process_memory.services import services
+from tests.backends import rewrite_consistently
 from tests.conftest import Backend
 from tests.contract.conftest import Witnessed
 from tests.contract.conftest import append_entries as _append
+from tests.keys import witness_key
 from tests.services import unavailable
 from tests.test_verify_tool import VERIFIER
 
@@ -98,14 +96,6 @@ def test_a_database_restored_from_an_earlier_copy_is_refused_by_both_witnesses(
 _REFUSALS = "process_memory_witness_refusals_total"
 
 
-def _witness_key(name: str) -> str:
-    """A new witness's verifier key (cosignature/v1), written out as C2SP tlog-cosignature says."""
-    public = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
-    key_hash = hashlib.sha256(name.encode() + b"\n\x04" + public).digest()[:4].hex()
-    encoded = base64.b64encode(b"\x04" + public).decode()
-    return f"{name}+{key_hash}+{encoded}"
-
-
 def _saved(path: Path, body: str) -> str:
     path.write_text(body)
     return str(path)
@@ -145,7 +135,7 @@ def test_verify_checks_the_anchor_and_its_quorum_and_refuses_a_rewritten_history
         )
         assert "cosigned by w1.witness.test, w2.witness.test" in checked.output
     # A witness that never cosigned counts for nothing: one cosignature of the two needed.
-    stranger = _witness_key("w3.witness.test")
+    stranger = witness_key("w3.witness.test")
     one = _verify(export, *given, *witness_keys[:2], "--witness-key", stranger, "--quorum", "2")
     assert one.exit_code == 1 and "cosigned by 1 of the 2 witnesses needed" in one.output
     # One witness key short of the quorum asked for: refused.
@@ -211,10 +201,7 @@ def test_the_badge_names_the_cosigners_and_fails_a_consistent_rewrite(witnessed:
     assert "the chain holds; the tree at size 1 is anchored in service checkpoint 1, cosigned by " in badge
     assert re.search(r"w1\.witness\.test at \S+Z and w2\.witness\.test at \S+Z", badge)
     # The operator rewrites the entry, its hash and its tree consistently: the chain and the tree still agree.
-    old = backend.store.entries.get_by_seq("solo", 0)
-    data = b'{"n":666}'
-    fields = {"data_json": data.decode(), "size": len(data), "data_sha256": hashlib.sha256(data).hexdigest()}
-    backend.raw.update_entry("solo", 0, **fields, hash=chain_hash({**vars(old), **fields}))
+    rewrite_consistently(backend.store, "solo", 0, b'{"n":666}')
     services(witnessed.app).history.trees.rebuild_tree("solo")
     rewritten = client.get("/ui/instances/solo/badge").get_data(as_text=True)
     assert "✘ failed" in rewritten and "the tree at size 1 is not the one anchored" in rewritten
