@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from process_memory.auth import SCOPES, ApiKey, new_key, parse_keys
 
@@ -42,3 +46,12 @@ def write_test_keys(directory: Path) -> KeySet:
     path = directory / "api-keys"
     path.write_text("# test keys\n" + "\n".join(lines) + "\n")
     return KeySet(secrets, path)
+
+
+def witness_key(name: str) -> str:
+    """A new witness's verifier key (cosignature/v1), written out as C2SP tlog-cosignature says (and not with the
+    code under test)."""
+    public = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    key_hash = hashlib.sha256(name.encode() + b"\n\x04" + public).digest()[:4].hex()
+    encoded = base64.b64encode(b"\x04" + public).decode()
+    return f"{name}+{key_hash}+{encoded}"

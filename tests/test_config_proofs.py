@@ -11,6 +11,7 @@ import pytest
 from process_memory import create_app
 from process_memory.config import DEFAULT_LOG_ORIGIN, ConfigError, Settings
 from process_memory.proofs.notes import Signer, generate_key
+from tests.keys import witness_key
 
 
 def _settings(tmp_path: Path, **values: str) -> Settings:
@@ -99,3 +100,81 @@ def test_earlier_verifier_keys_are_published_after_the_signing_keys(tmp_path: Pa
     (tmp_path / "verifiers").write_text(f"{earlier[0]}\nnot-a-key\n")
     with pytest.raises(ConfigError, match="line 2 is not a verifier key"):
         _settings(tmp_path, PROCESS_MEMORY_VERIFIER_KEYS_FILE=str(tmp_path / "verifiers"))
+
+
+def _witnessed_settings(tmp_path: Path, origin: str = "pm.example", **values: str) -> Settings:
+    (tmp_path / "signing.key").write_text(generate_key(origin)[0])
+    key_file = str(tmp_path / "signing.key")
+    return _settings(
+        tmp_path, PROCESS_MEMORY_SIGNING_KEY_FILE=key_file, PROCESS_MEMORY_LOG_ORIGIN="pm.example", **values
+    )
+
+
+def test_witnesses_and_their_quorum_are_read_from_the_environment(tmp_path: Path) -> None:
+    first, second = witness_key("w1.example"), witness_key("w2.example")
+    configured = f" {first} https://w1.example/  ;\n{second} http://10.0.0.2:7380\n;"
+    settings = _witnessed_settings(tmp_path, PROCESS_MEMORY_WITNESSES=configured)
+    assert [(w.name, w.url) for w in settings.witnesses] == [
+        ("w1.example", "https://w1.example"),
+        ("w2.example", "http://10.0.0.2:7380"),
+    ]
+    assert settings.witness_quorum == 2  # every witness, unless told otherwise
+    one = _witnessed_settings(tmp_path, PROCESS_MEMORY_WITNESSES=configured, PROCESS_MEMORY_WITNESS_QUORUM="1")
+    assert one.witness_quorum == 1
+    assert (_settings(tmp_path).witnesses, _settings(tmp_path).witness_quorum) == ((), 0)
+
+
+@pytest.mark.parametrize(
+    ("configured", "quorum", "message"),
+    [
+        (
+            "{w1} https://w1.example;not-a-key https://w2.example",
+            "",
+            "PROCESS_MEMORY_WITNESSES: witness 2: a witness key is name+hash+key, its hash eight hex digits",
+        ),
+        (
+            "{w1}",
+            "",
+            "PROCESS_MEMORY_WITNESSES: witness 1: its URL is http:// or https://, after its key and a space",
+        ),
+        (
+            "{w1} ftp://w1.example",
+            "",
+            "PROCESS_MEMORY_WITNESSES: witness 1: its URL is http:// or https://, after its key and a space",
+        ),
+        (
+            "{w1} https://w1.example;{w1} https://w1-again.example",
+            "",
+            "PROCESS_MEMORY_WITNESSES: witness 2: a second witness named w1.example",
+        ),
+        (
+            "{w1} https://w1.example;{w2} https://w2.example",
+            "3",
+            "PROCESS_MEMORY_WITNESS_QUORUM must be between 1 and 2",
+        ),
+        ("{w1} https://w1.example", "0", "PROCESS_MEMORY_WITNESS_QUORUM must be between 1 and 1"),
+        ("", "1", "PROCESS_MEMORY_WITNESS_QUORUM must be between 0 and 0"),
+        ("{w1} https://w1.example", "all", "PROCESS_MEMORY_WITNESS_QUORUM must be a whole number"),
+    ],
+)
+def test_a_bad_witness_setting_stops_the_start(tmp_path: Path, configured: str, quorum: str, message: str) -> None:
+    keys = {"w1": witness_key("w1.example"), "w2": witness_key("w2.example")}
+    values = {"PROCESS_MEMORY_WITNESSES": configured.format(**keys), "PROCESS_MEMORY_WITNESS_QUORUM": quorum}
+    with pytest.raises(ConfigError) as refused:
+        _witnessed_settings(tmp_path, **values)
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize("signing_key", ["none", "named otherwise"])
+def test_witnesses_need_the_signing_key_named_as_the_origin(tmp_path: Path, signing_key: str) -> None:
+    # litewitness knows a log by its origin, and checks the log's signature by the key of that name.
+    configured = f"{witness_key('w1.example')} https://w1.example"
+    with pytest.raises(ConfigError) as refused:
+        if signing_key == "none":
+            _settings(tmp_path, PROCESS_MEMORY_WITNESSES=configured, PROCESS_MEMORY_LOG_ORIGIN="pm.example")
+        else:
+            _witnessed_settings(tmp_path, origin="pm.other", PROCESS_MEMORY_WITNESSES=configured)
+    assert str(refused.value) == (
+        "PROCESS_MEMORY_WITNESSES needs a signing key named as PROCESS_MEMORY_LOG_ORIGIN: "
+        "witnesses know the service log by its origin and its key by that name"
+    )

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from process_memory.anchoring import anchorer as anchorer_module
 from process_memory.anchoring.anchorer import Anchorer, AnchoringSettings
@@ -26,6 +25,7 @@ from process_memory.proofs.checkpoints import open_checkpoint
 from process_memory.proofs.notes import Signer, Verifier, generate_key
 from process_memory.proofs.tiles import Tile
 from tests.backends import RawAccess
+from tests.keys import witness_key
 
 ORIGIN = "pm.test"
 
@@ -247,7 +247,7 @@ def test_the_witnesses_are_asked_at_once(service: HistoryService, store: History
             return httpx.Response(500, text="asked alone")
         return httpx.Response(503, text="both asked")
 
-    keys = [_witness_key(f"w{n}.test") for n in (1, 2)]
+    keys = [witness_key(f"w{n}.test") for n in (1, 2)]
     witnesses = parse_witnesses(";".join(f"{key} http://w{n}.test" for n, key in enumerate(keys, 1)))
     settings = AnchoringSettings(signer, ORIGIN, witnesses, 2)
     http = httpx.Client(transport=httpx.MockTransport(witness))
@@ -257,11 +257,3 @@ def test_the_witnesses_are_asked_at_once(service: HistoryService, store: History
         "w1.test": (503, "both asked"),
         "w2.test": (503, "both asked"),
     }
-
-
-def _witness_key(name: str) -> str:
-    """A witness's verifier key (cosignature/v1), written out as C2SP tlog-cosignature says."""
-    public = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
-    key_hash = hashlib.sha256(name.encode() + b"\n\x04" + public).digest()[:4].hex()
-    encoded = base64.b64encode(b"\x04" + public).decode()
-    return f"{name}+{key_hash}+{encoded}"
