@@ -9,7 +9,7 @@ from process_memory.anchoring.checkpoints import CheckpointBook, ServiceCheckpoi
 from process_memory.anchoring.log import ServiceLog
 from process_memory.exceptions import NotFound
 from process_memory.history.proving import Prover
-from process_memory.proofs.tiles import Tile
+from process_memory.proofs.tiles import TILE_WIDTH, Tile
 
 
 @dataclass(frozen=True)
@@ -83,4 +83,4 @@ class AnchorReader:
 
     def tile(self, tile: Tile) -> tuple[bytes, bool]:
         """A tile of the published tree, and whether it is full (never to change)."""
-        return self.log.tile(tile, self.published().size), tile.width == 256
+        return self.log.tile(tile, self.published().size), tile.width == TILE_WIDTH

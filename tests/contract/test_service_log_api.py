@@ -83,7 +83,17 @@ def test_the_log_is_served_as_tiles_with_its_proofs(anchored: tuple[Flask, Ancho
     assert hashes.headers["Cache-Control"] == "public, max-age=1"  # partial: it will grow
     bundle = client.get(f"{API}/log/tile/entries/000.p/3")
     assert bundle.data == b"".join(struct.pack(">H", len(leaf)) + leaf for leaf in leaves)
-    for missing in ("0/000.p/2", "0/000", "0/001.p/3", "1/000.p/1", "entries/x001/000", "0/00.p/3", "../keys"):
+    for missing in (
+        "0/000.p/2",
+        "0/000",
+        "0/001.p/3",
+        "1/000.p/1",
+        "entries/x001/000",
+        "0/x000/000",
+        "0/00.p/3",
+        "0/000.p/256",
+        "../keys",
+    ):
         refused = client.get(f"{API}/log/tile/{missing}")
         assert refused.status_code == 404 and refused.is_json, missing
     proof = client.get(f"{API}/log/proof/consistency", query_string={"from": 1}).get_json()
