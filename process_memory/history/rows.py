@@ -108,8 +108,9 @@ class RowStore(ABC):
         ``only_if``; insert it when there is none and ``insert``. Return whether it was written."""
 
     @abstractmethod
-    def add(self, table: RowTable, rows: list[Row]) -> None:
-        """Insert rows; a row whose key is taken is the same row, written before, and is left as it is."""
+    def add(self, table: RowTable, rows: list[Row], replace: bool = False) -> None:
+        """Insert rows; a row whose key is taken is the same row, written before, and is left as it is (or, when
+        ``replace``, is replaced by the new one: their keys are then distinct). Every row names the same columns."""
 
     @abstractmethod
     def delete(self, table: RowTable, where: Sequence[Condition]) -> None:

@@ -41,7 +41,7 @@ def rows(store: HistoryStore) -> RowStore:
     return store.rows
 
 
-def _pairs(rows: RowStore, *labels: tuple[str, int, str]) -> None:
+def _pairs(rows: RowStore, *labels: tuple[str, int, str | None]) -> None:
     rows.add(PAIRS, [{"group": group, "n": n, "label": label} for group, n, label in labels])
 
 
@@ -68,10 +68,28 @@ def test_put_only_if_writes_only_a_row_that_meets_its_conditions(rows: RowStore)
 
 def test_add_leaves_a_row_whose_key_is_taken_as_it_was(rows: RowStore) -> None:
     _pairs(rows, ("g", 1, "first"))
-    _pairs(rows, ("g", 1, "again"), ("g", 2, "second"))
+    _pairs(rows, ("g", 1, "again"), ("g", 2, "second"), ("g", 3, None), ("g", 2, "twice in one add"))
     rows.add(PAIRS, [])
     found = rows.find(PAIRS, [], [("n", False)])
-    assert found == [{"group": "g", "n": 1, "label": "first"}, {"group": "g", "n": 2, "label": "second"}]
+    assert found == [
+        {"group": "g", "n": 1, "label": "first"},
+        {"group": "g", "n": 2, "label": "second"},
+        {"group": "g", "n": 3, "label": None},
+    ]
+
+
+def test_add_replacing_overwrites_the_rows_whose_key_is_taken_and_inserts_the_others(rows: RowStore) -> None:
+    _pairs(rows, ("g", 1, "first"), ("g", 2, "second"))
+    rows.add(PAIRS, [{"group": "g", "n": 2, "label": "new"}, {"group": "h", "n": 2, "label": None}], replace=True)
+    found = rows.find(PAIRS, [], [("group", False), ("n", False)])
+    assert found == [
+        {"group": "g", "n": 1, "label": "first"},
+        {"group": "g", "n": 2, "label": "new"},
+        {"group": "h", "n": 2, "label": None},
+    ]
+    rows.add(SINGLES, [{"name": "a", "level": 1, "flag": True}])
+    rows.add(SINGLES, [{"name": "a", "level": 2, "flag": False}], replace=True)
+    assert rows.find(SINGLES, []) == [{"name": "a", "level": 2, "flag": False}]
 
 
 def test_find_holds_every_condition(rows: RowStore) -> None:

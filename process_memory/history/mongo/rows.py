@@ -130,10 +130,14 @@ class MongoRows(RowStore):
             return False  # the row is there, and does not meet only_if
         return bool(result.matched_count or result.upserted_id is not None)
 
-    def add(self, table: RowTable, rows: list[Row]) -> None:
-        """insert_many, unordered; a taken ``_id`` is the same row, written before."""
+    def add(self, table: RowTable, rows: list[Row], replace: bool = False) -> None:
+        """insert_many, unordered; a taken ``_id`` is the same row, written before. With ``replace``, the rows of
+        those ``_id``s are deleted first (mongomock's bulk_write takes no pymongo 4.11 ReplaceOne)."""
         if not rows:
             return
+        if replace:
+            taken = [self._document(table, row)["_id"] for row in rows]
+            self._collection(table).delete_many({"_id": {"$in": taken}})
         try:
             self._collection(table).insert_many([self._document(table, row) for row in rows], ordered=False)
         except BulkWriteError as error:
