@@ -39,9 +39,18 @@ LEASE_SECONDS = 15.0
 #: How far back from the latest time seen a round looks again, for entries whose commit or clock lagged (a
 #: request's database wait is bounded by 5 s; hosts' clocks by NTP). The sweep finds anything later still.
 WINDOW = timedelta(seconds=10)
-#: Summaries read per query (and swept per round), and recent ones read per round at most (the rest wait).
+#: Summaries read per query, and recent ones read per round at most (the rest wait).
 BATCH = 1000
 MAX_LEAVES_PER_ROUND = 10_000
+#: Summaries swept per round: a million instances are swept in three hours. The sweep only finds what the recent
+#: reads missed (a clock far behind, a summary repaired late), so it need not cost a round more than this.
+SWEEP_BATCH = 100
+#: Anchored sizes remembered between rounds at most (about 150 bytes each); past it they are read again.
+REMEMBERED_SIZES = 200_000
+#: How often the anchored sizes are written out (and whenever the lease is given up): the leaves are the truth,
+#: and writing each size as it changes would double what a round writes. A writer that dies leaves them this far
+#: behind its leaves, and its successor anchors those instances once more, at the same sizes.
+RECORD_SECONDS = 30.0
 
 
 @dataclass
@@ -91,6 +100,13 @@ class Anchorer:
         self._since = format_timestamp(clock() - WINDOW)
         #: Where the sweep of every instance goes on from: a page of it each round, round and round.
         self._swept_to: str | None = None
+        #: The anchored sizes this writer read or wrote, and the log's size they hold at: any other writer's
+        #: leaf changes that size, and then they are read again.
+        self._anchored: dict[str, int] = {}
+        self._anchored_at = -1
+        #: Anchored sizes (and their leaves' positions) not written out yet, and when they last were.
+        self._unrecorded: dict[str, tuple[int, int]] = {}
+        self._recorded_at: datetime | None = None
 
     def run_round(self) -> RoundReport:
         """Take or renew the lease; if held, anchor what grew and gather cosignatures for the latest size."""
@@ -98,13 +114,23 @@ class Anchorer:
         if not self._take_lease(now):
             return RoundReport(held_lease=False)
         report = RoundReport(held_lease=True)
-        heads, latest_seen = self._grown_heads(now)
         at = self.log.size()
+        if at != self._anchored_at or len(self._anchored) > REMEMBERED_SIZES:
+            self.record_anchored()  # what it knows is true still, and the store's sizes must not fall behind it
+            self._anchored.clear()
+        heads, latest_seen = self._grown_heads(now)
         try:
             report.size = self.log.append(heads, self.settings.origin, at)
         except LostRace as race:
             log.warning("anchoring round given up: %s", race)
+            self._anchored_at = -1
             return report
+        self._anchored.update((head.instance_id, head.size) for head in heads)
+        self._unrecorded.update((head.instance_id, (head.size, at + n)) for n, head in enumerate(heads))
+        self._anchored_at = report.size
+        if self._recorded_at is None or now - self._recorded_at >= timedelta(seconds=RECORD_SECONDS):
+            self.record_anchored()
+            self._recorded_at = now
         report.appended = report.size - at
         self._since = format_timestamp(latest_seen - WINDOW) if latest_seen else self._since
         if report.size:
@@ -117,8 +143,15 @@ class Anchorer:
         mine_or_free = AnyOf([[Compare("holder", "==", self.holder)], [Compare("expires_at", "<", moment)]])
         return self.store.rows.put(LEASES, row, only_if=[mine_or_free])
 
+    def record_anchored(self) -> None:
+        """Write out the anchored sizes not written yet."""
+        if self._unrecorded:
+            self.log.record_anchored(self._unrecorded)
+            self._unrecorded = {}
+
     def release_lease(self) -> None:
-        """Give up the lease if this anchorer holds it."""
+        """Give up the lease if this anchorer holds it, its anchored sizes written out first."""
+        self.record_anchored()
         row = {"name": "anchoring", "holder": self.holder, "expires_at": 0.0}
         self.store.rows.put(LEASES, row, only_if=[Compare("holder", "==", self.holder)], insert=False)
 
@@ -134,8 +167,8 @@ class Anchorer:
             if len(page) < BATCH:
                 break
             after = (page[-1].last_recorded_at, page[-1].instance_id)
-        swept = summaries.list_summaries(self._swept_to, BATCH)
-        self._swept_to = swept[-1].instance_id if len(swept) == BATCH else None
+        swept = summaries.list_summaries(self._swept_to, SWEEP_BATCH)
+        self._swept_to = swept[-1].instance_id if len(swept) == SWEEP_BATCH else None
         found.update((summary.instance_id, summary) for summary in swept)
         return list(found.values())
 
@@ -145,12 +178,20 @@ class Anchorer:
         touched = self._touched()
         if not touched:
             return [], None
-        anchored = self.log.anchored_sizes([summary.instance_id for summary in touched])
+        anchored = self._anchored_sizes([summary.instance_id for summary in touched])
         grown = {s.instance_id: s.count for s in touched if s.count > anchored.get(s.instance_id, 0)}
         roots = self._roots(grown)
         heads = [InstanceHead(instance_id, grown[instance_id], roots[instance_id]) for instance_id in sorted(roots)]
         latest = max(summary.last_recorded_at for summary in touched)
         return heads, min(now, datetime.fromisoformat(latest.replace("Z", "+00:00")))
+
+    def _anchored_sizes(self, instance_ids: list[str]) -> dict[str, int]:
+        """Each instance's latest anchored size (0 for none): those not remembered are read, then remembered."""
+        unknown = [instance_id for instance_id in instance_ids if instance_id not in self._anchored]
+        if unknown:
+            read = self.log.anchored_sizes(unknown)
+            self._anchored.update((instance_id, read.get(instance_id, 0)) for instance_id in unknown)
+        return self._anchored
 
     def _roots(self, sizes: dict[str, int]) -> dict[str, bytes]:
         """Each instance's root at its size, from its stored tree, in as few reads as the store allows; an
@@ -176,30 +217,34 @@ class Anchorer:
         if checkpoint is None or not settings.witnesses or len(checkpoint.cosigners) >= len(settings.witnesses):
             return
         waiting = [witness for witness in settings.witnesses if witness.name not in checkpoint.cosigners]
-        answers = self._submit(waiting, checkpoint.note, report.size)
+        asked_from = {witness.name: self.book.witnessed_size(witness.name) for witness in waiting}
+        answers = self._submit(waiting, asked_from, checkpoint.note, report.size)
         lines: dict[str, str] = {}
         for witness, answer in zip(waiting, answers, strict=True):
             try:
-                lines[witness.name] = self._settle(witness, answer, checkpoint.note, report.size, now)
+                old = asked_from[witness.name]
+                lines[witness.name] = self._settle(witness, answer, old, checkpoint.note, report.size, now)
             except Refusal as refusal:
                 report.refusals[witness.name] = refusal
                 log.warning("witness %s refused service checkpoint %d (%s)", witness.name, report.size, refusal)
         self.book.add_cosignatures(checkpoint, lines, needed)
         report.cosigned_by = sorted(lines)
 
-    def _submit(self, witnesses: list[Witness], note: str, size: int) -> list[str | Refusal]:
+    def _submit(
+        self, witnesses: list[Witness], asked_from: dict[str, int], note: str, size: int
+    ) -> list[str | Refusal]:
         """Ask every witness at once, each from the size it last cosigned: a slow witness delays the round by its
         own wait, not by the sum of all of theirs. The store is read here, before, not in the threads."""
         requests = []
         for witness in witnesses:
-            old = self.book.witnessed_size(witness.name)
+            old = asked_from[witness.name]
             requests.append((witness, old, self.log.prove_consistency(old, size) if 0 < old <= size else []))
         with ThreadPoolExecutor(max_workers=max(1, len(requests))) as pool:
             return list(pool.map(lambda request: _ask(self.http, note, *request), requests))
 
-    def _settle(self, witness: Witness, answer: str | Refusal, note: str, size: int, now: datetime) -> str:
-        """Keep the witness's answer; after a 409, ask once more from the size it says it holds."""
-        old = self.book.witnessed_size(witness.name)
+    def _settle(self, witness: Witness, answer: str | Refusal, old: int, note: str, size: int, now: datetime) -> str:
+        """Keep the witness's answer to a request from ``old``; after a 409, ask once more from the size it says it
+        holds."""
         if isinstance(answer, Refusal) and answer.status == 409 and answer.known_size is not None:
             if answer.known_size <= size:
                 old = answer.known_size

@@ -8,7 +8,7 @@ writer stored, so two writers that each believe they hold the lease cannot inter
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from process_memory.anchoring.leaves import ANCHORED, LEAVES
@@ -104,8 +104,8 @@ class ServiceLog:
     def append(self, heads: Sequence[InstanceHead], origin: str, at: int) -> int:
         """Append a leaf per head, from position ``at`` (the log's size as the writer read it); return the new
         size. Raise LostRace when another writer stored leaf ``at`` first: nothing of this append is written then.
-        On a transactional store every leaf and anchored size is written at once; elsewhere a crash may leave
-        leaves whose instances' anchored sizes lag, and those instances are anchored again, at the same size."""
+        On a transactional store every leaf is written at once. The instances' anchored sizes are the writer's
+        to record (``record_anchored``), after."""
         if not heads:
             return at
         tree = InstanceTree(self._read_hashes)
@@ -122,11 +122,15 @@ class ServiceLog:
             if not rows_now.put(LEAVES, rows[0], only_if=[_NEVER_STORED]):
                 raise LostRace(f"leaf {at} was stored by another writer")
             rows_now.add(LEAVES, rows[1:])
-            # Replaced whole, in two statements: heads only grow, and one writer writes them.
-            anchored = [{name: row[name] for name in ("instance_id", "size", "position")} for row in rows]
-            rows_now.delete(ANCHORED, [In("instance_id", [row["instance_id"] for row in anchored])])
-            rows_now.add(ANCHORED, anchored)
         return at + len(rows)
+
+    def record_anchored(self, anchored: Mapping[str, tuple[int, int]]) -> None:
+        """Keep these instances' latest anchored sizes and the positions of the leaves (stored already) that hold
+        them. They may lag the leaves (a writer that stopped without recording them): an instance is then anchored
+        again, at the same size, which costs a leaf and proves nothing wrong. They never lead them."""
+        # Replaced, not raised: sizes only grow, and one writer writes them.
+        rows = [{"instance_id": iid, "size": size, "position": at} for iid, (size, at) in anchored.items()]
+        self.rows.add(ANCHORED, rows, replace=True)
 
     def _read_hashes(self, positions: Sequence[int]) -> dict[int, bytes]:
         rows = self.rows.find(LEAVES, [In("position", list(positions))], columns=["position", "hashes"])

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from process_memory.anchoring.anchorer import Anchorer
 from process_memory.anchoring.leaves import ANCHORED, CHECKPOINTS, LEAVES, WITNESSED
 from process_memory.client import Client
 from process_memory.client.cli import main
@@ -54,6 +55,20 @@ def test_an_honest_log_gives_nothing_to_report_and_is_accepted(witnessed: Witnes
     assert _findings(monitor) == []
     assert monitor.state.accepted()[0] == 4
     assert [size for size, _ in monitor.state.anchored("a")] == [2, 5, 6]
+
+
+def test_a_tree_anchored_again_at_the_same_size_by_a_dead_writer_s_successor_is_no_finding(
+    witnessed: Witnessed, monitor: Monitor, backend: Backend
+) -> None:
+    _append(witnessed, "x", 1)
+    witnessed.anchorer.run_round()
+    _append(witnessed, "x", 1)
+    witnessed.anchorer.run_round()  # x at 2, its size not written out: the writer dies here
+    later = lambda: datetime.now(UTC) + timedelta(seconds=16)  # noqa: E731 - past the dead writer's lease
+    successor = Anchorer(backend.store, witnessed.anchorer.settings, later, holder="successor")
+    assert successor.run_round().appended == 1
+    assert _findings(monitor) == []
+    assert monitor.state.accepted()[0] == 3  # the log of three leaves, x at 2 twice, read and accepted
 
 
 def test_an_instance_rewritten_and_re_signed_is_reported_with_where(

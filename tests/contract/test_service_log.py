@@ -153,7 +153,47 @@ def test_a_writer_that_lost_the_race_writes_nothing(store: HistoryStore) -> None
     with pytest.raises(LostRace):
         log.append([InstanceHead("z", 5, b"\x03" * 32), InstanceHead("w", 1, b"\x04" * 32)], ORIGIN, 1)
     assert [(leaf.instance_id, leaf.size) for leaf in log.leaves(0, 5)] == [("x", 1), ("y", 1)]
-    assert log.anchored_sizes(["x", "y", "z", "w"]) == {"x": 1, "y": 1}
+    assert log.anchored_sizes(["x", "y", "z", "w"]) == {}  # the writer records them, after
+
+
+def test_anchored_sizes_are_written_out_every_30_s_and_when_the_lease_is_given_up(
+    service: HistoryService, store: HistoryStore, signer: Signer
+) -> None:
+    clock = Clock()
+    anchorer, log = _anchorer(store, signer, clock, "a"), ServiceLog(store.rows)
+    _append(service, "x", 1)
+    anchorer.run_round()
+    assert log.anchored_sizes(["x", "y"]) == {"x": 1}  # a writer's first round writes them out
+    _append(service, "x", 1)
+    clock.now += timedelta(seconds=29)
+    assert anchorer.run_round().appended == 1
+    assert log.anchored_sizes(["x", "y"]) == {"x": 1}  # x at 2 is in a leaf; its size waits
+    _append(service, "y", 1)
+    clock.now += timedelta(seconds=1)
+    anchorer.run_round()
+    assert log.anchored_sizes(["x", "y"]) == {"x": 2, "y": 1}
+    _append(service, "x", 1)
+    clock.now += timedelta(seconds=1)
+    anchorer.run_round()
+    anchorer.release_lease()
+    assert log.anchored_sizes(["x", "y"]) == {"x": 3, "y": 1}
+
+
+def test_a_writer_that_died_leaves_sizes_behind_and_its_successor_anchors_them_again_at_the_same_size(
+    service: HistoryService, store: HistoryStore, signer: Signer
+) -> None:
+    clock = Clock()
+    _append(service, "x", 1)
+    dying = _anchorer(store, signer, clock, "dying")
+    dying.run_round()
+    _append(service, "x", 1)
+    clock.now += timedelta(seconds=1)
+    dying.run_round()  # x at 2 anchored; the writer dies before writing its size out
+    clock.now += timedelta(seconds=16)
+    assert _anchorer(store, signer, clock, "next").run_round().appended == 1
+    leaves = ServiceLog(store.rows).leaves(0, 5)
+    assert [(leaf.instance_id, leaf.size) for leaf in leaves] == [("x", 1), ("x", 2), ("x", 2)]
+    assert leaves[1].text == leaves[2].text  # the same tree, anchored twice
 
 
 def test_one_writer_holds_the_lease_until_it_stops_renewing_it(
@@ -171,6 +211,23 @@ def test_one_writer_holds_the_lease_until_it_stops_renewing_it(
     taken = second.run_round()
     assert (taken.held_lease, taken.appended, taken.size) == (True, 1, 2)  # the newcomer sweeps, then appends
     assert not first.run_round().held_lease
+
+
+def test_a_writer_back_after_another_anchored_reads_the_anchored_sizes_again(
+    service: HistoryService, store: HistoryStore, signer: Signer
+) -> None:
+    first_clock, second_clock = Clock(), Clock()
+    first, second = _anchorer(store, signer, first_clock, "first"), _anchorer(store, signer, second_clock, "second")
+    _append(service, "x", 1)
+    assert first.run_round().appended == 1  # the first writer remembers x anchored at 1
+    _append(service, "x", 1)
+    second_clock.now += timedelta(seconds=16)
+    assert second.run_round().appended == 1  # the first writer's lease ran out: the second anchors x at 2
+    second.release_lease()
+    back = first.run_round()
+    # What it remembered is stale: x at 2 is anchored already, and is not anchored twice.
+    assert (back.held_lease, back.appended) == (True, 0)
+    assert [(leaf.instance_id, leaf.size) for leaf in ServiceLog(store.rows).leaves(0, 5)] == [("x", 1), ("x", 2)]
 
 
 def test_an_instance_seen_before_but_not_anchored_is_found_by_the_newcomer_s_sweep(
@@ -221,20 +278,15 @@ def test_a_writer_that_stops_hands_its_lease_on_at_once(
 def test_the_sweep_reaches_every_instance_a_page_per_round(
     service: HistoryService, store: HistoryStore, signer: Signer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(anchorer_module, "BATCH", 2)
+    monkeypatch.setattr(anchorer_module, "SWEEP_BATCH", 2)
     monkeypatch.setattr(anchorer_module, "WINDOW", timedelta(hours=-1))  # nothing counts as recent
     for name in ("s1", "s2", "s3", "s4", "s5"):
         _append(service, name, 1)
     anchorer = _anchorer(store, signer, Clock(), "a")
     appended = [anchorer.run_round().appended for _ in range(4)]
     assert appended == [2, 2, 1, 0]  # two a round, then round again from the start, where nothing grew
-    assert sorted(ServiceLog(store.rows).anchored_sizes(["s1", "s2", "s3", "s4", "s5"])) == [
-        "s1",
-        "s2",
-        "s3",
-        "s4",
-        "s5",
-    ]
+    anchored = [leaf.instance_id for leaf in ServiceLog(store.rows).leaves(0, 10)]
+    assert anchored == ["s1", "s2", "s3", "s4", "s5"]
 
 
 def test_the_witnesses_are_asked_at_once(service: HistoryService, store: HistoryStore, signer: Signer) -> None:
