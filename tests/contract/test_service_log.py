@@ -196,11 +196,16 @@ def test_a_writer_that_died_leaves_sizes_behind_and_its_successor_anchors_them_a
     assert leaves[1].text == leaves[2].text  # the same tree, anchored twice
 
 
+def _two_writers(store: HistoryStore, signer: Signer) -> tuple[Anchorer, Anchorer, Clock]:
+    """Two anchorers of one store, each with a clock of its own: the second's is returned, to move on."""
+    second_clock = Clock()
+    return _anchorer(store, signer, Clock(), "first"), _anchorer(store, signer, second_clock, "second"), second_clock
+
+
 def test_one_writer_holds_the_lease_until_it_stops_renewing_it(
     service: HistoryService, store: HistoryStore, signer: Signer
 ) -> None:
-    first_clock, second_clock = Clock(), Clock()
-    first, second = _anchorer(store, signer, first_clock, "first"), _anchorer(store, signer, second_clock, "second")
+    first, second, second_clock = _two_writers(store, signer)
     _append(service, "one", 1)
     assert first.run_round().held_lease
     assert not second.run_round().held_lease
@@ -216,8 +221,7 @@ def test_one_writer_holds_the_lease_until_it_stops_renewing_it(
 def test_a_writer_back_after_another_anchored_reads_the_anchored_sizes_again(
     service: HistoryService, store: HistoryStore, signer: Signer
 ) -> None:
-    first_clock, second_clock = Clock(), Clock()
-    first, second = _anchorer(store, signer, first_clock, "first"), _anchorer(store, signer, second_clock, "second")
+    first, second, second_clock = _two_writers(store, signer)
     _append(service, "x", 1)
     assert first.run_round().appended == 1  # the first writer remembers x anchored at 1
     _append(service, "x", 1)
