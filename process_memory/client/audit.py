@@ -13,7 +13,7 @@ from typing import IO, Any, TypeVar
 
 import click
 
-from process_memory.client.monitor import Monitor, MonitorState
+from process_memory.client.monitor import DEFAULT_LIST_PAGES, Monitor, MonitorState
 from process_memory.client.terminal import CHECK_FAILED, answers, client_of_command
 from process_memory.proofs.checkpoints import Checkpoint, open_checkpoint
 from process_memory.proofs.cosignatures import WitnessKey
@@ -135,6 +135,12 @@ def _verify_anchor(
 @click.option("--follow", is_flag=True, help="keep watching (a daemon) instead of checking once (a cron job)")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=10.0, help="seconds between checks with --follow")
 @click.option("--grace", type=click.FloatRange(min=1), default=120.0, help="seconds entries may wait for their anchor")
+@click.option(
+    "--list-pages",
+    type=click.IntRange(min=1),
+    default=DEFAULT_LIST_PAGES,
+    help="pages of 1,000 instances each check lists, the next going on where it stopped",
+)
 @answers
 def monitor(
     state_dir: Path,
@@ -144,6 +150,7 @@ def monitor(
     follow: bool,
     interval: float,
     grace: float,
+    list_pages: int,
 ) -> None:
     """Check the service log's latest checkpoint and every instance it anchors since the last check: one JSON line
     per finding. Exit 0 when there is none, 1 when there is one (with --follow, run until stopped)."""
@@ -152,7 +159,9 @@ def monitor(
     if needed > len(witnesses):
         raise click.BadParameter(f"a quorum of {needed} needs as many witness keys", param_hint="--quorum")
     state = MonitorState(state_dir)
-    watcher = Monitor(client_of_command(), state, _verifiers(keys), witnesses, needed, timedelta(seconds=grace))
+    watcher = Monitor(
+        client_of_command(), state, _verifiers(keys), witnesses, needed, timedelta(seconds=grace), list_pages=list_pages
+    )
     try:
         while True:
             findings = watcher.run_once()

@@ -33,9 +33,13 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accepted (one INTEGER PRIMARY KEY CHECK (one = 1), size INTEGER, root BLOB, note TEXT);
 CREATE TABLE IF NOT EXISTS frontier (record INTEGER PRIMARY KEY, hashes BLOB);
 CREATE TABLE IF NOT EXISTS anchored (instance_id TEXT, size INTEGER, root BLOB, PRIMARY KEY (instance_id, size));
+CREATE TABLE IF NOT EXISTS listing (one INTEGER PRIMARY KEY CHECK (one = 1), after TEXT);
 """
 #: Instances listed per request while checking that every known instance still exists.
 _PAGE = 1000
+#: Pages of the instance listing a run reads by default: a hundred thousand instances a run, the next run going
+#: on where it stopped, so that a run's cost stays bounded as the service grows.
+DEFAULT_LIST_PAGES = 100
 #: How long entries may wait for their anchor before the monitor says so (rounds run every second).
 DEFAULT_GRACE = timedelta(minutes=2)
 
@@ -87,6 +91,16 @@ class MonitorState:
             self.db.executemany("INSERT INTO frontier VALUES (?, ?)", tree.frontier().items())
             self.db.executemany("INSERT OR REPLACE INTO anchored VALUES (?, ?, ?)", leaves)
 
+    def listed_to(self) -> str | None:
+        """The instance id the last run's listing stopped after; None: the next starts from the first."""
+        row = self.db.execute("SELECT after FROM listing").fetchone()
+        return row[0] if row else None
+
+    def list_to(self, after: str | None) -> None:
+        """Keep where the next run's listing starts after."""
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO listing VALUES (1, ?)", (after,))
+
     def close(self) -> None:
         """Close the state file."""
         self.db.close()
@@ -104,6 +118,7 @@ class Monitor:
         quorum: int,
         grace: timedelta = DEFAULT_GRACE,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        list_pages: int = DEFAULT_LIST_PAGES,
     ) -> None:
         self.client = client
         self.state = state
@@ -113,6 +128,8 @@ class Monitor:
         #: How long an instance's newest entries may wait unanchored before the monitor reports it.
         self.grace = grace
         self.clock = clock
+        #: Pages of the instance listing each run reads, from where the last run stopped.
+        self.list_pages = list_pages
 
     def run_once(self) -> list[Finding]:
         """Check the latest service checkpoint and what it adds; accept it when the log itself holds."""
@@ -215,19 +232,32 @@ class Monitor:
             good = size
         return {"seq_from": good, "seq_to": good}
 
-    def _missing_instances(self) -> list[Finding]:
-        """Every instance read so far still exists, at its anchored size or beyond; and no instance's entries
-        older than the grace period wait unanchored (an operator who stops anchoring, or anchors only some)."""
+    def _listed(self) -> tuple[dict[str, tuple[int, str]], str | None, str | None]:
+        """The next ``list_pages`` pages of the instance listing, from where the last run stopped (each instance's
+        count and last recorded time), and the ids they run after and to (None: from the first, to the last)."""
         listed: dict[str, tuple[int, str]] = {}
-        after = None
-        while True:
+        start = after = self.state.listed_to()
+        for _ in range(self.list_pages):
             params = {"limit": _PAGE, **({"after": after} if after else {})}
             page = self.client.request("GET", "/instances", params=params).json()
             listed.update((item["instance_id"], (item["count"], item["last_recorded_at"])) for item in page["items"])
             if not page.get("next"):
-                break
+                self.state.list_to(None)
+                return listed, start, None
             after = page["items"][-1]["instance_id"]
-        known = dict(self.state.known())
+        self.state.list_to(after)
+        return listed, start, after
+
+    def _missing_instances(self) -> list[Finding]:
+        """Every instance read so far, within the ids listed this run, still exists, at its anchored size or
+        beyond; and no listed instance's entries older than the grace period wait unanchored (an operator who
+        stops anchoring, or anchors only some)."""
+        listed, start, end = self._listed()
+        known = {
+            instance_id: size
+            for instance_id, size in self.state.known()
+            if (start is None or instance_id > start) and (end is None or instance_id <= end)
+        }
         findings = []
         for instance_id, size in known.items():
             if instance_id not in listed:

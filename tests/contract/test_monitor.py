@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from process_memory.anchoring.anchorer import Anchorer
 from process_memory.anchoring.leaves import ANCHORED, CHECKPOINTS, LEAVES, WITNESSED
 from process_memory.client import Client
+from process_memory.client import monitor as monitor_module
 from process_memory.client.cli import main
 from process_memory.client.monitor import Monitor, MonitorState
 from process_memory.history.rows import Compare
@@ -28,14 +29,18 @@ from tests.contract.conftest import Witnessed
 from tests.contract.conftest import append_entries as _append
 
 
-@pytest.fixture
-def monitor(witnessed: Witnessed, tmp_path: Path) -> Monitor:
-    """A monitor of the witnessed app, over HTTP (in process), keeping its state in the test's directory."""
+def _monitor_of(witnessed: Witnessed, directory: Path, list_pages: int = 100) -> Monitor:
+    """A monitor of the witnessed app, over HTTP (in process), keeping its state in ``directory``."""
     client = Client("http://pm.test", transport=httpx.WSGITransport(app=witnessed.app))
     keys = [WitnessKey.from_key(w.verifier_key) for w in witnessed.witnesses.witnesses]
-    return Monitor(
-        client, MonitorState(tmp_path / "monitor"), [Verifier.from_key(witnessed.signer.verifier_key)], keys, 2
-    )
+    service_keys = [Verifier.from_key(witnessed.signer.verifier_key)]
+    return Monitor(client, MonitorState(directory), service_keys, keys, 2, list_pages=list_pages)
+
+
+@pytest.fixture
+def monitor(witnessed: Witnessed, tmp_path: Path) -> Monitor:
+    """A monitor of the witnessed app, keeping its state in the test's directory."""
+    return _monitor_of(witnessed, tmp_path / "monitor")
 
 
 def _findings(monitor: Monitor) -> list[dict[str, object]]:
@@ -179,3 +184,21 @@ def test_entries_left_unanchored_past_the_grace_are_reported(witnessed: Witnesse
     assert all(str(finding["since"]).endswith("Z") for finding in findings)
     witnessed.anchorer.run_round()
     assert _findings(monitor) == []  # anchored at last
+
+
+def test_each_check_lists_its_pages_of_instances_from_where_the_last_stopped(
+    witnessed: Witnessed, backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(monitor_module, "_PAGE", 2)
+    for name in ("a", "b", "c", "d", "e"):
+        _append(witnessed, name, 1)
+    witnessed.anchorer.run_round()
+    paged = _monitor_of(witnessed, tmp_path / "paged", list_pages=1)
+    assert _findings(paged) == []  # a and b listed
+    backend.raw.delete_instance("a")
+    backend.raw.delete_instance("d")
+    deleted = "an instance was deleted"
+    # After b: c and e, the last (the next check starts again from the first); a's absence is not seen yet.
+    assert _findings(paged) == [{"finding": deleted, "instance_id": "d", "anchored_size": 1}]
+    assert _findings(paged) == [{"finding": deleted, "instance_id": "a", "anchored_size": 1}]  # b and c listed
+    assert _findings(paged) == [{"finding": deleted, "instance_id": "d", "anchored_size": 1}]  # e, the last
