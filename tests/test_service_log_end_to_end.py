@@ -16,16 +16,17 @@ import pytest
 from process_memory.proofs.cosignatures import WitnessKey, cosigners
 from process_memory.proofs.notes import Signer, generate_key
 from tests.conftest import WitnessPair
-from tests.services import ROOT, GunicornServer, unavailable, wait_until
+from tests.keys import write_test_keys
+from tests.services import ROOT, GunicornServer, NginxServer, nginx_binary, unavailable, wait_until
+from tests.test_nginx import MAX_BODY, behind_nginx
 
 TILE_READER = ROOT / ".cache" / "bin" / "pm-tileread"
 ORIGIN = "pm.e2e"
 
 
-@pytest.fixture
-def anchoring_server(tmp_path: Path, witness_pair: WitnessPair) -> Iterator[tuple[GunicornServer, Signer, Path]]:
-    """gunicorn over SQLite, signing as a new origin under ORIGIN, anchoring every second, with both witnesses at
-    quorum 2."""
+def _anchoring_env(tmp_path: Path, witness_pair: WitnessPair) -> tuple[dict[str, str], Signer, Path]:
+    """gunicorn's environment over SQLite, signing as a new origin under ORIGIN, anchoring every second, with both
+    witnesses at quorum 2; the signer and the database."""
     if not TILE_READER.exists():
         unavailable("pm-tileread not built (needs Go; `make test` builds it with tools/witness/build.sh)")
     origin = f"{ORIGIN}.{tmp_path.name}"  # a log of its own at each witness
@@ -41,9 +42,16 @@ def anchoring_server(tmp_path: Path, witness_pair: WitnessPair) -> Iterator[tupl
         "PROCESS_MEMORY_WITNESSES": ";".join(f"{w.verifier_key} {w.url}" for w in witness_pair.witnesses),
         "PROCESS_MEMORY_STATE_BACKEND": "memory",
     }
+    return env, Signer.from_key(secret), database
+
+
+@pytest.fixture
+def anchoring_server(tmp_path: Path, witness_pair: WitnessPair) -> Iterator[tuple[GunicornServer, Signer, Path]]:
+    """gunicorn (two workers) anchoring in the background, keyless on loopback."""
+    env, signer, database = _anchoring_env(tmp_path, witness_pair)
     server = GunicornServer(env, workers=2, cwd=tmp_path)
     server.start()
-    yield server, Signer.from_key(secret), database
+    yield server, signer, database
     server.stop()
 
 
@@ -91,3 +99,34 @@ def test_a_worker_that_stops_hands_the_lease_on(anchoring_server: tuple[Gunicorn
     server.stop()  # gracefully: each worker's worker_exit hook runs
     with sqlite3.connect(database) as conn:
         assert conn.execute("SELECT expires_at FROM process_memory_anchor_leases").fetchall() == [(0.0,)]
+
+
+def test_the_tiles_are_read_through_the_rendered_nginx_site_with_a_key(
+    tmp_path: Path, witness_pair: WitnessPair
+) -> None:
+    if nginx_binary() is None:
+        unavailable("nginx not installed (Debian package nginx; .ci/run installs it)")
+    env, signer, _ = _anchoring_env(tmp_path, witness_pair)
+    keys = write_test_keys(tmp_path)
+    server = GunicornServer(env | behind_nginx(keys), workers=2, cwd=tmp_path)
+    server.start()
+    nginx = NginxServer(tmp_path / "nginx", f"127.0.0.1:{server.port}", MAX_BODY)
+    nginx.start()
+    try:
+        url = nginx.url.replace("http://", f"http://ops:{keys.secrets['all']}@")
+        with httpx.Client(base_url=url, timeout=10) as client:
+            for n in range(260):  # a full tile of leaves and a partial one
+                assert client.post(f"/api/v1/instances/i{n:03d}/history", json={"type": "t", "data": n}).is_success
+            wait_until(lambda: client.get("/api/v1/checkpoint").json().get("size") == 260, 30, "260 leaves")
+            full, partial = client.get("/api/v1/log/tile/0/000"), client.get("/api/v1/log/tile/0/001.p/4")
+            assert httpx.get(f"{nginx.url}/api/v1/log/tile/0/000", timeout=10).status_code == 401  # no key
+        assert (full.status_code, len(full.content)) == (200, 256 * 32)
+        assert full.headers["cache-control"] == "private, max-age=31536000, immutable"  # a keyed service's
+        assert (partial.status_code, partial.headers["cache-control"]) == (200, "private, max-age=1")
+        read = _read_tiles(url, signer)
+        assert read.returncode == 0, read.stderr
+        lines = [json.loads(line) for line in read.stdout.splitlines()]
+        assert lines[0] == {"size": 260} and [line["index"] for line in lines[1:]] == list(range(260))
+    finally:
+        nginx.stop()
+        server.stop()
