@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from process_memory.anchoring.checkpoints import CheckpointBook
+from process_memory.anchoring.checkpoints import CheckpointBook, ServiceCheckpoint
 from process_memory.anchoring.leaves import LEASES
 from process_memory.anchoring.log import LostRace, ServiceLog
 from process_memory.anchoring.witnesses import Refusal, Witness, add_checkpoint
@@ -120,7 +120,7 @@ class Anchorer:
             self._anchored.clear()
         heads, latest_seen = self._grown_heads(now)
         try:
-            report.size = self.log.append(heads, self.settings.origin, at)
+            report.size = self._append_and_sign(heads, at, now)
         except LostRace as race:
             log.warning("anchoring round given up: %s", race)
             self._anchored_at = -1
@@ -136,6 +136,23 @@ class Anchorer:
         if report.size:
             self._sign_and_witness(report, now)
         return report
+
+    @property
+    def _quorum(self) -> int:
+        """Cosignatures a checkpoint needs before it is served (0: none, served once signed)."""
+        return self.settings.quorum if self.settings.witnesses else 0
+
+    def _append_and_sign(self, heads: list[InstanceHead], at: int, now: datetime) -> int:
+        """Append the leaves and sign the log's new size in one transaction: one commit where the store has them,
+        and never leaves without their checkpoint. Return the new size."""
+        settings = self.settings
+        with self.store.rows.transaction() as rows_now:
+            log_now = ServiceLog(rows_now)
+            size = log_now.append(heads, settings.origin, at)
+            if size > at:
+                root = log_now.root(size)
+                CheckpointBook(rows_now).sign(settings.signer, settings.origin, size, root, now, self._quorum == 0)
+        return size
 
     def _take_lease(self, now: datetime) -> bool:
         moment = now.timestamp()
@@ -209,25 +226,43 @@ class Anchorer:
 
     def _sign_and_witness(self, report: RoundReport, now: datetime) -> None:
         settings = self.settings
-        needed = settings.quorum if settings.witnesses else 0
         checkpoint = self.book.at_size(report.size)
-        if checkpoint is None:  # an idle round finds its size signed already, and neither reads the root nor signs
-            self.book.sign(settings.signer, settings.origin, report.size, self.log.root(report.size), now, needed == 0)
+        if checkpoint is None:  # signed with its leaves, unless a store without transactions failed between
+            root = self.log.root(report.size)
+            self.book.sign(settings.signer, settings.origin, report.size, root, now, self._quorum == 0)
             checkpoint = self.book.at_size(report.size)
         if checkpoint is None or not settings.witnesses or len(checkpoint.cosigners) >= len(settings.witnesses):
             return
         waiting = [witness for witness in settings.witnesses if witness.name not in checkpoint.cosigners]
         asked_from = {witness.name: self.book.witnessed_size(witness.name) for witness in waiting}
         answers = self._submit(waiting, asked_from, checkpoint.note, report.size)
+        settled = [
+            self._settle(witness, answer, asked_from[witness.name], checkpoint.note, report.size)
+            for witness, answer in zip(waiting, answers, strict=True)
+        ]
+        self._record_answers(report, checkpoint, list(zip(waiting, settled, strict=True)), now)
+
+    def _record_answers(
+        self,
+        report: RoundReport,
+        checkpoint: ServiceCheckpoint,
+        settled: list[tuple[Witness, tuple[str | Refusal, int]]],
+        now: datetime,
+    ) -> None:
+        """Keep every witness's answer and the cosignatures in one transaction (one commit where the store has
+        them): the size each witness holds, or why it refused, and the cosigned note."""
         lines: dict[str, str] = {}
-        for witness, answer in zip(waiting, answers, strict=True):
-            try:
-                old = asked_from[witness.name]
-                lines[witness.name] = self._settle(witness, answer, old, checkpoint.note, report.size, now)
-            except Refusal as refusal:
-                report.refusals[witness.name] = refusal
-                log.warning("witness %s refused service checkpoint %d (%s)", witness.name, report.size, refusal)
-        self.book.add_cosignatures(checkpoint, lines, needed)
+        with self.store.rows.transaction() as rows_now:
+            book_now = CheckpointBook(rows_now)
+            for witness, (answer, old) in settled:
+                if isinstance(answer, Refusal):
+                    report.refusals[witness.name] = answer
+                    log.warning("witness %s refused service checkpoint %d (%s)", witness.name, report.size, answer)
+                    book_now.record_witness(witness.name, old, str(answer), now)
+                else:
+                    lines[witness.name] = answer
+                    book_now.record_witness(witness.name, report.size, None, now)
+            book_now.add_cosignatures(checkpoint, lines, self._quorum)
         report.cosigned_by = sorted(lines)
 
     def _submit(
@@ -242,19 +277,17 @@ class Anchorer:
         with ThreadPoolExecutor(max_workers=max(1, len(requests))) as pool:
             return list(pool.map(lambda request: _ask(self.http, note, *request), requests))
 
-    def _settle(self, witness: Witness, answer: str | Refusal, old: int, note: str, size: int, now: datetime) -> str:
-        """Keep the witness's answer to a request from ``old``; after a 409, ask once more from the size it says it
-        holds."""
+    def _settle(
+        self, witness: Witness, answer: str | Refusal, old: int, note: str, size: int
+    ) -> tuple[str | Refusal, int]:
+        """The witness's answer to a request from ``old``, and the size it holds if it refused; after a 409, it is
+        asked once more from the size it says it holds."""
         if isinstance(answer, Refusal) and answer.status == 409 and answer.known_size is not None:
             if answer.known_size <= size:
                 old = answer.known_size
                 proof = self.log.prove_consistency(old, size) if old > 0 else []
                 answer = _ask(self.http, note, witness, old, proof)
-        if isinstance(answer, Refusal):
-            self.book.record_witness(witness.name, old, str(answer), now)
-            raise answer
-        self.book.record_witness(witness.name, size, None, now)
-        return answer
+        return answer, old
 
 
 def _ask(http: httpx.Client, note: str, witness: Witness, old: int, proof: Sequence[bytes]) -> str | Refusal:
