@@ -84,7 +84,7 @@ def _growth(served_url: str) -> dict[str, Any]:
 
 def measure(store: Backend, workdir: Path, quick: bool) -> list[dict[str, Any]]:
     """The appends with anchoring on and off, anchoring's latency, and the log's growth, on one backend."""
-    rounds, seconds = (2, 3) if quick else (6, 6)
+    rounds, seconds = (2, 3) if quick else (8, 8)
     signer, verifier = generate_key(ORIGIN)
     (workdir / "signing.key").write_text(signer)
     witnesses = [Litewitness(workdir / f"w{n}", f"w{n}.bench") for n in (1, 2)]
