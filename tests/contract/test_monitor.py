@@ -62,13 +62,17 @@ def test_an_honest_log_gives_nothing_to_report_and_is_accepted(witnessed: Witnes
     assert [size for size, _ in monitor.state.anchored("a")] == [2, 5, 6]
 
 
+def _anchored_twice(witnessed: Witnessed, instance_id: str) -> None:
+    """Append an entry to the instance and anchor it, twice: two leaves, of sizes 1 and 2."""
+    for _ in range(2):
+        _append(witnessed, instance_id, 1)
+        witnessed.anchorer.run_round()
+
+
 def test_a_tree_anchored_again_at_the_same_size_by_a_dead_writer_s_successor_is_no_finding(
     witnessed: Witnessed, monitor: Monitor, backend: Backend
 ) -> None:
-    _append(witnessed, "x", 1)
-    witnessed.anchorer.run_round()
-    _append(witnessed, "x", 1)
-    witnessed.anchorer.run_round()  # x at 2, its size not written out: the writer dies here
+    _anchored_twice(witnessed, "x")  # x at 2, its size not written out: the writer dies here
     later = lambda: datetime.now(UTC) + timedelta(seconds=16)  # noqa: E731 - past the dead writer's lease
     successor = Anchorer(backend.store, witnessed.anchorer.settings, later, holder="successor")
     assert successor.run_round().appended == 1
@@ -79,10 +83,7 @@ def test_a_tree_anchored_again_at_the_same_size_by_a_dead_writer_s_successor_is_
 def test_an_instance_rewritten_and_re_signed_is_reported_with_where(
     witnessed: Witnessed, monitor: Monitor, backend: Backend
 ) -> None:
-    _append(witnessed, "solo", 1)
-    witnessed.anchorer.run_round()
-    _append(witnessed, "solo", 1)
-    witnessed.anchorer.run_round()
+    _anchored_twice(witnessed, "solo")
     assert _findings(monitor) == []
     # Entry 1 is rewritten, its hash and tree recomputed: the chain, the tree and fresh checkpoints agree.
     rewrite_consistently(backend.store, "solo", 1, b'{"n":666}')
