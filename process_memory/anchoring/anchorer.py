@@ -116,7 +116,7 @@ class Anchorer:
         report = RoundReport(held_lease=True)
         at = self.log.size()
         if at != self._anchored_at or len(self._anchored) > REMEMBERED_SIZES:
-            self.record_anchored()  # what it knows is true still, and the store's sizes must not fall behind it
+            self._record_anchored()  # what it knows is true still, and the store's sizes must not fall behind it
             self._anchored.clear()
         heads, latest_seen = self._grown_heads(now)
         try:
@@ -129,7 +129,7 @@ class Anchorer:
         self._unrecorded.update((head.instance_id, (head.size, at + n)) for n, head in enumerate(heads))
         self._anchored_at = report.size
         if self._recorded_at is None or now - self._recorded_at >= timedelta(seconds=RECORD_SECONDS):
-            self.record_anchored()
+            self._record_anchored()
             self._recorded_at = now
         report.appended = report.size - at
         self._since = format_timestamp(latest_seen - WINDOW) if latest_seen else self._since
@@ -150,9 +150,13 @@ class Anchorer:
             log_now = ServiceLog(rows_now)
             size = log_now.append(heads, settings.origin, at)
             if size > at:
-                root = log_now.root(size)
-                CheckpointBook(rows_now).sign(settings.signer, settings.origin, size, root, now, self._quorum == 0)
+                self._sign(log_now, CheckpointBook(rows_now), size, now)
         return size
+
+    def _sign(self, log_now: ServiceLog, book: CheckpointBook, size: int, now: datetime) -> None:
+        """Sign the log at ``size``: at quorum at once when no witness is configured."""
+        settings = self.settings
+        book.sign(settings.signer, settings.origin, size, log_now.root(size), now, self._quorum == 0)
 
     def _take_lease(self, now: datetime) -> bool:
         moment = now.timestamp()
@@ -160,7 +164,7 @@ class Anchorer:
         mine_or_free = AnyOf([[Compare("holder", "==", self.holder)], [Compare("expires_at", "<", moment)]])
         return self.store.rows.put(LEASES, row, only_if=[mine_or_free])
 
-    def record_anchored(self) -> None:
+    def _record_anchored(self) -> None:
         """Write out the anchored sizes not written yet."""
         if self._unrecorded:
             self.log.record_anchored(self._unrecorded)
@@ -168,7 +172,7 @@ class Anchorer:
 
     def release_lease(self) -> None:
         """Give up the lease if this anchorer holds it, its anchored sizes written out first."""
-        self.record_anchored()
+        self._record_anchored()
         row = {"name": "anchoring", "holder": self.holder, "expires_at": 0.0}
         self.store.rows.put(LEASES, row, only_if=[Compare("holder", "==", self.holder)], insert=False)
 
@@ -228,8 +232,7 @@ class Anchorer:
         settings = self.settings
         checkpoint = self.book.at_size(report.size)
         if checkpoint is None:  # signed with its leaves, unless a store without transactions failed between
-            root = self.log.root(report.size)
-            self.book.sign(settings.signer, settings.origin, report.size, root, now, self._quorum == 0)
+            self._sign(self.log, self.book, report.size, now)
             checkpoint = self.book.at_size(report.size)
         if checkpoint is None or not settings.witnesses or len(checkpoint.cosigners) >= len(settings.witnesses):
             return
