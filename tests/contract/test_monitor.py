@@ -160,6 +160,10 @@ def test_the_command_prints_a_line_per_finding_and_exits_1(
     ]
     short = CliRunner().invoke(main, [*args[:7], "--quorum", "1"])  # no witness key given
     assert short.exit_code == 2 and "quorum of 1 needs as many witness keys" in short.output
+    paged = CliRunner().invoke(main, [*args, "--list-pages", "1"])
+    assert paged.exit_code == 1 and '"instance_id": "gone"' in paged.output
+    none = CliRunner().invoke(main, [*args, "--list-pages", "0"])
+    assert none.exit_code == 2 and "'--list-pages': 0 is not in the range x>=1" in none.output
 
 
 def _with_transport(transport: httpx.BaseTransport) -> type[httpx.Client]:

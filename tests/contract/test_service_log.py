@@ -179,6 +179,23 @@ def test_anchored_sizes_are_written_out_every_30_s_and_when_the_lease_is_given_u
     assert log.anchored_sizes(["x", "y"]) == {"x": 3, "y": 1}
 
 
+def test_past_the_remembered_sizes_a_writer_writes_them_out_before_it_forgets_them(
+    service: HistoryService, store: HistoryStore, signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(anchorer_module, "REMEMBERED_SIZES", 1)
+    clock = Clock()
+    anchorer = _anchorer(store, signer, clock, "a")
+    _append(service, "x", 1)
+    _append(service, "y", 1)
+    assert anchorer.run_round().appended == 2  # two sizes remembered: one past the limit
+    _append(service, "x", 1)
+    clock.now += timedelta(seconds=1)
+    assert anchorer.run_round().appended == 1  # x at 2, not written out (30 s have not passed)
+    clock.now += timedelta(seconds=1)
+    assert anchorer.run_round().appended == 0  # forgotten, read again: x at 2 is not anchored twice
+    assert ServiceLog(store.rows).anchored_sizes(["x", "y"]) == {"x": 2, "y": 1}
+
+
 def test_a_writer_that_died_leaves_sizes_behind_and_its_successor_anchors_them_again_at_the_same_size(
     service: HistoryService, store: HistoryStore, signer: Signer
 ) -> None:
