@@ -61,9 +61,21 @@ def wrk(url: str, connections: int, seconds: int, script: str | None = None, **e
 
     ``script`` names bench/wrk/<script>.lua, which shapes the requests; ``env`` reaches it through os.getenv.
     """
-    source = (WRK_SCRIPTS / f"{script}.lua").read_text() if script else ""
+    return Load(**json.loads(_run_wrk(url, connections, seconds, [script] if script else [], env)[-1]))
+
+
+def wrk_per_second(url: str, connections: int, seconds: int, script: str, **env: str) -> tuple[Load, dict[int, int]]:
+    """As ``wrk``, and also the 2xx answers of each second of the clock (by ``time.time()``'s whole seconds)."""
+    lines = _run_wrk(url, connections, seconds, [script, "per_second"], env)
+    answered = json.loads(lines[-2])["per_second"]
+    return Load(**json.loads(lines[-1])), {int(second): count for second, count in answered.items()}
+
+
+def _run_wrk(url: str, connections: int, seconds: int, scripts: list[str], env: dict[str, str]) -> list[str]:
+    """Run wrk with these bench/wrk scripts, then report.lua; return the lines it printed."""
+    source = "".join((WRK_SCRIPTS / f"{script}.lua").read_text() for script in [*scripts, "report"])
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as combined:
-        combined.write(source + (WRK_SCRIPTS / "report.lua").read_text())
+        combined.write(source)
         combined.flush()
         command = [
             "wrk",
@@ -79,7 +91,7 @@ def wrk(url: str, connections: int, seconds: int, script: str | None = None, **e
         done = subprocess.run(
             command, env={**os.environ, **env}, capture_output=True, text=True, timeout=seconds + 60, check=True
         )
-    return Load(**json.loads(done.stdout.strip().splitlines()[-1]))
+    return done.stdout.strip().splitlines()
 
 
 def summary(loads: list[Load]) -> dict[str, Any]:

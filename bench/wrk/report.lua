@@ -1,5 +1,6 @@
--- Shared by every scenario: print wrk's summary as one JSON line, which bench/load.py reads.
+-- Shared by every scenario: print wrk's summary as one JSON line, which bench/harness.py reads (the last line).
 function done(summary, latency, requests)
+  if per_second_report then per_second_report() end
   local seconds = summary.duration / 1e6
   io.write(string.format(
     '{"requests":%d,"seconds":%.6f,"non_2xx":%d,"socket_errors":%d,"timeouts":%d,' ..
