@@ -11,6 +11,8 @@ instance's root from the tree hashes its entries already hold.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +36,8 @@ from process_memory.proofs.trees import InstanceTree, MissingTree, records_holdi
 
 log = logging.getLogger(__name__)
 
+#: The lease's row in LEASES: one writer at a time, across every worker and host.
+LEASE_NAME = "anchoring"
 #: How long a lease lasts without renewal: a writer that stops for this long is replaced.
 LEASE_SECONDS = 15.0
 #: How far back from the latest time seen a round looks again, for entries whose commit or clock lagged (a
@@ -74,6 +78,11 @@ class AnchoringSettings:
     quorum: int = 0
 
 
+def lease_holder() -> str:
+    """A new writer's name in the lease: its host and process, for an operator to find it, then a random part."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:16]}"
+
+
 def _given(hashes: dict[int, bytes]) -> Callable[[Sequence[int]], dict[int, bytes]]:
     """A tree reader of hashes read already."""
     return lambda seqs: {seq: hashes[seq] for seq in seqs if seq in hashes}
@@ -94,7 +103,7 @@ class Anchorer:
         self.settings = settings
         self.clock = clock
         self.http = http or httpx.Client()
-        self.holder = holder or uuid.uuid4().hex
+        self.holder = holder or lease_holder()
         self.log = ServiceLog(store.rows)
         self.book = CheckpointBook(store.rows)
         self._since = format_timestamp(clock() - WINDOW)
@@ -160,7 +169,7 @@ class Anchorer:
 
     def _take_lease(self, now: datetime) -> bool:
         moment = now.timestamp()
-        row = {"name": "anchoring", "holder": self.holder, "expires_at": moment + LEASE_SECONDS}
+        row = {"name": LEASE_NAME, "holder": self.holder, "expires_at": moment + LEASE_SECONDS}
         mine_or_free = AnyOf([[Compare("holder", "==", self.holder)], [Compare("expires_at", "<", moment)]])
         return self.store.rows.put(LEASES, row, only_if=[mine_or_free])
 
@@ -173,7 +182,7 @@ class Anchorer:
     def release_lease(self) -> None:
         """Give up the lease if this anchorer holds it, its anchored sizes written out first."""
         self._record_anchored()
-        row = {"name": "anchoring", "holder": self.holder, "expires_at": 0.0}
+        row = {"name": LEASE_NAME, "holder": self.holder, "expires_at": 0.0}
         self.store.rows.put(LEASES, row, only_if=[Compare("holder", "==", self.holder)], insert=False)
 
     def _touched(self) -> list[InstanceSummary]:
