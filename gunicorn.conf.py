@@ -64,20 +64,45 @@ def _reset_metrics_directory() -> None:
     os.makedirs(directory, exist_ok=True)
 
 
-def on_exit(server: Any) -> None:
-    """Remove the metrics directory when gunicorn chose it (an operator's own is left alone)."""
-    if _OWN_METRICS_DIR:
-        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+#: The anchoring process the master keeps running when anchoring is configured (anchoring/process.py); the
+#: workers, forked after it started, see it here and run no round of their own.
+_anchoring_process: Any = None
 
 
-def worker_exit(server: Any, worker: Any) -> None:
-    """In the stopping worker, once it serves no more: hand the anchoring lease on, if it held it, so that another
-    worker anchors at once (a signal handler cannot: it may not wait on the database)."""
+def when_ready(server: Any) -> None:
+    """Once the master is ready, before it forks a worker: start the anchoring process, if anchoring is on."""
+    global _anchoring_process
+    from process_memory.anchoring.process import AnchoringProcess
+    from process_memory.app import anchors
+    from process_memory.config import ConfigError, Settings
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError:
+        return  # each worker reports the bad variable and gunicorn stops
+    if anchors(settings):
+        _anchoring_process = AnchoringProcess()
+        _anchoring_process.start()
+        server.log.info("process-memory: anchoring in process %d", _anchoring_process.pid)
+
+
+def post_worker_init(worker: Any) -> None:
+    """In each worker, its app loaded: with the anchoring process running, stop the app's own loop before its first
+    request would start it."""
     from process_memory.services import services_if_any
 
     running = services_if_any(getattr(worker, "wsgi", None))
-    if running is not None and running.anchoring is not None:
-        running.anchoring.release()
+    if _anchoring_process is not None and running is not None and running.anchoring is not None:
+        running.anchoring.stop()
+
+
+def on_exit(server: Any) -> None:
+    """Stop the anchoring process (it gives up its lease); remove the metrics directory when gunicorn chose it (an
+    operator's own is left alone)."""
+    if _anchoring_process is not None:
+        _anchoring_process.stop()
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -109,9 +109,14 @@ def register_services(
             anchoring.ensure_running()
 
 
+def anchors(settings: Settings) -> bool:
+    """Whether the settings anchor the service log: a signing key, and a round every so many seconds (not 0)."""
+    return settings.signing_key is not None and settings.anchor_seconds > 0
+
+
 def anchoring_loop(store: HistoryStore, settings: Settings, clock: Callable[[], datetime]) -> AnchoringLoop | None:
     """The service log's anchoring loop the settings ask for: none without a signing key, or at 0 seconds."""
-    if settings.signing_key is None or not settings.anchor_seconds:
+    if settings.signing_key is None or not anchors(settings):  # the first test narrows the key's type
         return None
     anchoring = AnchoringSettings(
         settings.signing_key, settings.log_origin, settings.witnesses, settings.witness_quorum

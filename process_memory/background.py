@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import ClassVar
 
 
@@ -43,9 +44,14 @@ class PeriodicThread(ABC):
         interval, so a long one delays the next by nothing more than itself."""
         return max(0.0, self.interval - elapsed)
 
-    def _run(self) -> None:
+    def run_here(self, until: Callable[[], bool] = lambda: False) -> None:
+        """Tick in the calling thread, as the daemon thread would, until stopped or until ``until()`` says so
+        (asked before each tick): a process of its own for this work runs it so (anchoring/process.py)."""
         elapsed = 0.0
-        while not self._stop.wait(self.pause(elapsed)):
+        while not self._stop.wait(self.pause(elapsed)) and not until():
             started = time.monotonic()
             self.tick()
             elapsed = time.monotonic() - started
+
+    def _run(self) -> None:
+        self.run_here()

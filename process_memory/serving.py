@@ -144,5 +144,3 @@ class JSONErrorGeventWorker(GeventWorker):
         running = services_if_any(getattr(self, "wsgi", None))
         if running is not None:
             running.history.notifier.stop_waiting()
-            if running.anchoring is not None:
-                running.anchoring.stop()  # its lease is handed on once the worker has stopped (worker_exit)

@@ -221,6 +221,13 @@ class GunicornServer:
 
     def worker_pids(self) -> list[int]:
         """The master's current worker processes."""
+        return [pid for pid in self._children() if not _is_anchoring(pid)]
+
+    def anchoring_pids(self) -> list[int]:
+        """The master's anchoring processes (one while anchoring is on; process_memory/anchoring/process.py)."""
+        return [pid for pid in self._children() if _is_anchoring(pid)]
+
+    def _children(self) -> list[int]:
         assert self.process is not None
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text()
         return [int(pid) for pid in children.split()]
@@ -243,6 +250,13 @@ class GunicornServer:
     def stop(self) -> None:
         """Stop gunicorn gracefully."""
         stop_process(self.process, timeout=30)
+
+
+def _is_anchoring(pid: int) -> bool:
+    try:
+        return b"process_memory.anchoring.process" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # gone meanwhile
+        return False
 
 
 def _postgres_bindir() -> Path | None:

@@ -1,10 +1,12 @@
-"""The service log end to end: gunicorn's workers anchor in the background and two litewitness cosign; an
+"""The service log end to end: gunicorn's anchoring process anchors in the background and two litewitness cosign; an
 independent client (torchwood's tile reader, tools/witness/tileread) reads every leaf through the tiles and
 checks them against the signed checkpoint, and refuses the log once a stored leaf is changed."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -60,7 +62,7 @@ def _read_tiles(url: str, signer: Signer) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
 
-def test_workers_anchor_in_the_background_and_an_independent_reader_checks_every_leaf(
+def test_the_service_anchors_in_the_background_and_an_independent_reader_checks_every_leaf(
     anchoring_server: tuple[GunicornServer, Signer, Path], witness_pair: WitnessPair
 ) -> None:
     server, signer, database = anchoring_server
@@ -88,17 +90,49 @@ def test_workers_anchor_in_the_background_and_an_independent_reader_checks_every
     assert refused.returncode == 1 and "hash mismatch for entry 7" in refused.stderr
 
 
-def test_a_worker_that_stops_hands_the_lease_on(anchoring_server: tuple[GunicornServer, Signer, Path]) -> None:
+def _lease(database: Path) -> tuple[str, float]:
+    with sqlite3.connect(database) as conn:
+        ((holder, expires_at),) = conn.execute("SELECT holder, expires_at FROM process_memory_anchor_leases").fetchall()
+    return holder, expires_at
+
+
+def _anchored_size(client: httpx.Client) -> int:
+    size: int = client.get("/api/v1/checkpoint").json().get("size", 0)
+    return size
+
+
+def test_the_master_anchors_in_a_process_of_its_own_and_starts_it_again_when_it_dies(
+    anchoring_server: tuple[GunicornServer, Signer, Path],
+) -> None:
+    server, _, database = anchoring_server
+    (first,) = server.anchoring_pids()
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for _ in range(20):  # every worker serves, so each would have started a loop of its own
+            assert client.post("/api/v1/instances/one/history", json={"type": "t", "data": 1}).is_success
+        wait_until(lambda: _anchored_size(client) == 1, 30, "one leaf anchored")
+        assert _lease(database)[0].split(":")[1] == str(first)  # held by the anchoring process, no worker
+        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: server.anchoring_pids() not in ([], [first]), 30, "anchoring process started again")
+        (second,) = server.anchoring_pids()
+        assert client.post("/api/v1/instances/two/history", json={"type": "t", "data": 1}).is_success
+        # The dead process's lease expires (anchorer.LEASE_SECONDS, 15 s) before the new one takes it.
+        wait_until(lambda: _anchored_size(client) == 2, 45, "the new process anchors")
+    assert _lease(database)[0].split(":")[1] == str(second)
+    assert len(server.worker_pids()) == 2
+
+
+def test_the_anchoring_process_gives_up_the_lease_when_gunicorn_stops(
+    anchoring_server: tuple[GunicornServer, Signer, Path],
+) -> None:
     server, _, database = anchoring_server
     with httpx.Client(base_url=server.url, timeout=10) as client:
         assert client.post("/api/v1/instances/one/history", json={"type": "t", "data": 1}).is_success
-        wait_until(lambda: client.get("/api/v1/checkpoint").json().get("size") == 1, 30, "one leaf anchored")
-    with sqlite3.connect(database) as conn:
-        ((expires_at,),) = conn.execute("SELECT expires_at FROM process_memory_anchor_leases").fetchall()
-    assert expires_at > 0  # held, renewed by every round
-    server.stop()  # gracefully: each worker's worker_exit hook runs
-    with sqlite3.connect(database) as conn:
-        assert conn.execute("SELECT expires_at FROM process_memory_anchor_leases").fetchall() == [(0.0,)]
+        wait_until(lambda: _anchored_size(client) == 1, 30, "one leaf anchored")
+    assert _lease(database)[1] > 0  # held, renewed by every round
+    (anchoring,) = server.anchoring_pids()
+    server.stop()  # gracefully: the master's on_exit stops the anchoring process, which releases the lease
+    assert _lease(database)[1] == 0.0
+    assert not Path(f"/proc/{anchoring}").exists()
 
 
 def test_the_tiles_are_read_through_the_rendered_nginx_site_with_a_key(
