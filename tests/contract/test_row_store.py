@@ -13,6 +13,7 @@ from process_memory.history.mongo import MongoHistoryStore
 from process_memory.history.rows import After, AnyOf, Compare, In, RowStore, RowTable, StartsWith
 from process_memory.history.service import HistoryService
 from process_memory.history.sql import SQLHistoryStore
+from process_memory.history.sql.rows import SQLRows
 from process_memory.history.store import HistoryStore
 
 PAIRS = RowTable("contract_pairs", ("group", "n"))
@@ -172,3 +173,33 @@ def test_a_row_is_stored_under_its_key(rows: RowStore, store: HistoryStore) -> N
         ]
         singles = store.metadata.tables[f"{store.table_prefix}_contract_singles"]
         assert conn.execute(sa.select(singles)).all() == [("a", 1, None)]
+
+
+def _synchronous_commit(rows: RowStore) -> str:
+    """PostgreSQL's setting in the transaction ``rows`` are bound to."""
+    assert isinstance(rows, SQLRows) and rows._conn is not None
+    return str(rows._conn.execute(sa.text("SHOW synchronous_commit")).scalar())
+
+
+def test_a_transaction_not_durable_commits_as_one_and_waiting_for_the_flush_returns_once_it_is_on_disk(
+    rows: RowStore, store: HistoryStore
+) -> None:
+    postgres = isinstance(store, SQLHistoryStore) and store.engine.dialect == "postgresql"
+    with rows.transaction(durable=False) as inside:
+        inside.put(SINGLES, {"name": "a", "level": 1})
+        inside.put(SINGLES, {"name": "b", "level": 2})
+        if postgres:
+            assert _synchronous_commit(inside) == "off"  # its commit does not wait for the flush
+    with rows.transaction() as inside:
+        if postgres:
+            assert _synchronous_commit(inside) == "on"  # set for that transaction alone
+    if postgres:
+        assert isinstance(store, SQLHistoryStore)
+        with store.engine.connect() as conn:
+            written = conn.execute(sa.text("SELECT pg_current_wal_insert_lsn()")).scalar()
+    rows.wait_until_durable()
+    if postgres:
+        with store.engine.connect() as conn:
+            flushed = sa.text("SELECT pg_current_wal_flush_lsn() >= CAST(:written AS pg_lsn)")
+            assert conn.execute(flushed, {"written": written}).scalar()
+    assert rows.find(SINGLES, [], order=[("name", False)], columns=("name",)) == [{"name": "a"}, {"name": "b"}]

@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from prometheus_client import REGISTRY
 
 from process_memory import create_app
+from process_memory.anchoring import anchorer as anchorer_module
 from process_memory.anchoring.leaves import ANCHORED, CHECKPOINTS, LEAVES, WITNESSED
 from process_memory.anchoring.loop import AnchoringLoop
 from process_memory.client.cli import main
@@ -231,3 +232,19 @@ def test_a_witness_away_holds_the_quorum_back_until_it_answers_again(witnessed: 
     served = client.get("/api/v1/checkpoint").get_json()
     assert (served["size"], served["cosigners"]) == (2, [first.name, second.name])
     assert client.get("/readyz").get_json()["anchoring"]["status"] == "ok"
+
+
+def test_no_witness_is_asked_before_the_leaves_and_their_checkpoint_are_on_disk(
+    witnessed: Witnessed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The leaves and their checkpoint are committed without waiting for the flush; a witness that cosigned a
+    checkpoint a crash then lost would refuse the log for good, so the round waits for the flush first."""
+    events: list[str] = []
+    rows = witnessed.anchorer.store.rows
+    durable_wait = rows.wait_until_durable
+    monkeypatch.setattr(rows, "wait_until_durable", lambda: (events.append("flushed"), durable_wait())[1])
+    asking = anchorer_module._ask
+    monkeypatch.setattr(anchorer_module, "_ask", lambda *args: (events.append("asked"), asking(*args))[1])
+    _append(witnessed, "a", 1)
+    assert witnessed.anchorer.run_round().cosigned_by == [w.name for w in witnessed.witnesses.witnesses]
+    assert events == ["flushed", "asked", "asked"]

@@ -88,7 +88,7 @@ class MongoRows(RowStore):
         return found
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[RowStore]:
+    def transaction(self, durable: bool = True) -> Iterator[RowStore]:
         """These rows: MongoDB has no transaction here."""
         yield self
 

@@ -4,6 +4,7 @@ operation in its own transaction or in the one it is bound to (an insert's, a ``
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -12,7 +13,20 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from process_memory.db import ProcessLocalEngine
-from process_memory.history.rows import After, AnyOf, Compare, Condition, In, Order, Row, RowStore, RowTable, key_of
+from process_memory.exceptions import StoreUnavailable
+from process_memory.history.rows import (
+    DURABLE_WAIT_SECONDS,
+    After,
+    AnyOf,
+    Compare,
+    Condition,
+    In,
+    Order,
+    Row,
+    RowStore,
+    RowTable,
+    key_of,
+)
 from process_memory.history.sql.tables import starts_with
 
 _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
@@ -39,6 +53,10 @@ def _clause(table: sa.Table, condition: Condition) -> Any:
 
 def _clauses(table: sa.Table, where: Sequence[Condition]) -> list[Any]:
     return [_clause(table, condition) for condition in where]
+
+
+#: How often ``wait_until_durable`` asks how far PostgreSQL has flushed its log.
+DURABLE_POLL_SECONDS = 0.005
 
 
 class SQLRows(RowStore):
@@ -77,10 +95,27 @@ class SQLRows(RowStore):
             yield conn
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[RowStore]:
-        """One transaction for every operation of the block."""
+    def transaction(self, durable: bool = True) -> Iterator[RowStore]:
+        """One transaction for every operation of the block; not ``durable``: committed without waiting for the
+        flush on PostgreSQL (SQLite's one writer commits as it always does)."""
         with self._connection(write=True) as conn:
+            if not durable and self._conn is None and conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
             yield self.bound(conn)
+
+    def wait_until_durable(self, timeout: float = DURABLE_WAIT_SECONDS) -> None:
+        """On PostgreSQL, poll until the WAL is flushed up to where it was written when called (every commit made
+        before); elsewhere every commit is already on disk. DatabaseUnavailable after ``timeout``."""
+        if self._engine.dialect != "postgresql":
+            return
+        with self._engine.connect() as conn:
+            written = conn.execute(sa.text("SELECT pg_current_wal_insert_lsn()")).scalar()
+            flushed = sa.text("SELECT pg_current_wal_flush_lsn() >= CAST(:written AS pg_lsn)")
+            deadline = time.monotonic() + timeout
+            while not conn.execute(flushed, {"written": written}).scalar():
+                if time.monotonic() > deadline:
+                    raise StoreUnavailable("the database did not flush its log in time")
+                time.sleep(DURABLE_POLL_SECONDS)
 
     def find(
         self,
