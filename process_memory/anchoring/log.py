@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from process_memory.anchoring.leaves import ANCHORED, LEAVES
-from process_memory.history.rows import Compare, In, RowStore
+from process_memory.history.rows import Compare, In, Row, RowStore
 from process_memory.proofs.anchors import InstanceHead
 from process_memory.proofs.tiles import ENTRIES, Tile, TileError, entry_bundle, read_hash_tile, tile_exists
 from process_memory.proofs.tlog import prove_record, prove_tree, record_hash, tree_hash
@@ -41,6 +41,16 @@ _LEAF_COLUMNS = ["position", "instance_id", "size", "leaf"]
 
 def _stored_leaf(row: dict[str, object]) -> StoredLeaf:
     return StoredLeaf(int(row["position"]), str(row["instance_id"]), int(row["size"]), str(row["leaf"]))  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class PreparedLeaves:
+    """Leaves ready to store from position ``at``: their rows, and the log's root once they are stored (None
+    for none)."""
+
+    at: int
+    rows: list[Row]
+    root: bytes | None
 
 
 class ServiceLog:
@@ -106,10 +116,14 @@ class ServiceLog:
         size. Raise LostRace when another writer stored leaf ``at`` first: nothing of this append is written then.
         On a transactional store every leaf is written at once. The instances' anchored sizes are the writer's
         to record (``record_anchored``), after."""
-        if not heads:
-            return at
+        return self.store(self.prepare(heads, origin, at))
+
+    def prepare(self, heads: Sequence[InstanceHead], origin: str, at: int) -> PreparedLeaves:
+        """The leaves of ``heads`` from position ``at``, their tree hashes and the root the log will have: all
+        read and computed before a write transaction opens (on SQLite it holds the one writer's lock). The tree
+        below ``at`` never changes, so what is computed here holds whoever appends first (``store`` finds out)."""
         tree = InstanceTree(self._read_hashes)
-        rows = []
+        rows: list[Row] = []
         for position, head in enumerate(heads, start=at):
             leaf = head.leaf(origin)
             hashes = tree.hashes_of_leaf(position, record_hash(leaf))
@@ -118,11 +132,25 @@ class ServiceLog:
                 {"position": position, "instance_id": head.instance_id, "size": head.size, "leaf": leaf.decode()}
                 | {"hashes": hashes}
             )
+        new = {int(row["position"]): bytes(row["hashes"]) for row in rows}
+
+        def read(positions: Sequence[int]) -> dict[int, bytes]:
+            stored = [position for position in positions if position not in new]
+            return {p: new[p] for p in positions if p in new} | (self._read_hashes(stored) if stored else {})
+
+        root = tree_hash(at + len(rows), InstanceTree(read).read) if rows else None
+        return PreparedLeaves(at, rows, root)
+
+    def store(self, prepared: PreparedLeaves) -> int:
+        """Write prepared leaves (in one transaction where the store has them); return the new size. LostRace when
+        another writer stored leaf ``prepared.at`` first: nothing is written then."""
+        if not prepared.rows:
+            return prepared.at
         with self.rows.transaction() as rows_now:
-            if not rows_now.put(LEAVES, rows[0], only_if=[_NEVER_STORED]):
-                raise LostRace(f"leaf {at} was stored by another writer")
-            rows_now.add(LEAVES, rows[1:])
-        return at + len(rows)
+            if not rows_now.put(LEAVES, prepared.rows[0], only_if=[_NEVER_STORED]):
+                raise LostRace(f"leaf {prepared.at} was stored by another writer")
+            rows_now.add(LEAVES, prepared.rows[1:])
+        return prepared.at + len(prepared.rows)
 
     def record_anchored(self, anchored: Mapping[str, tuple[int, int]]) -> None:
         """Keep these instances' latest anchored sizes and the positions of the leaves (stored already) that hold

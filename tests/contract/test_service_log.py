@@ -121,6 +121,19 @@ def test_each_round_appends_a_leaf_per_grown_instance_and_signs_the_rfc6962_root
     assert anchorer.book.at_size(3).root == _mth(leaves[:3])
 
 
+def test_leaves_prepared_outside_a_transaction_carry_the_root_the_log_then_has(store: HistoryStore) -> None:
+    log = ServiceLog(store.rows)
+    heads = [InstanceHead(f"i{n:04d}", n + 1, hashlib.sha256(str(n).encode()).digest()) for n in range(300)]
+    data = [head.leaf(ORIGIN) for head in heads]
+    first = log.prepare(heads[:5], ORIGIN, 0)
+    assert first.root == _mth(data[:5]) and log.size() == 0  # computed, nothing written
+    assert log.store(first) == 5
+    second = log.prepare(heads[5:], ORIGIN, 5)  # hashes over stored leaves and the new ones alike
+    assert log.store(second) == 300
+    assert second.root == _mth(data) == log.root(300)
+    assert log.prepare([], ORIGIN, 300).root is None
+
+
 def test_proofs_and_tiles_are_rfc6962s_and_tlog_tiles(store: HistoryStore) -> None:
     log = ServiceLog(store.rows)
     heads = [InstanceHead(f"i{n:04d}", n + 1, hashlib.sha256(str(n).encode()).digest()) for n in range(300)]
