@@ -177,7 +177,7 @@ class Anchorer:
         row = {"name": LEASE_NAME, "holder": self.holder, "expires_at": moment + LEASE_SECONDS}
         mine_or_free = AnyOf([[Compare("holder", "==", self.holder)], [Compare("expires_at", "<", moment)]])
         # Not durable: a renewal a crash loses only lets another writer take the lease sooner, and a second
-        # writer cannot interleave leaves (ServiceLog.append).
+        # writer cannot interleave leaves (ServiceLog.store).
         with self.store.rows.transaction(durable=False) as rows_now:
             return rows_now.put(LEASES, row, only_if=[mine_or_free])
 

@@ -2,7 +2,8 @@
 
 Measured in one stack, with anchoring paused and running in turns (bench.anchoring, docs/benchmarks.md §9): a
 round run inside a gevent worker cost the workers about three times the CPU the same round costs in a process of
-its own, and appends fell by 8% on PostgreSQL where its own process cost them 5-7%. So gunicorn's master starts this
+its own, and appends fell by 8% on PostgreSQL where its own process cost them 5-7% (before its commits stopped
+waiting for the flush: anchorer.py). So gunicorn's master starts this
 process once it is ready (gunicorn.conf.py), restarts it whenever it exits, and stops it when the master stops;
 the process stops by itself once its master is gone. The lease (anchoring/anchorer.py) still keeps one writer
 across hosts: each host's process takes it in turn. Served without gunicorn (``flask run``, an app a test

@@ -99,13 +99,13 @@ class SQLRows(RowStore):
         """One transaction for every operation of the block; not ``durable``: committed without waiting for the
         flush on PostgreSQL (SQLite's one writer commits as it always does)."""
         with self._connection(write=True) as conn:
-            if not durable and self._conn is None and conn.dialect.name == "postgresql":
+            if not durable and self._conn is None and self._engine.dialect == "postgresql":
                 conn.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
             yield self.bound(conn)
 
     def wait_until_durable(self, timeout: float = DURABLE_WAIT_SECONDS) -> None:
         """On PostgreSQL, poll until the WAL is flushed up to where it was written when called (every commit made
-        before); elsewhere every commit is already on disk. DatabaseUnavailable after ``timeout``."""
+        before); elsewhere every commit is already on disk. StoreUnavailable (503) after ``timeout``."""
         if self._engine.dialect != "postgresql":
             return
         with self._engine.connect() as conn:
