@@ -287,6 +287,15 @@ def test_trees_of_many_instances_read_at_once_are_each_instance_s_own(
     assert len(store.trees.tree_hashes_many(wanted)["p"]) == 3
 
 
+def test_trees_of_more_entries_than_one_query_reads_are_all_read(service: HistoryService, store: HistoryStore) -> None:
+    service.appender.append_entries("long", [NewEntry(type="row", data=n) for n in range(700)])
+    found = store.trees.tree_hashes_many({"long": list(range(700)), "short": [0]})
+    assert sorted(found["long"]) == list(range(700)) and found["short"] == {}
+    assert {seq: found["long"][seq] for seq in (0, 511, 512, 699)} == store.trees.tree_hashes(
+        "long", [0, 511, 512, 699]
+    )
+
+
 def test_an_instance_whose_tree_is_incomplete_waits_for_its_reindex(
     service: HistoryService, store: HistoryStore, signer: Signer, raw: RawAccess
 ) -> None:
