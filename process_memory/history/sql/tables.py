@@ -157,13 +157,16 @@ def entry_from_values(values: tuple[Any, ...]) -> StoredEntry:
 
 def summary_from_row(row: Any) -> InstanceSummary | None:
     """Return the summary a row of the instances table holds; None for a first append that never completed."""
-    if row.head_seq < 0:
+    # By the row's mapping: ``row.count`` is the tuple's method, which a Row answers by a slow special case
+    # (a third of the anchoring round's reading of a thousand summaries).
+    values = row._mapping
+    if values["head_seq"] < 0:
         return None
     return InstanceSummary(
-        instance_id=row.instance_id,
-        count=row.count,
-        first_recorded_at=row.first_recorded_at,
-        last_recorded_at=row.last_recorded_at,
-        head_seq=row.head_seq,
-        head_hash=row.head_hash,
+        instance_id=values["instance_id"],
+        count=values["count"],
+        first_recorded_at=values["first_recorded_at"],
+        last_recorded_at=values["last_recorded_at"],
+        head_seq=values["head_seq"],
+        head_hash=values["head_hash"],
     )
