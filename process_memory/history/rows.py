@@ -83,11 +83,6 @@ def key_of(table: RowTable, row: Row) -> Row:
     return {column: row[column] for column in table.key}
 
 
-#: How long ``wait_until_durable`` waits at most (PostgreSQL's WAL writer flushes commits that did not wait within
-#: three of its 200 ms delays; under load, the appends' own commits flush them within milliseconds).
-DURABLE_WAIT_SECONDS = 10.0
-
-
 class RowStore(ABC):
     """The tables of a store's projections."""
 
@@ -132,7 +127,7 @@ class RowStore(ABC):
         its commit may return before it is on disk, so a crash of the database may lose it (for writes that the
         next round writes again; PostgreSQL then spares its commit a flush, where the appends' commits wait)."""
 
-    def wait_until_durable(self, timeout: float = DURABLE_WAIT_SECONDS) -> None:
+    def wait_until_durable(self) -> None:
         """Return once every transaction these rows committed is on disk (at once where each commit already is: a
         transaction that is not ``durable`` is so only on PostgreSQL)."""
 
