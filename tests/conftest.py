@@ -49,7 +49,8 @@ def _selected(names: list[str]) -> list[str]:
 
 # MONGODB_TEST_URI adds a real MongoDB (or DocumentDB) run; FerretDB is the mandatory real MongoDB-wire server.
 HISTORY_BACKENDS = _selected(
-    ["mongomock", "ferretdb", "sqlite", "postgresql"] + (["mongodb"] if os.environ.get("MONGODB_TEST_URI") else [])
+    ["mongomock", "ferretdb", "ferretdb-pg", "sqlite", "postgresql"]
+    + (["mongodb"] if os.environ.get("MONGODB_TEST_URI") else [])
 )
 #: Small, so that offloading is exercised by ordinary test data.
 TEST_MAX_INLINE = 4096
@@ -82,6 +83,18 @@ def _serve(
 def ferretdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FerretDBServer]:
     """One FerretDB server for the whole run; tests isolate themselves by collection name."""
     yield from _serve("ferretdb", ferretdb_available(), lambda: FerretDBServer(tmp_path_factory.mktemp("ferretdb")))
+
+
+@pytest.fixture(scope="session")
+def ferretdb_pg(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FerretDBServer]:
+    """One FerretDB server on its PostgreSQL handler for the whole run, on a database of its own in the tests'
+    PostgreSQL cluster."""
+
+    def make() -> FerretDBServer:
+        url = request.getfixturevalue("postgres").create_database("ferretdb")
+        return FerretDBServer(tmp_path_factory.mktemp("ferretdb-pg"), postgresql_url=url)
+
+    yield from _serve("ferretdb-pg", ferretdb_available() or postgres_available(), make)
 
 
 @pytest.fixture(scope="session")
@@ -135,6 +148,7 @@ HISTORY_ENGINE_BACKENDS = {
     "postgresql": "sql",
     "mongomock": "mongo",
     "ferretdb": "mongo",
+    "ferretdb-pg": "mongo",
     "mongodb": "mongo",
 }
 
@@ -157,7 +171,8 @@ def _make_store(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> tu
     if name == "mongomock":
         uri, options = "mongodb://mongomock.invalid", {"client_factory": _MongomockClient}
     else:
-        uri = request.getfixturevalue("ferretdb").uri if name == "ferretdb" else os.environ["MONGODB_TEST_URI"]
+        servers = {"ferretdb": "ferretdb", "ferretdb-pg": "ferretdb_pg"}
+        uri = request.getfixturevalue(servers[name]).uri if name in servers else os.environ["MONGODB_TEST_URI"]
     settings = Settings(docdb_uri=uri, docdb_database_name="pm_test", docdb_collection=unique, **common)
     return HISTORY_STORES.create(backend, settings, **options), settings
 

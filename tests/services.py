@@ -72,11 +72,13 @@ def port_open(port: int) -> bool:
 
 
 class FerretDBServer:
-    """A FerretDB process with its SQLite data in ``data_dir``; it can be stopped and started again."""
+    """A FerretDB process with its SQLite handler's data in ``data_dir``, or with its PostgreSQL handler on the
+    database at ``postgresql_url``; it can be stopped and started again."""
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, postgresql_url: str | None = None) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
+        self.postgresql_url = postgresql_url
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -87,10 +89,13 @@ class FerretDBServer:
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        handler = (
+            ["--handler=postgresql", f"--postgresql-url={self.postgresql_url}"]
+            if self.postgresql_url
+            else [f"--sqlite-url=file:{self.data_dir}/"]
+        )
         self.process = spawn_server(
-            [str(FERRETDB_BINARY), f"--listen-addr=127.0.0.1:{self.port}", f"--sqlite-url=file:{self.data_dir}/"],
-            self.port,
-            "FerretDB",
+            [str(FERRETDB_BINARY), f"--listen-addr=127.0.0.1:{self.port}", *handler], self.port, "FerretDB"
         )
 
     def stop(self) -> None:
@@ -313,10 +318,15 @@ class PostgresServer:
             "UTF8",
         )
         self.start()
+        self.create_database("pm_test")
+
+    def create_database(self, name: str) -> str:
+        """Create the database ``name``; return its libpq URL (for a server other than ours: FerretDB's)."""
         import psycopg
 
         with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True) as conn:
-            conn.execute("CREATE DATABASE pm_test")
+            conn.execute(f"CREATE DATABASE {name}")
+        return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
 
     def start(self) -> None:
         """Start the cluster and wait until it accepts connections."""

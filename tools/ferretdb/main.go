@@ -1,4 +1,4 @@
-// Command ferretdb runs FerretDB v1 with its SQLite backend, for process-memory's tests.
+// Command ferretdb runs FerretDB v1 with its SQLite or its PostgreSQL handler, for process-memory's tests.
 //
 // It exists because `go install github.com/FerretDB/FerretDB/cmd/ferretdb@v1.24.2`
 // builds a binary that panics at start (its generated version.txt is not part of
@@ -21,16 +21,19 @@ import (
 
 func main() {
 	listen := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
+	handler := flag.String("handler", "sqlite", "the handler: sqlite or postgresql")
 	sqliteURL := flag.String("sqlite-url", "file:data/", "SQLite URI (a directory) for the sqlite handler")
+	postgresqlURL := flag.String("postgresql-url", "", "PostgreSQL URL for the postgresql handler")
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listen},
-		Logger:    logger,
-		Handler:   "sqlite",
-		SQLiteURL: *sqliteURL,
+		Listener:      ferretdb.ListenerConfig{TCP: *listen},
+		Logger:        logger,
+		Handler:       *handler,
+		SQLiteURL:     *sqliteURL,
+		PostgreSQLURL: *postgresqlURL,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ferretdb:", err)
