@@ -70,7 +70,8 @@ _anchoring_process: Any = None
 
 
 def when_ready(server: Any) -> None:
-    """Once the master is ready, before it forks a worker: start the anchoring process, if anchoring is on."""
+    """Once the master is ready, before it forks a worker: create the stores' schemas, and start the anchoring
+    process, if anchoring is on."""
     global _anchoring_process
     from process_memory.anchoring.process import AnchoringProcess
     from process_memory.app import anchors
@@ -80,10 +81,26 @@ def when_ready(server: Any) -> None:
         settings = Settings.from_env()
     except ConfigError:
         return  # each worker reports the bad variable and gunicorn stops
+    _prepare_schemas(server, settings)
     if anchors(settings):
         _anchoring_process = AnchoringProcess()
         _anchoring_process.start()
         server.log.info("process-memory: anchoring in process %d", _anchoring_process.pid)
+
+
+def _prepare_schemas(server: Any, settings: Any) -> None:
+    """Create the schemas once, here; a database that cannot be reached now leaves it to each worker's first
+    request (which retries, then answers 503)."""
+    from process_memory.app import create_app
+    from process_memory.services import services
+
+    running = services(create_app(settings))
+    try:
+        running.prepare_schemas()
+    except Exception as error:  # noqa: BLE001 - any failure here is the workers' to meet and report
+        server.log.warning("process-memory: schemas not prepared before the workers (%s)", type(error).__name__)
+    finally:
+        running.close()
 
 
 def post_worker_init(worker: Any) -> None:

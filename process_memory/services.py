@@ -37,6 +37,21 @@ class Services:
     #: Set once this process has answered that a whole store's data is damaged (``/readyz`` says so from then on).
     damaged_store: bool = False
 
+    def prepare_schemas(self) -> None:
+        """Create the history's collections or tables and indexes, and the SQL state store's table, when missing:
+        gunicorn's master does it once before any worker serves, so that workers starting together on a new
+        database do not all race to create them."""
+        from process_memory.stores import SQLStore
+
+        self.history.store.ensure_schema()
+        if isinstance(self.state_root, SQLStore):
+            self.state_root.ensure_schema()
+
+    def close(self) -> None:
+        """Close this process's connections to the stores (the master's, before it forks workers)."""
+        self.history.store.close()
+        self.state_root.close()
+
     def install(self, app: Flask) -> None:
         """Keep the services with ``app``."""
         app.extensions[_KEY] = self

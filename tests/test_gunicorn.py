@@ -20,7 +20,9 @@ import requests
 from tests.keys import KeySet
 from tests.services import GunicornServer, wait_until
 
-SERVER_BACKENDS = ["sqlite", "postgresql", "ferretdb"]
+SERVER_BACKENDS = ["sqlite", "postgresql", "ferretdb", "ferretdb-pg"]
+#: The MongoDB-wire test engines, by the fixture that serves each.
+FERRETDB_FIXTURES = {"ferretdb": "ferretdb", "ferretdb-pg": "ferretdb_pg"}
 
 
 def backend_env(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> dict[str, str]:
@@ -30,7 +32,7 @@ def backend_env(request: pytest.FixtureRequest, name: str, tmp_path: Path) -> di
     if name == "postgresql":
         return {"PROCESS_MEMORY_DATABASE_URL": request.getfixturevalue("postgres").url}
     return {
-        "DOCDB_URI": request.getfixturevalue("ferretdb").uri,
+        "DOCDB_URI": request.getfixturevalue(FERRETDB_FIXTURES[name]).uri,
         "DOCDB_DATABASE_NAME": "pm_test",
         "DOCDB_COLLECTION": f"t_{uuid.uuid4().hex[:12]}",
     }
@@ -172,6 +174,45 @@ def _served_by(server: GunicornServer) -> list[tuple[int, str, str]]:
         and line["status"] in (200, 201)
         and line["path"].startswith("/api/v1/instances/")
     ]
+
+
+@pytest.mark.parametrize("engine", list(FERRETDB_FIXTURES))
+def test_eight_workers_starting_together_on_an_empty_database_answer_no_error(
+    request: pytest.FixtureRequest, engine: str, tmp_path: Path
+) -> None:
+    """The master creates the indexes before any worker serves; every worker's first request then finds them, and
+    none fails."""
+    import pymongo
+
+    uri = request.getfixturevalue(FERRETDB_FIXTURES[engine]).uri
+    database = f"empty_{uuid.uuid4().hex[:8]}"
+    env = {"DOCDB_URI": uri, "DOCDB_DATABASE_NAME": database, "DOCDB_COLLECTION": "history"}
+    gunicorn = GunicornServer(env, workers=8, cwd=tmp_path)
+    gunicorn.start()  # it waits for the API's description, which reads no store
+
+    def index_names() -> set[str]:
+        with pymongo.MongoClient(uri) as client:
+            return {index["name"] for index in client[database]["history"].list_indexes()}
+
+    expected = {"instance_seq", "instance_entry_id", "instance_type_seq", "recorded_at", "type_recorded_at"}
+    try:
+        assert index_names() >= expected  # before any request reached a store
+        start = threading.Barrier(32)
+
+        def append(n: int) -> int:
+            start.wait(timeout=30)
+            body = {"type": "t", "data": {"n": n}, "id": str(uuid.uuid4())}
+            return requests.post(
+                f"{gunicorn.url}/api/v1/instances/i-{n % 8}/history", json=body, timeout=60
+            ).status_code
+
+        with ThreadPoolExecutor(32) as pool:
+            statuses = list(pool.map(append, range(32)))
+        assert statuses == [201] * 32
+        for n in range(8):
+            assert [entry["seq"] for entry in read_all(gunicorn.url, f"i-{n}")] == [0, 1, 2, 3]
+    finally:
+        gunicorn.stop()
 
 
 def test_embedded_default_needs_nothing_persists_and_is_shared_by_workers(tmp_path: Path) -> None:

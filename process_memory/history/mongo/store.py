@@ -7,13 +7,15 @@ collections named after the entries' (database.py); projections keep collections
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 from pymongo import MongoClient
 from pymongo.database import Database
+from pymongo.errors import ConnectionFailure, OperationFailure
 
-from process_memory.db import DEFAULT_TIMEOUT_MS
+from process_memory.db import DEFAULT_TIMEOUT_MS, SCHEMA_ATTEMPTS
 from process_memory.history.mongo.anchors import create_anchor_indexes
 from process_memory.history.mongo.blobs import GridFSBlobs, MongoErasure
 from process_memory.history.mongo.database import MongoCollections
@@ -71,10 +73,20 @@ class MongoHistoryStore(HistoryStore):
         self._projection_hooks[name] = hook
 
     def _create_indexes(self, database: Database[Any]) -> None:
-        create_indexes(database[self.collection_name])
-        create_anchor_indexes(database, self.collection_name)
-        for hook in self._projection_hooks.values():
-            hook.create_indexes(database)
+        # Several processes creating one new collection's indexes at once may be refused by the engine (a
+        # deadlock on an engine over PostgreSQL, a write conflict): creating an index that exists is a no-op,
+        # so look again, and raise only what persists.
+        for attempt in range(1, SCHEMA_ATTEMPTS + 1):
+            try:
+                create_indexes(database[self.collection_name])
+                create_anchor_indexes(database, self.collection_name)
+                for hook in self._projection_hooks.values():
+                    hook.create_indexes(database)
+                return
+            except (ConnectionFailure, OperationFailure):
+                if attempt == SCHEMA_ATTEMPTS:
+                    raise
+                time.sleep(0.02 * attempt)
 
     @unavailable_on_network_error
     def ensure_schema(self) -> None:
