@@ -94,7 +94,7 @@ def _rate(insert: Any, batch: int) -> float:
     return n / (time.perf_counter() - started)
 
 
-RAW = {"sqlite": _raw_sqlite, "postgresql": _raw_postgresql, "ferretdb": _raw_ferretdb}
+RAW = {"sqlite": _raw_sqlite, "postgresql": _raw_postgresql, "ferretdb": _raw_ferretdb, "ferretdb-pg": _raw_ferretdb}
 
 
 def _appends_and_ceiling(url: str, connections: int, rounds: int, seconds: int) -> dict[str, Any]:
@@ -148,7 +148,7 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     found = []
     for row in rows:
         if row["scenario"] == "appends" and row["stack"] == "gunicorn" and row["connections"] == 16:
-            goal = 0.25 if row["backend"] == "ferretdb" else 0.5
+            goal = 0.25 if row["backend"].startswith("ferretdb") else 0.5
             ratio = row["rate"] / row["ceiling"]
             found.append(
                 {

@@ -136,16 +136,32 @@ def backend(name: str, workdir: Path) -> Iterator[Backend]:
             yield Backend(name, {"PROCESS_MEMORY_DATABASE_URL": postgres.url}, postgres.url)
         finally:
             postgres.destroy()
-    elif name == "ferretdb":
-        ferretdb = FerretDBServer(workdir / "ferretdb")
-        ferretdb.start()
-        try:
+    elif name in ("ferretdb", "ferretdb-pg"):
+        with _ferretdb(name, workdir) as ferretdb:
             env = {"DOCDB_URI": ferretdb.uri, "DOCDB_COLLECTION": "bench"}
             yield Backend(name, env, ferretdb.uri)
-        finally:
-            ferretdb.stop()
     else:
         raise ValueError(f"unknown backend {name}")
+
+
+@contextlib.contextmanager
+def _ferretdb(name: str, workdir: Path) -> Iterator[FerretDBServer]:
+    """FerretDB on its SQLite handler (``ferretdb``) or on its PostgreSQL handler over a durable PostgreSQL of its
+    own (``ferretdb-pg``)."""
+    postgres = PostgresServer(fsync=True) if name == "ferretdb-pg" else None
+    if postgres is not None:
+        postgres.create()
+    try:
+        url = postgres.create_database("ferretdb") if postgres is not None else None
+        ferretdb = FerretDBServer(workdir / "ferretdb", postgresql_url=url)
+        ferretdb.start()
+        try:
+            yield ferretdb
+        finally:
+            ferretdb.stop()
+    finally:
+        if postgres is not None:
+            postgres.destroy()
 
 
 @dataclass
