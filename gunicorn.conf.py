@@ -94,7 +94,10 @@ def _prepare_schemas(server: Any, settings: Any) -> None:
     from process_memory.app import create_app
     from process_memory.services import services
 
-    running = services(create_app(settings))
+    try:
+        running = services(create_app(settings))
+    except Exception:  # noqa: BLE001 - a configuration the app refuses: each worker reports it, and gunicorn stops
+        return
     try:
         running.prepare_schemas()
     except Exception as error:  # noqa: BLE001 - any failure here is the workers' to meet and report
