@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from process_memory.entry import chain_hash
 from process_memory.history.mongo import MongoHistoryStore
+from process_memory.history.mongo.database import FRONTIER
 from process_memory.history.sql import SQLHistoryStore
 from process_memory.memory import memory_index_of
 
@@ -49,8 +50,15 @@ class MongoRaw:
         self.store.collections.summaries().delete_one({"_id": instance_id})
 
     def set_summary_head(self, instance_id: str, head_seq: int) -> None:
+        """As a summary the appends after ``head_seq`` never reached: its head and that head's hash, which are
+        always written together, and no copy of the tree's frontier."""
+        head = self.store.collections.at_seq(instance_id, head_seq)
         self.store.collections.summaries().update_one(
-            {"_id": instance_id}, {"$set": {"head_seq": head_seq, "count": head_seq + 1}}
+            {"_id": instance_id},
+            {
+                "$set": {"head_seq": head_seq, "count": head_seq + 1, "head_hash": head.hash if head else None},
+                "$unset": {FRONTIER: ""},
+            },
         )
 
     def summary_head(self, instance_id: str) -> int:
@@ -78,7 +86,10 @@ class MongoRaw:
             self.store.database()[f"{self.store.collection_name}_memory_{part}"].delete_many({})
 
     def drop_tree(self, instance_id: str, seq: int) -> None:
+        """As an entry stored before trees were kept: without its tree, and its summary without the copy of the
+        frontier a release that kept no trees never wrote."""
         self.store.collections.entries().update_one({"instance_id": instance_id, "seq": seq}, {"$set": {"tree": None}})
+        self.store.collections.summaries().update_one({"_id": instance_id}, {"$unset": {FRONTIER: ""}})
 
     def drop(self) -> None:
         database = self.store.database()

@@ -25,6 +25,7 @@ from process_memory.exceptions import Conflict, DuplicateEntry, InvalidInput, Pr
 from process_memory.formats import check_instance_id, format_timestamp
 from process_memory.history.context import HistoryContext
 from process_memory.history.projections import ProjectedEntries, project
+from process_memory.history.store import ChainHead
 from process_memory.proofs.trees import InstanceTree
 
 log = logging.getLogger(__name__)
@@ -138,10 +139,12 @@ class Appender:
                     # After a lost race our own entries may be stored already, whoever made their ids.
                     pending = self._settle_existing(instance_id, prepared, outcomes, every_id=attempt > 0)
                     if pending:
-                        batch = self._chain(instance_id, [prepared[i] for i in pending], expected_head)
+                        head = self._head(instance_id, expected_head, exact=attempt > 0)
+                        batch, frontier = self._chain(instance_id, head, [prepared[i] for i in pending], expected_head)
                         in_flight = pending
                         chained = [(stored, prepared[i].readings) for i, stored in zip(pending, batch)]
-                        inserted = self._insert(batch, project(self.context.projections, instance_id, chained))
+                        projected = project(self.context.projections, instance_id, chained)
+                        inserted = self._insert(batch, projected, frontier)
                         in_flight = []
                 if pending:
                     outcomes.update((i, (stored, True)) for i, stored in zip(pending, batch[:inserted]))
@@ -175,14 +178,24 @@ class Appender:
             outcomes[i] = (found, False)
         return [i for i in pending if i not in outcomes]
 
-    def _chain(self, instance_id: str, entries: list[PreparedEntry], expected_head: int | None) -> list[StoredEntry]:
-        """Give the entries consecutive seqs after the current head and link their hashes."""
-        head = self.store.entries.head(instance_id)
-        seq, prev_hash = (head.seq, head.hash) if head else (-1, None)
+    def _head(self, instance_id: str, expected_head: int | None, exact: bool) -> ChainHead:
+        """The head to link to: after a lost race, or before refusing a client's expected head, the exact one
+        (what the store keeps with the instance may lag it)."""
+        head = self.store.entries.chain_head(instance_id, exact)
+        if not exact and expected_head is not None and head.seq != expected_head:
+            head = self.store.entries.chain_head(instance_id, exact=True)
+        return head
+
+    def _chain(
+        self, instance_id: str, head: ChainHead, entries: list[PreparedEntry], expected_head: int | None
+    ) -> tuple[list[StoredEntry], dict[int, bytes]]:
+        """Give the entries consecutive seqs after ``head`` and link their hashes; return them, and the records
+        holding the tree's frontier after the last."""
+        seq, prev_hash = head.seq, head.hash
         if expected_head is not None and expected_head != seq:
             raise PreconditionFailed("the instance's head has moved", {"head": seq})
         recorded_at, recorded_by = format_timestamp(self.context.clock()), self.context.recorder()
-        tree = InstanceTree(lambda seqs: self.store.trees.tree_hashes(instance_id, seqs))
+        tree = InstanceTree(lambda seqs: self.store.trees.tree_hashes(instance_id, seqs), dict(head.frontier))
         chained = []
         for entry in entries:
             if len(entry.data_bytes) > self.context.max_inline_data and entry.blob_ref is None:
@@ -196,12 +209,13 @@ class Appender:
             stored = StoredEntry(**fields, hash=entry_hash, data_json=inline, blob_ref=entry.blob_ref, tree=hashes)
             chained.append(stored)
             prev_hash = stored.hash
-        return chained
+        tree.forget_but_the_frontier(seq + 1)
+        return chained, tree.kept()
 
-    def _insert(self, batch: list[StoredEntry], projected: list[ProjectedEntries]) -> int:
+    def _insert(self, batch: list[StoredEntry], projected: list[ProjectedEntries], frontier: dict[int, bytes]) -> int:
         """Insert a chained batch; return how many leading entries were stored (fewer after a lost race)."""
         try:
-            self.store.entries.insert_many(batch, projected)
+            self.store.entries.insert_many(batch, projected, frontier)
             inserted = len(batch)
         except DuplicateEntry as clash:
             inserted = clash.inserted

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
 
@@ -23,8 +24,25 @@ from process_memory.history.summaries import InstanceSummary
 from process_memory.paging import SearchPosition
 
 
+@dataclass(frozen=True)
+class ChainHead:
+    """What an append links to: the head's seq and hash (-1 and None for an empty instance), and the stored tree
+    hashes of the records that hold the tree's frontier at that size, as far as the store keeps them with the
+    instance (any missing one is read from the trees)."""
+
+    seq: int
+    hash: str | None
+    frontier: Mapping[int, bytes] = field(default_factory=dict)
+
+
 class EntryLog(ABC):
     """The entries of each instance, in seq order: the chain."""
+
+    def chain_head(self, instance_id: str, exact: bool = False) -> ChainHead:
+        """The head an append links to. Not ``exact``: a store may answer from what it keeps with the instance
+        even if an append outran it (the insert then loses its seq, and the retry asks for the exact head)."""
+        head = self.head(instance_id)
+        return ChainHead(head.seq, head.hash) if head else ChainHead(-1, None)
 
     @abstractmethod
     def head(self, instance_id: str) -> StoredEntry | None:
@@ -39,7 +57,12 @@ class EntryLog(ABC):
         """Return the instance's entries with these ids, by id, in one round trip."""
 
     @abstractmethod
-    def insert_many(self, entries: list[StoredEntry], projected: Sequence[ProjectedEntries] = ()) -> None:
+    def insert_many(
+        self,
+        entries: list[StoredEntry],
+        projected: Sequence[ProjectedEntries] = (),
+        frontier: Mapping[int, bytes] | None = None,
+    ) -> None:
         """Store consecutive entries of one instance, in order, in one round trip where the database allows.
 
         Raise DuplicateEntry (with how many leading entries were stored) when a
@@ -47,6 +70,8 @@ class EntryLog(ABC):
         the instance summary and the entries' tree rows up to date is part of
         it, and so is handing each projection's part to its hook; a summary or
         projection left stale by a crash must be repaired when read, never shown.
+        ``frontier`` (the records holding the tree's frontier after the last
+        entry, as ChainHead's) is for a store that keeps it with the instance.
         """
 
     @abstractmethod

@@ -49,7 +49,7 @@ def test_a_batch_that_failed_half_way_completes_when_sent_again(
     batch = entries(12)
     real_insert_many = store.entries.insert_many
 
-    def dies_half_way(chained: list[Any], fold: Any = None) -> None:
+    def dies_half_way(chained: list[Any], fold: Any = None, frontier: Any = None) -> None:
         real_insert_many(chained[:5])  # five entries reach the database, then the connection drops
         raise StoreUnavailable()
 
@@ -71,7 +71,7 @@ def test_a_batch_costs_the_same_round_trips_whatever_its_size(
     client: FlaskClient, store: HistoryStore, iid: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: dict[str, int] = {}
-    for name in ("get_by_ids", "head", "insert_many", "get_by_seq", "find"):
+    for name in ("get_by_ids", "chain_head", "insert_many", "get_by_seq", "find"):
         real = getattr(holder_of(store, name), name)
 
         def counted(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
@@ -81,11 +81,11 @@ def test_a_batch_costs_the_same_round_trips_whatever_its_size(
         monkeypatch.setattr(holder_of(store, name), name, counted)
     small = [dict(e, data={"n": n}) for n, e in enumerate(entries(200))]
     assert client.post(f"{API}/{iid}/history/batch", json={"entries": small}).status_code == 201
-    assert calls == {"get_by_ids": 1, "head": 1, "insert_many": 1}
+    assert calls == {"get_by_ids": 1, "chain_head": 1, "insert_many": 1}
     calls.clear()
     # Without an id there is nothing to look up: the server's fresh id cannot exist yet.
     assert client.post(f"{API}/{iid}/history", json={"type": "t", "data": 1}).status_code == 201
-    assert calls == {"head": 1, "insert_many": 1}
+    assert calls == {"chain_head": 1, "insert_many": 1}
 
 
 def test_a_conflicting_id_stores_nothing_more(client: FlaskClient, iid: str) -> None:

@@ -78,7 +78,7 @@ def test_a_blob_that_cannot_be_deleted_is_left_to_the_sweep(
     entry_id = str(uuid.uuid4())
     real_insert = store.entries.insert_many
 
-    def lose_the_race(entries: list[StoredEntry], fold: Any = None) -> None:
+    def lose_the_race(entries: list[StoredEntry], fold: Any = None, frontier: Any = None) -> None:
         # Another writer stores the same id with other content first; our large entry's blob is now unused.
         monkeypatch.setattr(holder_of(store, "insert_many"), "insert_many", real_insert)
         service.appender.append_entry(iid, NewEntry(type="t", data="theirs", id=entry_id))
@@ -211,7 +211,7 @@ class _Race:
         monkeypatch.setattr(holder_of(store, "insert_many"), "insert_many", self.insert_many)
         monkeypatch.setattr("process_memory.history.appending.time.sleep", lambda seconds: None)
 
-    def insert_many(self, entries: list[StoredEntry], fold: Any = None) -> None:
+    def insert_many(self, entries: list[StoredEntry], fold: Any = None, frontier: Any = None) -> None:
         self.monkeypatch.setattr(holder_of(self.store, "insert_many"), "insert_many", self.real_insert)
         if self.inserted:
             self.real_insert(entries[: self.inserted])
@@ -256,7 +256,7 @@ def test_an_instance_too_contended_to_append_answers_503(
 ) -> None:
     attempts: list[int] = []
 
-    def always_lose(entries: list[StoredEntry], fold: Any = None) -> None:
+    def always_lose(entries: list[StoredEntry], fold: Any = None, frontier: Any = None) -> None:
         attempts.append(len(entries))
         raise DuplicateEntry(0)
 

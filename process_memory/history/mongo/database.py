@@ -15,6 +15,9 @@ from process_memory.history.mongo.documents import entry_from_document, entry_ke
 
 #: The summary's record of the first seq stored under its key (documents.entry_key).
 KEYED_FROM = "keyed_from"
+#: The summary's copy of the stored tree hashes of the records holding its tree's frontier at its head, by seq:
+#: what the next append's record needs, read with the summary instead of from the entries.
+FRONTIER = "tree_frontier"
 
 
 class MongoCollections:

@@ -10,7 +10,7 @@ keys, nested arrays, integers beyond 64 bits); docs/storage.md explains the layo
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from bson import Binary
@@ -20,7 +20,7 @@ from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError,
 from process_memory.db import unavailable_on
 from process_memory.entry import StoredEntry
 from process_memory.exceptions import DuplicateEntry, StoreUnavailable
-from process_memory.history.mongo.database import KEYED_FROM, MongoCollections
+from process_memory.history.mongo.database import FRONTIER, KEYED_FROM, MongoCollections
 from process_memory.history.mongo.documents import (
     after_position,
     entry_document,
@@ -33,7 +33,7 @@ from process_memory.history.mongo.projections import MongoProjectionHook
 from process_memory.history.mongo.summaries import MongoSummaries
 from process_memory.history.projections import ProjectedEntries
 from process_memory.history.queries import HistoryQuery, SearchQuery
-from process_memory.history.store import EntryLog, SearchIndex, TreeStore
+from process_memory.history.store import ChainHead, EntryLog, SearchIndex, TreeStore
 from process_memory.paging import SearchPosition
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,22 @@ class MongoEntries(EntryLog):
         return self._collections.at_seq(instance_id, seq) or self._collections.scan_head(instance_id)
 
     @unavailable_on_network_error
+    def chain_head(self, instance_id: str, exact: bool = False) -> ChainHead:
+        """The head an append links to, from the summary alone (one read): its head seq and hash, and the records
+        holding the tree's frontier. An append that outran the summary makes the insert lose its seq; the retry
+        asks for the ``exact`` head, which looks past the summary (``head``)."""
+        if exact:
+            return super().chain_head(instance_id)
+        summary = self._collections.summaries().find_one({"_id": instance_id})
+        if summary is None:  # written before the first entry: no summary, no entry
+            return ChainHead(-1, None)
+        head_seq, head_hash = summary["head_seq"], summary.get("head_hash")  # FerretDB 1.x drops a null field
+        if KEYED_FROM not in summary or (head_seq >= 0 and head_hash is None):
+            return super().chain_head(instance_id)
+        frontier = {int(seq): bytes(hashes) for seq, hashes in summary.get(FRONTIER, {}).items()}
+        return ChainHead(head_seq, head_hash, frontier)
+
+    @unavailable_on_network_error
     def get_by_seq(self, instance_id: str, seq: int) -> StoredEntry | None:
         """Return the entry at ``seq``: by ``_id``, else (an entry from before the keys) by ``(instance_id, seq)``."""
         return self._collections.at_seq(instance_id, seq)
@@ -97,33 +113,20 @@ class MongoEntries(EntryLog):
         return {doc["id"]: entry_from_document(doc) for doc in cursor}
 
     @unavailable_on_network_error
-    def insert_many(self, entries: list[StoredEntry], projected: Sequence[ProjectedEntries] = ()) -> None:
+    def insert_many(
+        self,
+        entries: list[StoredEntry],
+        projected: Sequence[ProjectedEntries] = (),
+        frontier: Mapping[int, bytes] | None = None,
+    ) -> None:
         """Announce the projections' parts, insert the entries with one ordered insert_many, then advance the
-        summary and write the projections."""
+        summary (with the tree's frontier) and write the projections."""
         first = entries[0]
         announced = [(part, self._projection_hooks[part.projection].announce(part)) for part in projected]
-        self._start_keys(first)
         if first.seq == 0:
-            # The summary exists before the first entry does, so a crash between
-            # the two writes leaves an instance that reads repair, never one that
-            # listing cannot see.
-            try:
-                self._collections.summaries().update_one(
-                    {"_id": first.instance_id},
-                    {
-                        "$setOnInsert": {
-                            KEYED_FROM: 0,
-                            "head_seq": -1,
-                            "head_hash": None,
-                            "count": 0,
-                            "first_recorded_at": first.recorded_at,
-                            "last_recorded_at": first.recorded_at,
-                        }
-                    },
-                    upsert=True,
-                )
-            except DuplicateKeyError:
-                pass  # a concurrent first append created it
+            self._create_placeholder(first)
+        else:
+            self._start_keys(first)
         try:
             self._collections.entries().insert_many([entry_document(entry) for entry in entries], ordered=True)
             stored = len(entries)
@@ -132,7 +135,7 @@ class MongoEntries(EntryLog):
             if any(e.get("code") != _DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
                 raise
             if stored:
-                self._advance_summary_quietly(entries[:stored])
+                self._advance_summary_quietly(entries[:stored], None)
             elif (
                 self._collections.entries().find_one({"_id": entry_key(first.instance_id, first.seq)}, {"_id": 1})
                 is None
@@ -141,9 +144,28 @@ class MongoEntries(EntryLog):
                 # wrote, during an upgrade. The summary learns its head, so reads up to it find such entries.
                 self._summaries.repair(first.instance_id)
             raise DuplicateEntry(stored) from None  # what was announced for them stays so: repaired on read
-        self._advance_summary_quietly(entries)
+        self._advance_summary_quietly(entries, frontier)
         for part, before in announced:
             self._projection_hooks[part.projection].write(part, before)
+
+    def _create_placeholder(self, first: StoredEntry) -> None:
+        """Create the summary before the first entry exists, so that a crash between the two writes leaves an
+        instance that reads repair, never one that listing cannot see; its keys start at 0."""
+        placeholder = {
+            KEYED_FROM: 0,
+            "head_seq": -1,
+            "head_hash": None,
+            "count": 0,
+            "first_recorded_at": first.recorded_at,
+            "last_recorded_at": first.recorded_at,
+        }
+        try:
+            self._collections.summaries().update_one(
+                {"_id": first.instance_id}, {"$setOnInsert": placeholder}, upsert=True
+            )
+        except DuplicateKeyError:
+            pass  # a concurrent first append created it
+        self._keyed.add(first.instance_id)
 
     def _start_keys(self, first: StoredEntry) -> None:
         """Record in the summary, once, the first seq stored under its key (entries before it may have none)."""
@@ -156,28 +178,30 @@ class MongoEntries(EntryLog):
             self._keyed.clear()
         self._keyed.add(first.instance_id)
 
-    def _advance_summary_quietly(self, stored: list[StoredEntry]) -> None:
+    def _advance_summary_quietly(self, stored: list[StoredEntry], frontier: Mapping[int, bytes] | None) -> None:
         try:
-            self._advance_summary(stored[0], stored[-1])
+            self._advance_summary(stored[0], stored[-1], frontier)
         except PyMongoError as exc:
             # The entries are durable; the summary is repaired when next read.
             log.warning("instance summary not updated (%s); it is repaired on read", type(exc).__name__)
 
-    def _advance_summary(self, first: StoredEntry, entry: StoredEntry) -> None:
-        summaries = self._collections.summaries()
+    def _advance_summary(self, first: StoredEntry, entry: StoredEntry, frontier: Mapping[int, bytes] | None) -> None:
+        """One conditional update: the head, and the frontier it has when given (else the stale one is dropped:
+        the next append reads the trees instead)."""
+        progress: dict[str, Any] = {
+            "head_seq": entry.seq,
+            "head_hash": entry.hash,
+            "count": entry.seq + 1,
+            "last_recorded_at": entry.recorded_at,
+        }
         if first.seq == 0:
-            summaries.update_one({"_id": first.instance_id}, {"$set": {"first_recorded_at": first.recorded_at}})
-        summaries.update_one(
-            {"_id": entry.instance_id, "head_seq": {"$lt": entry.seq}},
-            {
-                "$set": {
-                    "head_seq": entry.seq,
-                    "head_hash": entry.hash,
-                    "count": entry.seq + 1,
-                    "last_recorded_at": entry.recorded_at,
-                }
-            },
-        )
+            progress["first_recorded_at"] = first.recorded_at
+        change: dict[str, Any] = {"$set": progress}
+        if frontier is not None:
+            progress[FRONTIER] = {str(seq): Binary(hashes) for seq, hashes in frontier.items()}
+        else:
+            change["$unset"] = {FRONTIER: ""}
+        self._collections.summaries().update_one({"_id": entry.instance_id, "head_seq": {"$lt": entry.seq}}, change)
 
     @unavailable_on_network_error
     def find(self, instance_id: str, query: HistoryQuery) -> list[StoredEntry]:
@@ -234,6 +258,8 @@ class MongoTrees(TreeStore):
             change = {"$set": {"tree": Binary(hashes)}}
             if not entries.update_one({"_id": entry_key(instance_id, seq)}, change).matched_count:
                 entries.update_one({"instance_id": instance_id, "seq": seq}, change)
+        # The summary's copy of the frontier was read from the trees replaced here: the next append reads them.
+        self._collections.summaries().update_one({"_id": instance_id}, {"$unset": {FRONTIER: ""}})
 
 
 class MongoSearch(SearchIndex):

@@ -10,7 +10,7 @@ operators can query them with psql (JSONB cannot be the record: it rewrites numb
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -130,9 +130,14 @@ class SQLEntries(EntryLog):
             return {entry.id: entry for entry in map(entry_from_row, conn.execute(statement))}
 
     @unavailable_on_database_error
-    def insert_many(self, entries: list[StoredEntry], projected: Sequence[ProjectedEntries] = ()) -> None:
+    def insert_many(
+        self,
+        entries: list[StoredEntry],
+        projected: Sequence[ProjectedEntries] = (),
+        frontier: Mapping[int, bytes] | None = None,
+    ) -> None:
         """Insert the entries and their tree rows, advance the summary and write the projections in one
-        transaction: all of it or none.
+        transaction: all of it or none (the frontier is read from the tree rows, in the same transaction).
 
         Appends to one instance are serialised by its (instance_id, seq) key, so
         what a projection's hook reads in this transaction is what its entries follow.
