@@ -64,6 +64,9 @@ def _reset_metrics_directory() -> None:
     os.makedirs(directory, exist_ok=True)
 
 
+#: How long the master waits for the schemas before it starts the workers anyway.
+SCHEMA_SECONDS = 120
+
 #: The anchoring process the master keeps running when anchoring is configured (anchoring/process.py); the
 #: workers, forked after it started, see it here and run no round of their own.
 _anchoring_process: Any = None
@@ -81,29 +84,25 @@ def when_ready(server: Any) -> None:
         settings = Settings.from_env()
     except ConfigError:
         return  # each worker reports the bad variable and gunicorn stops
-    _prepare_schemas(server, settings)
+    _prepare_schemas(server)
     if anchors(settings):
         _anchoring_process = AnchoringProcess()
         _anchoring_process.start()
         server.log.info("process-memory: anchoring in process %d", _anchoring_process.pid)
 
 
-def _prepare_schemas(server: Any, settings: Any) -> None:
-    """Create the schemas once, here; a database that cannot be reached now leaves it to each worker's first
-    request (which retries, then answers 503)."""
-    from process_memory.app import create_app
-    from process_memory.services import services
+def _prepare_schemas(server: Any) -> None:
+    """Create the schemas once, in a process of its own (process_memory/schemas.py); a database that cannot be
+    reached now leaves it to each worker's first use (which retries, then answers 503)."""
+    import subprocess
+    import sys
 
     try:
-        running = services(create_app(settings))
-    except Exception:  # noqa: BLE001 - a configuration the app refuses: each worker reports it, and gunicorn stops
-        return
-    try:
-        running.prepare_schemas()
-    except Exception as error:  # noqa: BLE001 - any failure here is the workers' to meet and report
-        server.log.warning("process-memory: schemas not prepared before the workers (%s)", type(error).__name__)
-    finally:
-        running.close()
+        done = subprocess.run([sys.executable, "-m", "process_memory.schemas"], timeout=SCHEMA_SECONDS, check=False)
+    except subprocess.TimeoutExpired:
+        done = subprocess.CompletedProcess([], 1)
+    if done.returncode == 1:
+        server.log.warning("process-memory: schemas not prepared before the workers; each worker makes them")
 
 
 def post_worker_init(worker: Any) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from pymongo import MongoClient
 from pymongo.database import Database
-from pymongo.errors import ConnectionFailure, OperationFailure
+from pymongo.errors import OperationFailure
 
 from process_memory.db import DEFAULT_TIMEOUT_MS, SCHEMA_ATTEMPTS
 from process_memory.history.mongo.anchors import create_anchor_indexes
@@ -75,7 +75,8 @@ class MongoHistoryStore(HistoryStore):
     def _create_indexes(self, database: Database[Any]) -> None:
         # Several processes creating one new collection's indexes at once may be refused by the engine (a
         # deadlock on an engine over PostgreSQL, a write conflict): creating an index that exists is a no-op,
-        # so look again, and raise only what persists.
+        # so look again, and raise only what persists. An engine that cannot be reached is not asked again:
+        # each try would wait for the server-selection timeout.
         for attempt in range(1, SCHEMA_ATTEMPTS + 1):
             try:
                 create_indexes(database[self.collection_name])
@@ -83,7 +84,7 @@ class MongoHistoryStore(HistoryStore):
                 for hook in self._projection_hooks.values():
                     hook.create_indexes(database)
                 return
-            except (ConnectionFailure, OperationFailure):
+            except OperationFailure:
                 if attempt == SCHEMA_ATTEMPTS:
                     raise
                 time.sleep(0.02 * attempt)
