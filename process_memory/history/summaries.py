@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,21 @@ class InstanceSummary:
     def progress(self) -> dict[str, Any]:
         """Return every field but the instance id: what an append moves on."""
         return {name: value for name, value in dataclasses.asdict(self).items() if name != "instance_id"}
+
+
+def summary_from_fields(fields: Mapping[str, Any], instance_id: str) -> InstanceSummary | None:
+    """The summary a stored row or document holds (its fields by name; the instance id as each store keys it);
+    None for a first append that never completed (its placeholder's head seq is -1)."""
+    if fields["head_seq"] < 0:
+        return None
+    return InstanceSummary(
+        instance_id=instance_id,
+        count=fields["count"],
+        first_recorded_at=fields["first_recorded_at"],
+        last_recorded_at=fields["last_recorded_at"],
+        head_seq=fields["head_seq"],
+        head_hash=fields["head_hash"],
+    )
 
 
 def summary_of(first: StoredEntry | None, head: StoredEntry | None) -> InstanceSummary | None:

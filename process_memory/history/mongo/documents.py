@@ -15,7 +15,7 @@ from pymongo.collection import Collection
 
 from process_memory.entry import STORED_FIELDS, StoredEntry
 from process_memory.formats import prefix_end
-from process_memory.history.summaries import InstanceSummary
+from process_memory.history.summaries import InstanceSummary, summary_from_fields
 from process_memory.paging import SearchPosition
 
 
@@ -68,16 +68,7 @@ def entry_from_document(doc: dict[str, Any]) -> StoredEntry:
 
 def summary_from_document(doc: dict[str, Any]) -> InstanceSummary | None:
     """Return the summary a document holds; None for a first append that never completed."""
-    if doc["head_seq"] < 0:
-        return None  # a first append that never completed
-    return InstanceSummary(
-        instance_id=doc["_id"],
-        count=doc["count"],
-        first_recorded_at=doc["first_recorded_at"],
-        last_recorded_at=doc["last_recorded_at"],
-        head_seq=doc["head_seq"],
-        head_hash=doc["head_hash"],
-    )
+    return summary_from_fields(doc, doc["_id"])
 
 
 def entry_key(instance_id: str, seq: int) -> str:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from process_memory.entry import FIELD_SPECS, STORED_FIELDS, FieldSpec, StoredEntry, shown_name
-from process_memory.history.summaries import InstanceSummary
+from process_memory.history.summaries import InstanceSummary, summary_from_fields
 
 
 def starts_with(column: Any, prefix: str) -> Any:
@@ -160,13 +160,4 @@ def summary_from_row(row: Any) -> InstanceSummary | None:
     # By the row's mapping: ``row.count`` is the tuple's method, which a Row answers by a slow special case
     # (a third of the anchoring round's reading of a thousand summaries).
     values = row._mapping
-    if values["head_seq"] < 0:
-        return None
-    return InstanceSummary(
-        instance_id=values["instance_id"],
-        count=values["count"],
-        first_recorded_at=values["first_recorded_at"],
-        last_recorded_at=values["last_recorded_at"],
-        head_seq=values["head_seq"],
-        head_hash=values["head_hash"],
-    )
+    return summary_from_fields(values, values["instance_id"])
