@@ -113,3 +113,22 @@ def test_an_append_after_one_that_outran_the_summary_links_to_the_real_head(
     assert history.appender.append_entry("o", NewEntry(type="t", data="last"))[0].seq == 6
     assert [name for name, _ in commands.sent].count("insert") == 2
     assert history.verifier.verify("o").ok
+
+
+def test_the_summary_s_copy_of_the_frontier_goes_when_the_trees_are_rebuilt(
+    counted: tuple[HistoryService, Commands],
+) -> None:
+    history, commands = counted
+    for n in range(7):
+        history.appender.append_entry("r", NewEntry(type="t", data=n))
+    store = history.store
+    assert isinstance(store, MongoHistoryStore)
+    summary = store.collections.summaries().find_one({"_id": "r"})
+    assert sorted(summary["tree_frontier"]) == ["3", "5", "6"]  # 7 = 4 + 2 + 1: [0, 4) by 3, [4, 6) by 5, [6] by 6
+    assert bytes(summary["tree_frontier"]["5"]) == store.trees.tree_hashes("r", [5])[5]
+    history.trees.rebuild_tree("r")
+    assert "tree_frontier" not in store.collections.summaries().find_one({"_id": "r"})
+    commands.sent.clear()
+    history.appender.append_entry("r", NewEntry(type="t", data=7))  # seq 7 needs all three: each read again
+    assert [name for name, _ in commands.sent].count("find") == 1 + 3
+    assert history.verifier.verify("r").ok
