@@ -305,3 +305,28 @@ class ProcessLocalEngine:
         from sqlalchemy.dialects import postgresql, sqlite
 
         return (postgresql if self.dialect == "postgresql" else sqlite).insert(table)
+
+
+class KeyedLocks:
+    """A lock per key, kept only while someone holds or waits for it; re-entrant, as a write inside a write of
+    the same key may be (gevent's workers patch ``threading``: there the holder is a greenlet)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        #: Each key's lock and how many hold or wait for it.
+        self._locks: dict[str, tuple[threading.RLock, list[int]]] = {}
+
+    @contextlib.contextmanager
+    def held(self, key: str) -> Iterator[None]:
+        """Hold ``key``'s lock until the block ends."""
+        with self._guard:
+            lock, users = self._locks.setdefault(key, (threading.RLock(), [0]))
+            users[0] += 1
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                users[0] -= 1
+                if not users[0]:
+                    del self._locks[key]

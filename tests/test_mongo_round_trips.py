@@ -9,6 +9,7 @@ summary alone, then inserts and advances the summary: 3, and 4 for an instance's
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -19,22 +20,27 @@ from pymongo import MongoClient, monitoring
 from process_memory import create_app
 from process_memory.config import Settings
 from process_memory.entry import NewEntry
+from process_memory.exceptions import Conflict
 from process_memory.history.mongo import MongoHistoryStore
+from process_memory.history.queries import HistoryQuery, SearchQuery
 from process_memory.history.service import HistoryService
 from process_memory.services import services
 
 
 class Commands(monitoring.CommandListener):
-    """Each command sent, as (name, collection)."""
+    """Each command sent, as (name, collection); and the id of each cursor a reply left open on the server."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
+        self.left_open: list[int] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         self.sent.append((event.command_name, str(event.command.get(event.command_name))))
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
+        cursor = event.reply.get("cursor")
+        if cursor is not None and cursor["id"] != 0:
+            self.left_open.append(cursor["id"])
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         pass
@@ -132,3 +138,69 @@ def test_the_summary_s_copy_of_the_frontier_goes_when_the_trees_are_rebuilt(
     history.appender.append_entry("r", NewEntry(type="t", data=7))  # seq 7 needs all three: each read again
     assert [name for name, _ in commands.sent].count("find") == 1 + 3
     assert history.verifier.verify("r").ok
+
+
+def test_bounded_reads_come_in_one_batch_and_leave_no_cursor_open(counted: tuple[HistoryService, Commands]) -> None:
+    # Past 101 documents, the engine's default first batch: without a batch size each read would need a getMore.
+    history, commands = counted
+    ids = [f"id-{n}" for n in range(150)]
+    history.appender.append_entries("p", [NewEntry(type="t", data=n, id=entry_id) for n, entry_id in enumerate(ids)])
+    history.appender.append_entries("p", [NewEntry(type="t", data=n) for n in range(100)])
+    for n in range(105):
+        history.appender.append_entry(f"l-{n:03d}", NewEntry(type="t", data=n))
+    store = history.store
+    assert isinstance(store, MongoHistoryStore)
+    commands.left_open.clear()
+    reads = {
+        "a page of 200, forward": lambda: store.entries.find("p", HistoryQuery(limit=200)),
+        "a page of 200, backward": lambda: store.entries.find("p", HistoryQuery(limit=200, direction="backward")),
+        "150 entries by id": lambda: list(store.entries.get_by_ids("p", ids).values()),
+        "a search for 200": lambda: store.search_index.search(SearchQuery(limit=200), None),
+        "a list of 105 instances": lambda: store.summaries.list_summaries("l-", 105),
+    }
+    for what, read in reads.items():
+        found: list[Any] = []
+        sent = _sent_by(commands, lambda: found.extend(read()))  # noqa: B023
+        # A list of summaries looks for entries past their heads: all of them in one more query.
+        assert sent == (["find instances", "find entries"] if what.startswith("a list") else ["find entries"]), what
+        assert len(found) == {"150 entries by id": 150, "a list of 105 instances": 105}.get(what, 200), what
+    assert commands.left_open == []
+
+
+def test_an_append_with_a_client_s_id_costs_no_look_up_and_its_retry_is_answered_from_the_store(
+    counted: tuple[HistoryService, Commands],
+) -> None:
+    history, commands = counted
+    history.appender.append_entry("c", NewEntry(type="t", data=0))
+    append = lambda: history.appender.append_entry("c", NewEntry(type="t", data=1, id="made-by-the-client"))  # noqa: E731
+    # The unique (instance_id, id) key would refuse a stored id: it is not looked up before the insert.
+    assert _sent_by(commands, append) == ["find instances", "insert entries", "update instances"]
+    first = history.reader.get_entry("c", 1)
+    stored, created = append()  # the client's retry, its first answer lost
+    assert (stored.seq, stored.hash, created) == (1, first.hash, False)
+    with pytest.raises(Conflict):
+        history.appender.append_entry("c", NewEntry(type="t", data=2, id="made-by-the-client"))
+    assert [entry.seq for entry in history.store.entries.iter_chain("c")] == [0, 1]
+    assert history.store.summaries.summary("c").head_seq == 1  # the refused insert left the summary as it was
+
+
+def test_writers_of_one_instance_in_one_process_queue_instead_of_racing(
+    counted: tuple[HistoryService, Commands],
+) -> None:
+    history, commands = counted
+    history.appender.append_entry("hot", NewEntry(type="t", data=-1))
+    commands.sent.clear()
+
+    def writer(n: int) -> None:
+        for k in range(5):
+            history.appender.append_entry("hot", NewEntry(type="t", data=[n, k]))
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    # Each append inserted once: none lost a race to another writer of this process and tried again.
+    assert [name for name, _ in commands.sent].count("insert") == 40
+    assert [entry.seq for entry in history.store.entries.iter_chain("hot")] == list(range(41))
+    assert history.verifier.verify("hot").ok

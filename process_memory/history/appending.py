@@ -136,11 +136,22 @@ class Appender:
         try:
             for attempt in range(MAX_APPEND_ATTEMPTS):
                 with self.store.entries.appending(instance_id):
-                    # After a lost race our own entries may be stored already, whoever made their ids.
-                    pending = self._settle_existing(instance_id, prepared, outcomes, every_id=attempt > 0)
+                    # After a lost race our own entries may be stored already, whoever made their ids. Before
+                    # the first insert, one entry's id is not looked up: the unique (instance_id, id) key refuses
+                    # it if stored, and the retry finds it. A batch's ids are, so that a conflict refuses the
+                    # batch before any of it is stored.
+                    pending = [0]
+                    if attempt > 0 or len(prepared) > 1:
+                        pending = self._settle_existing(instance_id, prepared, outcomes, every_id=attempt > 0)
                     if pending:
                         head = self._head(instance_id, expected_head, exact=attempt > 0)
-                        batch, frontier = self._chain(instance_id, head, [prepared[i] for i in pending], expected_head)
+                        if expected_head is not None and head.seq != expected_head:
+                            # What moved the head may be this very entry, stored by a try whose answer was lost.
+                            pending = self._settle_existing(instance_id, prepared, outcomes, every_id=False)
+                            if pending:
+                                raise PreconditionFailed("the instance's head has moved", {"head": head.seq})
+                    if pending:
+                        batch, frontier = self._chain(instance_id, head, [prepared[i] for i in pending])
                         in_flight = pending
                         chained = [(stored, prepared[i].readings) for i, stored in zip(pending, batch)]
                         projected = project(self.context.projections, instance_id, chained)
@@ -165,7 +176,8 @@ class Appender:
     def _settle_existing(
         self, instance_id: str, prepared: list[PreparedEntry], outcomes: dict[int, Outcome], every_id: bool
     ) -> list[int]:
-        """Record entries already stored (safe retries); return the positions still to append."""
+        """Record entries already stored (safe retries); return the positions still to append. Only the ids
+        clients made are looked up, unless ``every_id``."""
         pending = [i for i in range(len(prepared)) if i not in outcomes]
         ids = [prepared[i].id for i in pending if every_id or prepared[i].client_id]
         existing = self.store.entries.get_by_ids(instance_id, ids) if ids else {}
@@ -187,13 +199,11 @@ class Appender:
         return head
 
     def _chain(
-        self, instance_id: str, head: ChainHead, entries: list[PreparedEntry], expected_head: int | None
+        self, instance_id: str, head: ChainHead, entries: list[PreparedEntry]
     ) -> tuple[list[StoredEntry], dict[int, bytes]]:
         """Give the entries consecutive seqs after ``head`` and link their hashes; return them, and the records
         holding the tree's frontier after the last."""
         seq, prev_hash = head.seq, head.hash
-        if expected_head is not None and expected_head != seq:
-            raise PreconditionFailed("the instance's head has moved", {"head": seq})
         recorded_at, recorded_by = format_timestamp(self.context.clock()), self.context.recorder()
         tree = InstanceTree(lambda seqs: self.store.trees.tree_hashes(instance_id, seqs), dict(head.frontier))
         chained = []

@@ -7,6 +7,7 @@ from typing import Any
 
 from pymongo import DESCENDING, MongoClient
 from pymongo.collection import Collection
+from pymongo.cursor import Cursor
 from pymongo.database import Database
 
 from process_memory.db import ProcessLocal
@@ -18,6 +19,13 @@ KEYED_FROM = "keyed_from"
 #: The summary's copy of the stored tree hashes of the records holding its tree's frontier at its head, by seq:
 #: what the next append's record needs, read with the summary instead of from the entries.
 FRONTIER = "tree_frontier"
+
+
+def bounded(cursor: Cursor[Any], limit: int) -> Cursor[Any]:
+    """The cursor limited to ``limit`` documents, all asked for in its first batch. The engine then closes it with
+    that batch: no getMore, and no cursor left open on the server (which an engine may hold a connection for) unless
+    16 MiB of documents end the batch first. Without a batch size, a limit past 101 leaves one open."""
+    return cursor.limit(limit).batch_size(limit)
 
 
 class MongoCollections:

@@ -44,6 +44,15 @@ def starting_with(prefix: str) -> dict[str, Any]:
     return {"$gte": prefix, "$lt": prefix_end(prefix)}
 
 
+def any_of(field: str, values: list[Any]) -> dict[str, Any]:
+    """The condition that ``field`` is one of ``values``: a plain equality for one, the one form FerretDB 1.x
+    pushes down to its database (it scans and filters an ``$in`` itself: 370 ms against 4 ms at 4,000 documents,
+    docs/storage.md); ``$in`` for more, one round trip however many."""
+    if len(values) == 1 and isinstance(values[0], str | int | float | bool):
+        return {field: values[0]}
+    return {field: {"$in": values}}
+
+
 def type_and_time(entry_type: str | None, since: str | None, until: str | None) -> dict[str, Any]:
     """The filter on type and recorded time; only typed, validated values reach it."""
     criteria: dict[str, Any] = {}

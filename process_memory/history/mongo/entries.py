@@ -9,6 +9,7 @@ keys, nested arrays, integers beyond 64 bits); docs/storage.md explains the layo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -17,12 +18,13 @@ from bson import Binary
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, PyMongoError
 
-from process_memory.db import unavailable_on
+from process_memory.db import KeyedLocks, unavailable_on
 from process_memory.entry import StoredEntry
 from process_memory.exceptions import DuplicateEntry, StoreUnavailable
-from process_memory.history.mongo.database import FRONTIER, KEYED_FROM, MongoCollections
+from process_memory.history.mongo.database import FRONTIER, KEYED_FROM, MongoCollections, bounded
 from process_memory.history.mongo.documents import (
     after_position,
+    any_of,
     entry_document,
     entry_from_document,
     entry_key,
@@ -59,6 +61,13 @@ class MongoEntries(EntryLog):
         self._projection_hooks = projection_hooks
         #: Instances whose summary has keyed_from, as far as this process knows.
         self._keyed: set[str] = set()
+        self._appending = KeyedLocks()
+
+    def appending(self, instance_id: str) -> contextlib.AbstractContextManager[None]:
+        """Queue this process's writers of the instance, so that they do not race each other for its next seq
+        (each lost race costs a refused insert, the exact head's reads and a back-off); writers in other processes
+        still race, and the unique keys decide."""
+        return self._appending.held(instance_id)
 
     @unavailable_on_network_error
     def head(self, instance_id: str) -> StoredEntry | None:
@@ -109,7 +118,8 @@ class MongoEntries(EntryLog):
         """Return the entries with these ids, in one query."""
         if not entry_ids:
             return {}
-        cursor = self._collections.entries().find({"instance_id": instance_id, "id": {"$in": entry_ids}})
+        criteria = {"instance_id": instance_id, **any_of("id", entry_ids)}
+        cursor = bounded(self._collections.entries().find(criteria), len(entry_ids))  # one entry per id at most
         return {doc["id"]: entry_from_document(doc) for doc in cursor}
 
     @unavailable_on_network_error
@@ -136,17 +146,21 @@ class MongoEntries(EntryLog):
                 raise
             if stored:
                 self._advance_summary_quietly(entries[:stored], None)
-            elif (
-                self._collections.entries().find_one({"_id": entry_key(first.instance_id, first.seq)}, {"_id": 1})
-                is None
-            ):
-                # The seq (or the id) is taken by an entry without its key: one a release before the keys
-                # wrote, during an upgrade. The summary learns its head, so reads up to it find such entries.
+            elif not self._seq_keyed(first) and not self.get_by_ids(first.instance_id, [e.id for e in entries]):
+                # The seq is taken by an entry without its key: one a release before the keys wrote, during an
+                # upgrade. The summary learns its head, so reads up to it find such entries.
                 self._summaries.repair(first.instance_id)
             raise DuplicateEntry(stored) from None  # what was announced for them stays so: repaired on read
         self._advance_summary_quietly(entries, frontier)
         for part, before in announced:
             self._projection_hooks[part.projection].write(part, before)
+
+    def _seq_keyed(self, entry: StoredEntry) -> bool:
+        """Whether an entry is stored under ``entry``'s key (its instance and seq)."""
+        return (
+            self._collections.entries().find_one({"_id": entry_key(entry.instance_id, entry.seq)}, {"_id": 1})
+            is not None
+        )
 
     def _create_placeholder(self, first: StoredEntry) -> None:
         """Create the summary before the first entry exists, so that a crash between the two writes leaves an
@@ -216,7 +230,7 @@ class MongoEntries(EntryLog):
             criteria["seq"] = seq_range
         criteria.update(type_and_time(query.type, query.since, query.until))
         order = ASCENDING if query.direction == "forward" else DESCENDING
-        cursor = self._collections.entries().find(criteria).sort("seq", order).limit(query.limit)
+        cursor = bounded(self._collections.entries().find(criteria).sort("seq", order), query.limit)
         return [entry_from_document(doc) for doc in cursor]
 
     def iter_chain(self, instance_id: str) -> Iterator[StoredEntry]:
@@ -271,14 +285,14 @@ class MongoSearch(SearchIndex):
     @unavailable_on_network_error
     def search(self, query: SearchQuery, position: SearchPosition | None) -> list[StoredEntry]:
         """Search across instances by type and time, in (recorded_at, instance_id, seq) order."""
-        clauses: list[dict[str, Any]] = [type_and_time(query.type, query.since, query.until)]
+        # Side by side, not under $and (their fields differ): FerretDB 1.x pushes down no filter under $and.
+        criteria = type_and_time(query.type, query.since, query.until)
         if query.within:
-            clauses.append({"instance_id": starting_with(query.within)})
+            criteria["instance_id"] = starting_with(query.within)
         if position is not None:
-            clauses.append(after_position(position))
-        criteria = {"$and": clauses} if clauses else {}
+            criteria |= after_position(position)
         order = [("recorded_at", ASCENDING), ("instance_id", ASCENDING), ("seq", ASCENDING)]
         return [
             entry_from_document(doc)
-            for doc in self._collections.entries().find(criteria).sort(order).limit(query.limit)
+            for doc in bounded(self._collections.entries().find(criteria).sort(order), query.limit)
         ]

@@ -15,12 +15,12 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from process_memory.history.mongo.database import MongoCollections
-from process_memory.history.mongo.documents import starting_with
+from process_memory.history.mongo.database import MongoCollections, bounded
+from process_memory.history.mongo.documents import any_of, starting_with
 from process_memory.history.rows import After, AnyOf, Compare, Condition, In, Order, Row, RowStore, RowTable
 
 DUPLICATE_KEY = 11000
-_OPERATORS = {"==": "$eq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
+_OPERATORS = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
 
 
 def _field(table: RowTable, column: str) -> str:
@@ -29,9 +29,11 @@ def _field(table: RowTable, column: str) -> str:
 
 def _criterion(table: RowTable, condition: Condition) -> dict[str, Any]:
     if isinstance(condition, Compare):
+        if condition.op == "==":
+            return any_of(_field(table, condition.column), [condition.value])
         return {_field(table, condition.column): {_OPERATORS[condition.op]: condition.value}}
     if isinstance(condition, In):
-        return {_field(table, condition.column): {"$in": list(condition.values)}}
+        return any_of(_field(table, condition.column), list(condition.values))
     if isinstance(condition, After):
         # (a, b) > (x, y): a > x, or a = x and b > y; and so on for more columns.
         fields = [_field(table, column) for column in condition.columns]
@@ -107,7 +109,8 @@ class MongoRows(RowStore):
         if order:
             cursor = cursor.sort([(_field(table, name), DESCENDING if down else ASCENDING) for name, down in order])
         if not distinct:
-            return [self._row(table, document) for document in (cursor.limit(limit) if limit is not None else cursor)]
+            documents = bounded(cursor, limit) if limit is not None else cursor
+            return [self._row(table, document) for document in documents]
         found: dict[tuple[Any, ...], Row] = {}
         for document in cursor:
             row = self._row(table, document)

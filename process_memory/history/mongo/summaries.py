@@ -9,8 +9,8 @@ from pymongo import ASCENDING
 from pymongo.errors import ConnectionFailure
 
 from process_memory.db import unavailable_on
-from process_memory.history.mongo.database import KEYED_FROM, MongoCollections
-from process_memory.history.mongo.documents import entry_key, starting_with, summary_from_document
+from process_memory.history.mongo.database import KEYED_FROM, MongoCollections, bounded
+from process_memory.history.mongo.documents import any_of, entry_key, starting_with, summary_from_document
 from process_memory.history.store import SummaryStore
 from process_memory.history.summaries import InstanceSummary, summary_of
 
@@ -36,7 +36,7 @@ class MongoSummaries(SummaryStore):
         criteria: dict[str, Any] = {"_id": {"$gt": after}} if after is not None else {}
         if prefix:
             criteria = {"$and": [criteria, {"_id": starting_with(prefix)}]}
-        docs = list(self._collections.summaries().find(criteria).sort("_id", ASCENDING).limit(limit))
+        docs = list(bounded(self._collections.summaries().find(criteria).sort("_id", ASCENDING), limit))
         return [summary for summary in self._fresh(docs) if summary is not None]
 
     @unavailable_on_network_error
@@ -52,26 +52,22 @@ class MongoSummaries(SummaryStore):
                     {"$or": [{"last_recorded_at": {"$gt": at}}, {"last_recorded_at": at, "_id": {"$gt": instance_id}}]},
                 ]
             }
-        cursor = (
-            self._collections.summaries().find(criteria).sort([("last_recorded_at", ASCENDING), ("_id", ASCENDING)])
-        )
-        return [summary for summary in self._fresh(list(cursor.limit(limit))) if summary is not None]
+        order = [("last_recorded_at", ASCENDING), ("_id", ASCENDING)]
+        cursor = self._collections.summaries().find(criteria).sort(order)
+        return [summary for summary in self._fresh(list(bounded(cursor, limit))) if summary is not None]
 
     def _fresh(self, docs: list[dict[str, Any]]) -> list[InstanceSummary | None]:
-        """Repair the summaries whose instance has an entry past the recorded head."""
+        """Repair the summaries whose instance has an entry past the recorded head, found in one query per page (on
+        FerretDB 1.x, one scan of the entries where an ``_id`` lookup per summary would make one each)."""
         if not docs:
             return []
         legacy = [{"instance_id": doc["_id"], "seq": doc["head_seq"] + 1} for doc in docs if KEYED_FROM not in doc]
+        past_heads = [entry_key(doc["_id"], doc["head_seq"] + 1) for doc in docs if KEYED_FROM in doc]
         stale = set()
-        if legacy:
-            stale = {
-                hit["instance_id"] for hit in self._collections.entries().find({"$or": legacy}, {"instance_id": 1})
-            }
-        for doc in docs:
-            if KEYED_FROM in doc and self._collections.entries().find_one(
-                {"_id": entry_key(doc["_id"], doc["head_seq"] + 1)}
-            ):
-                stale.add(doc["_id"])
+        for criteria, most in (({"$or": legacy}, len(legacy)), (any_of("_id", past_heads), len(past_heads))):
+            if most:
+                cursor = self._collections.entries().find(criteria, {"instance_id": 1})
+                stale |= {hit["instance_id"] for hit in bounded(cursor, most)}
         return [self.repair(doc["_id"]) if doc["_id"] in stale else summary_from_document(doc) for doc in docs]
 
     def recount(self, instance_id: str) -> InstanceSummary | None:
