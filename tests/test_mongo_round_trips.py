@@ -68,10 +68,7 @@ def counted(request: pytest.FixtureRequest) -> Iterator[tuple[HistoryService, Co
 def _sent_by(commands: Commands, action: Any) -> list[str]:
     commands.sent.clear()
     action()
-    return [
-        f"{name} {collection.rsplit('_', 1)[-1] if collection.endswith('_instances') else 'entries'}"
-        for name, collection in commands.sent
-    ]
+    return _sent_by_names(commands)
 
 
 def test_round_trips_of_appends_and_head_reads(counted: tuple[HistoryService, Commands]) -> None:
@@ -204,3 +201,39 @@ def test_writers_of_one_instance_in_one_process_queue_instead_of_racing(
     assert [name for name, _ in commands.sent].count("insert") == 40
     assert [entry.seq for entry in history.store.entries.iter_chain("hot")] == list(range(41))
     assert history.verifier.verify("hot").ok
+
+
+def test_a_lost_race_links_next_to_the_summary_s_head_once_the_winner_moved_it_on(
+    counted: tuple[HistoryService, Commands], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history, commands = counted
+    for n in range(3):
+        history.appender.append_entry("w", NewEntry(type="t", data=n))
+    entries = history.store.entries
+    before_the_winner = entries.chain_head("w")  # what a writer read just before another appended seq 3
+    history.appender.append_entry("w", NewEntry(type="t", data="the winner's"))
+    real_chain_head = entries.chain_head
+    answers = iter([before_the_winner])
+    stale_once = lambda iid, exact=False: next(answers, None) or real_chain_head(iid, exact)  # noqa: E731
+    monkeypatch.setattr(entries, "chain_head", stale_once)
+    commands.sent.clear()
+    stored, created = history.appender.append_entry("w", NewEntry(type="t", data="the loser's"))
+    assert (stored.seq, created) == (4, True)
+    # The lost insert, the look at its seq's key, the ids; then the summary (already at 3), the insert, the update:
+    # not the exact head's reads, which the summary would have needed only had it not moved past seq 2.
+    assert _sent_by_names(commands) == [
+        "insert entries",
+        "find entries",
+        "find entries",
+        "find instances",
+        "insert entries",
+        "update instances",
+    ]
+    assert history.verifier.verify("w").ok
+
+
+def _sent_by_names(commands: Commands) -> list[str]:
+    return [
+        f"{name} {collection.rsplit('_', 1)[-1] if collection.endswith('_instances') else 'entries'}"
+        for name, collection in commands.sent
+    ]

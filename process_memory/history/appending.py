@@ -133,6 +133,7 @@ class Appender:
         # Offloaded data is ours to delete only while no entry can refer to it: not after an
         # insert whose outcome is unknown (a timeout), which the orphan sweep decides instead.
         in_flight: list[int] = []
+        lost_after: int | None = None  # the head the last try linked to, when it lost its seq
         try:
             for attempt in range(MAX_APPEND_ATTEMPTS):
                 with self.store.entries.appending(instance_id):
@@ -144,7 +145,7 @@ class Appender:
                     if attempt > 0 or len(prepared) > 1:
                         pending = self._settle_existing(instance_id, prepared, outcomes, every_id=attempt > 0)
                     if pending:
-                        head = self._head(instance_id, expected_head, exact=attempt > 0)
+                        head = self._head(instance_id, expected_head, lost_after)
                         if expected_head is not None and head.seq != expected_head:
                             # What moved the head may be this very entry, stored by a try whose answer was lost.
                             pending = self._settle_existing(instance_id, prepared, outcomes, every_id=False)
@@ -157,6 +158,7 @@ class Appender:
                         projected = project(self.context.projections, instance_id, chained)
                         inserted = self._insert(batch, projected, frontier)
                         in_flight = []
+                        lost_after = head.seq if inserted < len(batch) else None
                 if pending:
                     outcomes.update((i, (stored, True)) for i, stored in zip(pending, batch[:inserted]))
                     self.context.notifier.announce(batch[:inserted])
@@ -190,11 +192,13 @@ class Appender:
             outcomes[i] = (found, False)
         return [i for i in pending if i not in outcomes]
 
-    def _head(self, instance_id: str, expected_head: int | None, exact: bool) -> ChainHead:
-        """The head to link to: after a lost race, or before refusing a client's expected head, the exact one
-        (what the store keeps with the instance may lag it)."""
-        head = self.store.entries.chain_head(instance_id, exact)
-        if not exact and expected_head is not None and head.seq != expected_head:
+    def _head(self, instance_id: str, expected_head: int | None, lost_after: int | None) -> ChainHead:
+        """The head to link to: what the store keeps with the instance, unless that may lag. After a lost race the
+        winner has most often moved it on already; if it has not moved past the head the lost try linked to, or
+        before refusing a client's expected head, the exact one is read (which costs more reads)."""
+        head = self.store.entries.chain_head(instance_id)
+        stale = lost_after is not None and head.seq <= lost_after
+        if stale or (expected_head is not None and head.seq != expected_head):
             head = self.store.entries.chain_head(instance_id, exact=True)
         return head
 
