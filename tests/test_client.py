@@ -17,13 +17,23 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from process_memory.client import Client, Conflict, ConnectionFailed, Forbidden, NotFound, RetryPolicy, Unavailable
+from process_memory.client import (
+    BadUrl,
+    Client,
+    Conflict,
+    ConnectionFailed,
+    Forbidden,
+    NotFound,
+    RetryPolicy,
+    Unavailable,
+)
 from process_memory.proofs.notes import generate_key
 from tests.keys import KeySet, write_test_keys
 from tests.services import GunicornServer, wait_until
@@ -169,13 +179,27 @@ def test_export_import_and_offline_verify_round_trip_through_the_cli(
     table = cli("history", source, "--backward", "--limit", "2")
     assert table.returncode == 0 and "note" in table.stdout.splitlines()[1]
     assert cli("checkpoint", str(uuid.uuid4())).returncode == 3  # 404: an unknown instance
+    unknown = cli("history", str(uuid.uuid4()))  # as checkpoint says, not an empty table
+    assert (unknown.returncode, unknown.stdout) == (3, "")
+    assert unknown.stderr.startswith("error: 404 not_found: ")
     assert cli("keys").stdout.split() == [verifier_key]
     assert cli("state", "put", source, '{"step": 1}').returncode == 0
     assert cli("state", "get", source).stdout.strip() == '{"step": 1}'
     unreachable = subprocess.run(
-        [str(CLI), "--url", "http://127.0.0.1:9", "history", source], capture_output=True, text=True, timeout=120
+        [str(CLI), "--url", "http://127.0.0.1:9", "--timeout", "1", "history", source],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    assert unreachable.returncode == 4 and "error:" in unreachable.stderr
+    lines = unreachable.stderr.splitlines()
+    # Each try said, the last one's reason given: never a silent wait.
+    assert unreachable.returncode == 4 and lines[-1].startswith("error: GET http://127.0.0.1:9/api/v1/instances/")
+    assert lines[-1].endswith("Connection refused") and lines[0].startswith("process-memory: GET http://127.0.0.1:9/")
+    for url, advice in (("127.0.0.1:9", "http://127.0.0.1:9"), (f"{server.url}/api/v1", f"adds: {server.url}\n")):
+        misused = cli("--url", url, "history", source)
+        assert misused.returncode == 2 and advice in misused.stderr
+    version, installed = cli("--version"), metadata.version("process-memory")
+    assert (version.returncode, version.stdout) == (0, f"process-memory, version {installed}\n")
 
 
 def _on_a_terminal(command: list[str], env: dict[str, str]) -> str:
@@ -301,3 +325,62 @@ def test_every_appended_body_carries_an_id_made_once() -> None:
     assert batches[0] == batches[1]  # the retried batch is the same batch, ids and all
     ids = [entry["id"] for entry in batches[0]["entries"]]
     assert ids[2] == given and len(set(ids)) == 3 and all(uuid.UUID(made_id) for made_id in ids[:2])
+
+
+@pytest.mark.parametrize(
+    ("given", "advice"),
+    [
+        ("localhost:8000", "needs http:// or https:// and a host: give one such as http://localhost:8000"),
+        ("ftp://pm.test", "needs http:// or https:// and a host"),
+        ("http://", "needs http:// or https:// and a host"),
+        ("http://pm.test:8000/api/v1/", "without /api/v1, which the client adds: http://pm.test:8000"),
+        ("https://reader:s3cret@pm.test/api/v1", "without /api/v1, which the client adds: https://pm.test"),
+        ("http://pm.test:port", "is not one"),
+    ],
+)
+def test_a_url_the_client_cannot_use_is_refused_when_it_is_made_saying_what_to_give(given: str, advice: str) -> None:
+    with pytest.raises(BadUrl) as bad:
+        Client(given)
+    assert advice in str(bad.value)
+    assert "s3cret" not in str(bad.value)
+
+
+def test_a_service_that_does_not_answer_is_given_up_on_at_the_budget_naming_the_url_and_the_wait() -> None:
+    now = [0.0]
+
+    def never_answers(request: httpx.Request) -> httpx.Response:
+        now[0] += 30.0  # each try waits out its read timeout
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    policy = RetryPolicy(budget=30.0, clock=lambda: now[0], sleep=lambda seconds: None)
+    made = Client(
+        "http://reader:s3cret@pm.test:8000", timeout=30.0, retry=policy, transport=httpx.MockTransport(never_answers)
+    )
+    with made, pytest.raises(ConnectionFailed) as failed:
+        made.head("i")
+    assert str(failed.value) == "GET http://pm.test:8000/api/v1/instances/i/head: no answer within 30 s"
+    assert now[0] == 30.0  # one try: a second could not end within the budget
+
+
+def test_each_failed_try_is_told_and_none_is_made_past_the_budget() -> None:
+    now, told, tries = [0.0], [], []
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        tries.append(now[0])
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    policy = RetryPolicy(backoff=1.0, budget=5.0, clock=lambda: now[0], sleep=sleep, notify=told.append)
+    with Client("http://pm.test", retry=policy, transport=httpx.MockTransport(refused)) as made:
+        with pytest.raises(ConnectionFailed) as failed:
+            made.head("i")
+    # Delays of 0.5-1, 1-2, 2-4 and 4-8 s (1 s doubling, with jitter): a third try always starts within 5 s, a fifth
+    # never could; and no try starts past it.
+    assert 3 <= len(tries) <= 4 and all(at < 5.0 for at in tries)
+    assert len(told) == len(tries) - 1
+    assert told[0].startswith(
+        "GET http://pm.test/api/v1/instances/i/head: [Errno 111] Connection refused; trying again in "
+    )
+    assert str(failed.value) == "GET http://pm.test/api/v1/instances/i/head: [Errno 111] Connection refused"

@@ -6,6 +6,7 @@ from process_memory.client.api import Client
 from process_memory.client.errors import (
     ApiError,
     BadRequest,
+    BadUrl,
     Conflict,
     ConnectionFailed,
     Forbidden,
@@ -21,6 +22,7 @@ from process_memory.client.transport import RetryPolicy
 __all__ = [
     "ApiError",
     "BadRequest",
+    "BadUrl",
     "Client",
     "Conflict",
     "ConnectionFailed",

@@ -15,13 +15,15 @@ from typing import Any, Literal
 
 import httpx
 
-from process_memory.client.errors import ConnectionFailed, Unavailable, error_of
+from process_memory.client.errors import BadUrl, ConnectionFailed, Unavailable, error_of
 from process_memory.client.state import StateClient
-from process_memory.client.transport import RETRIED_STATUSES, RetryPolicy, send
+from process_memory.client.transport import RETRIED_STATUSES, RetryPolicy, reason_of, send, shown_url
 
 #: Where the client looks when it is given no URL or key.
 URL_VARIABLE, KEY_VARIABLE = "PROCESS_MEMORY_URL", "PROCESS_MEMORY_KEY"
 DEFAULT_URL = "http://127.0.0.1:8000"
+#: Seconds to wait for an answer (the command line: for the service, its retries included).
+DEFAULT_TIMEOUT = 30.0
 #: The most entries the service takes in one batch.
 BATCH_SIZE = 1000
 #: Bytes read or written at a time while streaming an export or an import.
@@ -34,6 +36,22 @@ def _no_progress(_: int) -> None:
     return None
 
 
+def checked_url(url: str) -> str:
+    """The service's address without a trailing slash; BadUrl, saying what to give instead, when it cannot be one
+    (no scheme or host, or the API's own path at its end: the client adds ``/api/v1``)."""
+    text = url.strip().rstrip("/")
+    try:
+        parsed = httpx.URL(text if "://" in text else f"http://{text}")
+    except httpx.InvalidURL as invalid:
+        raise BadUrl(f"the service's URL is not one ({invalid}); give one such as {DEFAULT_URL}") from None
+    shown = str(parsed.copy_with(userinfo=b"")).rstrip("/")  # never a password in a message
+    if "://" not in text or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise BadUrl(f"the service's URL needs http:// or https:// and a host: give one such as {shown}")
+    if parsed.path.rstrip("/").endswith("/api/v1"):
+        raise BadUrl(f"give the service's URL without /api/v1, which the client adds: {shown.removesuffix('/api/v1')}")
+    return text
+
+
 class Client:
     """A connection to one process-memory service, kept alive across calls."""
 
@@ -41,11 +59,11 @@ class Client:
         self,
         url: str | None = None,
         key: str | None = None,
-        timeout: float = 30.0,
+        timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        url = (url or os.environ.get(URL_VARIABLE) or DEFAULT_URL).rstrip("/")
+        url = checked_url(url or os.environ.get(URL_VARIABLE) or DEFAULT_URL)
         key = key if key is not None else os.environ.get(KEY_VARIABLE)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.url = url
@@ -118,9 +136,13 @@ class Client:
         cursor_name = "after" if direction == "forward" else "before"
         cursor = after if direction == "forward" else before
         filters = {"direction": direction, "type": type, "since": since, "until": until, "limit": page_size}
+        first = True
         while True:
             query = {name: value for name, value in {**filters, cursor_name: cursor}.items() if value is not None}
             page = self.request("GET", f"/instances/{instance}/history", params=query).json()
+            if first and not page["items"] and page["next"] is None:
+                self.instance(instance)  # an instance that has no entry does not exist: NotFound, as its summary says
+            first = False
             yield from page["items"]
             if page["next"] is None:
                 return
@@ -190,9 +212,10 @@ class Client:
                         written = _write_stream(answer, partial, progress)
                         partial.replace(target)
                         return written
-            except httpx.TransportError:
+            except httpx.TransportError as failure:
                 if attempt == self.retry.attempts - 1:
-                    raise ConnectionFailed(f"GET /instances/{instance}/export") from None
+                    url = shown_url(self.http, f"/instances/{instance}/export")
+                    raise ConnectionFailed(f"GET {url}: {reason_of(failure, self.http.timeout)}") from None
             self.retry.sleep(self.retry.delay(attempt, None))
         raise AssertionError("unreachable: the last try returns or raises")
 

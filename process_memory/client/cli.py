@@ -21,20 +21,30 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
-from process_memory.client.api import KEY_VARIABLE, URL_VARIABLE, Client
+from process_memory.client.api import DEFAULT_TIMEOUT, KEY_VARIABLE, URL_VARIABLE, Client
 from process_memory.client.audit import monitor, verify
 from process_memory.client.terminal import REFUSED
 from process_memory.client.terminal import answers as _answers
 from process_memory.client.terminal import client_of_command as _client
+from process_memory.client.transport import RetryPolicy
 
 
 @click.group(name="process-memory")
+@click.version_option(package_name="process-memory", prog_name="process-memory")
 @click.option("--url", envvar=URL_VARIABLE, default=None, help=f"the service (default ${URL_VARIABLE}, or local)")
 @click.option("--key", "api_key", envvar=KEY_VARIABLE, default=None, help=f"an API key (default ${KEY_VARIABLE})")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="seconds to wait for the service, retries included (tail -f's long polls count apart)",
+)
 @click.pass_context
-def main(context: click.Context, url: str | None, api_key: str | None) -> None:
+def main(context: click.Context, url: str | None, api_key: str | None, timeout: float) -> None:
     """process-memory's command line: write and read histories, and check them offline (docs/client.md)."""
-    context.obj = functools.partial(Client, url, api_key)
+    retry = RetryPolicy(budget=timeout, notify=lambda line: click.echo(f"process-memory: {line}", err=True))
+    context.obj = functools.partial(Client, url, api_key, timeout, retry)
 
 
 def _json_argument(text: str | None, what: str) -> Any:

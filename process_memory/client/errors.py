@@ -51,7 +51,11 @@ class Unavailable(ApiError):
 
 
 class ConnectionFailed(ProcessMemoryError):
-    """The service could not be reached, after every retry."""
+    """The service could not be reached, or did not answer in time, after every retry."""
+
+
+class BadUrl(ProcessMemoryError, ValueError):
+    """The service's URL cannot be used: no scheme or host, or the API's own path (``/api/v1``) at its end."""
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {

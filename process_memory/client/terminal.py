@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 import click
 
-from process_memory.client.api import Client
-from process_memory.client.errors import ApiError, ConnectionFailed, Unavailable
+from process_memory.client.api import URL_VARIABLE, Client
+from process_memory.client.errors import ApiError, BadUrl, ConnectionFailed, Unavailable
 
 #: Exit statuses (documented in cli.py and docs/client.md); click's own usage errors are 2.
 CHECK_FAILED, REFUSED, UNREACHABLE = 1, 3, 4
@@ -20,9 +20,13 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def client_of_command() -> Client:
-    """The client of the service the command line names (``--url``, ``--key``)."""
+    """The client of the service the command line names (``--url``, ``--key``, ``--timeout``); a URL it cannot
+    use is a usage error (2) that says what to give."""
     make: Callable[[], Client] = click.get_current_context().obj
-    return make()
+    try:
+        return make()
+    except BadUrl as bad:
+        raise click.UsageError(f"--url (or ${URL_VARIABLE}): {bad}") from None
 
 
 def answers(command: _F) -> _F:
