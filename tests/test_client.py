@@ -184,7 +184,12 @@ def test_export_import_and_offline_verify_round_trip_through_the_cli(
     assert unknown.stderr.startswith("error: 404 not_found: ")
     assert cli("keys").stdout.split() == [verifier_key]
     assert cli("state", "put", source, '{"step": 1}').returncode == 0
-    assert cli("state", "get", source).stdout.strip() == '{"step": 1}'
+    got = cli("state", "get", source)
+    assert got.stdout.strip() == '{"step": 1}'
+    etag = got.stderr.strip().removeprefix("etag: ")
+    # Pasted into a shell unquoted, the quotes are gone: the version is the same, and so is the answer.
+    assert cli("state", "put", source, '{"step": 2}', "--if-match", etag.strip('"')).returncode == 0
+    assert cli("state", "put", source, '{"step": 3}', "--if-match", etag).returncode == 3  # no longer the version
     unreachable = subprocess.run(
         [str(CLI), "--url", "http://127.0.0.1:9", "--timeout", "1", "history", source],
         capture_output=True,

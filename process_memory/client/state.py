@@ -15,6 +15,13 @@ if TYPE_CHECKING:
 MAX_UPDATE_ATTEMPTS = 1000
 
 
+def quoted(etag: str) -> str:
+    """An ETag as HTTP writes it: one typed without its quotes (a shell strips them) gets them back."""
+    if etag == "*" or etag.startswith(('"', 'W/"')):
+        return etag
+    return f'"{etag}"'
+
+
 @dataclass(frozen=True)
 class Versioned:
     """A state and its version (the ETag to send back as If-Match)."""
@@ -40,14 +47,14 @@ class StateClient:
     def put(self, instance: str, value: Any, etag: str | None = None, *, ttl: int | None = None) -> Versioned:
         """Store ``value``: over version ``etag`` only, or, with ``etag=""``, only when there is no state yet;
         with None, whatever is there. Raises PreconditionFailed when the condition does not hold."""
-        headers = {"If-None-Match": "*"} if etag == "" else {"If-Match": etag} if etag else {}
+        headers = {"If-None-Match": "*"} if etag == "" else {"If-Match": quoted(etag)} if etag else {}
         params = {"ttl": ttl} if ttl is not None else {}
         answer = self._client.request("PUT", f"/instances/{instance}/state", json=value, headers=headers, params=params)
         return Versioned(answer.json(), answer.headers["ETag"])
 
     def delete(self, instance: str, etag: str | None = None) -> bool:
         """Delete the state (only version ``etag`` when given); False when there was none."""
-        headers = {"If-Match": etag} if etag else {}
+        headers = {"If-Match": quoted(etag)} if etag else {}
         try:
             self._client.request("DELETE", f"/instances/{instance}/state", headers=headers)
         except NotFound:
