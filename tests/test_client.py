@@ -178,6 +178,14 @@ def test_export_import_and_offline_verify_round_trip_through_the_cli(
     assert cli("append", source, "note", '{"by": "cli"}').returncode == 0
     table = cli("history", source, "--backward", "--limit", "2")
     assert table.returncode == 0 and "note" in table.stdout.splitlines()[1]
+    listed = [json.loads(line) for line in cli("instances", "--prefix", source[:13], "--json").stdout.splitlines()]
+    assert [(summary["instance_id"], summary["count"]) for summary in listed] == [(source, 121)]
+    assert source in cli("instances", "--prefix", source[:13]).stdout  # a table
+    notes = [json.loads(line) for line in cli("search", "--type", "note", "--json").stdout.splitlines()]
+    assert [(entry["instance_id"], entry["data"]) for entry in notes if entry["instance_id"] == source] == [
+        (source, {"by": "cli"})
+    ]
+    assert len(cli("search", "--type", "row", "--limit", "7", "--json").stdout.splitlines()) == 7
     assert cli("checkpoint", str(uuid.uuid4())).returncode == 3  # 404: an unknown instance
     unknown = cli("history", str(uuid.uuid4()))  # as checkpoint says, not an empty table
     assert (unknown.returncode, unknown.stdout) == (3, "")

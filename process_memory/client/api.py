@@ -133,17 +133,34 @@ class Client:
         page_size: int = 100,
     ) -> Iterator[dict[str, Any]]:
         """Every entry that matches, page after page, following the cursors (``after``/``before``: where to start)."""
-        cursor_name = "after" if direction == "forward" else "before"
-        cursor = after if direction == "forward" else before
+        cursor_name, cursor = ("after", after) if direction == "forward" else ("before", before)
         filters = {"direction": direction, "type": type, "since": since, "until": until, "limit": page_size}
-        first = True
+        for n, page in enumerate(self._pages(f"/instances/{instance}/history", filters, cursor_name, cursor)):
+            if n == 0 and not page["items"] and page["next"] is None:
+                self.instance(instance)  # an instance that has no entry does not exist: NotFound, as its summary says
+            yield from page["items"]
+
+    def instances(self, prefix: str | None = None, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Every instance's summary (of ids that start with ``prefix``), by id, page after page."""
+        for page in self._pages("/instances", {"prefix": prefix, "limit": page_size}):
+            yield from page["items"]
+
+    def search(
+        self, *, type: str | None = None, since: str | None = None, until: str | None = None, page_size: int = 100
+    ) -> Iterator[dict[str, Any]]:
+        """Every entry of every instance (that the key reaches) that matches, by recorded time, page after page."""
+        filters = {"type": type, "since": since, "until": until, "limit": page_size}
+        for page in self._pages("/history", filters):
+            yield from page["items"]
+
+    def _pages(
+        self, path: str, filters: Mapping[str, Any], cursor_name: str = "after", cursor: Any = None
+    ) -> Iterator[dict[str, Any]]:
+        """Each page of a listing, following its ``next`` cursor from ``cursor``."""
         while True:
             query = {name: value for name, value in {**filters, cursor_name: cursor}.items() if value is not None}
-            page = self.request("GET", f"/instances/{instance}/history", params=query).json()
-            if first and not page["items"] and page["next"] is None:
-                self.instance(instance)  # an instance that has no entry does not exist: NotFound, as its summary says
-            first = False
-            yield from page["items"]
+            page: dict[str, Any] = self.request("GET", path, params=query).json()
+            yield page
             if page["next"] is None:
                 return
             cursor = page["next"]

@@ -80,13 +80,21 @@ def append(
 _COLUMNS = ("seq", "type", "recorded_at", "recorded_by", "size")
 
 
-def _table(entries: Iterator[dict[str, Any]]) -> Table:
-    table = Table(*_COLUMNS, "notes", box=None, header_style="bold")
+def _console() -> Console:
+    """Standard output; when it is not a terminal (piped, a file), wide enough that no id or time is cut."""
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
+def _table(entries: Iterator[dict[str, Any]], with_instance: bool = False) -> Table:
+    columns = ("instance_id", *_COLUMNS) if with_instance else _COLUMNS
+    table = Table(box=None, header_style="bold")
+    for name in (*columns, "notes"):
+        table.add_column(name, no_wrap=name != "notes")  # an id or a time cut short is no use
     for entry in entries:
         notes = ["redacted"] if entry.get("redacted") else []
         notes += [name for name in ("imported_from", "cloned_from") if name in entry.get("metadata", {})]
         table.add_row(
-            *(str(entry.get(name) if entry.get(name) is not None else "") for name in _COLUMNS), " ".join(notes)
+            *(str(entry.get(name) if entry.get(name) is not None else "") for name in columns), " ".join(notes)
         )
     return table
 
@@ -118,7 +126,47 @@ def history(
         for entry in shown:
             _print_json(entry)
     else:
-        Console().print(_table(shown))
+        _console().print(_table(shown))
+
+
+_INSTANCE_COLUMNS = ("instance_id", "count", "first_recorded_at", "last_recorded_at")
+
+
+@main.command()
+@click.option("--prefix", default=None, help="only ids that start with this")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="at most this many instances")
+@click.option("--json", "as_json", is_flag=True, help="one summary per line, as JSON")
+@_answers
+def instances(prefix: str | None, limit: int | None, as_json: bool) -> None:
+    """List the instances, by id: a table, or JSON lines with --json."""
+    found = itertools.islice(_client().instances(prefix), limit)
+    if as_json:
+        for summary in found:
+            _print_json(summary)
+        return
+    table = Table(box=None, header_style="bold")
+    for name in _INSTANCE_COLUMNS:
+        table.add_column(name, no_wrap=True)
+    for summary in found:
+        table.add_row(*(str(summary.get(name, "")) for name in _INSTANCE_COLUMNS))
+    _console().print(table)
+
+
+@main.command()
+@click.option("--type", "entry_type", default=None)
+@click.option("--since", default=None, help="RFC 3339: recorded at or after")
+@click.option("--until", default=None, help="RFC 3339: recorded before")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="at most this many entries")
+@click.option("--json", "as_json", is_flag=True, help="one entry per line, as JSON")
+@_answers
+def search(entry_type: str | None, since: str | None, until: str | None, limit: int | None, as_json: bool) -> None:
+    """Find entries across instances by type and recorded time, oldest first: a table, or JSON lines with --json."""
+    found = itertools.islice(_client().search(type=entry_type, since=since, until=until), limit)
+    if as_json:
+        for entry in found:
+            _print_json(entry)
+    else:
+        _console().print(_table(found, with_instance=True))
 
 
 @main.command()
