@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import signal
 import subprocess
 import sys
@@ -154,7 +155,9 @@ def test_export_import_and_offline_verify_round_trip_through_the_cli(
         " bytes to " + str(tmp_path / "source.ndjson") + "\n"
     )
     assert "\x1b[" not in piped.stderr  # no progress bar when stderr is not a terminal
-    assert "\x1b[" in _on_a_terminal([str(CLI), "export", source, str(tmp_path / "tty.ndjson")], env)
+    on_a_terminal = _on_a_terminal([str(CLI), "export", source, str(tmp_path / "tty.ndjson")], env)
+    assert "\x1b[" in on_a_terminal
+    assert "/120 entries" in re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", on_a_terminal)  # the total, from the summary
     checkpoint = cli("checkpoint", source, "--note")
     (tmp_path / "source.cp").write_text(checkpoint.stdout)
     verified = cli("verify", str(tmp_path / "source.ndjson"), "--checkpoint", str(tmp_path / "source.cp"))
@@ -164,7 +167,7 @@ def test_export_import_and_offline_verify_round_trip_through_the_cli(
     )
     assert checked.returncode == 0 and checked.stdout.startswith("ok: 120 entries"), checked.stderr
     imported = cli("import", str(tmp_path / "source.ndjson"), target)
-    assert imported.returncode == 0, imported.stderr
+    assert (imported.returncode, imported.stdout) == (0, f"imported 120 entries into {target}: head seq 119\n")
     client.export(target, tmp_path / "target.ndjson")
     (tmp_path / "target.cp").write_text(client.checkpoint(target)["note"])
     again = cli(

@@ -215,8 +215,11 @@ class Client:
 
     # -- export and import -----------------------------------------------------
 
-    def export(self, instance: str, path: str | Path, progress: Progress = _no_progress) -> int:
-        """Stream the instance's export to ``path`` (whole or not at all); return the bytes written."""
+    def export(
+        self, instance: str, path: str | Path, progress: Progress = _no_progress, entries: Progress = _no_progress
+    ) -> int:
+        """Stream the instance's export to ``path`` (whole or not at all); return the bytes written. ``progress``
+        hears of the bytes written, ``entries`` of the entries (lines) completed."""
         target = Path(path)
         partial = target.with_name(target.name + ".partial")
         for attempt in range(self.retry.attempts):
@@ -226,7 +229,7 @@ class Client:
                         if answer.status_code >= 400:
                             answer.read()
                             raise error_of(answer)
-                        written = _write_stream(answer, partial, progress)
+                        written = _write_stream(answer, partial, progress, entries)
                         partial.replace(target)
                         return written
             except httpx.TransportError as failure:
@@ -260,11 +263,12 @@ def _entry_body(entry: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _write_stream(answer: httpx.Response, partial: Path, progress: Progress) -> int:
+def _write_stream(answer: httpx.Response, partial: Path, progress: Progress, entries: Progress) -> int:
     written = 0
     with partial.open("wb") as file:
         for chunk in answer.iter_bytes(CHUNK_BYTES):
             file.write(chunk)
             written += len(chunk)
             progress(len(chunk))
+            entries(chunk.count(b"\n"))  # one entry per line
     return written

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
 from process_memory.client.api import DEFAULT_TIMEOUT, KEY_VARIABLE, URL_VARIABLE, Client
@@ -188,15 +188,23 @@ def tail(instance: str, follow: bool, lines: int) -> None:
 
 
 @contextmanager
-def _progress(total: int | None, what: str) -> Iterator[Callable[[int], None]]:
-    """A progress bar on a terminal's stderr; nothing when stderr is not a terminal (piped, logged)."""
+def _progress(total: int | None, what: str, unit: str = "bytes", then: str = "") -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal's stderr, of bytes or of entries; ``then`` names what follows once the total is
+    reached (the service's own work, which no bar measures). Nothing when stderr is not a terminal."""
     if not sys.stderr.isatty():
         yield lambda _: None
         return
-    columns = ("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    counted = (DownloadColumn(), TransferSpeedColumn()) if unit == "bytes" else (MofNCompleteColumn(), TextColumn(unit))
+    columns = ("[progress.description]{task.description}", BarColumn(), *counted)
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(what, total=total)
-        yield lambda moved: bar.advance(task, moved)
+
+        def advance(moved: int) -> None:
+            bar.advance(task, moved)
+            if then and total is not None and bar.tasks[0].completed >= total:
+                bar.update(task, description=f"{what}: {then}")
+
+        yield advance
 
 
 @main.command("export")
@@ -205,20 +213,27 @@ def _progress(total: int | None, what: str) -> Iterator[Callable[[int], None]]:
 @_answers
 def export_command(instance: str, path: str) -> None:
     """Save an instance's whole history to PATH (NDJSON, one entry per line)."""
-    with _progress(None, f"export {instance}") as advance:
-        written = _client().export(instance, path, advance)
+    client = _client()
+    count = client.instance(instance)["count"]  # the bar's total: entries appended meanwhile come too
+    with _progress(count, f"export {instance}", unit="entries") as advance:
+        written = client.export(instance, path, entries=advance)
     click.echo(f"exported {instance}: {written} bytes to {path}", err=True)
 
 
 @main.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.argument("instance")
+@click.option("--json", "as_json", is_flag=True, help="print the imported instance's summary as JSON")
 @_answers
-def import_command(path: str, instance: str) -> None:
+def import_command(path: str, instance: str, as_json: bool) -> None:
     """Import an export file into an empty instance (its whole chain is checked first)."""
-    with _progress(Path(path).stat().st_size, f"import {instance}") as advance:
+    size = Path(path).stat().st_size
+    with _progress(size, f"import {instance}", then="the service checks the chain and stores it") as advance:
         summary = _client().import_(path, instance, advance)
-    _print_json(summary)
+    if as_json:
+        _print_json(summary)
+    else:
+        click.echo(f"imported {summary['count']} entries into {instance}: head seq {summary['head_seq']}")
 
 
 @main.command()
