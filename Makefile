@@ -67,6 +67,7 @@ bench: install ferretdb wrk witness
 	$(BIN)/python -m bench.reprocessing
 	$(BIN)/python -m bench.slow_clients
 	$(BIN)/python -m bench.anchoring
+	$(BIN)/python -m bench.queries
 	$(BIN)/python -m bench.report
 
 # SQLite through gunicorn only, fewer rounds (under 2 minutes): a first look after a change to the storage path.

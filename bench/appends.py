@@ -150,11 +150,12 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if row["scenario"] == "appends" and row["stack"] == "gunicorn" and row["connections"] == 16:
             goal = 0.25 if row["backend"].startswith("ferretdb") else 0.5
             ratio = row["rate"] / row["ceiling"]
+            errors = row["non_2xx"] + row["socket_errors"]  # answered quickly, errors would make a rate too
             found.append(
                 {
-                    "what": f"{row['backend']}: appends at 16 connections reach {goal}x the HTTP ceiling",
-                    "figure": f"{ratio:.2f}x ({row['rate']:.0f}/s against {row['ceiling']:.0f}/s)",
-                    "met": ratio >= goal,
+                    "what": f"{row['backend']}: appends at 16 connections reach {goal}x the HTTP ceiling, no error",
+                    "figure": f"{ratio:.2f}x ({row['rate']:.0f}/s against {row['ceiling']:.0f}/s), {errors} errors",
+                    "met": ratio >= goal and errors == 0,
                 }
             )
         if row["scenario"] == "appends" and row["connections"] == 64:
@@ -232,7 +233,7 @@ def chart(result: dict[str, Any], axes: Any) -> None:
     """Appends as a multiple of the HTTP ceiling, per backend, stack and connection count."""
     rows = [row for row in result["rows"] if row["scenario"] == "appends"]
     labels = [f"{row['backend']}\n{row['stack']}\n{row['connections']} conns" for row in rows]
-    colours = {"sqlite": "#4477aa", "postgresql": "#228833", "ferretdb": "#aa3377"}
+    colours = {"sqlite": "#4477aa", "postgresql": "#228833", "ferretdb": "#aa3377", "ferretdb-pg": "#ee6677"}
     axes.bar(labels, [row["rate"] / row["ceiling"] for row in rows], color=[colours[row["backend"]] for row in rows])
     axes.tick_params(axis="x", labelsize=8)
     for goal, style in ((0.5, "--"), (0.25, ":")):

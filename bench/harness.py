@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 WRK_SCRIPTS = ROOT / "bench" / "wrk"
 #: The history backends of the append scenarios, in the order they are reported.
-BACKENDS = ("sqlite", "postgresql", "ferretdb")
+BACKENDS = ("sqlite", "postgresql", "ferretdb", "ferretdb-pg")
 #: The shipped gunicorn.conf.py's worker count on this machine's cores (min(2 * cores + 1, 8)).
 WORKERS = min(2 * (os.cpu_count() or 1) + 1, 8)
 
@@ -177,7 +177,10 @@ def stack(store: Backend, workdir: Path, through_nginx: bool = False, workers: i
     """Serve the backend with the shipped gunicorn.conf.py (and nginx in front of it)."""
     run_dir = workdir / f"run-{uuid.uuid4().hex[:8]}"
     run_dir.mkdir()
-    gunicorn = GunicornServer(store.env | {"PROCESS_MEMORY_STATE_BACKEND": "memory"}, workers, run_dir, args=())
+    env = store.env | {"PROCESS_MEMORY_STATE_BACKEND": "memory"}
+    if through_nginx:  # without API keys, the service refuses what a proxy forwards unless it is open on purpose
+        env["PROCESS_MEMORY_AUTH"] = "off"
+    gunicorn = GunicornServer(env, workers, run_dir, args=())
     gunicorn.start()
     nginx = None
     try:
