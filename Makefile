@@ -32,8 +32,12 @@ install: $(BIN)/.installed
 # A production host: the venv with what serving needs and nothing more (docs/deployment.md).
 install-server: $(BIN)/.served
 
+# make run PORT=8001 serves on another loopback port (PROCESS_MEMORY_BIND, when set, is used as it is).
+PORT ?= 8000
+
 run: $(BIN)/.served
-	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:process_memory_app
+	@[ -n "$$PROCESS_MEMORY_BIND" ] || $(BIN)/python -c 'import socket, sys; busy = socket.socket().connect_ex(("127.0.0.1", $(PORT))) == 0; sys.exit("make run: 127.0.0.1:$(PORT) is in use (another make run?): stop it, or serve on another port: make run PORT=$(shell expr $(PORT) + 1)" if busy else 0)'
+	PROCESS_MEMORY_BIND="$${PROCESS_MEMORY_BIND:-127.0.0.1:$(PORT)}" $(BIN)/gunicorn -c gunicorn.conf.py wsgi:process_memory_app
 
 ferretdb:
 	tools/ferretdb/build.sh

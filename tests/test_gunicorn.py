@@ -6,6 +6,8 @@ import http.client
 import json
 import os
 import signal
+import socket
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -18,7 +20,7 @@ import pytest
 import requests
 
 from tests.keys import KeySet
-from tests.services import GunicornServer, wait_until
+from tests.services import ROOT, GunicornServer, free_port, port_open, wait_until
 
 SERVER_BACKENDS = ["sqlite", "postgresql", "ferretdb", "ferretdb-pg"]
 #: The MongoDB-wire test engines, by the fixture that serves each.
@@ -292,3 +294,38 @@ def test_waiting_readers_do_not_hold_the_workers_hostage(tmp_path: Path) -> None
         for reader in readers:
             reader.close()
         server.stop()
+
+
+def test_make_run_serves_on_the_port_given_and_says_what_to_do_when_it_is_taken(tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", str(tmp_path)),
+        "PROCESS_MEMORY_DATABASE_URL": f"sqlite:///{tmp_path / 'history.sqlite3'}",
+        "PROCESS_MEMORY_STATE_BACKEND": "memory",
+    }
+    make_run = ["make", "--no-print-directory", "-C", str(ROOT), "run"]
+    with socket.socket() as taken:  # another make run, say
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused = subprocess.run([*make_run, f"PORT={port}"], env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0
+    assert (
+        f"make run: 127.0.0.1:{port} is in use (another make run?): stop it, or serve on another port: "
+        f"make run PORT={port + 1}\n"
+    ) in refused.stderr
+    assert "Connection in use" not in refused.stderr  # gunicorn was not started to fail five times
+    port = free_port()
+    serving = subprocess.Popen(
+        [*make_run, f"PORT={port}"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_until(lambda: port_open(port), 60, f"make run on port {port}")
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json() == {"status": "ok"}
+    finally:
+        os.killpg(serving.pid, signal.SIGTERM)
+        serving.wait(60)
