@@ -122,6 +122,10 @@ def test_a_person_browses_an_instance(browser: Any, site: tuple[GunicornServer, 
     page.goto(f"/ui/instances/{run}?type=transform")
     expect(rows).to_have_count(50)
     assert set(page.locator("#timeline tbody tr td:nth-child(2)").all_inner_texts()) == {"transform"}
+    page.click("text=Older →")
+    expect(rows).to_have_count(10)  # seqs 19 to 1: the oldest transform is seq 1, and no empty page follows it
+    expect(page.locator("text=Older →")).to_have_count(0)
+    page.click("text=← Newer")
     page.click("#timeline tbody tr[data-seq='117'] a")
     expect(page.locator("h1")).to_contain_text("transform")
     diff = page.locator("#diff")
@@ -130,6 +134,11 @@ def test_a_person_browses_an_instance(browser: Any, site: tuple[GunicornServer, 
     expect(page.locator("#diff-against")).to_contain_text("seq 115")
     expect(page.locator("#data")).to_contain_text("s3://bucket/part-0117")
     _shot(page, "entry")
+    page.goto(f"/ui/instances/{run}/entries/119")  # the head: no link to a seq after it, which would be a 404
+    expect(page.locator("a[rel=next]")).to_have_count(0)
+    expect(page.locator("a[rel=prev]")).to_have_text("← seq 118")
+    page.click("a[rel=prev]")
+    expect(page.locator("#data")).to_contain_text("[1 item]")  # columns: ["a"]
 
 
 def test_a_new_entry_appears_live(browser: Any, site: tuple[GunicornServer, KeySet, Path]) -> None:

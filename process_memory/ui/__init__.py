@@ -42,8 +42,19 @@ def errors_as_pages(response: Response) -> Response:
     return response
 
 
+def readable_size(size: int) -> str:
+    """A byte count as people read one: 512 B, 9.5 KiB, 725 KiB, 15 MiB."""
+    shown, unit = float(size), "B"
+    for larger in ("KiB", "MiB", "GiB"):
+        if shown < 1024:
+            break
+        shown, unit = shown / 1024, larger
+    return f"{size} B" if unit == "B" else f"{shown:.1f} {unit}" if shown < 10 else f"{shown:.0f} {unit}"
+
+
 def register_ui(app: Flask) -> None:
     """Serve the history browser at /ui/ (and / redirects there), and the Swagger UI from its package."""
+    app.add_template_filter(readable_size)
     app.register_blueprint(blp)
     app.register_blueprint(root_blp)
     # On the app, not the blueprint: a blueprint's hooks do not run for a path that matched none of its rules.

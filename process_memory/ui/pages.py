@@ -95,14 +95,18 @@ def timeline(instance_id: str) -> str:
     page = reader.read_history(instance_id, query)
     entries = sorted((_shown(stored) for stored in page.items), key=lambda entry: -entry["seq"])
     newest = query.after is None and query.before is None
+    # The way the page was read says whether more lie beyond it; the other way, the page came from there.
+    backward = query.direction == "backward"
+    more_older = page.next is not None if backward else entries[-1]["seq"] > 0 if entries else False
+    more_newer = not newest and (page.next is not None if not backward else entries[0]["seq"] < summary.head_seq)
     return render_template(
         "timeline.html",
         summary=summary,
         instance_id=instance_id,
         entries=entries,
         filters=filters,
-        older=entries[-1]["seq"] if entries and entries[-1]["seq"] > 0 else None,
-        newer=entries[0]["seq"] if entries and not newest and entries[0]["seq"] < summary.head_seq else None,
+        older=entries[-1]["seq"] if entries and more_older else None,
+        newer=entries[0]["seq"] if entries and more_newer else None,
         live=newest,
         signing=_settings().signing_key is not None,
     )
@@ -128,6 +132,7 @@ def entry(instance_id: str, seq: int) -> str:
     """One entry: its data as a tree, its metadata and what it read, and a diff against the previous of its type."""
     reader = history_service().reader
     stored = reader.get_entry(instance_id, seq)
+    head_seq = reader.get_instance(instance_id).head_seq  # no link past the head: it would be a 404
     small = stored.size <= LAZY_DATA_BYTES
     data = reader.data_of(stored) if small else None
     previous = reader.previous_of_type(stored)
@@ -141,6 +146,7 @@ def entry(instance_id: str, seq: int) -> str:
         "entry.html",
         entry=_shown(stored),
         instance_id=instance_id,
+        head_seq=head_seq,
         data=data,
         lazy=not small,
         diff=diff,

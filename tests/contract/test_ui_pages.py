@@ -150,3 +150,28 @@ def test_a_checkpoint_the_viewer_holds_is_checked_against_the_chain_now(backend:
     assert "NOT consistent: the first 3 entries are not the ones" in check(held)
     assert client.get("/ui/instances/held/held").status_code == 400
     assert client.get("/ui/instances/held/held", query_string={"checkpoint": "x" * 20000}).status_code == 400
+
+
+def test_links_lead_only_to_pages_that_exist_and_sizes_and_counts_read_as_words(client: FlaskClient, iid: str) -> None:
+    for n in range(6):  # ingest at 0, 2, 4; transform at 1, 3, 5
+        _append(client, iid, "ingest" if n % 2 == 0 else "transform", {"rows": n})
+    _append(client, iid, "note", {"only": ["one"], "pad": "x" * 300_000})  # seq 6, the head
+    # The last page of a type whose oldest entry is not seq 0 offers no older page (it would be empty).
+    transforms = client.get(f"/ui/instances/{iid}", query_string={"type": "transform"}).get_data(as_text=True)
+    assert transforms.count("<tr data-seq=") == 3 and 'rel="next"' not in transforms
+    # Read forward from seq 0, the newest ingest (4) is not the head (6): still no newer page of that type.
+    forward = client.get(f"/ui/instances/{iid}", query_string={"type": "ingest", "after": 0}).get_data(as_text=True)
+    assert forward.count("<tr data-seq=") == 2 and 'rel="prev"' not in forward and 'rel="next"' in forward
+    # The head's page links to no seq after it; the one before it does link to the head.
+    head, before = (client.get(f"/ui/instances/{iid}/entries/{seq}").get_data(as_text=True) for seq in (6, 5))
+    assert 'rel="next"' not in head and 'rel="prev"' in head
+    assert f'href="/ui/instances/{iid}/entries/6">seq 6 →</a>' in before
+    # Sizes in units people read; counts of keys and items in the singular when there is one.
+    timeline = client.get(f"/ui/instances/{iid}").get_data(as_text=True)
+    assert ">293 KiB</td>" in timeline and ">10 B</td>" in timeline  # 300,025 bytes, and {"rows":0}
+    assert "Load the data (293 KiB)" in head
+    small = client.get(f"/ui/instances/{iid}/entries/0").get_data(as_text=True)
+    assert "{1 key}" in small and "{1 keys}" not in small
+    _append(client, iid, "list", {"a": ["x"], "b": ["x", "y"]})
+    lists = client.get(f"/ui/instances/{iid}/entries/7").get_data(as_text=True)
+    assert "{2 keys}" in lists and "[1 item]" in lists and "[2 items]" in lists
