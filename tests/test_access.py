@@ -129,6 +129,8 @@ EXPECTED_SCOPES: dict[tuple[str, str], str] = {
     ("GET", "/ui/instances/<iid:instance_id>"): "read",
     ("GET", "/ui/instances/<iid:instance_id>/badge"): "read",
     ("GET", "/ui/instances/<iid:instance_id>/held"): "read",
+    ("GET", "/ui/instances/<iid:instance_id>/rows"): "read",
+    ("GET", "/ui/instances/<iid:instance_id>/goto"): "read",
     ("GET", "/ui/instances/<iid:instance_id>/entries/<int(max=9223372036854775807):seq>"): "read",
     ("GET", "/ui/reprocessing"): "read",
     # The platform's routes: writes append, everything else reads (its POST queries included).

@@ -153,6 +153,15 @@ def test_a_new_entry_appears_live(browser: Any, site: tuple[GunicornServer, KeyS
         client.append(run, "late", {"arrived": "while watched"})
     expect(page.locator("#timeline tbody tr").first).to_have_attribute("data-seq", "120")
     expect(page.locator("#timeline tbody tr").first).to_contain_text("late")
+    expect(page.locator("#timeline tbody tr").first).to_contain_text('{"arrived":"while watched"}')  # its preview
+    expect(page.locator("#count")).to_have_text("121")  # the count follows
+    expect(page.locator("#badge")).to_contain_text("121 entries")  # and so does the badge, computed again
+    with Client(server.url, keys.secrets["append"]) as client:
+        client.append(run, "load.failure", {"status": "failed", "error": "disk full"})
+    failed = page.locator("#timeline tbody tr").first
+    expect(failed).to_have_attribute("data-seq", "121")
+    expect(failed).to_have_class("failed fresh")  # rendered by the server, the failure rule with it
+    expect(failed.locator(".tag-failed")).to_have_text("failed")
 
 
 def test_the_badge_fails_after_a_row_is_changed(browser: Any, site: tuple[GunicornServer, KeySet, Path]) -> None:

@@ -98,6 +98,8 @@ ROUTE_SCOPES: dict[str, dict[str, str]] = {
     "ui.timeline": {"GET": _READ},
     "ui.badge": {"GET": _READ},
     "ui.held": {"GET": _READ},
+    "ui.timeline_rows": {"GET": _READ},
+    "ui.goto": {"GET": _READ},
     "ui.entry": {"GET": _READ},
     "ui.reprocessing": {"GET": _READ},
     "ui.static": {"GET": OPEN},

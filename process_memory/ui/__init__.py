@@ -36,6 +36,7 @@ def errors_as_pages(response: Response) -> Response:
         status=response.status_code,
         title=HTTP_STATUS_CODES.get(response.status_code, "Error"),
         message=error.get("message", ""),
+        details=error.get("details"),  # which field is wrong, as the API says
     )
     response.set_data(page)
     response.mimetype = "text/html"

@@ -13,18 +13,20 @@ from typing import Any
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 from werkzeug import Response
-from werkzeug.exceptions import BadRequest, UnprocessableEntity
+from werkzeug.exceptions import BadRequest
 
 from process_memory.api import history_service, lineage_service, within_key
 from process_memory.api.lineage_schemas import ReaderArgsSchema
 from process_memory.api.schemas import HistoryArgsSchema, InstanceListArgsSchema
 from process_memory.config import Settings
 from process_memory.entry import StoredEntry
+from process_memory.exceptions import InvalidInput
 from process_memory.formats import MAX_SEQ
 from process_memory.history.queries import HistoryQuery, InstanceQuery
 from process_memory.memory.document import is_memory_marked, parse_memory
 from process_memory.ui.badge import check_held, verify_badge
 from process_memory.ui.diff import json_diff
+from process_memory.ui.steps import duration, parsed, preview, records_failure, step_time
 
 blp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="templates", static_folder="static")
 root_blp = Blueprint("ui_root", __name__)
@@ -50,12 +52,26 @@ def _settings() -> Settings:
 
 
 def _shown(stored: StoredEntry) -> dict[str, Any]:
-    """An entry as the timeline shows it, without its data: fields, metadata and badges."""
+    """An entry as the timeline shows it: fields, metadata, badges, whether it records a failure (steps.py's rule)
+    and a preview of its data (the data itself only when it is small enough to read for the rule)."""
     metadata = json.loads(stored.metadata_json)
     badges = [label for key, label in (("imported_from", "imported"), ("cloned_from", "cloned")) if key in metadata]
     badges += ["memory"] if is_memory_marked(metadata) else []
     redacted = json.loads(stored.redacted_json) if stored.redacted_json else None
-    return {**vars(stored), "metadata": metadata, "badges": badges, "redacted": redacted}
+    data = parsed(stored.data_json) if stored.size <= LAZY_DATA_BYTES and not redacted else None
+    failed = records_failure(stored.type, data, metadata)
+    shown = "(redacted)" if redacted else preview(stored.data_json) if stored.data_json else "(stored out of line)"
+    return {**vars(stored), "metadata": metadata, "badges": badges, "redacted": redacted, "failed": failed} | {
+        "preview": shown
+    }
+
+
+def _with_steps(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Newest first, each with how long its step took: from the entry below it (the one before it on the page)."""
+    for entry, before in zip(entries, entries[1:], strict=False):
+        seconds = (step_time(entry) - step_time(before)).total_seconds()
+        entry["took"] = duration(seconds) if seconds >= 0 else ""
+    return entries
 
 
 @blp.route("/")
@@ -83,7 +99,8 @@ def _history_query(instance_id: str) -> tuple[HistoryQuery, dict[str, str]]:
 
 
 def _invalid(refused: ValidationError) -> Exception:
-    return UnprocessableEntity(f"invalid filter: {', '.join(sorted(map(str, refused.messages)))}")
+    """A 422 that names each field and what is wrong with it, as the API's does."""
+    return InvalidInput("invalid filter", refused.normalized_messages())
 
 
 @blp.route("/instances/<iid:instance_id>")
@@ -93,7 +110,7 @@ def timeline(instance_id: str) -> str:
     summary = reader.get_instance(instance_id)
     query, filters = _history_query(instance_id)
     page = reader.read_history(instance_id, query)
-    entries = sorted((_shown(stored) for stored in page.items), key=lambda entry: -entry["seq"])
+    entries = _with_steps(sorted((_shown(stored) for stored in page.items), key=lambda entry: -entry["seq"]))
     newest = query.after is None and query.before is None
     # The way the page was read says whether more lie beyond it; the other way, the page came from there.
     backward = query.direction == "backward"
@@ -110,6 +127,35 @@ def timeline(instance_id: str) -> str:
         live=newest,
         signing=_settings().signing_key is not None,
     )
+
+
+@blp.route("/instances/<iid:instance_id>/rows")
+def timeline_rows(instance_id: str) -> Response:
+    """The timeline's rows after seq ``after`` (of ``type``), waiting up to ``wait`` seconds for one: what the
+    live timeline adds at its top, rendered as the page renders its own; the instance's count in X-Instance-Count."""
+    wanted = {name: request.args[name] for name in ("after", "type", "wait") if request.args.get(name)}
+    try:
+        query: HistoryQuery = HistoryArgsSchema().load({**wanted, "direction": "forward", "limit": 100})
+    except ValidationError as refused:
+        raise _invalid(refused) from None
+    reader = history_service().reader
+    page = reader.read_history(instance_id, query)
+    # The row the page shows below the new ones, for the oldest new one's step.
+    after = query.after if query.after is not None else -1
+    below = [reader.get_entry(instance_id, after)] if page.items and after >= 0 else []
+    shown = _with_steps([_shown(stored) for stored in sorted(page.items + below, key=lambda e: -e.seq)])
+    rows = render_template("_timeline_rows.html", entries=shown[: len(page.items)], instance_id=instance_id)
+    count = reader.get_instance(instance_id).count
+    return Response(rows, mimetype="text/html", headers={"X-Instance-Count": str(count)})
+
+
+@blp.route("/instances/<iid:instance_id>/goto")
+def goto(instance_id: str) -> Response:
+    """The timeline's "go to seq" box: that entry's page."""
+    seq = request.args.get("seq", "").strip()
+    if not seq.isdigit() or int(seq) > MAX_SEQ:
+        raise InvalidInput("no such seq", {"seq": [f"a whole number from 0 to {MAX_SEQ}"]})
+    return redirect(url_for("ui.entry", instance_id=instance_id, seq=int(seq)), 302)
 
 
 @blp.route("/instances/<iid:instance_id>/badge")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import html
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,7 +74,11 @@ def test_refusals_are_pages_with_the_apis_status(app: Flask, iid: str) -> None:
     missing = client.get(f"/ui/instances/{iid}")
     assert missing.status_code == 404 and missing.mimetype == "text/html" and "unknown instance" in missing.text
     _append(client, iid, "row", 1)
-    assert client.get(f"/ui/instances/{iid}", query_string={"since": "yesterday"}).status_code == 422
+    refused = client.get(f"/ui/instances/{iid}", query_string={"since": "yesterday"})
+    api = client.get(f"{API}/{iid}/history", query_string={"since": "yesterday"}).get_json()["error"]["details"]
+    # The page names the field and says what is wrong with it, in the API's words.
+    assert refused.status_code == 422 and list(api) == ["since"]
+    assert f"<code>since</code>: {html.escape(' '.join(api['since']))}</li>" in refused.get_data(as_text=True)
     assert client.get("/").headers["Location"].endswith("/ui/")
     docs = client.get("/api/v1/docs").get_data(as_text=True)
     assert "cdn" not in docs.lower() and "/api/v1/docs/assets/swagger-ui-bundle.js" in docs
@@ -175,3 +180,39 @@ def test_links_lead_only_to_pages_that_exist_and_sizes_and_counts_read_as_words(
     _append(client, iid, "list", {"a": ["x"], "b": ["x", "y"]})
     lists = client.get(f"/ui/instances/{iid}/entries/7").get_data(as_text=True)
     assert "{2 keys}" in lists and "[1 item]" in lists and "[2 items]" in lists
+
+
+def test_the_timeline_marks_failures_times_each_step_and_previews_the_data(client: FlaskClient, iid: str) -> None:
+    steps = [  # (type, data, metadata, occurred_at, marked as a failure)
+        ("extract", {"rows": 120}, {}, "2026-01-05T10:00:00.000Z", False),
+        ("load.failure", {"rows": 0}, {}, "2026-01-05T10:00:04.200Z", True),
+        ("load", {"status": "FAILED", "rows": 0}, {}, "2026-01-05T10:03:09.200Z", True),
+        ("load", {"status": "ok", "error": None}, {}, "2026-01-05T12:13:09.200Z", False),
+        ("load", {"rows": 3}, {"error": "disk full"}, None, True),
+        ("terrors", {"errorless": True, "status": "errorless"}, {}, None, False),
+    ]
+    for entry_type, data, metadata, occurred_at, _ in steps:
+        extra = {"metadata": metadata} | ({"occurred_at": occurred_at} if occurred_at else {})
+        _append(client, iid, entry_type, data, **extra)
+    page = client.get(f"/ui/instances/{iid}").get_data(as_text=True)
+    rows = page.split("<tr data-seq=")[1:]
+    marked = ['class="failed"' in row.split(">", 1)[0] for row in reversed(rows)]
+    assert marked == [failed for *_, failed in steps]
+    assert [row.count("tag-failed") for row in reversed(rows)] == [int(failed) for *_, failed in steps]
+    # Each step's length, from the event times the client gave (the one below it on the page).
+    took = [row.split('class="num step">', 1)[1].split("<", 1)[0] for row in reversed(rows)]
+    assert took[1:4] == ["4.2 s", "3 min 5 s", "2 h 10 min"]
+    assert "<time>2026-01-05T10:00:04.200Z</time>" in rows[-2]  # the event time, beside the recorded one
+    assert '<code>{"rows":120}</code>' in html.unescape(rows[-1])  # the data's canonical JSON, one line
+    # Go to a seq: its page; a seq that is not one is refused with the reason.
+    went = client.get(f"/ui/instances/{iid}/goto", query_string={"seq": "2"})
+    assert went.status_code == 302 and went.headers["Location"].endswith(f"/ui/instances/{iid}/entries/2")
+    refused = client.get(f"/ui/instances/{iid}/goto", query_string={"seq": "two"})
+    assert refused.status_code == 422
+    assert "<code>seq</code>: a whole number from 0 to " in refused.get_data(as_text=True)
+    assert "Oldest ⇥" not in page  # one page holds them all
+    # The live timeline's rows after seq 5: the one new row, rendered as the page's, with the count.
+    _append(client, iid, "error", {"message": "late"})
+    fresh = client.get(f"/ui/instances/{iid}/rows", query_string={"after": 5})
+    assert fresh.headers["X-Instance-Count"] == "7"
+    assert fresh.get_data(as_text=True).count("<tr data-seq=") == 1 and 'data-seq="6" class="failed"' in fresh.text
