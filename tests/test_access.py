@@ -130,6 +130,7 @@ EXPECTED_SCOPES: dict[tuple[str, str], str] = {
     ("GET", "/ui/instances/<iid:instance_id>/badge"): "read",
     ("GET", "/ui/instances/<iid:instance_id>/held"): "read",
     ("GET", "/ui/instances/<iid:instance_id>/rows"): "read",
+    ("GET", "/ui/search"): "read",
     ("GET", "/ui/instances/<iid:instance_id>/goto"): "read",
     ("GET", "/ui/instances/<iid:instance_id>/entries/<int(max=9223372036854775807):seq>"): "read",
     ("GET", "/ui/reprocessing"): "read",
@@ -178,6 +179,7 @@ EXPECTED_WITHIN_PREFIX = {
     # Only a size and a root: no instance is named in it.
     ("GET", "/api/v1/checkpoint"),
     ("GET", "/ui/"),
+    ("GET", "/ui/search"),
     ("GET", "/ui/reprocessing"),
     ("GET", "/instances"),
     ("POST", "/instances/reprocessable/byentities"),

@@ -104,7 +104,7 @@ def test_a_person_browses_an_instance(browser: Any, site: tuple[GunicornServer, 
     expect(page.locator("#instances")).to_contain_text(run)
     expect(page.locator("#instances")).to_contain_text(other)
     page.fill("input[name=prefix]", "run-")
-    page.click("text=Search")
+    page.click("form.filters button")
     expect(page.locator("#instances")).not_to_contain_text(other)
     _shot(page, "instances")
     page.click(f"text={run}")
@@ -139,6 +139,15 @@ def test_a_person_browses_an_instance(browser: Any, site: tuple[GunicornServer, 
     expect(page.locator("a[rel=prev]")).to_have_text("← seq 118")
     page.click("a[rel=prev]")
     expect(page.locator("#data")).to_contain_text("[1 item]")  # columns: ["a"]
+    page.click("header >> text=Search")  # across instances, from every page's header
+    page.fill("input[name=type]", "ingest")
+    page.click("form.filters button")
+    results = page.locator("#results tbody tr")
+    expect(results).to_have_count(50)  # 60 ingests of the run and one of the other: a first page of 50
+    expect(results.first).to_have_attribute("data-instance", run)
+    _shot(page, "search")
+    results.first.locator("td").first.locator("a").click()
+    expect(page.locator("h1")).to_have_text(run)
 
 
 def test_a_new_entry_appears_live(browser: Any, site: tuple[GunicornServer, KeySet, Path]) -> None:

@@ -52,6 +52,7 @@ PREFIX_SCOPED = frozenset(
         "platform.filters_by_ids",
         "platform.filters_by_ids_and_types",
         "ui.instances",
+        "ui.search",
         "ui.reprocessing",
         # The service checkpoint names no instance: only a size and a root.
         "service_log.Checkpoint",
@@ -99,6 +100,7 @@ ROUTE_SCOPES: dict[str, dict[str, str]] = {
     "ui.badge": {"GET": _READ},
     "ui.held": {"GET": _READ},
     "ui.timeline_rows": {"GET": _READ},
+    "ui.search": {"GET": _READ},
     "ui.goto": {"GET": _READ},
     "ui.entry": {"GET": _READ},
     "ui.reprocessing": {"GET": _READ},

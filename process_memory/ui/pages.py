@@ -17,12 +17,12 @@ from werkzeug.exceptions import BadRequest
 
 from process_memory.api import history_service, lineage_service, within_key
 from process_memory.api.lineage_schemas import ReaderArgsSchema
-from process_memory.api.schemas import HistoryArgsSchema, InstanceListArgsSchema
+from process_memory.api.schemas import HistoryArgsSchema, InstanceListArgsSchema, SearchArgsSchema
 from process_memory.config import Settings
 from process_memory.entry import StoredEntry
 from process_memory.exceptions import InvalidInput
 from process_memory.formats import MAX_SEQ
-from process_memory.history.queries import HistoryQuery, InstanceQuery
+from process_memory.history.queries import HistoryQuery, InstanceQuery, SearchQuery
 from process_memory.memory.document import is_memory_marked, parse_memory
 from process_memory.ui.badge import check_held, verify_badge
 from process_memory.ui.diff import json_diff
@@ -101,6 +101,22 @@ def _history_query(instance_id: str) -> tuple[HistoryQuery, dict[str, str]]:
 def _invalid(refused: ValidationError) -> Exception:
     """A 422 that names each field and what is wrong with it, as the API's does."""
     return InvalidInput("invalid filter", refused.normalized_messages())
+
+
+@blp.route("/search")
+def search() -> str:
+    """Entries of every instance the key reaches, by type and recorded time, oldest first, a page at a time."""
+    asked = {
+        name: request.args[name].strip() for name in ("type", "since", "until") if request.args.get(name, "").strip()
+    }
+    cursor = {"after": request.args["after"]} if request.args.get("after") else {}
+    try:
+        query: SearchQuery = SearchArgsSchema().load({**asked, **cursor, "limit": PAGE_SIZE})
+    except ValidationError as refused:
+        raise _invalid(refused) from None
+    page = history_service().reader.search(within_key(query))
+    entries = [_shown(stored) for stored in page.items]
+    return render_template("search.html", entries=entries, filters=asked, next=page.next)
 
 
 @blp.route("/instances/<iid:instance_id>")

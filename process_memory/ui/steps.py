@@ -1,10 +1,10 @@
 """What the timeline says about each entry beyond its stored fields: whether it records a failure, how long its
 step took, and a one-line preview of its data.
 
-The rule for a failure lives here, once (README.md, "Look at it", states it): an entry records one when its type names an error
-or a failure (``error``, ``failed``, ``load.failure``…), or when its data or its metadata, as a JSON object, holds
-``error`` (any value but null or false) or a ``status`` that names one (``error``, ``failed``, ``failure``; in
-any case).
+The rule for a failure lives here, once (README.md, "Look at it", states it): an entry records one when its type
+names an error or a failure (``error``, ``failed``, ``load.failure``…), or when its data or its metadata, as a
+JSON object, holds ``error`` (any value but null or false) or a ``status`` that names one (``error``,
+``failed``, ``failure``; in any case).
 """
 
 from __future__ import annotations

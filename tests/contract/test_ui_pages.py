@@ -216,3 +216,21 @@ def test_the_timeline_marks_failures_times_each_step_and_previews_the_data(clien
     fresh = client.get(f"/ui/instances/{iid}/rows", query_string={"after": 5})
     assert fresh.headers["X-Instance-Count"] == "7"
     assert fresh.get_data(as_text=True).count("<tr data-seq=") == 1 and 'data-seq="6" class="failed"' in fresh.text
+
+
+def test_the_search_page_finds_entries_across_instances_and_links_into_their_timelines(client: FlaskClient) -> None:
+    tag = uuid.uuid4().hex[:8]
+    first, second = f"s{tag}-a", f"s{tag}-b"
+    for n in range(3):
+        _append(client, first, f"found-{tag}", {"n": n})
+        _append(client, second, "other", {"n": n})
+    _append(client, second, f"found-{tag}", {"status": "failed"})
+    found = client.get("/ui/search", query_string={"type": f"found-{tag}"}).get_data(as_text=True)
+    rows = found.split("<tr data-instance=")[1:]
+    assert [row.split('"')[1] for row in rows] == [first] * 3 + [second]  # oldest first, only that type
+    assert f'href="/ui/instances/{first}">{first}</a>' in rows[0]
+    assert f'href="/ui/instances/{second}/entries/3">3</a>' in rows[3] and 'class="failed"' in rows[3]
+    paged = client.get("/ui/search", query_string={"type": f"found-{tag}", "limit": 2}).get_data(as_text=True)
+    assert 'rel="next"' not in paged  # the page size is the browser's own: 50
+    refused = client.get("/ui/search", query_string={"since": "soon"})
+    assert refused.status_code == 422 and "<code>since</code>: " in refused.get_data(as_text=True)
