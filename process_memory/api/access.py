@@ -198,6 +198,13 @@ def caller_prefix() -> str:
     return caller.prefix or "" if caller is not None else ""
 
 
+def caller_may(scope: str) -> bool:
+    """Whether the request's key has ``scope`` (anonymous callers, with no keys configured, have every one): what a
+    page asks before it shows something another route would guard by that scope."""
+    caller = _request_caller()
+    return caller is not None and scope in caller.scopes
+
+
 def recording_caller() -> str | None:
     """The name of the key the current request came with: each entry records it as ``recorded_by``."""
     caller = _request_caller()

@@ -12,6 +12,7 @@ from swagger_ui_bundle import swagger_ui_path
 from werkzeug.http import HTTP_STATUS_CODES
 
 from process_memory.ui.pages import blp, root_blp
+from process_memory.ui.steps import duration
 
 #: Where the Swagger UI's files are served from: the swagger-ui-bundle package, never a CDN.
 SWAGGER_ASSETS = "/api/v1/docs/assets/"
@@ -56,6 +57,7 @@ def readable_size(size: int) -> str:
 def register_ui(app: Flask) -> None:
     """Serve the history browser at /ui/ (and / redirects there), and the Swagger UI from its package."""
     app.add_template_filter(readable_size)
+    app.add_template_filter(duration, "seconds_as_duration")
     app.register_blueprint(blp)
     app.register_blueprint(root_blp)
     # On the app, not the blueprint: a blueprint's hooks do not run for a path that matched none of its rules.

@@ -16,11 +16,13 @@ from werkzeug import Response
 from werkzeug.exceptions import BadRequest
 
 from process_memory.api import history_service, lineage_service, within_key
+from process_memory.api.access import caller_may
 from process_memory.api.lineage_schemas import ReaderArgsSchema
 from process_memory.api.schemas import HistoryArgsSchema, InstanceListArgsSchema, SearchArgsSchema
+from process_memory.api.state import state_service
 from process_memory.config import Settings
 from process_memory.entry import StoredEntry
-from process_memory.exceptions import InvalidInput
+from process_memory.exceptions import InvalidInput, NotFound
 from process_memory.formats import MAX_SEQ
 from process_memory.history.queries import HistoryQuery, InstanceQuery, SearchQuery
 from process_memory.memory.document import is_memory_marked, parse_memory
@@ -134,6 +136,7 @@ def timeline(instance_id: str) -> str:
     more_newer = not newest and (page.next is not None if not backward else entries[0]["seq"] < summary.head_seq)
     return render_template(
         "timeline.html",
+        state=_state_of(instance_id),
         summary=summary,
         instance_id=instance_id,
         entries=entries,
@@ -143,6 +146,20 @@ def timeline(instance_id: str) -> str:
         live=newest,
         signing=_settings().signing_key is not None,
     )
+
+
+def _state_of(instance_id: str) -> dict[str, Any] | None:
+    """The instance's working state as its page shows it (value, ETag, seconds to expiry), for a key with the
+    ``state`` scope that the state's own route asks; None without one, or without a state."""
+    if not caller_may("state"):
+        return None
+    service = state_service()
+    try:
+        stored = service.get_state(instance_id)
+    except NotFound:
+        return None
+    expires_in = service.store.expires_in(instance_id)
+    return {"value": json.loads(stored.json), "etag": f'"{stored.version}"', "expires_in": expires_in}
 
 
 @blp.route("/instances/<iid:instance_id>/rows")

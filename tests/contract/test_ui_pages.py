@@ -101,6 +101,14 @@ def test_keys_reach_pages_by_basic_auth(backend: Backend, tmp_path: Path) -> Non
     refused = client.get("/ui/", headers=basic("state"))
     assert refused.status_code == 403 and "lacks the read scope" in refused.text and "Traceback" not in refused.text
     assert client.get("/ui/static/ui.css").status_code == 200  # assets hold no data
+    # The working state shows on an instance's page only to a key with the state scope, as its route asks.
+    iid = f"st-{uuid.uuid4().hex[:8]}"
+    assert client.post(f"{API}/{iid}/history", json={"type": "t", "data": 1}, headers=basic("all")).status_code == 201
+    put = client.put(f"{API}/{iid}/state", json={"step": 4}, query_string={"ttl": 3600}, headers=basic("all"))
+    shown = html.unescape(client.get(f"/ui/instances/{iid}", headers=basic("all")).get_data(as_text=True))
+    assert f"ETag <code>{put.headers['ETag']}</code>, expires in " in shown
+    assert '<span class="key">"step"</span>: <span class="scalar scalar-number">4</span>' in shown
+    assert 'id="state"' not in client.get(f"/ui/instances/{iid}", headers=basic("read")).get_data(as_text=True)
 
 
 def test_an_entry_shows_what_it_read_and_the_reprocessing_view_who_would_rerun(client: FlaskClient) -> None:
