@@ -189,6 +189,10 @@ def test_the_badge_fails_after_a_row_is_changed(browser: Any, site: tuple[Gunico
     page.reload()
     expect(page.locator("#badge")).to_contain_text("failed")
     expect(page.locator("#badge")).to_contain_text("seq 5")
+    _shot(page, "failed-badge")
+    page.click("#badge >> text=see seq 5")
+    expect(page.locator("h1")).to_contain_text("seq 5")
+    expect(page.locator("#not-intact")).to_contain_text("does not match its own hash")
 
 
 def test_a_key_without_read_sees_a_403_page(browser: Any, site: tuple[GunicornServer, KeySet, Path]) -> None:

@@ -35,6 +35,8 @@ class Badge:
     summary: str
     checked: int
     size: int | None = None
+    #: The first entry that does not hold, when the chain does not: the badge links to its page.
+    bad_seq: int | None = None
 
 
 def verify_badge(service: HistoryService, settings: Settings, instance_id: str) -> Badge:
@@ -42,7 +44,8 @@ def verify_badge(service: HistoryService, settings: Settings, instance_id: str) 
     published service checkpoint with its cosignatures; say exactly what was checked, or what failed."""
     result = service.verifier.verify(instance_id)
     if not result.ok:
-        return Badge("failed", f"the chain does not hold at seq {result.first_bad_seq}", result.checked)
+        bad = result.first_bad_seq
+        return Badge("failed", f"the chain does not hold at seq {bad}", result.checked, bad_seq=bad)
     signer = settings.signing_key
     if signer is None:
         return Badge("chain-only", f"{result.checked} entries chained; no checkpoints are signed", result.checked)
@@ -98,7 +101,8 @@ def check_held(service: HistoryService, settings: Settings, instance_id: str, no
         return Badge("failed", f"the checkpoint you hold is of {held.origin}, not of {expected}", 0)
     result = service.verifier.verify(instance_id)
     if not result.ok:
-        return Badge("failed", f"the chain does not hold at seq {result.first_bad_seq}", result.checked)
+        bad = result.first_bad_seq
+        return Badge("failed", f"the chain does not hold at seq {bad}", result.checked, bad_seq=bad)
     tree = LogTree()
     for stored in service.store.entries.iter_chain(instance_id):
         if tree.size == held.size:

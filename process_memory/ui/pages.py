@@ -194,7 +194,8 @@ def goto(instance_id: str) -> Response:
 @blp.route("/instances/<iid:instance_id>/badge")
 def badge(instance_id: str) -> str:
     """The verify badge, computed on request (the timeline loads it after the page)."""
-    return render_template("badge.html", badge=verify_badge(history_service(), _settings(), instance_id))
+    badge = verify_badge(history_service(), _settings(), instance_id)
+    return render_template("badge.html", badge=badge, instance_id=instance_id)
 
 
 @blp.route("/instances/<iid:instance_id>/held")
@@ -203,7 +204,8 @@ def held(instance_id: str) -> str:
     note = request.args.get("checkpoint", "")
     if not note.strip() or len(note) > HELD_CHECKPOINT_BYTES:
         raise BadRequest(f"paste a signed checkpoint of at most {HELD_CHECKPOINT_BYTES} characters")
-    return render_template("badge.html", badge=check_held(history_service(), _settings(), instance_id, note))
+    badge = check_held(history_service(), _settings(), instance_id, note)
+    return render_template("badge.html", badge=badge, instance_id=instance_id)
 
 
 @blp.route(f"/instances/<iid:instance_id>/entries/<int(max={MAX_SEQ}):seq>")
@@ -212,6 +214,7 @@ def entry(instance_id: str, seq: int) -> str:
     reader = history_service().reader
     stored = reader.get_entry(instance_id, seq)
     head_seq = reader.get_instance(instance_id).head_seq  # no link past the head: it would be a 404
+    intact = reader.context.is_intact(stored)  # changed behind the service's back: said, not shown as a change
     small = stored.size <= LAZY_DATA_BYTES
     data = reader.data_of(stored) if small else None
     previous = reader.previous_of_type(stored)
@@ -226,6 +229,7 @@ def entry(instance_id: str, seq: int) -> str:
         entry=_shown(stored),
         instance_id=instance_id,
         head_seq=head_seq,
+        intact=intact,
         data=data,
         lazy=not small,
         diff=diff,

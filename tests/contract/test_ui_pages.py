@@ -64,9 +64,13 @@ def test_the_timeline_entry_and_badge(backend: Backend, raw: RawAccess, iid: str
     assert "✔ verified" in anchored
     assert "the chain holds; the tree at size 7 is anchored in service checkpoint 1; " in anchored
     assert "no witness is configured: the server is checked only against itself" in anchored
+    assert 'id="not-intact"' not in client.get(f"/ui/instances/{iid}/entries/2").get_data(as_text=True)
     raw.update_entry(iid, 2, data_json='{"rows":0}')
     badge = client.get(f"/ui/instances/{iid}/badge").get_data(as_text=True)
     assert "failed" in badge and "seq 2" in badge
+    assert f'href="/ui/instances/{iid}/entries/2">see seq 2</a>' in badge  # where it failed, one click away
+    assert 'id="not-intact"' in client.get(f"/ui/instances/{iid}/entries/2").get_data(as_text=True)
+    assert 'id="not-intact"' not in client.get(f"/ui/instances/{iid}/entries/1").get_data(as_text=True)
 
 
 def test_refusals_are_pages_with_the_apis_status(app: Flask, iid: str) -> None:
