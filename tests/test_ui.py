@@ -9,6 +9,7 @@ a new entry arrive, sees the badge fail after a row is changed behind the servic
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 import uuid
@@ -240,3 +241,28 @@ def test_no_page_of_the_service_can_be_framed(browser: Any, site: tuple[Gunicorn
     [_, frame] = page.frames
     assert frame.url == "chrome-error://chromewebdata/"  # the browser refused to show it
     assert frame.locator("#instances").count() == 0
+
+
+def test_a_dataset_of_4000_records_is_a_table_with_a_filter(
+    browser: Any, site: tuple[GunicornServer, KeySet, Path]
+) -> None:
+    from playwright.sync_api import expect
+
+    server, keys, _ = site
+    run = f"dataset-{uuid.uuid4().hex[:8]}"
+    records = [{"id": f"U{n}", "nome": f"usina {n}", "potencia": n % 97, "pad": "x" * 120} for n in range(4000)]
+    with Client(server.url, keys.secrets["all"]) as client:
+        client.append(run, "dataset", {"entities": {"usina": records}})
+    page = _page(browser, site, "read")
+    page.goto(f"/ui/instances/{run}/entries/0")
+    section = page.locator("section.records[data-path='entities.usina']")
+    expect(section.locator("h3")).to_contain_text("4000 records")
+    rows = section.locator("tbody tr")
+    expect(rows).to_have_count(4000)
+    section.locator(".record-filter").fill("usina 3999")
+    expect(section.locator(".record-count")).to_have_text("1 of 4000 rows")
+    expect(section.locator("tbody tr:not([hidden])")).to_have_text(re.compile(r"U3999\s*usina 3999"))
+    _shot(page, "entry-table")
+    section.locator(".record-filter").fill("")
+    expect(section.locator(".record-count")).to_have_text("")
+    expect(section.locator("tbody tr:not([hidden])")).to_have_count(4000)

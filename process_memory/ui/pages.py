@@ -28,6 +28,7 @@ from process_memory.history.queries import HistoryQuery, InstanceQuery, SearchQu
 from process_memory.memory.document import is_memory_marked, parse_memory
 from process_memory.ui.badge import check_held, verify_badge
 from process_memory.ui.diff import json_diff
+from process_memory.ui.records import record_tables
 from process_memory.ui.steps import duration, parsed, preview, records_failure, step_time
 
 blp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="templates", static_folder="static")
@@ -37,6 +38,8 @@ root_blp = Blueprint("ui_root", __name__)
 PAGE_SIZE = 50
 #: Data larger than this (canonical bytes) is loaded only when asked for, from the API.
 LAZY_DATA_BYTES = 256 * 1024
+#: Data up to this size is also shown as tables of its arrays of records, even when its tree is loaded on demand.
+RECORD_TABLE_BYTES = 4 * 1024 * 1024
 #: A signed checkpoint is a few hundred characters; one with a hundred signatures, under 16 KiB.
 HELD_CHECKPOINT_BYTES = 16 * 1024
 
@@ -217,6 +220,9 @@ def entry(instance_id: str, seq: int) -> str:
     intact = reader.context.is_intact(stored)  # changed behind the service's back: said, not shown as a change
     small = stored.size <= LAZY_DATA_BYTES
     data = reader.data_of(stored) if small else None
+    tables = []
+    if stored.size <= RECORD_TABLE_BYTES and not stored.redacted_json:
+        tables = record_tables(data if small else reader.data_of(stored))
     previous = reader.previous_of_type(stored)
     diff = None
     if previous and small and previous.size <= LAZY_DATA_BYTES and stored.redacted_json is None:
@@ -231,6 +237,7 @@ def entry(instance_id: str, seq: int) -> str:
         head_seq=head_seq,
         intact=intact,
         data=data,
+        tables=tables,
         lazy=not small,
         diff=diff,
         reads=[(json.loads(read.entity), read.table, read.image) for read in reads],

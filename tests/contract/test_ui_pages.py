@@ -246,3 +246,25 @@ def test_the_search_page_finds_entries_across_instances_and_links_into_their_tim
     assert 'rel="next"' not in paged  # the page size is the browser's own: 50
     refused = client.get("/ui/search", query_string={"since": "soon"})
     assert refused.status_code == 422 and "<code>since</code>: " in refused.get_data(as_text=True)
+
+
+def test_arrays_of_records_are_tables_even_when_the_tree_waits_to_be_asked_for(client: FlaskClient, iid: str) -> None:
+    dataset = [{"id": f"U{n}", "nome": f"usina {n}", "extra": {"k": n}, "pad": "x" * 120} for n in range(4000)]
+    _append(client, iid, "dataset", {"entities": {"usina": dataset}, "count": 4000})  # about 700 KB
+    _append(client, iid, "mixed", [{"a": 1}, {"b": None, "a": "two"}])
+    _append(client, iid, "scalars", {"list": [1, 2], "empty": [], "deep": {"a": {"b": {"c": [{"x": 1}]}}}})
+    page = client.get(f"/ui/instances/{iid}/entries/0").get_data(as_text=True)
+    assert 'id="lazy-data"' in page  # the tree is loaded on demand, the table is there at once
+    section = page.split('<section class="records" data-path="entities.usina">', 1)[1].split("</section>", 1)[0]
+    assert "4000 records</small>" in section
+    # The columns as the records' keys first appear, which canonical JSON sorts.
+    assert "<thead><tr><th>extra</th><th>id</th><th>nome</th><th>pad</th></tr></thead>" in section
+    assert section.count("<tr><td>") == 4000
+    assert "<tr><td>{&#34;k&#34;:3999}</td><td>U3999</td><td>usina 3999</td>" in section  # nested: compact JSON
+    assert f'id="raw-json" href="/api/v1/instances/{iid}/history/0"' in page
+    assert f'download="{iid}-0.json"' in page
+    mixed = client.get(f"/ui/instances/{iid}/entries/1").get_data(as_text=True)
+    assert 'data-path="the data"' in mixed and "<thead><tr><th>a</th><th>b</th></tr></thead>" in mixed
+    assert "<tr><td>two</td><td></td></tr>" in mixed  # a null cell is empty
+    scalars = client.get(f"/ui/instances/{iid}/entries/2").get_data(as_text=True)
+    assert 'class="records"' not in scalars  # numbers, nothing, and records deeper than three levels: no table

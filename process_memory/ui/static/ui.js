@@ -82,7 +82,25 @@ function lazyData() {
   });
 }
 
+function recordFilters() {
+  // Each table of records gets its own filter box: rows that do not contain the text (in any case) are hidden.
+  for (const section of document.querySelectorAll("section.records")) {
+    const rows = [...section.querySelectorAll("tbody tr")];
+    const count = section.querySelector(".record-count");
+    section.querySelector(".record-filter").addEventListener("input", (event) => {
+      const wanted = event.target.value.trim().toLowerCase();
+      let shown = 0;
+      for (const row of rows) {
+        row.hidden = wanted !== "" && !row.textContent.toLowerCase().includes(wanted);
+        if (!row.hidden) shown += 1;
+      }
+      count.textContent = wanted ? `${shown} of ${rows.length} rows` : "";
+    });
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  recordFilters();
   loadBadge();
   followTimeline();
   lazyData();
