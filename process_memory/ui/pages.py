@@ -23,7 +23,7 @@ from process_memory.api.state import state_service
 from process_memory.config import Settings
 from process_memory.entry import StoredEntry
 from process_memory.exceptions import InvalidInput, NotFound
-from process_memory.formats import MAX_SEQ
+from process_memory.formats import MAX_SEQ, is_instance_id
 from process_memory.history.queries import HistoryQuery, InstanceQuery, SearchQuery
 from process_memory.memory.document import is_memory_marked, parse_memory
 from process_memory.ui.badge import check_held, verify_badge
@@ -69,6 +69,23 @@ def _shown(stored: StoredEntry) -> dict[str, Any]:
     return {**vars(stored), "metadata": metadata, "badges": badges, "redacted": redacted, "failed": failed} | {
         "preview": shown
     }
+
+
+def _relations(metadata: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """Where a copied entry came from, as (how, instance, seq), from its metadata: only what names an instance and
+    a seq this service could hold (the metadata is the client's, and a link must not be built from anything)."""
+    found: list[tuple[str, str, int]] = []
+    for key, said in (("cloned_from", "cloned from"), ("imported_from", "imported from")):
+        origin = metadata.get(key) if isinstance(metadata, dict) else None
+        if (
+            isinstance(origin, dict)
+            and isinstance(origin.get("instance_id"), str)
+            and is_instance_id(origin["instance_id"])
+        ):
+            seq = origin.get("seq")
+            if isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq <= MAX_SEQ:
+                found.append((said, origin["instance_id"], seq))
+    return found
 
 
 def _with_steps(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -236,6 +253,7 @@ def entry(instance_id: str, seq: int) -> str:
         instance_id=instance_id,
         head_seq=head_seq,
         intact=intact,
+        relations=_relations(json.loads(stored.metadata_json)),
         data=data,
         tables=tables,
         lazy=not small,

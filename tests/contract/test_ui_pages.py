@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import html
+import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -268,3 +269,22 @@ def test_arrays_of_records_are_tables_even_when_the_tree_waits_to_be_asked_for(c
     assert "<tr><td>two</td><td></td></tr>" in mixed  # a null cell is empty
     scalars = client.get(f"/ui/instances/{iid}/entries/2").get_data(as_text=True)
     assert 'class="records"' not in scalars  # numbers, nothing, and records deeper than three levels: no table
+
+
+def test_a_copy_links_to_the_entry_it_was_copied_from_and_planted_provenance_links_nowhere(
+    backend: Backend, raw: RawAccess, iid: str
+) -> None:
+    client = create_app(backend.settings, history_store=backend.store).test_client()
+    for n in range(3):
+        _append(client, iid, "step", {"n": n})
+    copy = f"{iid}-copy"
+    assert client.post(f"{API}/{iid}/clone", json={"to": copy}).status_code == 201
+    cloned = client.get(f"/ui/instances/{copy}/entries/2").get_data(as_text=True)
+    assert f'Cloned from <a href="/ui/instances/{iid}/entries/2">{iid} · seq 2</a>' in cloned
+    forged = {"cloned_from": {"instance_id": "../../api/v1/keys", "seq": 1}, "imported_from": {"instance_id": iid}}
+    refused = client.post(f"{API}/{iid}/history", json={"type": "step", "data": 3, "metadata": forged})
+    assert refused.status_code == 422  # provenance is the service's to write, never a client's
+    raw.update_entry(iid, 2, metadata_json=json.dumps(forged))  # so plant it behind the service's back
+    page = client.get(f"/ui/instances/{iid}/entries/2")
+    assert page.status_code == 200 and 'class="relation"' not in page.get_data(as_text=True)
+    assert 'id="not-intact"' in page.get_data(as_text=True)
