@@ -1,8 +1,10 @@
-"""The history browser's pages: instances, one instance's timeline, one entry, its badge, and reprocessing.
+"""The history browser's pages: instances, a search across them, one instance's timeline (and the rows its live
+tail adds), one entry, its badge, and reprocessing.
 
 Each page reads through the same services as the API (so the same keys, scopes and rules apply) and renders a
-Jinja2 template; the few lines of JavaScript in static/ui.js only add what a page cannot do alone (new entries
-as they come, a large entry's data on demand, the badge once it is computed).
+Jinja2 template; the few lines of JavaScript in static/ui.js only add what a page cannot do alone (new rows as
+they come, rendered here; a large entry's tree on demand; the badge once it is computed; filtering a table of
+records as one types).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-// The history browser's few lines of script: the verify badge once computed, new entries as they are appended
-// (the live tail of the API), and a large entry's data on demand. The pages work without it.
+// The history browser's few lines of script: the verify badge once computed, new rows as entries are appended
+// (rendered by the server, ui.timeline_rows), a large entry's data on demand, and the filter boxes of tables of
+// records. The pages work without it.
 "use strict";
 
 function element(tag, attributes, text) {
