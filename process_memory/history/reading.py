@@ -115,6 +115,18 @@ class Reader:
         """Return the instance's summary."""
         return self.context.summary(instance_id)
 
+    def recent_instances(self, query: InstanceQuery, before: tuple[str, str] | None) -> Page[InstanceSummary]:
+        """Return one page of instance summaries by last activity, the most recent first, before the position
+        ``before`` (``query.after`` aside); the cursor is the last shown's (last_recorded_at, instance_id)."""
+        prefix = narrow_prefix(query.prefix, query.within)
+        if prefix is None:
+            return Page([], None)
+        return fetch_page(
+            lambda n: self.store.summaries.recent_summaries(before, n, prefix),
+            query.limit,
+            lambda summary: (summary.last_recorded_at, summary.instance_id),
+        )
+
     def list_instances(self, query: InstanceQuery) -> Page[InstanceSummary]:
         """Return one page of instance summaries ordered by id; the cursor is the last id shown."""
         prefix = narrow_prefix(query.prefix, query.within)

@@ -150,6 +150,12 @@ class SummaryStore(ABC):
         """Return up to ``limit`` summaries ordered by instance id, after ``after``, of ids starting with ``prefix``."""
 
     @abstractmethod
+    def recent_summaries(self, before: tuple[str, str] | None, limit: int, prefix: str = "") -> list[InstanceSummary]:
+        """Return up to ``limit`` summaries by last activity, the most recent first: ordered by (last_recorded_at,
+        instance_id) descending, before the position ``before``, of ids starting with ``prefix``. Served from the
+        index ``touched_since`` reads."""
+
+    @abstractmethod
     def touched_since(self, since: str, after: tuple[str, str] | None, limit: int) -> list[InstanceSummary]:
         """Return up to ``limit`` summaries whose last entry was recorded at ``since`` or later, ordered by
         (last_recorded_at, instance_id), after the position ``after``: the instances an anchoring round looks at.

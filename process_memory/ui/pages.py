@@ -10,6 +10,7 @@ records as one types).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
@@ -36,6 +37,8 @@ from process_memory.ui.steps import duration, parsed, preview, records_failure, 
 blp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="templates", static_folder="static")
 root_blp = Blueprint("ui_root", __name__)
 
+#: How a stored time reads (formats.format_timestamp): what a cursor by last activity may carry.
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 #: Entries per timeline page, and instances per list page.
 PAGE_SIZE = 50
 #: Data larger than this (canonical bytes) is loaded only when asked for, from the API.
@@ -100,14 +103,31 @@ def _with_steps(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @blp.route("/")
 def instances() -> str:
-    """Instances by id, from a prefix, a page at a time, with their counts and first and last times."""
+    """Instances, the most recently active first (or by id), from a prefix, a page at a time, with their counts and
+    first and last times."""
     asked = {name: request.args[name].strip() for name in ("prefix", "after") if request.args.get(name, "").strip()}
+    by_id = request.args.get("sort") == "id"
+    before = None if by_id else _activity_cursor(asked.pop("after", None))
     try:
         query: InstanceQuery = InstanceListArgsSchema().load({**asked, "limit": PAGE_SIZE})
     except ValidationError as refused:
         raise _invalid(refused) from None
-    page = history_service().reader.list_instances(within_key(query))
-    return render_template("instances.html", page=page, prefix=query.prefix)
+    reader = history_service().reader
+    page = reader.list_instances(within_key(query)) if by_id else reader.recent_instances(within_key(query), before)
+    following = ",".join(page.next) if isinstance(page.next, tuple) else page.next
+    return render_template(
+        "instances.html", page=page, following=following, prefix=query.prefix, sort="id" if by_id else "recent"
+    )
+
+
+def _activity_cursor(cursor: str | None) -> tuple[str, str] | None:
+    """The position after which a page by last activity goes on: ``<last_recorded_at>,<instance id>``."""
+    if cursor is None:
+        return None
+    at, _, instance_id = cursor.partition(",")
+    if not (is_instance_id(instance_id) and _TIMESTAMP.fullmatch(at)):
+        raise InvalidInput("invalid cursor", {"after": ["the next link of the previous page"]})
+    return at, instance_id
 
 
 def _history_query(instance_id: str) -> tuple[HistoryQuery, dict[str, str]]:

@@ -7,6 +7,7 @@ import base64
 import dataclasses
 import html
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,10 +35,11 @@ def test_the_instance_list_searches_by_prefix_and_pages(client: FlaskClient) -> 
     ids = [f"ui{tag}-{n:02d}" for n in range(55)] + [f"uj{tag}-x", f"ui{tag}_x"]
     for iid in ids:
         _append(client, iid, "row", 1)
-    first = client.get("/ui/", query_string={"prefix": f"ui{tag}-"}).get_data(as_text=True)
+    first = client.get("/ui/", query_string={"prefix": f"ui{tag}-", "sort": "id"}).get_data(as_text=True)
     assert all(f"ui{tag}-{n:02d}" in first for n in range(50)) and f"ui{tag}-50" not in first
     assert f"uj{tag}" not in first and f"ui{tag}_x" not in first
-    following = client.get("/ui/", query_string={"prefix": f"ui{tag}-", "after": f"ui{tag}-49"}).get_data(as_text=True)
+    by_id = {"prefix": f"ui{tag}-", "after": f"ui{tag}-49", "sort": "id"}
+    following = client.get("/ui/", query_string=by_id).get_data(as_text=True)
     assert all(f"ui{tag}-{n}" in following for n in range(50, 55)) and 'rel="next"' not in following
     # The prefix is text, not a pattern: "_" (any one character in SQL's LIKE) matches only itself.
     assert client.get(f"{API}", query_string={"prefix": f"ui{tag}_"}).get_json()["items"][0]["instance_id"] == ids[-1]
@@ -288,3 +290,23 @@ def test_a_copy_links_to_the_entry_it_was_copied_from_and_planted_provenance_lin
     page = client.get(f"/ui/instances/{iid}/entries/2")
     assert page.status_code == 200 and 'class="relation"' not in page.get_data(as_text=True)
     assert 'id="not-intact"' in page.get_data(as_text=True)
+
+
+def test_the_instance_list_shows_the_most_recently_active_first_and_pages_on(client: FlaskClient) -> None:
+    tag = uuid.uuid4().hex[:6]
+    ids = [f"r{tag}-{n:02d}" for n in range(52)]
+    for iid in ids:  # each later than the one before (or as late, and then after it by id)
+        _append(client, iid, "row", 1)
+    _append(client, ids[10], "row", 2)  # the most recently active now
+
+    def listed(page: str) -> list[str]:
+        return re.findall(rf'<a href="/ui/instances/(r{tag}-\d\d)">', page)
+
+    first = client.get("/ui/", query_string={"prefix": f"r{tag}-"}).get_data(as_text=True)
+    expected = [ids[10], *reversed(ids[11:]), *reversed(ids[:10])]
+    assert listed(first) == expected[:50]
+    following = html.unescape(re.search(r'<a rel="next" href="([^"]+)"', first).group(1))
+    second = client.get(following).get_data(as_text=True)
+    assert listed(second) == expected[50:] and 'rel="next"' not in second and "First page" in second
+    refused = client.get("/ui/", query_string={"after": "not a cursor"})
+    assert refused.status_code == 422 and "<code>after</code>" in refused.get_data(as_text=True)

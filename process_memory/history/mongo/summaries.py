@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import ConnectionFailure
 
 from process_memory.db import unavailable_on
@@ -38,6 +38,23 @@ class MongoSummaries(SummaryStore):
             criteria = {"$and": [criteria, {"_id": starting_with(prefix)}]}
         docs = list(bounded(self._collections.summaries().find(criteria).sort("_id", ASCENDING), limit))
         return [summary for summary in self._fresh(docs) if summary is not None]
+
+    @unavailable_on_network_error
+    def recent_summaries(self, before: tuple[str, str] | None, limit: int, prefix: str = "") -> list[InstanceSummary]:
+        """Return summaries by (last_recorded_at, _id), the most recent first (of ids that start with ``prefix``),
+        each checked for staleness."""
+        criteria: dict[str, Any] = {"head_seq": {"$gte": 0}}
+        if prefix:
+            criteria["_id"] = starting_with(prefix)
+        if before is not None:
+            at, instance_id = before
+            earlier = {
+                "$or": [{"last_recorded_at": {"$lt": at}}, {"last_recorded_at": at, "_id": {"$lt": instance_id}}]
+            }
+            criteria = {"$and": [criteria, earlier]}
+        order = [("last_recorded_at", DESCENDING), ("_id", DESCENDING)]
+        cursor = self._collections.summaries().find(criteria).sort(order)
+        return [summary for summary in self._fresh(list(bounded(cursor, limit))) if summary is not None]
 
     @unavailable_on_network_error
     def touched_since(self, since: str, after: tuple[str, str] | None, limit: int) -> list[InstanceSummary]:

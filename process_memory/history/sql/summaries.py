@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +22,7 @@ class SQLSummaries(SummaryStore):
         self.tables = tables
         self._entries = entries
 
-    def _summaries(self, criteria: Any, limit: int) -> list[InstanceSummary | None]:
+    def _summaries(self, criteria: Any, limit: int, order: Sequence[Any] = ()) -> list[InstanceSummary | None]:
         instances, entries = self.tables.instances, self.tables.entries
         # A summary behind its entries can only come from outside the service; repair it all the same.
         stale = (
@@ -30,7 +31,10 @@ class SQLSummaries(SummaryStore):
             .exists()
         )
         statement = (
-            sa.select(instances, stale.label("stale")).where(criteria).order_by(instances.c.instance_id).limit(limit)
+            sa.select(instances, stale.label("stale"))
+            .where(criteria)
+            .order_by(*(order or [instances.c.instance_id]))
+            .limit(limit)
         )
         with self._engine.connect() as conn:
             rows = conn.execute(statement).all()
@@ -48,6 +52,20 @@ class SQLSummaries(SummaryStore):
         column = self.tables.instances.c.instance_id
         criteria = sa.and_(column > after if after is not None else sa.true(), starts_with(column, prefix))
         return [summary for summary in self._summaries(criteria, limit) if summary is not None]
+
+    @unavailable_on_database_error
+    def recent_summaries(self, before: tuple[str, str] | None, limit: int, prefix: str = "") -> list[InstanceSummary]:
+        """Return summaries by (last_recorded_at, instance_id), the most recent first (of ids that start with
+        ``prefix``)."""
+        instances = self.tables.instances
+        order = (instances.c.last_recorded_at, instances.c.instance_id)
+        criteria = sa.and_(
+            instances.c.head_seq >= 0,
+            starts_with(instances.c.instance_id, prefix),
+            sa.tuple_(*order) < sa.tuple_(*map(sa.literal, before)) if before is not None else sa.true(),
+        )
+        found = self._summaries(criteria, limit, [column.desc() for column in order])
+        return [summary for summary in found if summary is not None]
 
     @unavailable_on_database_error
     def touched_since(self, since: str, after: tuple[str, str] | None, limit: int) -> list[InstanceSummary]:
