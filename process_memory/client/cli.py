@@ -99,14 +99,25 @@ def _table(entries: Iterator[dict[str, Any]], with_instance: bool = False) -> Ta
     return table
 
 
+def _entry_filters(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options ``history`` and ``search`` share: type, recorded time, how many, and JSON lines."""
+    for option in reversed(
+        (
+            click.option("--type", "entry_type", default=None),
+            click.option("--since", default=None, help="RFC 3339: recorded at or after"),
+            click.option("--until", default=None, help="RFC 3339: recorded before"),
+            click.option("--limit", type=click.IntRange(min=1), default=None, help="at most this many entries"),
+            click.option("--json", "as_json", is_flag=True, help="one entry per line, as JSON"),
+        )
+    ):
+        command = option(command)
+    return command
+
+
 @main.command()
 @click.argument("instance")
 @click.option("--backward", is_flag=True, help="newest first")
-@click.option("--type", "entry_type", default=None)
-@click.option("--since", default=None, help="RFC 3339: recorded at or after")
-@click.option("--until", default=None, help="RFC 3339: recorded before")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="at most this many entries")
-@click.option("--json", "as_json", is_flag=True, help="one entry per line, as JSON")
+@_entry_filters
 @_answers
 def history(
     instance: str,
@@ -153,11 +164,7 @@ def instances(prefix: str | None, limit: int | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--type", "entry_type", default=None)
-@click.option("--since", default=None, help="RFC 3339: recorded at or after")
-@click.option("--until", default=None, help="RFC 3339: recorded before")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="at most this many entries")
-@click.option("--json", "as_json", is_flag=True, help="one entry per line, as JSON")
+@_entry_filters
 @_answers
 def search(entry_type: str | None, since: str | None, until: str | None, limit: int | None, as_json: bool) -> None:
     """Find entries across instances by type and recorded time, oldest first: a table, or JSON lines with --json."""

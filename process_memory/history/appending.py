@@ -141,7 +141,7 @@ class Appender:
                     # the first insert, one entry's id is not looked up: the unique (instance_id, id) key refuses
                     # it if stored, and the retry finds it. A batch's ids are, so that a conflict refuses the
                     # batch before any of it is stored.
-                    pending = [0]
+                    pending = list(range(len(prepared)))  # the first try of one entry: nothing settled yet
                     if attempt > 0 or len(prepared) > 1:
                         pending = self._settle_existing(instance_id, prepared, outcomes, every_id=attempt > 0)
                     if pending:
