@@ -116,6 +116,17 @@ def test_keys_reach_pages_by_basic_auth(backend: Backend, tmp_path: Path) -> Non
     assert f"ETag <code>{put.headers['ETag']}</code>, expires in " in shown
     assert '<span class="key">"step"</span>: <span class="scalar scalar-number">4</span>' in shown
     assert 'id="state"' not in client.get(f"/ui/instances/{iid}", headers=basic("read")).get_data(as_text=True)
+    # The search page, like the API's search, answers a key limited to a prefix within that prefix only.
+    found_type = f"seen-{uuid.uuid4().hex[:8]}"
+    for target in ("team-a.inside", "team-b.outside"):
+        body = {"type": found_type, "data": 1}
+        assert client.post(f"{API}/{target}/history", json=body, headers=basic("all")).status_code == 201
+    everyone = client.get("/ui/search", query_string={"type": found_type}, headers=basic("all")).get_data(as_text=True)
+    limited = client.get("/ui/search", query_string={"type": found_type}, headers=basic("prefixed")).get_data(
+        as_text=True
+    )
+    assert 'data-instance="team-a.inside"' in everyone and 'data-instance="team-b.outside"' in everyone
+    assert 'data-instance="team-a.inside"' in limited and 'data-instance="team-b.outside"' not in limited
 
 
 def test_an_entry_shows_what_it_read_and_the_reprocessing_view_who_would_rerun(client: FlaskClient) -> None:
@@ -222,8 +233,12 @@ def test_the_timeline_marks_failures_times_each_step_and_previews_the_data(clien
     # Go to a seq: its page; a seq that is not one is refused with the reason.
     went = client.get(f"/ui/instances/{iid}/goto", query_string={"seq": "2"})
     assert went.status_code == 302 and went.headers["Location"].endswith(f"/ui/instances/{iid}/entries/2")
-    refused = client.get(f"/ui/instances/{iid}/goto", query_string={"seq": "two"})
-    assert refused.status_code == 422
+    for bad in ("two", "-1", "9223372036854775808", ""):  # the last seq is 2**63 - 1: one past it is refused
+        refused = client.get(f"/ui/instances/{iid}/goto", query_string={"seq": bad})
+        assert refused.status_code == 422, bad
+    last = client.get(f"/ui/instances/{iid}/goto", query_string={"seq": "9223372036854775807"})
+    assert last.status_code == 302  # the page it leads to says the entry is not there
+    assert client.get(last.headers["Location"]).status_code == 404
     assert "<code>seq</code>: a whole number from 0 to " in refused.get_data(as_text=True)
     assert "Oldest ⇥" not in page  # one page holds them all
     # The live timeline's rows after seq 5: the one new row, rendered as the page's, with the count.
