@@ -13,9 +13,11 @@ import os
 import pty
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from importlib import metadata
@@ -37,9 +39,10 @@ from process_memory.client import (
 )
 from process_memory.proofs.notes import generate_key
 from tests.keys import KeySet, write_test_keys
-from tests.services import GunicornServer, wait_until
+from tests.services import ROOT, GunicornServer, wait_until
 
 CLI = Path(sys.executable).parent / "process-memory"  # `make install` installs the project's console scripts
+ARTIFACTS = ROOT / ".cache" / "artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -216,6 +219,70 @@ def test_export_import_and_offline_verify_round_trip_through_the_cli(
         assert misused.returncode == 2 and advice in misused.stderr
     version, installed = cli("--version"), metadata.version("process-memory")
     assert (version.returncode, version.stdout) == (0, f"process-memory, version {installed}\n")
+    _every_command_says_it_for_people_and_as_json_with_json(cli, source, verifier_key, tmp_path)
+
+
+def _every_command_says_it_for_people_and_as_json_with_json(
+    cli: Any, source: str, verifier_key: str, tmp_path: Path
+) -> None:
+    """Words by default; with --json, JSON that a script reads (the source instance holds 121 entries)."""
+    said = cli("append", source, "step", '{"n": 1}', "--id", "b5a1f6a2-7f0e-4c55-8d3e-5b6f1c2d3e4f").stdout
+    assert re.fullmatch(rf"{source}: seq 121, step, id b5a1f6a2-7f0e-4c55-8d3e-5b6f1c2d3e4f, [0-9a-f]{{64}}\n", said)
+    again = json.loads(
+        cli("append", source, "step", '{"n": 1}', "--id", "b5a1f6a2-7f0e-4c55-8d3e-5b6f1c2d3e4f", "--json").stdout
+    )
+    assert (again["seq"], again["data"]) == (121, {"n": 1})  # the same entry, answered again
+    tailed = cli("tail", source, "-n", "2").stdout.splitlines()
+    assert [line.split("  ")[:2] for line in tailed] == [["120", "note"], ["121", "step"]]
+    assert tailed[1].endswith('  {"n":1}')
+    assert [json.loads(line)["seq"] for line in cli("tail", source, "-n", "2", "--json").stdout.splitlines()] == [
+        120,
+        121,
+    ]
+    assert json.loads(cli("keys", "--json").stdout) == {"keys": [verifier_key]}
+    state = json.loads(cli("state", "get", source, "--json").stdout)
+    assert state["value"] == {"step": 2} and state["etag"].startswith('"')
+    put = json.loads(cli("state", "put", source, '{"step": 4}', "--if-match", state["etag"], "--json").stdout)
+    assert put["etag"] != state["etag"] and put["etag"].startswith('"')
+    exported = json.loads(cli("export", source, str(tmp_path / "again.ndjson"), "--json").stdout)
+    assert exported == {
+        "instance_id": source,
+        "path": str(tmp_path / "again.ndjson"),
+        "bytes": (tmp_path / "again.ndjson").stat().st_size,
+    }
+    note = cli("checkpoint", source).stdout  # the signed note, as --note prints it
+    assert note == cli("checkpoint", source, "--note").stdout and note.startswith(f"process-memory/{source}\n122\n")
+    signed = json.loads(cli("checkpoint", source, "--json").stdout)
+    assert signed["size"] == 122 and signed["note"].startswith(f"process-memory/{source}\n")
+    (tmp_path / "again.cp").write_text(note)
+    verdict = cli(
+        "verify",
+        str(tmp_path / "again.ndjson"),
+        "--checkpoint",
+        str(tmp_path / "again.cp"),
+        "--key",
+        verifier_key,
+        "--json",
+    )
+    assert (verdict.returncode, json.loads(verdict.stdout)) == (
+        0,
+        {"ok": True, "checked": 122, "origin": f"process-memory/{source}", "signed_size": 122},
+    )
+    (tmp_path / "again.ndjson").write_text((tmp_path / "again.ndjson").read_text().replace('{"n":1}', '{"n":2}'))
+    refused = cli(
+        "verify",
+        str(tmp_path / "again.ndjson"),
+        "--checkpoint",
+        str(tmp_path / "again.cp"),
+        "--key",
+        verifier_key,
+        "--json",
+    )
+    assert (
+        refused.returncode == 1
+        and json.loads(refused.stdout)["ok"] is False
+        and json.loads(refused.stdout)["seq"] == 121
+    )
 
 
 def _on_a_terminal(command: list[str], env: dict[str, str]) -> str:
@@ -400,3 +467,69 @@ def test_each_failed_try_is_told_and_none_is_made_past_the_budget() -> None:
         "GET http://pm.test/api/v1/instances/i/head: [Errno 111] Connection refused; trying again in "
     )
     assert str(failed.value) == "GET http://pm.test/api/v1/instances/i/head: [Errno 111] Connection refused"
+
+
+#: The CLI's --timeout in the bad-input cases: short, so that a case that waits shows it.
+BAD_INPUT_TIMEOUT = 2.0
+
+
+def test_the_cli_answers_bad_input_with_its_status_and_reason_within_its_timeout(
+    served: tuple[GunicornServer, KeySet, str], tmp_path: Path
+) -> None:
+    """Each case of the bad-input table: exit status, the first line of stderr, and how long it took, which is
+    never more than the timeout and a second beyond the time the command takes to start (``--version``)."""
+    server, keys, _ = served
+    hanging = socket.socket()  # accepts connections (the kernel's backlog does), never answers
+    hanging.bind(("127.0.0.1", 0))
+    hanging.listen(8)
+    down, silent = f"http://127.0.0.1:{_closed_port()}", f"http://127.0.0.1:{hanging.getsockname()[1]}"
+    malformed = tmp_path / "malformed.ndjson"
+    malformed.write_text('{"seq": 0, "type": "row"\nnot json at all\n')
+    instance = str(uuid.uuid4())
+    cases = [
+        ("service down", [f"--url={down}", "history", instance], 4, f"error: GET {down}/api/v1/instances/{instance}/"),
+        ("service that never answers", [f"--url={silent}", "history", instance], 4, f"error: GET {silent}/api/v1/"),
+        ("URL without a scheme", ["--url=127.0.0.1:8000", "history", instance], 2, "Usage: "),
+        ("URL ending in /api/v1", [f"--url={server.url}/api/v1", "history", instance], 2, "Usage: "),
+        ("wrong key", [f"--key={keys.secrets['read']}x", "append", instance, "row", "{}"], 3, "error: 401 "),
+        ("key without the scope", [f"--key={keys.secrets['read']}", "append", instance, "row", "{}"], 3, "error: 403 "),
+        ("malformed file", ["import", str(malformed), instance], 3, "error: 400 bad_request: line 1 is not valid JSON"),
+    ]
+    env = {**os.environ, "PROCESS_MEMORY_URL": server.url, "PROCESS_MEMORY_KEY": keys.secrets["all"]}
+    started = time.monotonic()
+    assert subprocess.run([str(CLI), "--version"], env=env, capture_output=True, timeout=60).returncode == 0
+    startup = time.monotonic() - started
+    table = ["| case | exit | says | seconds |", "| --- | --- | --- | --- |"]
+    said: dict[str, str] = {}
+    try:
+        for case, args, status, says in cases:
+            began = time.monotonic()
+            ran = subprocess.run(
+                [str(CLI), f"--timeout={BAD_INPUT_TIMEOUT}", *args], env=env, capture_output=True, text=True, timeout=60
+            )
+            took = time.monotonic() - began
+            last = ran.stderr.strip().splitlines()[-1] if ran.stderr.strip() else ""
+            first = ran.stderr.strip().splitlines()[0] if ran.stderr.strip() else ""
+            table.append(f"| {case} | {ran.returncode} | `{last}` | {took:.1f} |")
+            said[case] = last
+            assert (ran.returncode, ran.stdout) == (status, ""), (case, ran.stderr)
+            assert (first if status == 2 else last).startswith(says), (case, ran.stderr)
+            assert took <= BAD_INPUT_TIMEOUT + 1 + startup, (case, took, startup)
+            assert keys.secrets["read"] not in ran.stderr and keys.secrets["all"] not in ran.stderr, case  # nor a key
+    finally:
+        hanging.close()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "cli-bad-input.md").write_text("\n".join(table) + "\n")
+    # A failure to reach the service names its reason.
+    assert said["service down"].endswith("Connection refused"), said
+    assert said["service that never answers"].endswith("no answer within 2 s"), said
+    with Client(server.url, keys.secrets["all"]) as client:
+        with pytest.raises(NotFound):
+            client.instance(instance)  # nothing of the refused appends and import was stored
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, then closed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -9,12 +9,12 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, NoReturn, TypeVar
 
 import click
 
 from process_memory.client.monitor import DEFAULT_LIST_PAGES, Monitor, MonitorState
-from process_memory.client.terminal import CHECK_FAILED, answers, client_of_command
+from process_memory.client.terminal import CHECK_FAILED, answers, client_of_command, json_option, print_json
 from process_memory.proofs.checkpoints import Checkpoint, open_checkpoint
 from process_memory.proofs.cosignatures import WitnessKey
 from process_memory.proofs.notes import NoteError, Verifier
@@ -69,6 +69,7 @@ def _note(text: str) -> str:
 @click.option("--anchor", "anchor_file", type=click.File("r"), help="the instance's anchor (GET …/anchor?size=N)")
 @click.option("--witness-key", "witness_keys", multiple=True, help="a witness's key, or a file of them; repeatable")
 @click.option("--quorum", type=click.IntRange(min=0), help="cosignatures needed (default: every witness key)")
+@json_option("the verdict (ok, and what was checked or what failed) on stdout")
 def verify(
     export: IO[bytes],
     checkpoint_file: IO[str],
@@ -76,6 +77,7 @@ def verify(
     anchor_file: IO[str] | None,
     witness_keys: tuple[str, ...],
     quorum: int | None,
+    as_json: bool,
 ) -> None:
     """Check an export offline against a signed checkpoint: every entry, the chain, redactions, and that the
     entries up to the checkpoint's size are exactly those it signed; with --anchor, also that the checkpoint's tree
@@ -87,21 +89,46 @@ def verify(
     try:
         signed = open_checkpoint(_note(checkpoint_file.read()), verifiers)
     except NoteError as refused:
-        click.echo(f"the checkpoint: {refused}", err=True)
-        sys.exit(CHECK_FAILED)
+        _failed(as_json, f"the checkpoint: {refused}", {"problem": f"the checkpoint: {refused}"})
     verdict = verify_export(export, signed)
     if not verdict.ok:
-        click.echo(f"seq {verdict.bad_seq}: {verdict.problem}", err=True)
-        sys.exit(CHECK_FAILED)
+        _failed(
+            as_json, f"seq {verdict.bad_seq}: {verdict.problem}", {"seq": verdict.bad_seq, "problem": verdict.problem}
+        )
+    said: dict[str, Any] = {"ok": True, "checked": verdict.checked, "origin": signed.origin, "signed_size": signed.size}
+    if anchor_file is not None:
+        said["anchored"] = _verify_anchor(anchor_file, signed, verifiers, witness_keys, quorum, as_json)
+    if as_json:
+        print_json(said)
+        return
     click.echo(f"ok: {verdict.checked} entries of {signed.origin}; the first {signed.size} are the ones it signed")
     if anchor_file is not None:
-        _verify_anchor(anchor_file, signed, verifiers, witness_keys, quorum)
+        anchored = said["anchored"]
+        by = ", ".join(anchored["cosigned_by"]) or "no witness: the service vouches for itself alone"
+        click.echo(
+            f"anchored: the tree at size {signed.size} is leaf {anchored['leaf_index']} of {anchored['log']} "
+            f"at size {anchored['log_size']}, cosigned by {by}"
+        )
+
+
+def _failed(as_json: bool, line: str, verdict: dict[str, Any]) -> NoReturn:
+    """Say what failed (one line on stderr, or the verdict as JSON on stdout) and exit 1."""
+    if as_json:
+        print_json({"ok": False, **verdict})
+    else:
+        click.echo(line, err=True)
+    sys.exit(CHECK_FAILED)
 
 
 def _verify_anchor(
-    anchor_file: IO[str], signed: Checkpoint, verifiers: list[Verifier], keys: tuple[str, ...], quorum: int | None
-) -> None:
-    """Check the anchor of the checkpoint's tree; say what it showed, or exit 1 with what failed."""
+    anchor_file: IO[str],
+    signed: Checkpoint,
+    verifiers: list[Verifier],
+    keys: tuple[str, ...],
+    quorum: int | None,
+    as_json: bool,
+) -> dict[str, Any]:
+    """Check the anchor of the checkpoint's tree: what it showed, or exit 1 with what failed."""
     from process_memory.proofs.anchors import AnchorError, check_anchor
 
     witnesses = _witness_keys(keys)
@@ -111,14 +138,14 @@ def _verify_anchor(
     try:
         anchored = check_anchor(_json_file(anchor_file, "--anchor"), signed, verifiers, witnesses, needed)
     except AnchorError as refused:
-        click.echo(f"the anchor: {refused}", err=True)
-        sys.exit(CHECK_FAILED)
+        _failed(as_json, f"the anchor: {refused}", {"problem": f"the anchor: {refused}"})
     service = anchored.service
-    by = ", ".join(sorted(anchored.cosigned_by)) or "no witness: the service vouches for itself alone"
-    click.echo(
-        f"anchored: the tree at size {signed.size} is leaf {anchored.leaf_index} of {service.origin} "
-        f"at size {service.size}, cosigned by {by}"
-    )
+    return {
+        "leaf_index": anchored.leaf_index,
+        "log": service.origin,
+        "log_size": service.size,
+        "cosigned_by": sorted(anchored.cosigned_by),
+    }
 
 
 @click.command("monitor")
@@ -141,6 +168,7 @@ def _verify_anchor(
     default=DEFAULT_LIST_PAGES,
     help="pages of 1,000 instances each check lists, the next going on where it stopped",
 )
+@json_option("each finding as one JSON object per line")
 @answers
 def monitor(
     state_dir: Path,
@@ -151,9 +179,11 @@ def monitor(
     interval: float,
     grace: float,
     list_pages: int,
+    as_json: bool,
 ) -> None:
-    """Check the service log's latest checkpoint and every instance it anchors since the last check: one JSON line
-    per finding. Exit 0 when there is none, 1 when there is one (with --follow, run until stopped)."""
+    """Check the service log's latest checkpoint and every instance it anchors since the last check: one line per
+    finding (what, then its details). Exit 0 when there is none, 1 when there is one (with --follow, run until
+    stopped)."""
     witnesses = _witness_keys(witness_keys)
     needed = len(witnesses) if quorum is None else quorum
     if needed > len(witnesses):
@@ -166,7 +196,12 @@ def monitor(
         while True:
             findings = watcher.run_once()
             for finding in findings:
-                click.echo(json.dumps(finding.line(), ensure_ascii=False))
+                if as_json:
+                    print_json(finding.line())
+                else:
+                    click.echo(
+                        f"{finding.finding}: " + ", ".join(f"{name} {value}" for name, value in finding.details.items())
+                    )
             if not follow:
                 sys.exit(CHECK_FAILED if findings else 0)
             time.sleep(interval)

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from process_memory.client.api import DEFAULT_TIMEOUT, KEY_VARIABLE, URL_VARIABLE, Client
 from process_memory.client.audit import monitor, verify
-from process_memory.client.terminal import REFUSED
+from process_memory.client.terminal import REFUSED, json_option, print_json
 from process_memory.client.terminal import answers as _answers
 from process_memory.client.terminal import client_of_command as _client
 from process_memory.client.transport import RetryPolicy
@@ -56,10 +56,6 @@ def _json_argument(text: str | None, what: str) -> Any:
         raise click.BadParameter(f"{what} is not JSON") from None
 
 
-def _print_json(value: Any) -> None:
-    click.echo(json.dumps(value, ensure_ascii=False))
-
-
 @main.command()
 @click.argument("instance")
 @click.argument("entry_type", metavar="TYPE")
@@ -67,14 +63,25 @@ def _print_json(value: Any) -> None:
 @click.option("--metadata", default=None, help="a JSON object")
 @click.option("--id", "entry_id", default=None, help="the entry's id (default: a new UUID, kept across retries)")
 @click.option("--if-match", type=int, default=None, help="append only if this seq is the head (-1: empty)")
+@json_option("the stored entry")
 @_answers
 def append(
-    instance: str, entry_type: str, data: str | None, metadata: str | None, entry_id: str | None, if_match: int | None
+    instance: str,
+    entry_type: str,
+    data: str | None,
+    metadata: str | None,
+    entry_id: str | None,
+    if_match: int | None,
+    as_json: bool,
 ) -> None:
-    """Append an entry: DATA is JSON, from the argument or stdin. Prints the stored entry."""
+    """Append an entry: DATA is JSON, from the argument or stdin. Says where it was stored."""
     meta = _json_argument(metadata, "--metadata") if metadata is not None else None
     value = _json_argument(data, "DATA")
-    _print_json(_client().append(instance, entry_type, value, metadata=meta, id=entry_id, if_match=if_match))
+    stored = _client().append(instance, entry_type, value, metadata=meta, id=entry_id, if_match=if_match)
+    if as_json:
+        print_json(stored)
+    else:
+        click.echo(f"{instance}: seq {stored['seq']}, {stored['type']}, id {stored['id']}, {stored['hash']}")
 
 
 _COLUMNS = ("seq", "type", "recorded_at", "recorded_by", "size")
@@ -107,7 +114,7 @@ def _entry_filters(command: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--since", default=None, help="RFC 3339: recorded at or after"),
             click.option("--until", default=None, help="RFC 3339: recorded before"),
             click.option("--limit", type=click.IntRange(min=1), default=None, help="at most this many entries"),
-            click.option("--json", "as_json", is_flag=True, help="one entry per line, as JSON"),
+            json_option("one entry per line"),
         )
     ):
         command = option(command)
@@ -135,7 +142,7 @@ def history(
     shown = itertools.islice(found, limit)
     if as_json:
         for entry in shown:
-            _print_json(entry)
+            print_json(entry)
     else:
         _console().print(_table(shown))
 
@@ -146,14 +153,14 @@ _INSTANCE_COLUMNS = ("instance_id", "count", "first_recorded_at", "last_recorded
 @main.command()
 @click.option("--prefix", default=None, help="only ids that start with this")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="at most this many instances")
-@click.option("--json", "as_json", is_flag=True, help="one summary per line, as JSON")
+@json_option("one summary per line")
 @_answers
 def instances(prefix: str | None, limit: int | None, as_json: bool) -> None:
     """List the instances, by id: a table, or JSON lines with --json."""
     found = itertools.islice(_client().instances(prefix), limit)
     if as_json:
         for summary in found:
-            _print_json(summary)
+            print_json(summary)
         return
     table = Table(box=None, header_style="bold")
     for name in _INSTANCE_COLUMNS:
@@ -171,7 +178,7 @@ def search(entry_type: str | None, since: str | None, until: str | None, limit: 
     found = itertools.islice(_client().search(type=entry_type, since=since, until=until), limit)
     if as_json:
         for entry in found:
-            _print_json(entry)
+            print_json(entry)
     else:
         _console().print(_table(found, with_instance=True))
 
@@ -180,18 +187,31 @@ def search(entry_type: str | None, since: str | None, until: str | None, limit: 
 @click.argument("instance")
 @click.option("-f", "--follow", is_flag=True, help="keep printing entries as they are appended")
 @click.option("-n", "--lines", type=click.IntRange(min=0), default=10, show_default=True, help="the last entries")
+@json_option("each entry whole, one per line,")
 @_answers
-def tail(instance: str, follow: bool, lines: int) -> None:
-    """Print an instance's last entries as JSON lines; with -f, go on with new ones as they come."""
+def tail(instance: str, follow: bool, lines: int, as_json: bool) -> None:
+    """Print an instance's last entries, a line each (seq, type, recorded time, the data's first characters); with
+    -f, go on with new ones as they come."""
     client = _client()
+    show = print_json if as_json else _entry_line
     last = list(itertools.islice(client.history(instance, "backward", page_size=min(max(lines, 1), 1000)), lines))
     for entry in reversed(last):
-        _print_json(entry)
+        show(entry)
     if follow:
         after = last[0]["seq"] if last else client.instance(instance)["count"] - 1
         for entry in client.tail(instance, after=after):
-            _print_json(entry)
+            show(entry)
             sys.stdout.flush()
+
+
+#: Characters of an entry's data a line of ``tail`` shows.
+_LINE_DATA = 80
+
+
+def _entry_line(entry: dict[str, Any]) -> None:
+    data = json.dumps(entry.get("data"), ensure_ascii=False, separators=(",", ":"))
+    shown = data if len(data) <= _LINE_DATA else data[: _LINE_DATA - 1] + "…"
+    click.echo(f"{entry['seq']}  {entry['type']}  {entry['recorded_at']}  {shown}")
 
 
 @contextmanager
@@ -217,20 +237,24 @@ def _progress(total: int | None, what: str, unit: str = "bytes", then: str = "")
 @main.command("export")
 @click.argument("instance")
 @click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@json_option("what was written (instance_id, path, bytes) on stdout")
 @_answers
-def export_command(instance: str, path: str) -> None:
+def export_command(instance: str, path: str, as_json: bool) -> None:
     """Save an instance's whole history to PATH (NDJSON, one entry per line)."""
     client = _client()
     count = client.instance(instance)["count"]  # the bar's total: entries appended meanwhile come too
     with _progress(count, f"export {instance}", unit="entries") as advance:
         written = client.export(instance, path, entries=advance)
-    click.echo(f"exported {instance}: {written} bytes to {path}", err=True)
+    if as_json:
+        print_json({"instance_id": instance, "path": path, "bytes": written})
+    else:
+        click.echo(f"exported {instance}: {written} bytes to {path}", err=True)
 
 
 @main.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.argument("instance")
-@click.option("--json", "as_json", is_flag=True, help="print the imported instance's summary as JSON")
+@json_option("the imported instance's summary")
 @_answers
 def import_command(path: str, instance: str, as_json: bool) -> None:
     """Import an export file into an empty instance (its whole chain is checked first)."""
@@ -238,7 +262,7 @@ def import_command(path: str, instance: str, as_json: bool) -> None:
     with _progress(size, f"import {instance}", then="the service checks the chain and stores it") as advance:
         summary = _client().import_(path, instance, advance)
     if as_json:
-        _print_json(summary)
+        print_json(summary)
     else:
         click.echo(f"imported {summary['count']} entries into {instance}: head seq {summary['head_seq']}")
 
@@ -246,22 +270,28 @@ def import_command(path: str, instance: str, as_json: bool) -> None:
 @main.command()
 @click.argument("instance")
 @click.option("--size", type=click.IntRange(min=1), default=None, help="default: every entry")
-@click.option("--note", "note_only", is_flag=True, help="print only the signed note (what verify takes)")
+@click.option("--note", "note_only", is_flag=True, help="the signed note alone, as without --json (for scripts)")
+@json_option("the checkpoint with its size and root")
 @_answers
-def checkpoint(instance: str, size: int | None, note_only: bool) -> None:
-    """Print a signed checkpoint of the instance's tree."""
+def checkpoint(instance: str, size: int | None, note_only: bool, as_json: bool) -> None:
+    """Print a signed checkpoint of the instance's tree: its signed note, which people read and verify takes."""
     signed = _client().checkpoint(instance, size)
-    if note_only:
-        click.echo(signed["note"], nl=False)
+    if as_json and not note_only:
+        print_json(signed)
     else:
-        _print_json(signed)
+        click.echo(signed["note"], nl=False)
 
 
 @main.command()
+@json_option('{"keys": [...]}')
 @_answers
-def keys() -> None:
+def keys(as_json: bool) -> None:
     """Print the verifier keys the service publishes, one per line (get them out of band too)."""
-    for key in _client().verifier_keys()["keys"]:
+    published = _client().verifier_keys()["keys"]
+    if as_json:
+        print_json({"keys": published})
+        return
+    for key in published:
         click.echo(key)
 
 
@@ -272,14 +302,18 @@ def state() -> None:
 
 @state.command("get")
 @click.argument("instance")
+@json_option('{"value": ..., "etag": ...} on stdout')
 @_answers
-def state_get(instance: str) -> None:
-    """Print the state (exit 3 when there is none); its version goes to stderr."""
+def state_get(instance: str, as_json: bool) -> None:
+    """Print the state's value (exit 3 when there is none); its version, the ETag, goes to stderr."""
     found = _client().state.get(instance)
     if found is None:
         click.echo("error: the instance has no state", err=True)
         sys.exit(REFUSED)
-    _print_json(found.value)
+    if as_json:
+        print_json({"value": found.value, "etag": found.etag})
+        return
+    print_json(found.value)
     click.echo(f"etag: {found.etag}", err=True)
 
 
@@ -288,11 +322,15 @@ def state_get(instance: str) -> None:
 @click.argument("value", required=False)
 @click.option("--if-match", "etag", default=None, help="replace only this version")
 @click.option("--ttl", type=click.IntRange(min=1), default=None, help="seconds until it expires")
+@json_option('{"etag": ...}')
 @_answers
-def state_put(instance: str, value: str | None, etag: str | None, ttl: int | None) -> None:
-    """Store VALUE (JSON, from the argument or stdin) as the state; prints the new version."""
+def state_put(instance: str, value: str | None, etag: str | None, ttl: int | None, as_json: bool) -> None:
+    """Store VALUE (JSON, from the argument or stdin) as the state; prints the new version, its ETag."""
     stored = _client().state.put(instance, _json_argument(value, "VALUE"), etag, ttl=ttl)
-    click.echo(stored.etag)
+    if as_json:
+        print_json({"etag": stored.etag})
+    else:
+        click.echo(stored.etag)
 
 
 # The auditor's commands, which check what the service says rather than ask it (client/audit.py).

@@ -1,5 +1,5 @@
-"""What every ``process-memory`` command shares: the client the command line describes, the exit statuses, and
-the client's errors as one line and a status."""
+"""What every ``process-memory`` command shares: the client the command line describes, the exit statuses, the
+client's errors as one line and a status, and the ``--json`` flag (human output by default, JSON with it)."""
 
 from __future__ import annotations
 
@@ -45,3 +45,13 @@ def answers(command: _F) -> _F:
             sys.exit(REFUSED)
 
     return run  # type: ignore[return-value]
+
+
+def json_option(what: str) -> Callable[[_F], _F]:
+    """The ``--json`` flag every command has: ``what`` it prints as JSON instead of its words for people."""
+    return click.option("--json", "as_json", is_flag=True, help=f"print {what} as JSON")
+
+
+def print_json(value: Any) -> None:
+    """One JSON value on one line of standard output, unicode as it is."""
+    click.echo(json.dumps(value, ensure_ascii=False))

@@ -153,15 +153,20 @@ def test_the_command_prints_a_line_per_finding_and_exits_1(
     first = CliRunner().invoke(main, args)
     assert (first.exit_code, first.output) == (0, "")
     backend.raw.delete_instance("gone")
-    second = CliRunner().invoke(main, args)
+    second = CliRunner().invoke(main, [*args, "--json"])
     assert second.exit_code == 1
     assert [json.loads(line) for line in second.output.splitlines()] == [
         {"finding": "an instance was deleted", "instance_id": "gone", "anchored_size": 1}
     ]
+    for_people = CliRunner().invoke(main, args)  # the same finding, found again: nothing was accepted in between
+    assert (for_people.exit_code, for_people.output) == (
+        1,
+        "an instance was deleted: instance_id gone, anchored_size 1\n",
+    )
     short = CliRunner().invoke(main, [*args[:7], "--quorum", "1"])  # no witness key given
     assert short.exit_code == 2 and "quorum of 1 needs as many witness keys" in short.output
     paged = CliRunner().invoke(main, [*args, "--list-pages", "1"])
-    assert paged.exit_code == 1 and '"instance_id": "gone"' in paged.output
+    assert paged.exit_code == 1 and "instance_id gone" in paged.output
     none = CliRunner().invoke(main, [*args, "--list-pages", "0"])
     assert none.exit_code == 2 and "'--list-pages': 0 is not in the range x>=1" in none.output
 
