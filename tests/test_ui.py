@@ -9,6 +9,7 @@ a new entry arrive, sees the badge fail after a row is changed behind the servic
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sqlite3
@@ -69,6 +70,7 @@ def _page(browser: Any, site: tuple[GunicornServer, KeySet, Path], key_name: str
         viewport={"width": 1280, "height": 900},
     )
     context.set_default_timeout(WAIT_MS)
+    context.grant_permissions(["clipboard-read", "clipboard-write"])  # as a person's click grants them
     return context.new_page()
 
 
@@ -135,6 +137,10 @@ def test_a_person_browses_an_instance(browser: Any, site: tuple[GunicornServer, 
     expect(page.locator("#diff-against")).to_contain_text("seq 115")
     expect(page.locator("#data")).to_contain_text("s3://bucket/part-0117")
     _shot(page, "entry")
+    page.click("#copy-data")
+    expect(page.locator("#copy-data")).to_have_text("copied")
+    copied = json.loads(page.evaluate("navigator.clipboard.readText()"))
+    assert copied == {"rows": 1170, "source": "s3://bucket/part-0117", "columns": ["a", "b"]}
     page.goto(f"/ui/instances/{run}/entries/119")  # the head: no link to a seq after it, which would be a 404
     expect(page.locator("a[rel=next]")).to_have_count(0)
     expect(page.locator("a[rel=prev]")).to_have_text("← seq 118")

@@ -83,6 +83,22 @@ function lazyData() {
   });
 }
 
+function copyData() {
+  // The entry's data, indented, to the clipboard: the browser offers it only to pages served over HTTPS or from
+  // the machine itself, so elsewhere the button says to use the raw JSON instead.
+  const button = document.getElementById("copy-data");
+  if (!button) return;
+  button.addEventListener("click", async () => {
+    if (!navigator.clipboard) {
+      button.textContent = "copying needs HTTPS: use raw JSON";
+      return;
+    }
+    const entry = await (await fetch(button.dataset.src)).json();
+    await navigator.clipboard.writeText(JSON.stringify(entry.data, null, 2));
+    button.textContent = "copied";
+  });
+}
+
 function recordFilters() {
   // Each table of records gets its own filter box: rows that do not contain the text (in any case) are hidden.
   for (const section of document.querySelectorAll("section.records")) {
@@ -105,4 +121,5 @@ document.addEventListener("DOMContentLoaded", () => {
   loadBadge();
   followTimeline();
   lazyData();
+  copyData();
 });
