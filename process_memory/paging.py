@@ -64,6 +64,34 @@ def decode_search_cursor(cursor: str) -> SearchPosition:
     return SearchPosition(recorded_at, instance_id, min(int(seq), MAX_SEQ))
 
 
+#: Where a listing of instances goes on, in its order (queries.ORDER_KEYS): by id, any id-like text; by last
+#: activity, ``<last_recorded_at>,<instance id>``; by size, ``<count>,<instance id>``.
+_INSTANCE_CURSOR_RES = {
+    "recent": re.compile(TIMESTAMP_PATTERN + "," + INSTANCE_ID_PATTERN),
+    "size": re.compile(r"\d{1,19}," + INSTANCE_ID_PATTERN),
+}
+#: The largest count a cursor may name: a 64-bit signed integer, as the stores keep counts.
+_MAX_COUNT = 2**63 - 1
+
+
+def encode_instance_cursor(key: tuple[str | int, ...]) -> str:
+    """Return the cursor of an instance's place in a listing, from its order's key."""
+    return ",".join(str(part) for part in key)
+
+
+def decode_instance_cursor(order: str, cursor: str | None, name: str) -> tuple[str | int, ...] | None:
+    """Return the key a listing's cursor names in ``order``; raise InvalidInput, naming the parameter, when it is
+    not one that order's pages give."""
+    if cursor is None:
+        return None
+    if order == "id":
+        return (cursor,)  # any text is a place among ids, whether or not an instance is there
+    if not _INSTANCE_CURSOR_RES[order].fullmatch(cursor):
+        raise InvalidInput("invalid cursor", {name: [f"pass a cursor of a page of the same sort ({order})"]})
+    key, instance_id = cursor.split(",")
+    return (min(int(key), _MAX_COUNT) if order == "size" else key, instance_id)
+
+
 #: An event position: ``<reference date key>|<instance id>`` (date keys are ISO 8601 with microseconds).
 EVENT_CURSOR_PATTERN = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\|" + INSTANCE_ID_PATTERN
 _EVENT_CURSOR_RE = re.compile(EVENT_CURSOR_PATTERN)

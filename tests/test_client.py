@@ -240,6 +240,12 @@ def _every_command_says_it_for_people_and_as_json_with_json(
         121,
     ]
     assert json.loads(cli("keys", "--json").stdout) == {"keys": [verifier_key]}
+    mine = ("instances", "--prefix", source, "--sort", "recent")
+    assert [json.loads(line)["instance_id"] for line in cli(*mine, "--not-failed", "--json").stdout.splitlines()] == [
+        source
+    ]
+    assert cli(*mine, "--failed", "--json").stdout == "" and cli(*mine, "--type", "note", "--json").stdout == ""
+    assert re.search(rf"{source}\s+step\s+122\s", cli(*mine).stdout)  # its status: the last step's type
     state = json.loads(cli("state", "get", source, "--json").stdout)
     assert state["value"] == {"step": 2} and state["etag"].startswith('"')
     put = json.loads(cli("state", "put", source, '{"step": 4}', "--if-match", state["etag"], "--json").stdout)

@@ -51,6 +51,12 @@ INDEXES = {
     },
     "process_memory_memory_items": {"process_memory_memory_items_type"},
     "process_memory_state": {"process_memory_state_expires_at"},
+    # Added since: the anchoring round's (h0002); the instance list's by last step and by failure (h0003).
+    "process_memory_instances": {
+        "process_memory_instances_last_recorded_at",
+        "process_memory_instances_head_type",
+        "process_memory_instances_failed",
+    },
 }
 #: Indexes a release before 1.0 lacked (the search's; the sweep's): the upgrade must add them to its tables.
 ADDED_LATER = [
@@ -104,15 +110,21 @@ def test_a_database_of_the_release_before_alembic_is_brought_up_to_date(old_data
     with engine.connect() as conn:
         versions = set(conn.execute(sa.text("SELECT version_num FROM process_memory_schema_version")).scalars())
         state = set(conn.execute(sa.text("SELECT version_num FROM process_memory_state_schema_version")).scalars())
-    assert versions == {"h0002", "m0002"} and state == {"s0001"}
+    assert versions == {"h0003", "m0002"} and state == {"s0001"}
     found = _indexes(engine)
     assert all(INDEXES[table] <= found[table] for table in INDEXES), found
     # What the release stored still verifies, reads (offloaded and redacted data included) and grows.
     assert client.get(f"/api/v1/instances/{RUN}/verify").get_json() == {"ok": True, "checked": 8, "first_bad_seq": None}
     assert len(client.get(f"/api/v1/instances/{RUN}/history/6").get_json()["data"]["rows"]) == 200
     assert client.get(f"/api/v1/instances/{RUN}/history/2").get_json()["data"] is None
+    before = client.get(f"/api/v1/instances/{RUN}").get_json()
+    assert (before["head_type"], before["head_failed"]) == (None, None)  # not known until the next append
     appended = client.post(f"/api/v1/instances/{RUN}/history", json={"type": "row", "data": {"n": 6}})
     assert appended.status_code == 201 and appended.get_json()["seq"] == 8
+    after = client.get(f"/api/v1/instances/{RUN}").get_json()
+    assert (after["head_type"], after["head_failed"]) == ("row", False)
+    failed = client.get("/api/v1/instances", query_string={"failed": "false", "sort": "recent"}).get_json()
+    assert [item["instance_id"] for item in failed["items"]] == [RUN]  # the one whose status is known
     assert client.get(f"/{MEMORY}/head").get_json()["event"]["name"] == "load"
     readers = client.post("/instances/bytags", json={"tables_grouped_by_tags": {"img": ["tb_usina"]}})
     assert MEMORY in str(readers.get_json())

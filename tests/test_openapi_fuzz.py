@@ -82,6 +82,8 @@ _BODY_NOT_DESCRIBABLE = {
     ("POST", "/api/v1/instances/{instance_id}/import"),
     # `first` and `last` exclude each other, which OpenAPI 3.0 cannot say of query parameters.
     ("GET", "/{instance_id}/history"),
+    # So do `after` and `before`; and a cursor's form depends on `sort` (an id, `<time>,<id>` or `<count>,<id>`).
+    ("GET", "/api/v1/instances"),
 }
 
 

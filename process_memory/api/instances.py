@@ -54,8 +54,10 @@ class Instances(MethodView):
     @blp.arguments(InstanceListArgsSchema(), location="query")
     @blp.response(200, InstancePageSchema)
     def get(self, query: InstanceQuery) -> Any:
-        """List instance summaries by id, a page at a time."""
-        return paged(history_service().reader.list_instances(within_key(query)), "after")
+        """List instance summaries by id, by last activity or by size, filtered by the last entry's type or by
+        whether it records a failure, a page at a time, onwards (``after``) or back (``before``)."""
+        page = history_service().reader.list_instances(within_key(query))
+        return paged(page, "before" if query.before is not None else "after")
 
 
 @blp.route("/<iid:instance_id>")

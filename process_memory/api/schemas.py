@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marshmallow import EXCLUDE, RAISE, Schema, fields, post_load, validate
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from process_memory.api.fields import AwareMoment, Text
 from process_memory.entry import FIELD_SPECS, PROVENANCE_KEYS, Kind, NewEntry, shown_name
@@ -219,17 +219,49 @@ class InstanceSchema(Schema):
     last_recorded_at = Text()
     head_seq = fields.Integer()
     head_hash = Text()
+    head_type = Text(allow_none=True, metadata={"description": "the last entry's type (null: not yet known)"})
+    head_failed = fields.Boolean(
+        allow_none=True,
+        metadata={"description": "whether the last entry records a failure (docs/api.md; null: not yet known)"},
+    )
 
 
 class InstanceListArgsSchema(Schema):
-    """Cursor of an instance listing."""
+    """An instance listing: its order, filters and cursor."""
 
     class Meta:
         unknown = RAISE
 
-    after = Text(validate=validate.Length(min=1, max=128))
+    after = Text(
+        validate=validate.Length(min=1, max=160), metadata={"description": "the previous page's next: go on from there"}
+    )
+    before = Text(
+        validate=validate.Length(min=1, max=160),
+        metadata={"description": "a page's first instance's cursor: the page before it (its next goes on back)"},
+    )
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     prefix = Text(validate=validate.Length(max=128), metadata={"description": "only ids that start with this"})
+    sort = fields.String(
+        data_key="sort",
+        attribute="order",
+        load_default="id",
+        validate=validate.OneOf(["id", "recent", "size"]),
+        metadata={"description": "by id; by last activity, the most recent first; by size, the most entries first"},
+    )
+    head_type = Text(
+        data_key="type",
+        validate=validate.Length(min=1, max=256),
+        metadata={"description": "only instances whose last entry has this type"},
+    )
+    failed = fields.Boolean(
+        metadata={"description": "only instances whose last entry records a failure (true), or does not (false)"}
+    )
+
+    @validates_schema
+    def one_cursor(self, values: dict[str, Any], **_: Any) -> None:
+        """A page goes on one way: onwards from ``after`` or back from ``before``."""
+        if "after" in values and "before" in values:
+            raise ValidationError("give after or before, not both", "before")
 
     @post_load
     def make_query(self, values: dict[str, Any], **_: Any) -> InstanceQuery:

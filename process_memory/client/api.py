@@ -140,9 +140,21 @@ class Client:
                 self.instance(instance)  # an instance that has no entry does not exist: NotFound, as its summary says
             yield from page["items"]
 
-    def instances(self, prefix: str | None = None, page_size: int = 100) -> Iterator[dict[str, Any]]:
-        """Every instance's summary (of ids that start with ``prefix``), by id, page after page."""
-        for page in self._pages("/instances", {"prefix": prefix, "limit": page_size}):
+    def instances(
+        self,
+        prefix: str | None = None,
+        page_size: int = 100,
+        *,
+        sort: str = "id",
+        type: str | None = None,
+        failed: bool | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every instance's summary (of ids that start with ``prefix``; whose last entry has ``type``; whose last
+        entry records a failure, or not, by ``failed``), by id, by last activity (``sort="recent"``) or by size
+        (``"size"``), page after page."""
+        failed_text = None if failed is None else str(failed).lower()
+        filters = {"prefix": prefix, "limit": page_size, "sort": sort, "type": type, "failed": failed_text}
+        for page in self._pages("/instances", filters):
             yield from page["items"]
 
     def search(

@@ -147,17 +147,23 @@ def history(
         _console().print(_table(shown))
 
 
-_INSTANCE_COLUMNS = ("instance_id", "count", "first_recorded_at", "last_recorded_at")
+_INSTANCE_COLUMNS = ("instance_id", "status", "count", "first_recorded_at", "last_recorded_at")
 
 
 @main.command()
 @click.option("--prefix", default=None, help="only ids that start with this")
+@click.option("--sort", type=click.Choice(["id", "recent", "size"]), default="id", show_default=True)
+@click.option("--type", "head_type", default=None, help="only those whose last entry has this type")
+@click.option("--failed/--not-failed", default=None, help="only those whose last entry records a failure, or not")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="at most this many instances")
 @json_option("one summary per line")
 @_answers
-def instances(prefix: str | None, limit: int | None, as_json: bool) -> None:
-    """List the instances, by id: a table, or JSON lines with --json."""
-    found = itertools.islice(_client().instances(prefix), limit)
+def instances(
+    prefix: str | None, sort: str, head_type: str | None, failed: bool | None, limit: int | None, as_json: bool
+) -> None:
+    """List the instances, each with its status (its last entry's type, and "failed" when that records a failure):
+    a table, or JSON lines with --json."""
+    found = itertools.islice(_client().instances(prefix, sort=sort, type=head_type, failed=failed), limit)
     if as_json:
         for summary in found:
             print_json(summary)
@@ -166,7 +172,9 @@ def instances(prefix: str | None, limit: int | None, as_json: bool) -> None:
     for name in _INSTANCE_COLUMNS:
         table.add_column(name, no_wrap=True)
     for summary in found:
-        table.add_row(*(str(summary.get(name, "")) for name in _INSTANCE_COLUMNS))
+        failed_mark = "failed " if summary.get("head_failed") else ""
+        status = {"status": failed_mark + (summary.get("head_type") or "—")}
+        table.add_row(*(str({**summary, **status}.get(name, "")) for name in _INSTANCE_COLUMNS))
     _console().print(table)
 
 

@@ -15,9 +15,17 @@ from process_memory.entry import StoredEntry
 from process_memory.exceptions import NotFound, TooManyWaiting
 from process_memory.formats import check_instance_id, narrow_prefix
 from process_memory.history.context import HistoryContext
-from process_memory.history.queries import HistoryQuery, InstanceQuery, SearchQuery
+from process_memory.history.queries import ORDER_KEYS, HistoryQuery, InstanceQuery, SearchQuery, SummaryListing
 from process_memory.history.summaries import InstanceSummary
-from process_memory.paging import Page, SearchPosition, decode_search_cursor, encode_search_cursor, fetch_page
+from process_memory.paging import (
+    Page,
+    SearchPosition,
+    decode_instance_cursor,
+    decode_search_cursor,
+    encode_instance_cursor,
+    encode_search_cursor,
+    fetch_page,
+)
 
 #: How often a live-tail reader looks for entries appended by processes that cannot wake it (other hosts).
 TAIL_POLL_SECONDS = 0.2
@@ -115,25 +123,31 @@ class Reader:
         """Return the instance's summary."""
         return self.context.summary(instance_id)
 
-    def recent_instances(self, query: InstanceQuery, before: tuple[str, str] | None) -> Page[InstanceSummary]:
-        """Return one page of instance summaries by last activity, the most recent first, before the position
-        ``before`` (``query.after`` aside); the cursor is the last shown's (last_recorded_at, instance_id)."""
-        prefix = narrow_prefix(query.prefix, query.within)
-        if prefix is None:
-            return Page([], None)
-        return fetch_page(
-            lambda n: self.store.summaries.recent_summaries(before, n, prefix),
-            query.limit,
-            lambda summary: (summary.last_recorded_at, summary.instance_id),
-        )
-
     def list_instances(self, query: InstanceQuery) -> Page[InstanceSummary]:
-        """Return one page of instance summaries ordered by id; the cursor is the last id shown."""
+        """Return one page of instance summaries in the query's order, filtered; read onwards from ``after``, or
+        back from ``before`` (the page then in the same order, and its cursor one to go on back from). The cursor
+        is the last shown's key in that order (paging.encode_instance_cursor)."""
         prefix = narrow_prefix(query.prefix, query.within)
         if prefix is None:
             return Page([], None)
-        return fetch_page(
-            lambda n: self.store.summaries.list_summaries(query.after, n, prefix),
+        backward = query.before is not None
+        cursor, name = (query.before, "before") if backward else (query.after, "after")
+        position = decode_instance_cursor(query.order, cursor, name)
+        page = fetch_page(
+            lambda n: self.store.summaries.summaries_in_order(
+                SummaryListing(query.order, position, n, prefix, backward, query.head_type, query.failed)
+            ),
             query.limit,
-            lambda summary: summary.instance_id,
+            lambda summary: instance_cursor(query.order, summary),
         )
+        return Page(page.items[::-1], page.next) if backward else page
+
+    def head_types(self, prefix: str, within: str, limit: int) -> list[str]:
+        """The types the instances' last entries have (of ids that start with ``prefix`` and ``within``)."""
+        narrowed = narrow_prefix(prefix, within)
+        return [] if narrowed is None else self.store.summaries.head_types(narrowed, limit)
+
+
+def instance_cursor(order: str, summary: InstanceSummary) -> str:
+    """The cursor of an instance's place in a listing in ``order``: after it onwards, or before it back."""
+    return encode_instance_cursor(tuple(getattr(summary, field) for field in ORDER_KEYS[order]))

@@ -18,7 +18,7 @@ from typing import ClassVar
 
 from process_memory.entry import StoredEntry
 from process_memory.history.projections import ProjectedEntries
-from process_memory.history.queries import HistoryQuery, SearchQuery
+from process_memory.history.queries import HistoryQuery, SearchQuery, SummaryListing
 from process_memory.history.rows import RowStore
 from process_memory.history.summaries import InstanceSummary
 from process_memory.paging import SearchPosition
@@ -146,14 +146,19 @@ class SummaryStore(ABC):
         """Return the instance's summary, repaired first when stale; None when it has no entry."""
 
     @abstractmethod
-    def list_summaries(self, after: str | None, limit: int, prefix: str = "") -> list[InstanceSummary]:
-        """Return up to ``limit`` summaries ordered by instance id, after ``after``, of ids starting with ``prefix``."""
+    def summaries_in_order(self, listing: SummaryListing) -> list[InstanceSummary]:
+        """Return up to ``listing.limit`` summaries in the listing's order (queries.ORDER_KEYS: ascending by id,
+        descending by last activity or size), past its position (``backward``: before it, in the reverse order), of
+        ids that start with its prefix and with its filters on the last entry's type and failure."""
 
     @abstractmethod
-    def recent_summaries(self, before: tuple[str, str] | None, limit: int, prefix: str = "") -> list[InstanceSummary]:
-        """Return up to ``limit`` summaries by last activity, the most recent first: ordered by (last_recorded_at,
-        instance_id) descending, before the position ``before``, of ids starting with ``prefix``. Served from the
-        index ``touched_since`` reads."""
+    def head_types(self, prefix: str, limit: int) -> list[str]:
+        """Return up to ``limit`` of the distinct types of the instances' last entries, of ids starting with
+        ``prefix``, in order."""
+
+    def list_summaries(self, after: str | None, limit: int, prefix: str = "") -> list[InstanceSummary]:
+        """Return up to ``limit`` summaries ordered by instance id, after ``after``, of ids starting with ``prefix``."""
+        return self.summaries_in_order(SummaryListing("id", None if after is None else (after,), limit, prefix))
 
     @abstractmethod
     def touched_since(self, since: str, after: tuple[str, str] | None, limit: int) -> list[InstanceSummary]:

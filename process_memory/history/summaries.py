@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from process_memory.entry import StoredEntry
+from process_memory.history.failures import entry_records_failure
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,10 @@ class InstanceSummary:
     last_recorded_at: str
     head_seq: int
     head_hash: str
+    #: The last entry's type, and whether it records a failure (failures.py): None in a summary written before
+    #: summaries kept them, until its instance's next append.
+    head_type: str | None = None
+    head_failed: bool | None = None
 
     def progress(self) -> dict[str, Any]:
         """Return every field but the instance id: what an append moves on."""
@@ -38,6 +43,8 @@ def summary_from_fields(fields: Mapping[str, Any], instance_id: str) -> Instance
         last_recorded_at=fields["last_recorded_at"],
         head_seq=fields["head_seq"],
         head_hash=fields["head_hash"],
+        head_type=fields.get("head_type"),
+        head_failed=fields.get("head_failed"),
     )
 
 
@@ -52,4 +59,6 @@ def summary_of(first: StoredEntry | None, head: StoredEntry | None) -> InstanceS
         last_recorded_at=head.recorded_at,
         head_seq=head.seq,
         head_hash=head.hash,
+        head_type=head.type,
+        head_failed=entry_records_failure(head),
     )

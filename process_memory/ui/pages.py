@@ -10,7 +10,6 @@ records as one types).
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
@@ -27,18 +26,18 @@ from process_memory.config import Settings
 from process_memory.entry import StoredEntry
 from process_memory.exceptions import InvalidInput, NotFound
 from process_memory.formats import MAX_SEQ, is_instance_id
+from process_memory.history.failures import entry_records_failure
 from process_memory.history.queries import HistoryQuery, InstanceQuery, SearchQuery
+from process_memory.history.reading import instance_cursor
 from process_memory.memory.document import is_memory_marked, parse_memory
 from process_memory.ui.badge import check_held, verify_badge
 from process_memory.ui.diff import json_diff
 from process_memory.ui.records import record_tables
-from process_memory.ui.steps import duration, parsed, preview, records_failure, step_time
+from process_memory.ui.steps import duration, preview, step_time
 
 blp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="templates", static_folder="static")
 root_blp = Blueprint("ui_root", __name__)
 
-#: How a stored time reads (formats.format_timestamp): what a cursor by last activity may carry.
-_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 #: Entries per timeline page, and instances per list page.
 PAGE_SIZE = 50
 #: Data larger than this (canonical bytes) is loaded only when asked for, from the API.
@@ -62,14 +61,13 @@ def _settings() -> Settings:
 
 
 def _shown(stored: StoredEntry) -> dict[str, Any]:
-    """An entry as the timeline shows it: fields, metadata, badges, whether it records a failure (steps.py's rule)
-    and a preview of its data (the data itself only when it is small enough to read for the rule)."""
+    """An entry as the timeline shows it: fields, metadata, badges, whether it records a failure (failures.py's
+    rule) and a preview of its data."""
     metadata = json.loads(stored.metadata_json)
     badges = [label for key, label in (("imported_from", "imported"), ("cloned_from", "cloned")) if key in metadata]
     badges += ["memory"] if is_memory_marked(metadata) else []
     redacted = json.loads(stored.redacted_json) if stored.redacted_json else None
-    data = parsed(stored.data_json) if stored.size <= LAZY_DATA_BYTES and not redacted else None
-    failed = records_failure(stored.type, data, metadata)
+    failed = entry_records_failure(stored)
     shown = "(redacted)" if redacted else preview(stored.data_json) if stored.data_json else "(stored out of line)"
     return {**vars(stored), "metadata": metadata, "badges": badges, "redacted": redacted, "failed": failed} | {
         "preview": shown
@@ -101,33 +99,50 @@ def _with_steps(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return entries
 
 
+#: The instance list's status filter, as the page offers it, and what it asks the listing.
+_STATUS_FILTERS = {"failed": "true", "ok": "false"}
+#: Types offered in the instance list's drop-down.
+HEAD_TYPES_OFFERED = 200
+
+
 @blp.route("/")
 def instances() -> str:
-    """Instances, the most recently active first (or by id), from a prefix, a page at a time, with their counts and
-    first and last times."""
-    asked = {name: request.args[name].strip() for name in ("prefix", "after") if request.args.get(name, "").strip()}
-    by_id = request.args.get("sort") == "id"
-    before = None if by_id else _activity_cursor(asked.pop("after", None))
+    """Instances, the most recently active first (or by id, or by size), filtered by id prefix, by their last
+    entry's type and by whether it failed, a page at a time both ways, each with its status."""
+    asked = {
+        name: request.args[name].strip()
+        for name in ("prefix", "after", "before", "type")
+        if request.args.get(name, "").strip()
+    }
+    sort = request.args.get("sort", "recent")
+    status = request.args.get("status", "")
+    failed = {"failed": _STATUS_FILTERS[status]} if status in _STATUS_FILTERS else {}
     try:
-        query: InstanceQuery = InstanceListArgsSchema().load({**asked, "limit": PAGE_SIZE})
+        query: InstanceQuery = InstanceListArgsSchema().load({**asked, **failed, "sort": sort, "limit": PAGE_SIZE})
     except ValidationError as refused:
         raise _invalid(refused) from None
     reader = history_service().reader
-    page = reader.list_instances(within_key(query)) if by_id else reader.recent_instances(within_key(query), before)
-    following = ",".join(page.next) if isinstance(page.next, tuple) else page.next
+    scoped = within_key(query)
+    page = reader.list_instances(scoped)
+    items = page.items
+    # Read back from a page, the list goes on back while its cursor says so, and onwards always (it came from
+    # there); read onwards, the other way round, but no page lies before the first.
+    if query.before is not None:
+        earlier, later = page.next, instance_cursor(sort, items[-1]) if items else None
+    else:
+        earlier, later = instance_cursor(sort, items[0]) if items and query.after else None, page.next
     return render_template(
-        "instances.html", page=page, following=following, prefix=query.prefix, sort="id" if by_id else "recent"
+        "instances.html",
+        items=items,
+        earlier=earlier,
+        later=later,
+        paged=bool(query.after or query.before),
+        prefix=query.prefix,
+        sort=sort,
+        head_type=query.head_type or "",
+        status=status if status in _STATUS_FILTERS else "",
+        head_types=reader.head_types(query.prefix, scoped.within, HEAD_TYPES_OFFERED),
     )
-
-
-def _activity_cursor(cursor: str | None) -> tuple[str, str] | None:
-    """The position after which a page by last activity goes on: ``<last_recorded_at>,<instance id>``."""
-    if cursor is None:
-        return None
-    at, _, instance_id = cursor.partition(",")
-    if not (is_instance_id(instance_id) and _TIMESTAMP.fullmatch(at)):
-        raise InvalidInput("invalid cursor", {"after": ["the next link of the previous page"]})
-    return at, instance_id
 
 
 def _history_query(instance_id: str) -> tuple[HistoryQuery, dict[str, str]]:

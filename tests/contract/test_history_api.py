@@ -236,6 +236,8 @@ def test_instances_are_summarised_and_paged(client: FlaskClient) -> None:
         "head_hash": head["hash"],
         "first_recorded_at": first["recorded_at"],
         "last_recorded_at": head["recorded_at"],
+        "head_type": "even",  # seq 2's
+        "head_failed": False,
     }
     listed, after = [], None
     while True:

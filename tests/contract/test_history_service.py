@@ -159,7 +159,8 @@ def test_a_repaired_summary_takes_its_times_from_the_first_and_last_entries(
     start = datetime(2030, 6, 1, tzinfo=UTC)
     ticks = iter(range(100))
     service.context.clock = lambda: start + timedelta(minutes=next(ticks))
-    entries = [client.post(f"{API}/{iid}/history", json={"type": "t", "data": n}).get_json() for n in range(3)]
+    datas = [0, 1, {"status": "Failed", "rows": 0}]
+    entries = [client.post(f"{API}/{iid}/history", json={"type": "t", "data": d}).get_json() for d in datas]
     raw.set_summary_head(iid, 0)  # as if the process died after the first append
     assert client.get(f"{API}/{iid}").get_json() == {
         "instance_id": iid,
@@ -168,6 +169,8 @@ def test_a_repaired_summary_takes_its_times_from_the_first_and_last_entries(
         "head_hash": entries[2]["hash"],
         "first_recorded_at": "2030-06-01T00:00:00.000Z",
         "last_recorded_at": "2030-06-01T00:02:00.000Z",
+        "head_type": "t",
+        "head_failed": True,  # its data's status names a failure
     }
 
 

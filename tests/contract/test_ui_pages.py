@@ -325,3 +325,60 @@ def test_the_instance_list_shows_the_most_recently_active_first_and_pages_on(cli
     assert listed(second) == expected[50:] and 'rel="next"' not in second and "First page" in second
     refused = client.get("/ui/", query_string={"after": "not a cursor"})
     assert refused.status_code == 422 and "<code>after</code>" in refused.get_data(as_text=True)
+
+
+def test_the_instance_list_shows_each_status_filters_on_it_sorts_by_size_and_pages_back(client: FlaskClient) -> None:
+    tag = uuid.uuid4().hex[:6]
+    ok, failed, big = f"s{tag}-ok", f"s{tag}-failed", f"s{tag}-big"
+    _append(client, ok, "load", {"rows": 3})
+    _append(client, failed, "load", {"rows": 3})
+    _append(client, failed, "load", {"status": "FAILED", "reason": "disk full"})
+    for n in range(3):
+        _append(client, big, "extract", n)
+
+    def rows(page: str) -> dict[str, str]:
+        """Each listed instance's status cell, as text."""
+        found = re.findall(rf'<tr data-instance="(s{tag}-\w+)"[^>]*>.*?<td class="status">(.*?)</td>', page, re.S)
+        return {iid: re.sub(r"<[^>]+>", "", cell).strip() for iid, cell in found}
+
+    every = client.get("/ui/", query_string={"prefix": f"s{tag}-"}).get_data(as_text=True)
+    assert rows(every) == {big: "extract", failed: "failed load", ok: "load"}
+    assert list(rows(every)) == [big, failed, ok]  # the most recently active first
+    assert re.search(rf'<tr data-instance="{failed}" class="failed">', every)
+    offered = re.findall(r'<option value="([^"]*)"', every.split('id="head-type"')[1].split("</select>")[0])
+    assert offered == ["", "extract", "load"]  # any, then the last steps these instances have
+    only_failed = client.get("/ui/", query_string={"prefix": f"s{tag}-", "status": "failed"}).get_data(as_text=True)
+    assert list(rows(only_failed)) == [failed]
+    not_failed = client.get("/ui/", query_string={"prefix": f"s{tag}-", "status": "ok"}).get_data(as_text=True)
+    assert list(rows(not_failed)) == [big, ok]
+    by_type = client.get("/ui/", query_string={"prefix": f"s{tag}-", "type": "load"}).get_data(as_text=True)
+    assert list(rows(by_type)) == [failed, ok] and '<option value="load" selected>' in by_type
+    by_size = client.get("/ui/", query_string={"prefix": f"s{tag}-", "sort": "size"}).get_data(as_text=True)
+    assert list(rows(by_size)) == [big, failed, ok] and "<strong>size</strong>" in by_size
+    none = client.get("/ui/", query_string={"prefix": f"s{tag}-", "type": "extract", "status": "failed"})
+    assert "No instance matches" in none.get_data(as_text=True)
+
+
+def test_the_instance_list_pages_back_as_it_came(client: FlaskClient) -> None:
+    tag = uuid.uuid4().hex[:6]
+    ids = [f"b{tag}-{n:03d}" for n in range(120)]
+    for iid in ids:
+        _append(client, iid, "row", 1)
+
+    def listed(page: str) -> list[str]:
+        return re.findall(rf'<a href="/ui/instances/(b{tag}-\d+)">', page)
+
+    def link(page: str, rel: str) -> str | None:
+        found = re.search(rf'<a rel="{rel}" href="([^"]+)"', page)
+        return html.unescape(found.group(1)) if found else None
+
+    first = client.get("/ui/", query_string={"prefix": f"b{tag}-", "sort": "id"}).get_data(as_text=True)
+    assert listed(first) == ids[:50] and link(first, "prev") is None
+    second = client.get(link(first, "next")).get_data(as_text=True)
+    third = client.get(link(second, "next")).get_data(as_text=True)
+    assert listed(third) == ids[100:] and link(third, "next") is None
+    back = client.get(link(third, "prev")).get_data(as_text=True)
+    assert listed(back) == ids[50:100] and link(back, "next") and link(back, "prev")
+    start = client.get(link(back, "prev")).get_data(as_text=True)
+    assert listed(start) == ids[:50] and link(start, "prev") is None  # no page before the first
+    assert listed(client.get(link(start, "next")).get_data(as_text=True)) == ids[50:100]

@@ -21,6 +21,7 @@ from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError,
 from process_memory.db import KeyedLocks, unavailable_on
 from process_memory.entry import StoredEntry
 from process_memory.exceptions import DuplicateEntry, StoreUnavailable
+from process_memory.history.failures import entry_records_failure
 from process_memory.history.mongo.database import FRONTIER, KEYED_FROM, MongoCollections, bounded
 from process_memory.history.mongo.documents import (
     after_position,
@@ -207,6 +208,8 @@ class MongoEntries(EntryLog):
             "head_hash": entry.hash,
             "count": entry.seq + 1,
             "last_recorded_at": entry.recorded_at,
+            "head_type": entry.type,
+            "head_failed": entry_records_failure(entry),
         }
         if first.seq == 0:
             progress["first_recorded_at"] = first.recorded_at

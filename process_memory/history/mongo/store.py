@@ -23,7 +23,7 @@ from process_memory.history.mongo.documents import create_indexes
 from process_memory.history.mongo.entries import MongoEntries, MongoSearch, MongoTrees, unavailable_on_network_error
 from process_memory.history.mongo.projections import MongoProjectionHook
 from process_memory.history.mongo.rows import MongoRows
-from process_memory.history.mongo.summaries import MongoSummaries
+from process_memory.history.mongo.summaries import MongoSummaries, create_summary_indexes
 from process_memory.history.store import HistoryStore
 
 
@@ -81,6 +81,7 @@ class MongoHistoryStore(HistoryStore):
             try:
                 create_indexes(database[self.collection_name])
                 create_anchor_indexes(database, self.collection_name)
+                create_summary_indexes(database[f"{self.collection_name}_instances"])
                 for hook in self._projection_hooks.values():
                     hook.create_indexes(database)
                 return

@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
+from pymongo.collection import Collection
 from pymongo.errors import ConnectionFailure
 
 from process_memory.db import unavailable_on
 from process_memory.history.mongo.database import KEYED_FROM, MongoCollections, bounded
 from process_memory.history.mongo.documents import any_of, entry_key, starting_with, summary_from_document
+from process_memory.history.queries import DESCENDING_ORDERS, ORDER_KEYS, SummaryListing
 from process_memory.history.store import SummaryStore
 from process_memory.history.summaries import InstanceSummary, summary_of
 
@@ -30,31 +32,41 @@ class MongoSummaries(SummaryStore):
         return self._fresh([doc])[0] if doc else None
 
     @unavailable_on_network_error
-    def list_summaries(self, after: str | None, limit: int, prefix: str = "") -> list[InstanceSummary]:
-        """Return summaries by instance id (of ids that start with ``prefix``), each checked for staleness in one
-        query per page."""
-        criteria: dict[str, Any] = {"_id": {"$gt": after}} if after is not None else {}
-        if prefix:
-            criteria = {"$and": [criteria, {"_id": starting_with(prefix)}]}
-        docs = list(bounded(self._collections.summaries().find(criteria).sort("_id", ASCENDING), limit))
-        return [summary for summary in self._fresh(docs) if summary is not None]
+    def summaries_in_order(self, listing: SummaryListing) -> list[InstanceSummary]:
+        """Return a page of summaries in the listing's order, past (or before) its position, filtered, each checked
+        for staleness. A placeholder (a first append that never completed) is read and left out, so the page
+        goes on past it until it is full or the listing ends."""
+        fields = ["_id" if name == "instance_id" else name for name in ORDER_KEYS[listing.order]]
+        descending = (listing.order in DESCENDING_ORDERS) != listing.backward
+        criteria: dict[str, Any] = {}
+        if listing.prefix:
+            criteria["_id"] = starting_with(listing.prefix)
+        if listing.head_type is not None:
+            criteria["head_type"] = listing.head_type
+        if listing.failed is not None:
+            criteria["head_failed"] = listing.failed
+        sort = [(field, DESCENDING if descending else ASCENDING) for field in fields]
+        position, found = listing.position, list[InstanceSummary]()
+        while True:
+            wanted = listing.limit - len(found)
+            where = (
+                {"$and": [criteria, _beyond(fields, position, "$lt" if descending else "$gt")]}
+                if position
+                else criteria
+            )
+            docs = list(bounded(self._collections.summaries().find(where).sort(sort), wanted))
+            found += [summary for summary in self._fresh(docs) if summary is not None]
+            if len(docs) < wanted or len(found) >= listing.limit:
+                return found
+            position = tuple(docs[-1][field] for field in fields)
 
     @unavailable_on_network_error
-    def recent_summaries(self, before: tuple[str, str] | None, limit: int, prefix: str = "") -> list[InstanceSummary]:
-        """Return summaries by (last_recorded_at, _id), the most recent first (of ids that start with ``prefix``),
-        each checked for staleness."""
-        criteria: dict[str, Any] = {"head_seq": {"$gte": 0}}
-        if prefix:
-            criteria["_id"] = starting_with(prefix)
-        if before is not None:
-            at, instance_id = before
-            earlier = {
-                "$or": [{"last_recorded_at": {"$lt": at}}, {"last_recorded_at": at, "_id": {"$lt": instance_id}}]
-            }
-            criteria = {"$and": [criteria, earlier]}
-        order = [("last_recorded_at", DESCENDING), ("_id", DESCENDING)]
-        cursor = self._collections.summaries().find(criteria).sort(order)
-        return [summary for summary in self._fresh(list(bounded(cursor, limit))) if summary is not None]
+    def head_types(self, prefix: str, limit: int) -> list[str]:
+        """Return the distinct types of the instances' last entries (of ids that start with ``prefix``), in order:
+        one ``distinct``, which MongoDB answers from the head-type index."""
+        within = {"_id": starting_with(prefix)} if prefix else {}
+        types = self._collections.summaries().distinct("head_type", within)
+        return sorted(found for found in types if isinstance(found, str))[:limit]
 
     @unavailable_on_network_error
     def touched_since(self, since: str, after: tuple[str, str] | None, limit: int) -> list[InstanceSummary]:
@@ -96,3 +108,24 @@ class MongoSummaries(SummaryStore):
         self._collections.summaries().update_one(
             {"_id": summary.instance_id, "head_seq": {"$lt": summary.head_seq}}, {"$set": summary.progress()}
         )
+
+
+def _beyond(fields: list[str], position: tuple[Any, ...], compare: str) -> dict[str, Any]:
+    """The condition that a summary's key, on ``fields``, compares to ``position`` by ``compare``: on its first
+    field, or equal there and so on the next (tuple order, which MongoDB's filters do not have)."""
+    first, *rest = fields
+    if not rest:
+        return {first: {compare: position[0]}}
+    return {"$or": [{first: {compare: position[0]}}, {first: position[0], **_beyond(rest, position[1:], compare)}]}
+
+
+def create_summary_indexes(summaries: Collection[Any]) -> None:
+    """Create the summaries' indexes the instance list reads when filtered by the last entry's type or by failure,
+    the most recent first (the index by last activity alone is the service log's: anchors.py; by size, a list reads
+    every summary, as on SQL)."""
+    summaries.create_index(
+        [("head_type", ASCENDING), ("last_recorded_at", ASCENDING), ("_id", ASCENDING)], name="head_type"
+    )
+    summaries.create_index(
+        [("head_failed", ASCENDING), ("last_recorded_at", ASCENDING), ("_id", ASCENDING)], name="failed"
+    )

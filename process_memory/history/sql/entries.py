@@ -179,7 +179,10 @@ class SQLEntries(EntryLog):
         upsert = upsert.values({name: sa.bindparam(f"summary_{name}") for name in instances.c.keys()})
         return upsert.on_conflict_do_update(
             index_elements=[instances.c.instance_id],
-            set_={name: upsert.excluded[name] for name in ("count", "head_seq", "head_hash", "last_recorded_at")},
+            set_={
+                name: upsert.excluded[name]
+                for name in ("count", "head_seq", "head_hash", "last_recorded_at", "head_type", "head_failed")
+            },
             where=instances.c.head_seq < upsert.excluded.head_seq,
         )
 

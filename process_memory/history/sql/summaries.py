@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from process_memory.db import ProcessLocalEngine
+from process_memory.history.queries import DESCENDING_ORDERS, ORDER_KEYS, SummaryListing
 from process_memory.history.sql.entries import SQLEntries, unavailable_on_database_error
 from process_memory.history.sql.tables import Tables, starts_with, summary_from_row
 from process_memory.history.store import SummaryStore
@@ -47,25 +48,39 @@ class SQLSummaries(SummaryStore):
         return found[0] if found else None
 
     @unavailable_on_database_error
-    def list_summaries(self, after: str | None, limit: int, prefix: str = "") -> list[InstanceSummary]:
-        """Return summaries ordered by instance id (of ids that start with ``prefix``)."""
-        column = self.tables.instances.c.instance_id
-        criteria = sa.and_(column > after if after is not None else sa.true(), starts_with(column, prefix))
-        return [summary for summary in self._summaries(criteria, limit) if summary is not None]
+    def summaries_in_order(self, listing: SummaryListing) -> list[InstanceSummary]:
+        """Return a page of summaries in the listing's order, past (or before) its position, filtered."""
+        instances = self.tables.instances
+        columns = [instances.c[name] for name in ORDER_KEYS[listing.order]]
+        descending = (listing.order in DESCENDING_ORDERS) != listing.backward
+        criteria = [instances.c.head_seq >= 0, starts_with(instances.c.instance_id, listing.prefix)]
+        if listing.position is not None:
+            position = sa.tuple_(*map(sa.literal, listing.position))
+            criteria.append(sa.tuple_(*columns) < position if descending else sa.tuple_(*columns) > position)
+        if listing.head_type is not None:
+            criteria.append(instances.c.head_type == listing.head_type)
+        if listing.failed is not None:
+            # Spelt as the failed index's own condition, so that the planner sees it applies.
+            criteria.append(sa.text("head_failed") if listing.failed else instances.c.head_failed.is_(False))
+        order = [column.desc() if descending else column.asc() for column in columns]
+        found = self._summaries(sa.and_(*criteria), listing.limit, order)
+        return [summary for summary in found if summary is not None]
 
     @unavailable_on_database_error
-    def recent_summaries(self, before: tuple[str, str] | None, limit: int, prefix: str = "") -> list[InstanceSummary]:
-        """Return summaries by (last_recorded_at, instance_id), the most recent first (of ids that start with
-        ``prefix``)."""
+    def head_types(self, prefix: str, limit: int) -> list[str]:
+        """Return the distinct types of the instances' last entries (of ids that start with ``prefix``), in order;
+        from the head-type index, one step per type (a loose index scan), so an instance count does not matter."""
         instances = self.tables.instances
-        order = (instances.c.last_recorded_at, instances.c.instance_id)
-        criteria = sa.and_(
-            instances.c.head_seq >= 0,
-            starts_with(instances.c.instance_id, prefix),
-            sa.tuple_(*order) < sa.tuple_(*map(sa.literal, before)) if before is not None else sa.true(),
-        )
-        found = self._summaries(criteria, limit, [column.desc() for column in order])
-        return [summary for summary in found if summary is not None]
+        within = starts_with(instances.c.instance_id, prefix)
+        found: list[str] = []
+        with self._engine.connect() as conn:
+            while len(found) < limit:
+                after = instances.c.head_type > found[-1] if found else instances.c.head_type.is_not(None)
+                following = conn.execute(sa.select(sa.func.min(instances.c.head_type)).where(after, within)).scalar()
+                if following is None:
+                    return found
+                found.append(following)
+        return found
 
     @unavailable_on_database_error
     def touched_since(self, since: str, after: tuple[str, str] | None, limit: int) -> list[InstanceSummary]:

@@ -61,7 +61,6 @@ def _column(name: str, spec: FieldSpec) -> sa.Column[Any]:
 def build_tables(prefix: str, dialect: str) -> Tables:
     """Describe the tables; PostgreSQL gets JSONB copies of data and metadata for psql."""
     metadata = sa.MetaData()
-    timestamp = _TIMESTAMP
     jsonb_copies = [sa.Column(shown_name(n), postgresql.JSONB) for n in _JSON_FIELDS] if dialect == "postgresql" else []
     entries = sa.Table(
         f"{prefix}_entries",
@@ -77,18 +76,7 @@ def build_tables(prefix: str, dialect: str) -> Tables:
         sa.Index(f"{prefix}_entries_type_recorded_at", "type", "recorded_at", "instance_id", "seq"),
         sa.Index(f"{prefix}_entries_recorded_at", "recorded_at", "instance_id", "seq"),
     )
-    instances = sa.Table(
-        f"{prefix}_instances",
-        metadata,
-        sa.Column("instance_id", sa.String(128), primary_key=True),
-        sa.Column("count", sa.BigInteger, nullable=False),
-        sa.Column("head_seq", sa.BigInteger, nullable=False),
-        sa.Column("head_hash", sa.String(64)),
-        sa.Column("first_recorded_at", timestamp, nullable=False),
-        sa.Column("last_recorded_at", timestamp, nullable=False),
-        # Anchoring rounds read the instances whose last entry is recent (anchoring/anchorer.py).
-        sa.Index(f"{prefix}_instances_last_recorded_at", "last_recorded_at", "instance_id"),
-    )
+    instances = _instances_table(prefix, metadata)
     blobs = sa.Table(
         f"{prefix}_blobs",
         metadata,
@@ -106,6 +94,35 @@ def build_tables(prefix: str, dialect: str) -> Tables:
         sa.Column("hashes", sa.LargeBinary, nullable=False),
     )
     return Tables(entries, instances, blobs, trees)
+
+
+def _instances_table(prefix: str, metadata: sa.MetaData) -> sa.Table:
+    """The summaries: one row per instance, moved on in each append's transaction."""
+    return sa.Table(
+        f"{prefix}_instances",
+        metadata,
+        sa.Column("instance_id", sa.String(128), primary_key=True),
+        sa.Column("count", sa.BigInteger, nullable=False),
+        sa.Column("head_seq", sa.BigInteger, nullable=False),
+        sa.Column("head_hash", sa.String(64)),
+        sa.Column("first_recorded_at", _TIMESTAMP, nullable=False),
+        sa.Column("last_recorded_at", _TIMESTAMP, nullable=False),
+        sa.Column("head_type", sa.String(256)),
+        sa.Column("head_failed", sa.Boolean),
+        # Anchoring rounds read the instances whose last entry is recent (anchoring/anchorer.py); the instance
+        # list, the most recent first, too.
+        sa.Index(f"{prefix}_instances_last_recorded_at", "last_recorded_at", "instance_id"),
+        # The list filtered by the last entry's type; and by failure, where only failed instances are indexed
+        # (an append to one that did not fail leaves this index alone).
+        sa.Index(f"{prefix}_instances_head_type", "head_type", "last_recorded_at", "instance_id"),
+        sa.Index(
+            f"{prefix}_instances_failed",
+            "last_recorded_at",
+            "instance_id",
+            postgresql_where=sa.text("head_failed"),
+            sqlite_where=sa.text("head_failed"),
+        ),
+    )
 
 
 def _jsonb_param(name: str) -> str:
