@@ -38,6 +38,8 @@ def _every_query(store: HistoryStore, scenario: Scenario) -> None:
     index.events(EventQuery(PROCESS, "2026-01-01T00:00:00.000000", "2026-12-31T00:00:00.000000", limit=10))
     index.events(EventQuery(PROCESS, "2026-01-01T00:00:00.000000", "2027", after=("2026-01-10T00:00:00.000000", "x")))
     index.latest_reprocesses([scenario.a, scenario.b])
+    index.tag_tables()
+    index.tag_tables(scenario.a[:4], 10)
     index.items([scenario.a], "instance_filter", ["usina"])
     index.items([scenario.a, scenario.b], "inputs")
     index.load_views([scenario.a, scenario.b])

@@ -199,6 +199,27 @@ class MemoryIndex(RowWriter):
         order = [("reference_date", False), ("instance_id", False)]
         return [view_of(row) for row in self.rows.find(VIEWS, criteria, order, query.limit)]
 
+    def tag_tables(self, within: str = "", limit: int = 100) -> list[tuple[str, str]]:
+        """Return up to ``limit`` (tag, table) pairs that reads in execution scope came from, in order: one
+        index lookup per pair (a loose index scan), however many reads there are."""
+        # Reads without a table (a record without ``_metadata.table``) name nothing to ask about.
+        base: list[Condition] = [
+            Compare("scope", "==", EXECUTION_SCOPE),
+            Compare("table_name", ">=", ""),
+            *_within("instance_id", within),
+        ]
+        order = [("image", False), ("table_name", False)]
+        found: list[tuple[str, str]] = []
+        while len(found) < limit:
+            # The first step starts from the smallest tag (which also leaves out reads without one), so that it
+            # seeks into the index too rather than reading it from its start.
+            past = [After(("image", "table_name"), found[-1])] if found else [Compare("image", ">=", "")]
+            rows = self.rows.find(READ_TABLES, [*base, *past], order, 1, ("image", "table_name"))
+            if not rows:
+                return found
+            found.append((rows[0]["image"], rows[0]["table_name"]))
+        return found
+
     def latest_reprocesses(self, originals: list[str], within: str = "") -> dict[str, str]:
         """Return, for each of ``originals`` that was reprocessed, the reprocess with the newest event time
         (of the reprocesses whose id starts with ``within``)."""

@@ -116,6 +116,20 @@ class LineageService:
         found = self.substitute((view.instance_id for view in events), within)
         return [{"id": view.instance_id, "event": view.name} for view in self._with_events(found)]
 
+    def tag_tables(self, within: str = "", limit: int = 100) -> list[tuple[str, str]]:
+        """The (tag, table) pairs reads came from, in order: what a reprocessing question can ask about."""
+        self._fresh()
+        return self.index.tag_tables(within, limit)
+
+    def reprocess_relations(self, instance_id: str, within: str = "") -> tuple[str | None, str | None]:
+        """What an instance reprocessed (its memory's original), and its latest reprocess (of ids that start with
+        ``within``, as the key that asks reaches): None for each it has not."""
+        view = self.index.load_view(instance_id)
+        original = view.original_instance_id if view is not None else None
+        if original is not None and not original.startswith(within):
+            original = None
+        return original, self.index.latest_reprocesses([instance_id], within).get(instance_id)
+
     # -- the API's pages ---------------------------------------------------------
 
     def _described(self, views: list[CurrentMemory], within: str) -> list[dict[str, Any]]:

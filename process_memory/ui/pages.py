@@ -18,7 +18,7 @@ from werkzeug import Response
 from werkzeug.exceptions import BadRequest
 
 from process_memory.api import history_service, lineage_service, within_key
-from process_memory.api.access import caller_may
+from process_memory.api.access import caller_may, caller_prefix
 from process_memory.api.lineage_schemas import ReaderArgsSchema
 from process_memory.api.schemas import HistoryArgsSchema, InstanceListArgsSchema, SearchArgsSchema
 from process_memory.api.state import state_service
@@ -32,6 +32,7 @@ from process_memory.history.reading import instance_cursor
 from process_memory.memory.document import is_memory_marked, parse_memory
 from process_memory.ui.badge import check_held, verify_badge
 from process_memory.ui.diff import json_diff
+from process_memory.ui.lineage import lineage_graph
 from process_memory.ui.records import record_tables
 from process_memory.ui.steps import duration, preview, step_time
 
@@ -44,6 +45,8 @@ PAGE_SIZE = 50
 LAZY_DATA_BYTES = 256 * 1024
 #: Data up to this size is also shown as tables of its arrays of records, even when its tree is loaded on demand.
 RECORD_TABLE_BYTES = 4 * 1024 * 1024
+#: (tag, table) pairs the reprocessing view suggests.
+SUGGESTED_TABLES = 200
 #: A signed checkpoint is a few hundred characters; one with a hundred signatures, under 16 KiB.
 HELD_CHECKPOINT_BYTES = 16 * 1024
 
@@ -191,8 +194,11 @@ def timeline(instance_id: str) -> str:
     backward = query.direction == "backward"
     more_older = page.next is not None if backward else entries[-1]["seq"] > 0 if entries else False
     more_newer = not newest and (page.next is not None if not backward else entries[0]["seq"] < summary.head_seq)
+    reprocess_of, reprocessed_by = lineage_service().reprocess_relations(instance_id, caller_prefix())
     return render_template(
         "timeline.html",
+        reprocess_of=reprocess_of,
+        reprocessed_by=reprocessed_by,
         state=_state_of(instance_id),
         summary=summary,
         instance_id=instance_id,
@@ -302,15 +308,28 @@ def entry(instance_id: str, seq: int) -> str:
 
 @blp.route("/reprocessing")
 def reprocessing() -> str:
-    """Which instances read entities of a tag's tables, and the instance each one's reprocessing would run again."""
-    asked = {"tag": request.args.get("tag", ""), "table": request.args.getlist("table")}
+    """Which instances read entities of a tag's tables, and the instance each one's reprocessing would run again,
+    as a table and a graph; with the (tag, table) pairs reads came from, to pick from."""
+    tag, tables = request.args.get("tag", ""), request.args.getlist("table")
     entities = [entity for entity in request.args.getlist("entity") if entity]
     paging = {name: request.args[name] for name in ("after", "limit") if request.args.get(name)}
-    readers, error = None, None
-    if asked["tag"]:
+    readers, error, graph = None, None, None
+    if tag:
         try:
-            query = ReaderArgsSchema().load({**asked, "entity": entities, "limit": PAGE_SIZE, **paging})
+            query = ReaderArgsSchema().load(
+                {"tag": tag, "table": tables, "entity": entities, "limit": PAGE_SIZE, **paging}
+            )
             readers = lineage_service().readers_page(within_key(query))
         except ValidationError as refused:
             error = "; ".join(f"{field}: {' '.join(map(str, m))}" for field, m in refused.normalized_messages().items())
-    return render_template("reprocessing.html", asked=asked, entities=entities, readers=readers, error=error)
+    if readers is not None and tables:
+        graph = lineage_graph(tag, tables[0], entities, readers.items)
+    return render_template(
+        "reprocessing.html",
+        asked={"tag": tag, "table": tables},
+        entities=entities,
+        readers=readers,
+        error=error,
+        graph=graph,
+        known=lineage_service().tag_tables(caller_prefix(), SUGGESTED_TABLES),
+    )

@@ -255,3 +255,19 @@ def test_a_view_left_behind_is_repaired_when_the_instance_is_read(
         client.post(f"/{iid}/commit", json=memory(iid, event(iid, name="second")))
     expected = client.get(f"/api/v1/instances/{iid}").get_json()["count"]
     assert client.get(f"/event/{iid}").get_json()["name"] == ("second" if expected == 2 else "calcular.taxa.request")
+
+
+def test_the_tables_reads_came_from_each_once_in_order_within_a_prefix(
+    client: FlaskClient, store: HistoryStore
+) -> None:
+    tag, prefix = f"t-{uuid.uuid4().hex[:8]}", f"{uuid.uuid4().hex[:8]}-"  # the platform's ids are UUIDs
+    records = [read_by_query("U1", "tb_z"), read_by_query("U2", "tb_a"), read_by_query("U3", "tb_a")]
+    tableless = {"id": "U4", "_metadata": {"changeTrack": "query", "type": "usina"}}  # no table: nothing to ask
+    for n, dataset in enumerate([records, [tableless], [read_by_query("U5", "tb_m")]]):
+        iid = f"{prefix}{n}{str(uuid.uuid4())[10:]}"
+        document = memory(iid, event(iid, tag=tag), image=tag, dataset={"entities": {"usina": dataset}})
+        assert client.post(f"/{iid}/commit", json=document).status_code == 201
+    found = [pair for pair in memory_index_of(store).tag_tables() if pair[0] == tag]
+    assert found == [(tag, "tb_a"), (tag, "tb_m"), (tag, "tb_z")]
+    assert memory_index_of(store).tag_tables(f"{prefix}2") == [(tag, "tb_m")]  # a key limited to one instance
+    assert memory_index_of(store).tag_tables(prefix, 2) == [(tag, "tb_a"), (tag, "tb_m")]  # the first two

@@ -21,7 +21,7 @@ from process_memory.proofs.notes import Signer, generate_key
 from tests.backends import RawAccess, rewrite_consistently
 from tests.conftest import Backend
 from tests.keys import write_test_keys
-from tests.memories import TABLE, TAG, memory
+from tests.memories import OTHER_TAG, TABLE, TAG, Scenario, memory
 
 API = "/api/v1/instances"
 
@@ -382,3 +382,32 @@ def test_the_instance_list_pages_back_as_it_came(client: FlaskClient) -> None:
     start = client.get(link(back, "prev")).get_data(as_text=True)
     assert listed(start) == ids[:50] and link(start, "prev") is None  # no page before the first
     assert listed(client.get(link(start, "next")).get_data(as_text=True)) == ids[50:100]
+
+
+def test_the_reprocessing_view_suggests_what_was_read_draws_the_lineage_and_runs_link_their_reprocesses(
+    client: FlaskClient,
+) -> None:
+    scenario = Scenario(tag=f"tag-{uuid.uuid4().hex[:8]}")
+    for iid, document in [*scenario.readers(), scenario.reprocess_of_a()]:
+        assert client.post(f"/{iid}/commit", json=document).status_code == 201
+    empty = client.get("/ui/reprocessing").get_data(as_text=True)
+    suggested = re.findall(r'<a href="/ui/reprocessing\?tag=([^&"]+)&amp;table=([^"]+)"', empty)
+    assert (scenario.tag, TABLE) in suggested and (OTHER_TAG, TABLE) in suggested  # every tag's tables
+    assert f'<option value="{scenario.tag}">' in empty and f'<option value="{TABLE}">' in empty
+    drawn = client.get("/ui/reprocessing", query_string={"tag": scenario.tag, "table": TABLE}).get_data(as_text=True)
+    graph = drawn.split('<svg id="lineage"')[1].split("</svg>")[0]
+    # Readers by id, each followed by what runs in its place: a was reprocessed, so its reprocess does; b never
+    # was, so it runs again itself.
+    per_reader = {
+        scenario.a: [("reader", scenario.a), ("rerun", scenario.reprocess)],
+        scenario.b: [("reader reruns", scenario.b)],
+    }
+    expected = [("source", ""), *[node for iid in sorted(per_reader) for node in per_reader[iid]]]
+    assert re.findall(r'<g class="node ([a-z ]+)" data-instance="([^"]*)"', graph) == expected
+    assert graph.count('<path class="edge"') == 3  # the source to a and to b; a to its reprocess
+    assert f"<title>{scenario.tag} › {TABLE}</title>" in graph
+    original = client.get(f"/ui/instances/{scenario.a}").get_data(as_text=True)
+    assert f'class="reprocessed-by" href="/ui/instances/{scenario.reprocess}"' in original
+    again = client.get(f"/ui/instances/{scenario.reprocess}").get_data(as_text=True)
+    assert f'class="reprocess-of" href="/ui/instances/{scenario.a}"' in again
+    assert 'id="reprocess-relations"' not in client.get(f"/ui/instances/{scenario.b}").get_data(as_text=True)
