@@ -24,6 +24,7 @@ from process_memory.client import Client
 from process_memory.proofs.notes import generate_key
 from tests.keys import KeySet, write_test_keys
 from tests.services import ROOT, GunicornServer, unavailable
+from tests.ui_data import DATASET_RECORDS, RealisticData, load_realistic_data
 
 ARTIFACTS = ROOT / ".cache" / "artifacts" / "ui"
 #: Long enough for a page, a badge or a live entry on a loaded CI machine; Playwright polls until then.
@@ -54,12 +55,20 @@ def browser() -> Iterator[Any]:
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
         unavailable("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=WAIT_MS)  # its assertions poll as long as the pages' own actions may take
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
         yield launched
         launched.close()
+
+
+@pytest.fixture(scope="module")
+def realistic(site: tuple[GunicornServer, KeySet, Path]) -> RealisticData:
+    """The realistic data set (tests/ui_data.py), loaded once for the module's tests."""
+    server, keys, _ = site
+    return load_realistic_data(server.url, keys.secrets["all"])
 
 
 def _page(browser: Any, site: tuple[GunicornServer, KeySet, Path], key_name: str) -> Any:
@@ -251,25 +260,132 @@ def test_no_page_of_the_service_can_be_framed(browser: Any, site: tuple[Gunicorn
 
 
 def test_a_dataset_of_4000_records_is_a_table_with_a_filter(
-    browser: Any, site: tuple[GunicornServer, KeySet, Path]
+    browser: Any, site: tuple[GunicornServer, KeySet, Path], realistic: RealisticData
 ) -> None:
     from playwright.sync_api import expect
 
-    server, keys, _ = site
-    run = f"dataset-{uuid.uuid4().hex[:8]}"
-    records = [{"id": f"U{n}", "nome": f"usina {n}", "potencia": n % 97, "pad": "x" * 120} for n in range(4000)]
-    with Client(server.url, keys.secrets["all"]) as client:
-        client.append(run, "dataset", {"entities": {"usina": records}})
     page = _page(browser, site, "read")
-    page.goto(f"/ui/instances/{run}/entries/0")
+    page.goto(f"/ui/instances/{realistic.dataset}/entries/0")
     section = page.locator("section.records[data-path='entities.usina']")
-    expect(section.locator("h3")).to_contain_text("4000 records")
+    expect(section.locator("h3")).to_contain_text(f"{DATASET_RECORDS} records")
     rows = section.locator("tbody tr")
     expect(rows).to_have_count(4000)
     section.locator(".record-filter").fill("usina 3999")
     expect(section.locator(".record-count")).to_have_text("1 of 4000 rows")
     expect(section.locator("tbody tr:not([hidden])")).to_have_text(re.compile(r"U3999\s*usina 3999"))
     _shot(page, "entry-table")
+    section.locator(".record-filter").fill("bacia 7")  # every eleventh plant, from the eighth: 363 of them
+    expect(section.locator(".record-count")).to_have_text("363 of 4000 rows")
     section.locator(".record-filter").fill("")
     expect(section.locator(".record-count")).to_have_text("")
     expect(section.locator("tbody tr:not([hidden])")).to_have_count(4000)
+
+
+def test_the_instance_list_shows_which_runs_failed_filters_sorts_and_pages_both_ways(
+    browser: Any, site: tuple[GunicornServer, KeySet, Path], realistic: RealisticData
+) -> None:
+    from playwright.sync_api import expect
+
+    page = _page(browser, site, "read")
+    page.goto("/ui/?prefix=etl-2026-12-")
+    rows = page.locator("#instances tbody tr")
+    expect(rows).to_have_count(8)
+    expect(rows.first).to_have_attribute("data-instance", "etl-2026-12-08")  # the most recently active first
+    failed_run = page.locator("#instances tr[data-instance='etl-2026-12-03']")
+    expect(failed_run).to_have_class("failed")
+    expect(failed_run.locator("td.status")).to_have_text("failed load.failure")
+    expect(page.locator("#instances tr[data-instance='etl-2026-12-06'] td.status")).to_have_text("failed load")
+    expect(page.locator("#instances tr[data-instance='etl-2026-12-05'] td.status")).to_have_text("done")
+    _shot(page, "instances")
+    page.select_option("#status", "failed")
+    page.click("form.filters button")
+    expect(rows).to_have_count(2)
+    assert rows.evaluate_all("rows => rows.map(row => row.dataset.instance)") == ["etl-2026-12-06", "etl-2026-12-03"]
+    offered = page.locator("#head-type option").all_inner_texts()
+    assert offered == ["any", "done", "load", "load.failure"]  # the last steps these runs have
+    page.select_option("#status", "")
+    page.select_option("#head-type", "load.failure")
+    page.click("form.filters button")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-instance", "etl-2026-12-03")
+    page.goto("/ui/?prefix=etl-2026-12-")
+    page.click("#sorts >> text=size")
+    # The runs that got to done have 4 entries, the failed ones 3; ties by id, the same way (the last first).
+    sizes = rows.evaluate_all("rows => rows.map(row => row.dataset.instance.slice(-2))")
+    assert sizes == ["08", "07", "05", "04", "02", "01", "06", "03"]
+    page.goto("/ui/?prefix=batch-&sort=id")
+    expect(rows).to_have_count(50)
+    expect(page.locator("a[rel=prev]")).to_have_count(0)
+    page.click("text=Next page →")
+    expect(rows).to_have_count(10)
+    expect(rows.first).to_have_attribute("data-instance", sorted(realistic.batches)[50])
+    page.click("text=← Previous page")
+    expect(rows).to_have_count(50)
+    expect(rows.first).to_have_attribute("data-instance", sorted(realistic.batches)[0])
+    expect(page.locator("a[rel=prev]")).to_have_count(0)  # no page before the first
+
+
+def test_an_etl_runs_timeline_marks_its_failure_and_times_each_step(
+    browser: Any, site: tuple[GunicornServer, KeySet, Path], realistic: RealisticData
+) -> None:
+    from playwright.sync_api import expect
+
+    page = _page(browser, site, "read")
+    page.goto("/ui/instances/etl-2026-12-03")
+    rows = page.locator("#timeline tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.first).to_have_class("failed")
+    expect(rows.first.locator(".tag-failed")).to_have_text("failed")
+    # Event times 02:00, 02:04, 02:11: each step's length, from the row below it.
+    assert [row.locator("td").nth(4).inner_text() for row in rows.all()] == ["7 min 0 s", "4 min 0 s", ""]
+    expect(rows.first).to_contain_text('{"error":"deadlock on tb_usina"}')
+    expect(rows.first).to_contain_text("all")  # recorded by the key that appended it
+    expect(page.locator("#badge")).to_contain_text("verified")
+    _shot(page, "etl-timeline")
+    page.fill("input[name=seq]", "1")
+    page.press("input[name=seq]", "Enter")
+    expect(page.locator("h1")).to_contain_text("transform")
+
+
+def test_search_finds_the_failed_loads_across_runs(
+    browser: Any, site: tuple[GunicornServer, KeySet, Path], realistic: RealisticData
+) -> None:
+    from playwright.sync_api import expect
+
+    page = _page(browser, site, "read")
+    page.goto("/ui/search")
+    page.fill("input[name=type]", "load.failure")
+    page.click("form.filters button")
+    # The one ETL run that failed so (other tests of the module append one to their own runs as well).
+    results = page.locator("#results tbody tr[data-instance^='etl-']")
+    expect(results).to_have_count(1)
+    expect(results.first).to_have_attribute("data-instance", "etl-2026-12-03")
+    expect(results.first).to_have_class("failed")
+    assert set(page.locator("#results tbody tr td:nth-child(3)").all_inner_texts()) == {"load.failure failed"}
+    _shot(page, "search")
+    results.first.locator("td").first.locator("a").click()
+    expect(page.locator("h1")).to_have_text("etl-2026-12-03")
+
+
+def test_the_reprocessing_view_offers_what_was_read_and_draws_who_would_run_again(
+    browser: Any, site: tuple[GunicornServer, KeySet, Path], realistic: RealisticData
+) -> None:
+    from playwright.sync_api import expect
+
+    scenario = realistic.scenario
+    page = _page(browser, site, "read")
+    page.goto("/ui/reprocessing")
+    page.click(f"#suggestions >> text={scenario.tag} › {realistic.table}")
+    graph = page.locator("#lineage")
+    expect(graph).to_be_visible()
+    expect(graph.locator(".node.source")).to_have_count(1)
+    expect(graph.locator(".node.reader")).to_have_count(2)  # a and b read the table
+    expect(graph.locator(".node.rerun")).to_have_count(1)  # a's reprocess runs in a's place
+    expect(graph.locator(f".node.reruns[data-instance='{scenario.b}']")).to_have_count(1)  # b runs itself again
+    expect(page.locator("#readers tbody tr")).to_have_count(2)
+    _shot(page, "lineage")
+    graph.locator(f".node.rerun[data-instance='{scenario.reprocess}']").click()
+    expect(page.locator("h1")).to_have_text(scenario.reprocess)
+    page.click("#reprocess-relations a.reprocess-of")
+    expect(page.locator("h1")).to_have_text(scenario.a)
+    expect(page.locator("#reprocess-relations a.reprocessed-by")).to_have_text(scenario.reprocess)

@@ -46,8 +46,8 @@ class Graph:
     height: int
 
 
-def _label(text: str) -> str:
-    return text if len(text) <= LABEL_CHARACTERS else text[: LABEL_CHARACTERS - 1] + "…"
+def _label(text: str, room: int = LABEL_CHARACTERS) -> str:
+    return text if len(text) <= room else text[: room - 1] + "…"
 
 
 def lineage_graph(tag: str, table: str, entities: list[str], readers: list[dict[str, Any]]) -> Graph:
@@ -63,7 +63,7 @@ def lineage_graph(tag: str, table: str, entities: list[str], readers: list[dict[
         instance, current = reader["instance_id"], reader["current_instance_id"]
         itself = current == instance
         kind = "reader reruns" if itself else "reader"
-        shown = f"↻ {_label(instance)}" if itself else _label(instance)
+        shown = f"↻ {_label(instance, LABEL_CHARACTERS - 2)}" if itself else _label(instance)
         nodes.append(Node(COLUMNS[1], y, shown, instance, kind, instance))
         edges.append(_edge(source, COLUMNS[1], y))
         if not itself:
