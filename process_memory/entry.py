@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from process_memory.chain import canonical_json, sha256_hex
-from process_memory.formats import format_timestamp, is_timestamp, parse_timestamp
+from process_memory.formats import MAX_SEQ, format_timestamp, is_instance_id, is_timestamp, parse_timestamp
 
 #: Metadata keys only the service writes: where a copy came from (``copy_of``), and ``redacted``, which an
 #: entry shows as a field of its own. Clients cannot set them (422), so provenance read back was recorded
@@ -277,6 +277,25 @@ def copy_of(shown: Mapping[str, Any], provenance: str, **request: Any) -> NewEnt
     origin = {"instance_id": shown["instance_id"], "seq": shown["seq"], "hash": shown["hash"], **request}
     values["metadata"] = {**values["metadata"], provenance: origin}
     return NewEntry(data=shown["data"], **values)
+
+
+#: The metadata key each kind of copy records its origin under (``copy_of``'s ``provenance``), and the kind.
+COPY_PROVENANCE = {"cloned_from": "cloned", "imported_from": "imported"}
+
+
+def copy_origins(metadata: Any) -> list[tuple[str, str, int]]:
+    """Where an entry says it was copied from, as (kind, instance id, seq), from its metadata: only what names an
+    instance and a seq this service could hold (metadata is the client's: it may say anything)."""
+    found: list[tuple[str, str, int]] = []
+    for key, kind in COPY_PROVENANCE.items():
+        origin = metadata.get(key) if isinstance(metadata, dict) else None
+        if not isinstance(origin, dict) or not isinstance(origin.get("instance_id"), str):
+            continue
+        seq = origin.get("seq")
+        if is_instance_id(origin["instance_id"]) and isinstance(seq, int) and not isinstance(seq, bool):
+            if 0 <= seq <= MAX_SEQ:
+                found.append((kind, origin["instance_id"], seq))
+    return found
 
 
 #: What a copy keeps of its original as it was: the posted fields but the metadata (which the copy extends with

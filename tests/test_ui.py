@@ -386,6 +386,41 @@ def test_the_reprocessing_view_offers_what_was_read_and_draws_who_would_run_agai
     _shot(page, "lineage")
     graph.locator(f".node.rerun[data-instance='{scenario.reprocess}']").click()
     expect(page.locator("h1")).to_have_text(scenario.reprocess)
-    page.click("#reprocess-relations a.reprocess-of")
+    page.click("#relations a.reprocess-of")
     expect(page.locator("h1")).to_have_text(scenario.a)
-    expect(page.locator("#reprocess-relations a.reprocessed-by")).to_have_text(scenario.reprocess)
+    expect(page.locator("#relations a.reprocessed-by")).to_have_text(scenario.reprocess)
+
+
+def test_a_run_and_its_clone_link_to_each_other(
+    browser: Any, site: tuple[GunicornServer, KeySet, Path], realistic: RealisticData
+) -> None:
+    from playwright.sync_api import expect
+
+    page = _page(browser, site, "read")
+    page.goto("/ui/instances/etl-2026-12-05")
+    page.click(f"#copies >> text={realistic.copy}")
+    expect(page.locator("h1")).to_have_text(realistic.copy)
+    expect(page.locator("#copied-from")).to_have_text("Cloned from etl-2026-12-05.")
+    page.click("#timeline tbody tr[data-seq='2'] a")
+    expect(page.locator(".relation")).to_contain_text("Cloned from etl-2026-12-05 · seq 2")
+    page.click(".relation >> a")
+    expect(page.locator(".relation.copy")).to_contain_text(f"Copied (cloned) into {realistic.copy} · seq 2")
+
+
+def test_the_paper_cuts_stay_mended(
+    browser: Any, site: tuple[GunicornServer, KeySet, Path], realistic: RealisticData
+) -> None:
+    from playwright.sync_api import expect
+
+    page = _page(browser, site, "read")
+    answer = page.goto("/ui/instances/etl-2026-12-01?since=yesterday")
+    assert answer is not None and answer.status == 422
+    expect(page.locator("#error-details")).to_contain_text("since")  # which field, as the API says it
+    page.goto("/ui/instances/etl-2026-12-01")
+    expect(page.locator("#timeline tbody tr[data-seq='0'] td.num").last).to_have_text("40 B")  # not a raw 40
+    page.click("text=Download and check offline")
+    expect(page.locator(".downloads")).to_contain_text(
+        "make verifier"
+    )  # how to get pm-verify, which make install lacks
+    page.goto(f"/ui/instances/{realistic.dataset}/entries/0")
+    expect(page.locator("h2 small").first).to_have_text("710 KiB")  # the dataset's 726,857 bytes, for people

@@ -3,9 +3,10 @@ browser, made once per module through the Python client against a real server.
 
 - Eight ETL runs (``etl-2026-12-0N``), each extract → transform → load → done with event times minutes apart;
   runs 3 and 6 end in a failure instead (a ``load.failure`` step; a load whose data says ``status: failed``).
-- A dataset of 4,000 plant records, 727 KB of JSON (``dataset-usinas``).
+- A dataset of 4,000 plant records: 726,857 bytes of canonical JSON (``dataset-usinas``).
 - The platform's memory documents: two runs that read plants from a table, and a reprocess of the first.
 - Sixty small batch runs (``batch-NN``), so that the instance list has pages to go through both ways.
+- A clone of the fifth ETL run (``copy-of-etl-05``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class RealisticData:
     dataset: str = "dataset-usinas"
     batches: list[str] = field(default_factory=list)
     scenario: Scenario = field(default_factory=lambda: Scenario(tag=f"tag-{uuid.uuid4().hex[:8]}"))
+    #: A clone of the fifth ETL run.
+    copy: str = "copy-of-etl-05"
     table: str = TABLE
 
 
@@ -76,6 +79,8 @@ def load_realistic_data(url: str, key: str) -> RealisticData:
                 data.failed.append(name)
     scenario = data.scenario
     headers = {"Authorization": f"Bearer {key}"}
+    cloned = httpx.post(f"{url}/api/v1/instances/etl-2026-12-05/clone", json={"to": data.copy}, headers=headers)
+    assert cloned.status_code == 201, cloned.text
     for iid, document in [*scenario.readers(), scenario.reprocess_of_a()]:
         answer = httpx.post(f"{url}/{iid}/commit", json=document, headers=headers, timeout=60)
         assert answer.status_code == 201, answer.text

@@ -7,11 +7,12 @@ Everything is returned as stored (``StoredEntry``, ``InstanceSummary``): the API
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable
 from typing import Any
 
-from process_memory.entry import StoredEntry
+from process_memory.entry import StoredEntry, copy_origins, is_copy_of
 from process_memory.exceptions import NotFound, TooManyWaiting
 from process_memory.formats import check_instance_id, narrow_prefix
 from process_memory.history.context import HistoryContext
@@ -48,6 +49,40 @@ class Reader:
         if stored is None:
             raise NotFound("no entry at this seq", {"instance_id": instance_id, "seq": seq})
         return stored
+
+    def copy_relations(
+        self, summary: InstanceSummary, within: str, limit: int = 20
+    ) -> tuple[tuple[str, str] | None, list[tuple[str, str]]]:
+        """What the instance was copied from, and the instances copied from it, each as (kind, instance), of ids
+        that start with ``within``: only where the copy's first entry holds what the original's entry it names held
+        (entry.is_copy_of), since a copy's provenance is metadata a client could have written."""
+        source = None
+        if summary.copied_from and summary.copied_from.startswith(within):
+            first = self.store.entries.get_by_seq(summary.instance_id, 0)
+            kind = self._copy_kind(first, summary.copied_from) if first is not None else None
+            source = (kind, summary.copied_from) if kind else None
+        return source, self._copies(summary.instance_id, 0, within, limit)
+
+    def entry_copies(self, stored: StoredEntry, within: str, limit: int = 20) -> list[tuple[str, str]]:
+        """The instances that hold a copy of this entry (at its seq), as (kind, instance), checked as above."""
+        return self._copies(stored.instance_id, stored.seq, within, limit)
+
+    def _copies(self, instance_id: str, seq: int, within: str, limit: int) -> list[tuple[str, str]]:
+        found = []
+        for copy in self.store.summaries.copies_of(instance_id, within, limit):
+            entry = self.store.entries.get_by_seq(copy.instance_id, seq) if copy.count > seq else None
+            kind = self._copy_kind(entry, instance_id, seq) if entry is not None else None
+            if kind:
+                found.append((kind, copy.instance_id))
+        return found
+
+    def _copy_kind(self, copy: StoredEntry, source: str, seq: int | None = None) -> str | None:
+        """How ``copy`` was copied from ``source`` (at ``seq``, when given), if it holds what the entry of
+        ``source`` its provenance names held; None otherwise."""
+        for kind, instance_id, named in copy_origins(json.loads(copy.metadata_json)):
+            if instance_id == source and seq in (None, named):
+                return kind if is_copy_of(copy, self.store.entries.get_by_seq(source, named)) else None
+        return None
 
     def previous_of_type(self, stored: StoredEntry) -> StoredEntry | None:
         """The entry of the same type just before ``stored`` in its instance, or None."""

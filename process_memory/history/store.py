@@ -156,6 +156,11 @@ class SummaryStore(ABC):
         """Return up to ``limit`` of the distinct types of the instances' last entries, of ids starting with
         ``prefix``, in order."""
 
+    @abstractmethod
+    def copies_of(self, instance_id: str, prefix: str, limit: int) -> list[InstanceSummary]:
+        """Return up to ``limit`` summaries, by id, of the instances whose first entry says it was copied from
+        ``instance_id`` (of ids starting with ``prefix``)."""
+
     def list_summaries(self, after: str | None, limit: int, prefix: str = "") -> list[InstanceSummary]:
         """Return up to ``limit`` summaries ordered by instance id, after ``after``, of ids starting with ``prefix``."""
         return self.summaries_in_order(SummaryListing("id", None if after is None else (after,), limit, prefix))

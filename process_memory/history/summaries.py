@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from process_memory.entry import StoredEntry
+from process_memory.entry import StoredEntry, copy_origins
 from process_memory.history.failures import entry_records_failure
 
 
@@ -25,6 +26,10 @@ class InstanceSummary:
     #: summaries kept them, until its instance's next append.
     head_type: str | None = None
     head_failed: bool | None = None
+    #: The instance its first entry says it was copied from, and how (``cloned``, ``imported``): a claim of the
+    #: entry's metadata, which ``Reader.copy_relations`` checks against the entries before anything shows it.
+    copied_from: str | None = None
+    copy_kind: str | None = None
 
     def progress(self) -> dict[str, Any]:
         """Return every field but the instance id: what an append moves on."""
@@ -45,6 +50,8 @@ def summary_from_fields(fields: Mapping[str, Any], instance_id: str) -> Instance
         head_hash=fields["head_hash"],
         head_type=fields.get("head_type"),
         head_failed=fields.get("head_failed"),
+        copied_from=fields.get("copied_from"),
+        copy_kind=fields.get("copy_kind"),
     )
 
 
@@ -52,6 +59,7 @@ def summary_of(first: StoredEntry | None, head: StoredEntry | None) -> InstanceS
     """The summary an instance's first and last entries make (seqs are gapless); None when it has none."""
     if head is None or first is None:
         return None
+    kind, source = copy_source(first) or (None, None)
     return InstanceSummary(
         instance_id=head.instance_id,
         count=head.seq + 1,
@@ -61,4 +69,15 @@ def summary_of(first: StoredEntry | None, head: StoredEntry | None) -> InstanceS
         head_hash=head.hash,
         head_type=head.type,
         head_failed=entry_records_failure(head),
+        copied_from=source,
+        copy_kind=kind,
     )
+
+
+def copy_source(first: StoredEntry) -> tuple[str, str] | None:
+    """(kind, source instance) an instance's first entry says it was copied from; None for an instance that is no
+    copy (or for any entry but seq 0: only the first entry names the instance's origin)."""
+    if first.seq != 0 or "_from" not in first.metadata_json:  # the provenance keys both end so: most read nothing
+        return None
+    origins = copy_origins(json.loads(first.metadata_json))
+    return (origins[0][0], origins[0][1]) if origins else None

@@ -23,9 +23,9 @@ from process_memory.api.lineage_schemas import ReaderArgsSchema
 from process_memory.api.schemas import HistoryArgsSchema, InstanceListArgsSchema, SearchArgsSchema
 from process_memory.api.state import state_service
 from process_memory.config import Settings
-from process_memory.entry import StoredEntry
+from process_memory.entry import StoredEntry, copy_origins
 from process_memory.exceptions import InvalidInput, NotFound
-from process_memory.formats import MAX_SEQ, is_instance_id
+from process_memory.formats import MAX_SEQ
 from process_memory.history.failures import entry_records_failure
 from process_memory.history.queries import HistoryQuery, InstanceQuery, SearchQuery
 from process_memory.history.reading import instance_cursor
@@ -78,20 +78,8 @@ def _shown(stored: StoredEntry) -> dict[str, Any]:
 
 
 def _relations(metadata: dict[str, Any]) -> list[tuple[str, str, int]]:
-    """Where a copied entry came from, as (how, instance, seq), from its metadata: only what names an instance and
-    a seq this service could hold (the metadata is the client's, and a link must not be built from anything)."""
-    found: list[tuple[str, str, int]] = []
-    for key, said in (("cloned_from", "cloned from"), ("imported_from", "imported from")):
-        origin = metadata.get(key) if isinstance(metadata, dict) else None
-        if (
-            isinstance(origin, dict)
-            and isinstance(origin.get("instance_id"), str)
-            and is_instance_id(origin["instance_id"])
-        ):
-            seq = origin.get("seq")
-            if isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq <= MAX_SEQ:
-                found.append((said, origin["instance_id"], seq))
-    return found
+    """Where a copied entry came from, as (how, instance, seq): what its metadata says (entry.copy_origins)."""
+    return [(f"{kind} from", instance_id, seq) for kind, instance_id, seq in copy_origins(metadata)]
 
 
 def _with_steps(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -195,10 +183,13 @@ def timeline(instance_id: str) -> str:
     more_older = page.next is not None if backward else entries[-1]["seq"] > 0 if entries else False
     more_newer = not newest and (page.next is not None if not backward else entries[0]["seq"] < summary.head_seq)
     reprocess_of, reprocessed_by = lineage_service().reprocess_relations(instance_id, caller_prefix())
+    copied_from, copies = reader.copy_relations(summary, caller_prefix())
     return render_template(
         "timeline.html",
         reprocess_of=reprocess_of,
         reprocessed_by=reprocessed_by,
+        copied_from=copied_from,
+        copies=copies,
         state=_state_of(instance_id),
         summary=summary,
         instance_id=instance_id,
@@ -297,6 +288,7 @@ def entry(instance_id: str, seq: int) -> str:
         head_seq=head_seq,
         intact=intact,
         relations=_relations(json.loads(stored.metadata_json)),
+        copies=reader.entry_copies(stored, caller_prefix()),
         data=data,
         tables=tables,
         lazy=not small,

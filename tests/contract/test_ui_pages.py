@@ -410,4 +410,41 @@ def test_the_reprocessing_view_suggests_what_was_read_draws_the_lineage_and_runs
     assert f'class="reprocessed-by" href="/ui/instances/{scenario.reprocess}"' in original
     again = client.get(f"/ui/instances/{scenario.reprocess}").get_data(as_text=True)
     assert f'class="reprocess-of" href="/ui/instances/{scenario.a}"' in again
-    assert 'id="reprocess-relations"' not in client.get(f"/ui/instances/{scenario.b}").get_data(as_text=True)
+    assert 'id="relations"' not in client.get(f"/ui/instances/{scenario.b}").get_data(as_text=True)
+
+
+def test_an_instance_and_its_entries_link_to_their_copies_and_back(client: FlaskClient, raw: RawAccess) -> None:
+    source = f"src-{uuid.uuid4().hex[:8]}"
+    for n in range(3):
+        _append(client, source, "step", {"n": n})
+    whole, part, imported = f"{source}-whole", f"{source}-part", f"{source}-imported"
+    assert client.post(f"{API}/{source}/clone", json={"to": whole}).status_code == 201
+    assert client.post(f"{API}/{source}/clone", json={"to": part, "upto": 1}).status_code == 201
+    _append(client, part, "own", {"after": "the copy"})  # seq 2 of part is its own, no copy of source's seq 2
+    exported = client.get(f"{API}/{source}/export").get_data()
+    answer = client.post(f"{API}/{imported}/import", data=exported, content_type="application/x-ndjson")
+    assert answer.status_code == 201, answer.get_json()
+
+    def copies_on(page: str) -> list[tuple[str, str]]:
+        return re.findall(r'<a href="/ui/instances/([^"]+)" data-kind="(\w+)">', page)
+
+    timeline = client.get(f"/ui/instances/{source}").get_data(as_text=True)
+    assert copies_on(timeline) == [(imported, "imported"), (part, "cloned"), (whole, "cloned")]  # by id
+    assert 'id="copied-from"' not in timeline
+    copy_page = client.get(f"/ui/instances/{part}").get_data(as_text=True)
+    assert f'<span id="copied-from">Cloned from <a href="/ui/instances/{source}">{source}</a>.</span>' in copy_page
+    assert "Imported from" in client.get(f"/ui/instances/{imported}").get_data(as_text=True)
+
+    def copied_into(seq: int) -> list[str]:
+        page = client.get(f"/ui/instances/{source}/entries/{seq}").get_data(as_text=True)
+        return re.findall(rf'Copied \((\w+)\) into <a href="/ui/instances/([^"/]+)/entries/{seq}">', page)
+
+    assert copied_into(1) == [("imported", imported), ("cloned", part), ("cloned", whole)]
+    assert copied_into(2) == [("imported", imported), ("cloned", whole)]  # part stopped at seq 1
+    # A copy whose first entry no longer holds what the original's did is no copy to show, either way.
+    raw.update_entry(whole, 0, type="forged")
+    assert [iid for iid, _ in copies_on(client.get(f"/ui/instances/{source}").get_data(as_text=True))] == [
+        imported,
+        part,
+    ]
+    assert 'id="copied-from"' not in client.get(f"/ui/instances/{whole}").get_data(as_text=True)

@@ -37,6 +37,7 @@ from process_memory.history.mongo.summaries import MongoSummaries
 from process_memory.history.projections import ProjectedEntries
 from process_memory.history.queries import HistoryQuery, SearchQuery
 from process_memory.history.store import ChainHead, EntryLog, SearchIndex, TreeStore
+from process_memory.history.summaries import copy_source
 from process_memory.paging import SearchPosition
 
 log = logging.getLogger(__name__)
@@ -213,6 +214,9 @@ class MongoEntries(EntryLog):
         }
         if first.seq == 0:
             progress["first_recorded_at"] = first.recorded_at
+            kind, source = copy_source(first) or (None, None)
+            if source is not None:
+                progress |= {"copied_from": source, "copy_kind": kind}
         change: dict[str, Any] = {"$set": progress}
         if frontier is not None:
             progress[FRONTIER] = {str(seq): Binary(hashes) for seq, hashes in frontier.items()}

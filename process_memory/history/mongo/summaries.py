@@ -61,6 +61,15 @@ class MongoSummaries(SummaryStore):
             position = tuple(docs[-1][field] for field in fields)
 
     @unavailable_on_network_error
+    def copies_of(self, instance_id: str, prefix: str, limit: int) -> list[InstanceSummary]:
+        """Return the summaries of the instances copied from this one, by id."""
+        criteria: dict[str, Any] = {"copied_from": instance_id}
+        if prefix:
+            criteria["_id"] = starting_with(prefix)
+        cursor = self._collections.summaries().find(criteria).sort("_id", ASCENDING)
+        return [summary for summary in self._fresh(list(bounded(cursor, limit))) if summary is not None]
+
+    @unavailable_on_network_error
     def head_types(self, prefix: str, limit: int) -> list[str]:
         """Return the distinct types of the instances' last entries (of ids that start with ``prefix``), in order:
         one ``distinct``, which MongoDB answers from the head-type index."""
@@ -120,12 +129,13 @@ def _beyond(fields: list[str], position: tuple[Any, ...], compare: str) -> dict[
 
 
 def create_summary_indexes(summaries: Collection[Any]) -> None:
-    """Create the summaries' indexes the instance list reads when filtered by the last entry's type or by failure,
-    the most recent first (the index by last activity alone is the service log's: anchors.py; by size, a list reads
-    every summary, as on SQL)."""
+    """Create the summaries' indexes: the instance list's, filtered by the last entry's type or by failure, the most
+    recent first; and the one an instance's page finds its copies by. (The index by last activity alone is the
+    service log's, anchors.py; by size, a list reads every summary, as on SQL.)"""
     summaries.create_index(
         [("head_type", ASCENDING), ("last_recorded_at", ASCENDING), ("_id", ASCENDING)], name="head_type"
     )
     summaries.create_index(
         [("head_failed", ASCENDING), ("last_recorded_at", ASCENDING), ("_id", ASCENDING)], name="failed"
     )
+    summaries.create_index([("copied_from", ASCENDING), ("_id", ASCENDING)], name="copied_from")

@@ -67,6 +67,13 @@ class SQLSummaries(SummaryStore):
         return [summary for summary in found if summary is not None]
 
     @unavailable_on_database_error
+    def copies_of(self, instance_id: str, prefix: str, limit: int) -> list[InstanceSummary]:
+        """Return the summaries of the instances copied from this one, by id (from the index of copies)."""
+        instances = self.tables.instances
+        criteria = sa.and_(instances.c.copied_from == instance_id, starts_with(instances.c.instance_id, prefix))
+        return [summary for summary in self._summaries(criteria, limit) if summary is not None]
+
+    @unavailable_on_database_error
     def head_types(self, prefix: str, limit: int) -> list[str]:
         """Return the distinct types of the instances' last entries (of ids that start with ``prefix``), in order;
         from the head-type index, one step per type (a loose index scan), so an instance count does not matter."""

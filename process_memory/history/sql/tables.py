@@ -109,20 +109,23 @@ def _instances_table(prefix: str, metadata: sa.MetaData) -> sa.Table:
         sa.Column("last_recorded_at", _TIMESTAMP, nullable=False),
         sa.Column("head_type", sa.String(256)),
         sa.Column("head_failed", sa.Boolean),
+        sa.Column("copied_from", sa.String(128)),
+        sa.Column("copy_kind", sa.String(16)),
         # Anchoring rounds read the instances whose last entry is recent (anchoring/anchorer.py); the instance
         # list, the most recent first, too.
         sa.Index(f"{prefix}_instances_last_recorded_at", "last_recorded_at", "instance_id"),
         # The list filtered by the last entry's type; and by failure, where only failed instances are indexed
         # (an append to one that did not fail leaves this index alone).
         sa.Index(f"{prefix}_instances_head_type", "head_type", "last_recorded_at", "instance_id"),
-        sa.Index(
-            f"{prefix}_instances_failed",
-            "last_recorded_at",
-            "instance_id",
-            postgresql_where=sa.text("head_failed"),
-            sqlite_where=sa.text("head_failed"),
-        ),
+        _partial_index(f"{prefix}_instances_failed", ("last_recorded_at", "instance_id"), "head_failed"),
+        # The copies of an instance; only copies are indexed.
+        _partial_index(f"{prefix}_instances_copied_from", ("copied_from", "instance_id"), "copied_from IS NOT NULL"),
     )
+
+
+def _partial_index(name: str, columns: tuple[str, ...], condition: str) -> sa.Index:
+    """An index of the rows that meet ``condition`` only (both dialects spell it alike)."""
+    return sa.Index(name, *columns, postgresql_where=sa.text(condition), sqlite_where=sa.text(condition))
 
 
 def _jsonb_param(name: str) -> str:
