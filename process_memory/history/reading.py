@@ -84,6 +84,10 @@ class Reader:
                 return kind if is_copy_of(copy, self.store.entries.get_by_seq(source, named)) else None
         return None
 
+    def types_of(self, instance_id: str, limit: int) -> list[str]:
+        """The types the instance's entries have, in order (at most ``limit``)."""
+        return self.store.entries.types_of(check_instance_id(instance_id), limit)
+
     def previous_of_type(self, stored: StoredEntry) -> StoredEntry | None:
         """The entry of the same type just before ``stored`` in its instance, or None."""
         query = HistoryQuery(type=stored.type, direction="backward", before=stored.seq, limit=1)

@@ -79,6 +79,10 @@ class EntryLog(ABC):
         """Return up to ``query.limit`` entries matching ``query``, in its direction."""
 
     @abstractmethod
+    def types_of(self, instance_id: str, limit: int) -> list[str]:
+        """Return up to ``limit`` of the distinct types of the instance's entries, in order."""
+
+    @abstractmethod
     def iter_chain(self, instance_id: str) -> Iterator[StoredEntry]:
         """Yield every entry of the instance by ascending seq, holding a bounded batch in memory."""
 

@@ -45,6 +45,8 @@ PAGE_SIZE = 50
 LAZY_DATA_BYTES = 256 * 1024
 #: Data up to this size is also shown as tables of its arrays of records, even when its tree is loaded on demand.
 RECORD_TABLE_BYTES = 4 * 1024 * 1024
+#: Types a timeline's type filter offers.
+TYPES_OFFERED = 200
 #: (tag, table) pairs the reprocessing view suggests.
 SUGGESTED_TABLES = 200
 #: A signed checkpoint is a few hundred characters; one with a hundred signatures, under 16 KiB.
@@ -186,6 +188,7 @@ def timeline(instance_id: str) -> str:
     copied_from, copies = reader.copy_relations(summary, caller_prefix())
     return render_template(
         "timeline.html",
+        types=reader.types_of(instance_id, TYPES_OFFERED),
         reprocess_of=reprocess_of,
         reprocessed_by=reprocessed_by,
         copied_from=copied_from,

@@ -448,3 +448,14 @@ def test_an_instance_and_its_entries_link_to_their_copies_and_back(client: Flask
         part,
     ]
     assert 'id="copied-from"' not in client.get(f"/ui/instances/{whole}").get_data(as_text=True)
+
+
+def test_the_timelines_type_filter_offers_the_types_its_entries_have(client: FlaskClient, iid: str) -> None:
+    for entry_type in ["load", "extract", "load", "zeta.done", "extract", "Load"]:
+        _append(client, iid, entry_type, 1)
+    _append(client, f"{iid}-other", "elsewhere", 1)
+    page = client.get(f"/ui/instances/{iid}").get_data(as_text=True)
+    offered = re.findall(
+        r'<option value="([^"]*)">', page.split('<datalist id="entry-types">')[1].split("</datalist>")[0]
+    )
+    assert offered == ["Load", "extract", "load", "zeta.done"]  # each once, by code point; none of another instance

@@ -240,6 +240,13 @@ class MongoEntries(EntryLog):
         cursor = bounded(self._collections.entries().find(criteria).sort("seq", order), query.limit)
         return [entry_from_document(doc) for doc in cursor]
 
+    @unavailable_on_network_error
+    def types_of(self, instance_id: str, limit: int) -> list[str]:
+        """Return the instance's types, in order: one ``distinct``, which MongoDB answers from the
+        (instance_id, type, seq) index."""
+        types = self._collections.entries().distinct("type", {"instance_id": instance_id})
+        return sorted(found for found in types if isinstance(found, str))[:limit]
+
     def iter_chain(self, instance_id: str) -> Iterator[StoredEntry]:
         """Yield entries by ascending seq; the server caps each batch at 16 MiB."""
         try:

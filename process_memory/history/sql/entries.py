@@ -205,6 +205,23 @@ class SQLEntries(EntryLog):
         with self._engine.connect() as conn:
             return [entry_from_row(row) for row in conn.execute(statement)]
 
+    @unavailable_on_database_error
+    def types_of(self, instance_id: str, limit: int) -> list[str]:
+        """Return the instance's types, in order: one lookup per type in the (instance_id, type, seq) index (a loose
+        index scan), however many entries there are."""
+        entries = self.tables.entries
+        found: list[str] = []
+        with self._engine.connect() as conn:
+            while len(found) < limit:
+                after = entries.c.type > found[-1] if found else entries.c.type >= ""
+                following = conn.execute(
+                    sa.select(sa.func.min(entries.c.type)).where(entries.c.instance_id == instance_id, after)
+                ).scalar()
+                if following is None:
+                    return found
+                found.append(following)
+        return found
+
     def iter_chain(self, instance_id: str) -> Iterator[StoredEntry]:
         """Yield entries by ascending seq, CHAIN_BATCH rows per query (keyset paging)."""
         after = -1
