@@ -93,6 +93,11 @@ def test_a_listener_binds_in_a_private_directory_it_makes_with_its_parents(tmp_p
     assert len(started) == 2 and all(thread.daemon for thread in started)  # they never keep a worker from exiting
 
 
+def _said(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What the wake-ups logged: another test's app may have a background thread logging meanwhile."""
+    return [record.getMessage() for record in caplog.records if record.name == "process_memory.history.wakeups"]
+
+
 def test_a_listener_that_cannot_bind_leaves_its_readers_polling_and_says_why_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -102,9 +107,7 @@ def test_a_listener_that_cannot_bind_leaves_its_readers_polling_and_says_why_onc
     with caplog.at_level(logging.WARNING, logger="process_memory.history.wakeups"):
         wakeups.subscribe(lambda: None)
         wakeups.subscribe(lambda: None)  # not tried again in this process
-    assert [record.getMessage() for record in caplog.records] == [
-        "live-tail readers here wake by polling only (ENOTDIR)"
-    ]
+    assert _said(caplog) == ["live-tail readers here wake by polling only (ENOTDIR)"]
     assert _listeners() == before
 
 
@@ -117,9 +120,7 @@ def test_a_failure_without_an_error_number_is_named_without_its_text(
     monkeypatch.setattr(HostWakeups, "_bind", refuse)
     with caplog.at_level(logging.WARNING, logger="process_memory.history.wakeups"):
         HostWakeups(tmp_path).subscribe(lambda: None)
-    assert [record.getMessage() for record in caplog.records] == [
-        "live-tail readers here wake by polling only (unknown error)"
-    ]
+    assert _said(caplog) == ["live-tail readers here wake by polling only (unknown error)"]
 
 
 def test_a_directory_taken_away_before_the_bind_is_made_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
