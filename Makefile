@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-server run lint test bench bench-quick wrk mutate ferretdb verifier witness nginx-config clean
+.PHONY: install install-server run lint test bench bench-original bench-quick wrk mutate ferretdb verifier witness nginx-config clean
 
 # make nginx-config LISTEN=80 UPSTREAM=unix:/run/process-memory/gunicorn.sock MAX_BODY=67108864
 LISTEN ?= 8080
@@ -72,6 +72,14 @@ bench: install ferretdb wrk witness
 	$(BIN)/python -m bench.slow_clients
 	$(BIN)/python -m bench.anchoring
 	$(BIN)/python -m bench.queries
+	$(BIN)/python -m bench.one_collection
+	[ -z "$$PM_ORIGINAL_CHECKOUTS" ] || $(BIN)/python -m bench.original
+	$(BIN)/python -m bench.report
+
+# Ours beside the original service on both FerretDB handlers, from the operator's checkouts of its branches:
+# PM_ORIGINAL_CHECKOUTS="fix_reprocess=DIR master=DIR" (docs/compatibility.md, "Measured beside the original").
+bench-original: install ferretdb wrk
+	$(BIN)/python -m bench.original
 	$(BIN)/python -m bench.report
 
 # SQLite through gunicorn only, fewer rounds (under 2 minutes): a first look after a change to the storage path.

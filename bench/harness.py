@@ -33,6 +33,8 @@ RESULTS = ROOT / "bench" / "results"
 WRK_SCRIPTS = ROOT / "bench" / "wrk"
 #: The history backends of the append scenarios, in the order they are reported.
 BACKENDS = ("sqlite", "postgresql", "ferretdb", "ferretdb-pg")
+#: The MongoDB-wire ones: FerretDB 1.x on its SQLite handler and on its PostgreSQL handler.
+FERRETDB_BACKENDS = ("ferretdb", "ferretdb-pg")
 #: The shipped gunicorn.conf.py's worker count on this machine's cores (min(2 * cores + 1, 8)).
 WORKERS = min(2 * (os.cpu_count() or 1) + 1, 8)
 
@@ -124,8 +126,9 @@ class Backend:
 
 
 @contextlib.contextmanager
-def backend(name: str, workdir: Path) -> Iterator[Backend]:
-    """Start the named history backend (durable, as deployed) in ``workdir``; stop it afterwards."""
+def backend(name: str, workdir: Path, port: int | None = None) -> Iterator[Backend]:
+    """Start the named history backend (durable, as deployed) in ``workdir``, a FerretDB one on ``port`` if given;
+    stop it afterwards."""
     if name == "sqlite":
         url = f"sqlite:///{workdir / 'history.sqlite3'}"
         yield Backend(name, {"PROCESS_MEMORY_DATABASE_URL": url}, url)
@@ -136,8 +139,8 @@ def backend(name: str, workdir: Path) -> Iterator[Backend]:
             yield Backend(name, {"PROCESS_MEMORY_DATABASE_URL": postgres.url}, postgres.url)
         finally:
             postgres.destroy()
-    elif name in ("ferretdb", "ferretdb-pg"):
-        with _ferretdb(name, workdir) as ferretdb:
+    elif name in FERRETDB_BACKENDS:
+        with _ferretdb(name, workdir, port) as ferretdb:
             env = {"DOCDB_URI": ferretdb.uri, "DOCDB_COLLECTION": "bench"}
             yield Backend(name, env, ferretdb.uri)
     else:
@@ -145,7 +148,7 @@ def backend(name: str, workdir: Path) -> Iterator[Backend]:
 
 
 @contextlib.contextmanager
-def _ferretdb(name: str, workdir: Path) -> Iterator[FerretDBServer]:
+def _ferretdb(name: str, workdir: Path, port: int | None = None) -> Iterator[FerretDBServer]:
     """FerretDB on its SQLite handler (``ferretdb``) or on its PostgreSQL handler over a durable PostgreSQL of its
     own (``ferretdb-pg``)."""
     postgres = PostgresServer(fsync=True) if name == "ferretdb-pg" else None
@@ -153,7 +156,7 @@ def _ferretdb(name: str, workdir: Path) -> Iterator[FerretDBServer]:
         postgres.create()
     try:
         url = postgres.create_database("ferretdb") if postgres is not None else None
-        ferretdb = FerretDBServer(workdir / "ferretdb", postgresql_url=url)
+        ferretdb = FerretDBServer(workdir / "ferretdb", port, postgresql_url=url)
         ferretdb.start()
         try:
             yield ferretdb

@@ -31,6 +31,7 @@ SCENARIOS = [
     ("tail", "bench.tail", "7. Live tail across processes"),
     ("state", "bench.state", "8. State stores beside Litestar's stores and cachelib"),
     ("anchoring", "bench.anchoring", "9. Anchoring the service log, witnessed by two litewitness"),
+    ("original", "bench.original", "10. Beside the original service, on the same engine"),
 ]
 
 HEADER = """# Benchmarks
@@ -74,10 +75,11 @@ def main() -> None:
     lines = [HEADER]
     for name, module_name, title in SCENARIOS:
         path = RESULTS / f"{name}.json"
+        module = importlib.import_module(module_name)
         if not path.exists():
-            lines += [f"## {title}", "", "Not measured yet: run `make bench`.", ""]
+            lines += [f"## {title}", "", f"Not measured yet: {getattr(module, 'HOW_TO_RUN', 'run `make bench`')}.", ""]
             continue
-        lines += _section(title, importlib.import_module(module_name), json.loads(path.read_text()))
+        lines += _section(title, module, json.loads(path.read_text()))
     DOC.write_text("\n".join(lines))
     print(f"wrote {DOC.relative_to(ROOT)}")
 
