@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 .PHONY: install install-server run lint test bench bench-original bench-quick wrk mutate ferretdb verifier witness nginx-config clean
 
 # make nginx-config LISTEN=80 UPSTREAM=unix:/run/process-memory/gunicorn.sock MAX_BODY=67108864
+# (several app hosts: UPSTREAM="10.0.1.11:8000 10.0.1.12:8000")
 LISTEN ?= 8080
 UPSTREAM ?= 127.0.0.1:8000
 MAX_BODY ?= 67108864
@@ -73,6 +74,7 @@ bench: install ferretdb wrk witness
 	$(BIN)/python -m bench.anchoring
 	$(BIN)/python -m bench.queries
 	$(BIN)/python -m bench.one_collection
+	$(BIN)/python -m bench.scale_out
 	[ -z "$$PM_ORIGINAL_CHECKOUTS" ] || $(BIN)/python -m bench.original
 	$(BIN)/python -m bench.report
 

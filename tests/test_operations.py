@@ -80,6 +80,15 @@ def test_the_nginx_site_is_rendered_for_a_socket_port_and_limit() -> None:
             assert set(json.loads(body)["error"]) == {"code", "message", "details"}
 
 
+def test_the_nginx_site_lists_every_app_host_in_its_upstream() -> None:
+    site = render_nginx_config("80", ["10.0.1.11:8000", "10.0.1.12:8000"], 10)
+    upstream = site[site.index("upstream process_memory {") :].splitlines()[:3]
+    assert upstream == ["upstream process_memory {", "    server 10.0.1.11:8000;", "    server 10.0.1.12:8000;"]
+    assert render_main(["--upstream", "10.0.1.11:8000", "10.0.1.12:8000; include /etc/passwd"]) == 2
+    with pytest.raises(ValueError, match="no app host"):
+        render_nginx_config("80", [], 10)
+
+
 @pytest.mark.parametrize("listen", ["80; include /etc/passwd", "80\n", "80 ssl"])
 def test_the_renderer_refuses_values_that_would_inject_directives(listen: str) -> None:
     with pytest.raises(ValueError):
