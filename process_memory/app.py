@@ -83,6 +83,7 @@ def register_services(
         recorder=recording_caller,
         projections=[MemoryProjection(instance_guard=guard_named_instances)],
         max_waiting=settings.max_tail_waiting,
+        tail_poll_seconds=settings.tail_poll_ms / 1000,
         wakeups=HostWakeups(wakeup_directory(store.describe())),
     )
     history.notifier.listeners.append(record_appends)

@@ -79,6 +79,8 @@ class Settings:
     proxy_hops: int = 0
     #: Live-tail readers one worker lets wait at once; more are answered 503 with Retry-After.
     max_tail_waiting: int = DEFAULT_MAX_WAITING
+    #: How often a waiting live-tail reader looks again when nothing woke it, in milliseconds.
+    tail_poll_ms: int = 200
     #: The API keys (PROCESS_MEMORY_API_KEYS_FILE); none: every request is let in, as on loopback.
     api_keys: tuple[ApiKey, ...] = field(default=(), repr=False)
     #: PROCESS_MEMORY_AUTH=off: serve without keys on any address, on purpose.
@@ -144,6 +146,7 @@ class Settings:
             ),
             proxy_hops=_int(values, "PROCESS_MEMORY_PROXY_HOPS", 0, 0, 5),
             max_tail_waiting=_int(values, "PROCESS_MEMORY_MAX_TAIL_WAITING", defaults.max_tail_waiting, 0, 100_000),
+            tail_poll_ms=_int(values, "PROCESS_MEMORY_TAIL_POLL_MS", defaults.tail_poll_ms, 10, 60_000, "ms"),
             api_keys=_api_keys(values, auth_off),
             auth_off=auth_off,
             metrics_open=_switch(values, "PROCESS_MEMORY_METRICS_OPEN", {"0": False, "1": True}),

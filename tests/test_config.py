@@ -213,6 +213,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "PROCESS_MEMORY_API_KEYS_FILE": str(keys_file),
         "PROCESS_MEMORY_METRICS_OPEN": "1",
         "PROCESS_MEMORY_MAX_TAIL_WAITING": "9",
+        "PROCESS_MEMORY_TAIL_POLL_MS": "750",
         "PROCESS_MEMORY_ANCHOR_SECONDS": "0",
     }
     assert Settings.from_env(environ, dotenv_path=None) == Settings(
@@ -234,6 +235,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         api_keys=(ApiKey("ci", frozenset({"read", "append"}), bytes.fromhex("ab" * 32), "team-a."),),
         metrics_open=True,
         max_tail_waiting=9,
+        tail_poll_ms=750,
     )
 
 
@@ -266,6 +268,9 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         ({"PROCESS_MEMORY_PROXY_HOPS": "5"}, "proxy_hops", 5),
         ({"PROCESS_MEMORY_MAX_TAIL_WAITING": "0"}, "max_tail_waiting", 0),
         ({"PROCESS_MEMORY_MAX_TAIL_WAITING": "100_000"}, "max_tail_waiting", 100_000),
+        ({}, "tail_poll_ms", 200),
+        ({"PROCESS_MEMORY_TAIL_POLL_MS": "10"}, "tail_poll_ms", 10),
+        ({"PROCESS_MEMORY_TAIL_POLL_MS": "60000"}, "tail_poll_ms", 60_000),
         ({"PROCESS_MEMORY_METRICS_OPEN": "1"}, "metrics_open", True),
         ({"PROCESS_MEMORY_METRICS_OPEN": "0"}, "metrics_open", False),
         ({"PROCESS_MEMORY_DATABASE_URL": "postgresql+psycopg://u@h/db"}, "database_url", "postgresql+psycopg://u@h/db"),
@@ -299,6 +304,10 @@ def test_values_at_the_edges_are_taken(environ: dict[str, str], field: str, expe
             "PROCESS_MEMORY_STATE_SWEEP_SECONDS must be between 1 and 86,400",
         ),
         ({"PROCESS_MEMORY_PROXY_HOPS": "6"}, "PROCESS_MEMORY_PROXY_HOPS must be between 0 and 5"),
+        (
+            {"PROCESS_MEMORY_TAIL_POLL_MS": "9"},
+            "PROCESS_MEMORY_TAIL_POLL_MS must be between 10 and 60,000",
+        ),
         (
             {"PROCESS_MEMORY_MAX_TAIL_WAITING": "100001"},
             "PROCESS_MEMORY_MAX_TAIL_WAITING must be between 0 and 100,000",

@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from process_memory import create_app
 from process_memory.config import Settings
 from process_memory.entry import NewEntry
-from process_memory.history import reading
 from process_memory.history.queries import HistoryQuery
 from process_memory.history.service import HistoryService
 from process_memory.history.sql import SQLHistoryStore
@@ -173,12 +172,11 @@ def test_a_table_from_before_recorded_by_gets_the_column_and_its_entries_still_v
 
 
 def test_a_notification_wakes_a_reader_served_by_another_host(
-    postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+    postgres: PostgresServer,
 ) -> None:
     # Two services without host wake-ups stand for two hosts; with polling out of reach, only NOTIFY can answer.
-    monkeypatch.setattr(reading, "TAIL_POLL_SECONDS", 3600)
     prefix = f"t_{uuid.uuid4().hex[:12]}"
-    reader_host = HistoryService(SQLHistoryStore(postgres.url, table_prefix=prefix), 1_000_000)
+    reader_host = HistoryService(SQLHistoryStore(postgres.url, table_prefix=prefix), 1_000_000, tail_poll_seconds=3600)
     writer_host = HistoryService(SQLHistoryStore(postgres.url, table_prefix=prefix), 1_000_000)
     writer_host.store.ensure_schema()
     iid = str(uuid.uuid4())

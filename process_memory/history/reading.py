@@ -29,7 +29,6 @@ from process_memory.paging import (
 )
 
 #: How often a live-tail reader looks for entries appended by processes that cannot wake it (other hosts).
-TAIL_POLL_SECONDS = 0.2
 
 
 class Reader:
@@ -116,7 +115,8 @@ class Reader:
         With ``query.wait`` (seconds), an empty page is not answered until an
         entry arrives or the wait ends: appends on this host wake the reader at
         once (wakeups.py), and so do appends elsewhere when the database tells
-        (PostgreSQL's NOTIFY); otherwise they are seen within TAIL_POLL_SECONDS. The wait
+        (PostgreSQL's NOTIFY); otherwise they are seen at the reader's next look (the
+        notifier's ``poll_seconds``). The wait
         also ends, with the empty page, as soon as ``still_wanted`` says the
         client has gone or the process is stopping; beyond ``max_waiting``
         readers at once it is refused (TooManyWaiting).
@@ -136,7 +136,7 @@ class Reader:
         notifier.count_waiting(+1)
         try:
             while not page.items and time.monotonic() < deadline and still_wanted() and not notifier.stopping:
-                notifier.wait(min(deadline - time.monotonic(), TAIL_POLL_SECONDS))
+                notifier.wait(min(deadline - time.monotonic(), notifier.poll_seconds))
                 page = self._history_page(instance_id, query)
         finally:
             notifier.count_waiting(-1)

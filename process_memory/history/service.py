@@ -20,7 +20,7 @@ from process_memory.history.proving import Prover
 from process_memory.history.reading import Reader
 from process_memory.history.redacting import Redactor
 from process_memory.history.store import HistoryStore
-from process_memory.history.tail import DEFAULT_MAX_WAITING, AppendNotifier
+from process_memory.history.tail import DEFAULT_MAX_WAITING, DEFAULT_POLL_SECONDS, AppendNotifier
 from process_memory.history.trees import TreeKeeper
 from process_memory.history.verifying import Verifier
 from process_memory.history.wakeups import HostWakeups
@@ -38,10 +38,10 @@ class HistoryService:
         projections: Sequence[Projection] = (),
         max_waiting: int = DEFAULT_MAX_WAITING,
         wakeups: HostWakeups | None = None,
+        tail_poll_seconds: float = DEFAULT_POLL_SECONDS,
     ) -> None:
-        self.context = HistoryContext(
-            store, max_inline_data, clock, recorder, list(projections), AppendNotifier(max_waiting, wakeups)
-        )
+        notifier = AppendNotifier(max_waiting, wakeups, tail_poll_seconds)
+        self.context = HistoryContext(store, max_inline_data, clock, recorder, list(projections), notifier)
         self.store = store
         self.notifier = self.context.notifier
         self.appender = Appender(self.context)

@@ -15,18 +15,27 @@ from process_memory.history.wakeups import HostWakeups
 
 #: Live-tail readers one process holds at most, unless configured (PROCESS_MEMORY_MAX_TAIL_WAITING).
 DEFAULT_MAX_WAITING = 512
+#: How often a waiting reader looks again when nothing wakes it, unless configured (PROCESS_MEMORY_TAIL_POLL_MS).
+DEFAULT_POLL_SECONDS = 0.2
 
 
 class AppendNotifier:
     """Tells of appends, and holds the readers waiting for one."""
 
-    def __init__(self, max_waiting: int = DEFAULT_MAX_WAITING, wakeups: HostWakeups | None = None) -> None:
+    def __init__(
+        self,
+        max_waiting: int = DEFAULT_MAX_WAITING,
+        wakeups: HostWakeups | None = None,
+        poll_seconds: float = DEFAULT_POLL_SECONDS,
+    ) -> None:
         #: Wakes live-tail readers in this host's other processes after an append, and this one's after theirs.
         self.wakeups = wakeups
         self._appended = threading.Condition()
         #: Live-tail readers waiting in this process now, and the most there may be.
         self.waiting = 0
         self.max_waiting = max_waiting
+        #: How long a waiting reader waits for a wake-up before it looks again anyway.
+        self.poll_seconds = poll_seconds
         #: Told how many live-tail readers start (+1) or stop (-1) waiting (a metric, for one).
         self.waiting_listeners: list[Callable[[int], None]] = []
         #: Called with the entries each successful insert created (metrics, for one).

@@ -9,7 +9,6 @@ import pytest
 
 from process_memory.entry import NewEntry
 from process_memory.exceptions import TooManyWaiting
-from process_memory.history import reading
 from process_memory.history.queries import HistoryQuery
 from process_memory.history.service import HistoryService
 from process_memory.history.wakeups import HostWakeups
@@ -62,12 +61,9 @@ def test_an_append_wakes_a_waiting_reader(service: HistoryService, iid: str) -> 
     assert [service.reader.data_of(entry) for entry in results[0].items] == [1] and service.notifier.waiting == 0
 
 
-def test_an_append_in_another_process_wakes_a_waiting_reader(
-    store: Any, iid: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_append_in_another_process_wakes_a_waiting_reader(store: Any, iid: str, tmp_path: Any) -> None:
     # Each service stands for one gunicorn worker; with polling pushed out of reach, only the wake-up can answer.
-    monkeypatch.setattr(reading, "TAIL_POLL_SECONDS", 3600)
-    reader_side = HistoryService(store, 1_000_000, wakeups=HostWakeups(tmp_path / "wakeups"))
+    reader_side = HistoryService(store, 1_000_000, wakeups=HostWakeups(tmp_path / "wakeups"), tail_poll_seconds=3600)
     writer_side = HistoryService(store, 1_000_000, wakeups=HostWakeups(tmp_path / "wakeups"))
     writer_side.appender.append_entry(iid, NewEntry(type="t", data=0))
     results: list[Any] = []
