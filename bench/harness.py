@@ -197,6 +197,13 @@ def stack(store: Backend, workdir: Path, through_nginx: bool = False, workers: i
         gunicorn.stop()
 
 
+def bar_chart(axes: Any, labels: list[str], values: list[float], ylabel: str) -> None:
+    """Bars of ``values`` under ``labels``: the chart of a scenario that compares a few rates."""
+    axes.bar(range(len(values)), values, color="tab:blue")
+    axes.set_xticks(range(len(values)), labels, fontsize=7)
+    axes.set_ylabel(ylabel)
+
+
 def _command_version(*command: str) -> str:
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=10)

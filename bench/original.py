@@ -30,7 +30,17 @@ from typing import Any
 
 import requests
 
-from bench.harness import FERRETDB_BACKENDS, WORKERS, Backend, backend, stack, summary, write_result, wrk
+from bench.harness import (
+    FERRETDB_BACKENDS,
+    WORKERS,
+    Backend,
+    backend,
+    bar_chart,
+    stack,
+    summary,
+    write_result,
+    wrk,
+)
 from tests.memories import memory, read_by_query
 from tests.services import free_port, http_ok, port_open, stop_process, wait_until
 
@@ -214,9 +224,7 @@ def chart(result: dict[str, Any], axes: Any) -> None:
     """Bars of requests per second, ours beside each branch."""
     measured = [row for row in result["rows"] if "error" not in row]
     labels = [f"{r['engine']}\n{r['branch']}\n{r['service']}\n{r['workload']}" for r in measured]
-    axes.bar(range(len(measured)), [row["rate"] for row in measured], color="tab:blue")
-    axes.set_xticks(range(len(measured)), labels, fontsize=7)
-    axes.set_ylabel("requests per second")
+    bar_chart(axes, labels, [row["rate"] for row in measured], "requests per second")
 
 
 if __name__ == "__main__":

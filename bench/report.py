@@ -32,6 +32,7 @@ SCENARIOS = [
     ("state", "bench.state", "8. State stores beside Litestar's stores and cachelib"),
     ("anchoring", "bench.anchoring", "9. Anchoring the service log, witnessed by two litewitness"),
     ("original", "bench.original", "10. Beside the original service, on the same engine"),
+    ("scale_out", "bench.scale_out", "11. Two app hosts behind one nginx, against one"),
 ]
 
 HEADER = """# Benchmarks

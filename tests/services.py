@@ -171,7 +171,10 @@ class GunicornServer:
         log_path: Path | None = None,
         unix_socket: Path | None = None,
         args: tuple[str, ...] = ("--access-logfile", "-"),
+        host: str = "127.0.0.1",
     ) -> None:
+        #: The loopback address it binds to: another one (127.0.0.2, …) stands for another app host.
+        self.host = host
         self.port = free_port()
         #: Command-line options after ``-c gunicorn.conf.py``; the access log is on unless they say otherwise.
         self.args = args
@@ -187,7 +190,7 @@ class GunicornServer:
     @property
     def url(self) -> str:
         """The server's base URL."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
         """Start gunicorn and wait until a worker answers."""
@@ -207,7 +210,9 @@ class GunicornServer:
                 cwd=self.cwd,
                 env={
                     "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                    "PROCESS_MEMORY_BIND": f"unix:{self.unix_socket}" if self.unix_socket else f"127.0.0.1:{self.port}",
+                    "PROCESS_MEMORY_BIND": f"unix:{self.unix_socket}"
+                    if self.unix_socket
+                    else f"{self.host}:{self.port}",
                     "WEB_CONCURRENCY": str(self.workers),
                     "PROMETHEUS_MULTIPROC_DIR": str(self.cwd / f"metrics-{self.port}"),
                     **self.env,
