@@ -129,8 +129,11 @@ class HeldConnection:
 
 
 def _end_writer_transaction(conn: Connection, commit: bool) -> None:
-    """Commit (or roll back) a writer's transaction and return its connection; a failed commit is a 503."""
+    """Commit (or roll back) a writer's transaction and return its connection; a failed commit is a 503, and so
+    is a connection the database dropped under the block (a failover, say): nothing it wrote was committed."""
     try:
+        if conn.invalidated:
+            raise StoreUnavailable()
         if commit:
             conn.commit()
         else:

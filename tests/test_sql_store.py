@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from process_memory import create_app
 from process_memory.config import Settings
 from process_memory.entry import NewEntry
+from process_memory.exceptions import StoreUnavailable
 from process_memory.history.queries import HistoryQuery
 from process_memory.history.service import HistoryService
 from process_memory.history.sql import SQLHistoryStore
@@ -200,3 +201,22 @@ def test_a_database_error_never_carries_the_values_bound(tmp_path: Path) -> None
         conn.execute(sa.text("SELECT * FROM no_such_table WHERE x = :v"), {"v": "payload-marker-7f3a"})
     assert "no_such_table" in str(failed.value) and "payload-marker-7f3a" not in str(failed.value)
     store.close()
+
+
+def test_a_connection_dropped_under_an_append_is_a_503_and_commits_nothing(postgres: PostgresServer) -> None:
+    # As in a failover: the database ends the writer's connection between its reads and its insert.
+    store = SQLHistoryStore(postgres.url, table_prefix=f"t_{uuid.uuid4().hex[:12]}")
+    store.ensure_schema()
+    history = HistoryService(store, 1_000_000)
+    iid = str(uuid.uuid4())
+    history.appender.append_entry(iid, NewEntry(type="t", data=0))
+    with pytest.raises(StoreUnavailable):
+        with store.entries.appending(iid):
+            store.entries.chain_head(iid)
+            postgres.query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = 'pm_test' AND pid <> pg_backend_pid()"
+            )
+            store.entries.chain_head(iid)
+    assert [entry.seq for entry in history.store.entries.iter_chain(iid)] == [0]
+    assert history.appender.append_entry(iid, NewEntry(type="t", data=1))[0].seq == 1  # the pool recovers
