@@ -22,7 +22,7 @@ from process_memory.entry import STORED_FIELDS, StoredEntry
 from process_memory.exceptions import DuplicateEntry
 from process_memory.history.projections import ProjectedEntries
 from process_memory.history.queries import HistoryQuery, SearchQuery
-from process_memory.history.sql.notify import AppendListener, channel_name
+from process_memory.history.sql.notify import AppendListener, channel_name, listener_conninfo
 from process_memory.history.sql.projections import SQLProjectionHook
 from process_memory.history.sql.tables import (
     ENTRY_COLUMNS,
@@ -90,7 +90,7 @@ class SQLEntries(EntryLog):
         self._notify: DriverStatement | None = None
         if with_jsonb:
             channel = channel_name(table_prefix)
-            self._listener = AppendListener(engine.url.render_as_string(hide_password=False), channel)
+            self._listener = AppendListener(listener_conninfo(engine.url), channel)
             self._notify = DriverStatement(sa.select(sa.func.pg_notify(channel, "")))
 
     def _point_reads(self) -> dict[str, DriverStatement]:

@@ -18,7 +18,8 @@ from collections.abc import Callable
 
 import psycopg
 from psycopg import sql
-from sqlalchemy.engine import make_url
+from psycopg.conninfo import make_conninfo
+from sqlalchemy.engine import URL
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +32,19 @@ def channel_name(table_prefix: str) -> str:
     return f"{table_prefix}_appended"
 
 
+def listener_conninfo(url: URL) -> str:
+    """The libpq connection string the store's own connections are made with: its dialect's reading of its URL,
+    so that several hosts (``?host=a:5432&host=b:5432&target_session_attrs=read-write``) mean the same here."""
+    _, params = url.get_dialect()().create_connect_args(url)
+    params.pop("context", None)  # psycopg's adapters, not a connection parameter
+    return make_conninfo(**params)
+
+
 class AppendListener:
     """One LISTEN connection per process, calling ``wake`` on every notification of the channel."""
 
-    def __init__(self, url: str, channel: str) -> None:
-        self._conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    def __init__(self, conninfo: str, channel: str) -> None:
+        self._conninfo = conninfo
         self.channel = channel
         self._pid: int | None = None
         self._guard = threading.Lock()
