@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +105,21 @@ class FerretDBServer:
         stop_process(self.process, timeout=10)
         self.process = None
         wait_until(lambda: not port_open(self.port), 10, "FerretDB stop")
+
+
+@contextlib.contextmanager
+def threads_at_work(work: Callable[[threading.Event], None], count: int, join_seconds: float = 120) -> Iterator[None]:
+    """Run ``work(stop)`` in ``count`` threads while the block runs; then set ``stop`` and wait for them."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=work, args=(stop,)) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(join_seconds)
 
 
 def spawn_server(command: list[str], port: int, what: str) -> subprocess.Popen[bytes]:
@@ -284,11 +301,13 @@ def postgres_available() -> str | None:
 class PostgresServer:
     """A throw-away PostgreSQL cluster on a loopback port, run as the postgres user when we are root."""
 
-    def __init__(self, fsync: bool = False) -> None:
+    def __init__(self, fsync: bool = False, address: str = "127.0.0.1") -> None:
         import tempfile
 
         #: Tests run without fsync (faster, and a crash here loses nothing); benchmarks with it, as deployed.
         self.fsync = fsync
+        #: The loopback address it listens on: another one (127.0.0.4, …) stands for another database host.
+        self.address = address
         bindir = _postgres_bindir()
         assert bindir is not None
         self.bindir = bindir
@@ -303,7 +322,7 @@ class PostgresServer:
     @property
     def url(self) -> str:
         """SQLAlchemy URL of the test database."""
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/pm_test"
+        return f"postgresql+psycopg://postgres@{self.address}:{self.port}/pm_test"
 
     def _run(self, *args: str) -> None:
         subprocess.run([*self.run_as, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -322,21 +341,53 @@ class PostgresServer:
             "-E",
             "UTF8",
         )
+        self._trust_loopback()
         self.start()
         self.create_database("pm_test")
+
+    def _trust_loopback(self) -> None:
+        """Let every loopback address in, replication too: initdb's own lines name 127.0.0.1 alone."""
+        with open(self.data_dir / "pg_hba.conf", "a") as hba:
+            hba.write("host all all 127.0.0.0/8 trust\nhost replication all 127.0.0.0/8 trust\n")
+
+    def create_standby(self, address: str, name: str = "standby") -> PostgresServer:
+        """A streaming standby of this cluster on ``address``, copied by pg_basebackup and started; it connects as
+        application ``name`` (what ``synchronous_standby_names`` names)."""
+        standby = PostgresServer(self.fsync, address)
+        source = f"host={self.address} port={self.port} user=postgres application_name={name}"
+        backup = ["-D", str(standby.data_dir), "-R", "-X", "stream", "-c", "fast"]
+        self._run(str(self.bindir / "pg_basebackup"), "-d", source, *backup)
+        standby.start()
+        return standby
+
+    def query(self, statement: str) -> list[tuple[Any, ...]]:
+        """Run one statement on the postgres database, outside a transaction; return its rows, if any."""
+        import psycopg
+
+        conninfo = f"host={self.address} port={self.port} user=postgres dbname=postgres"
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            cursor = conn.execute(statement)
+            return cursor.fetchall() if cursor.description else []
+
+    def promote(self) -> None:
+        """Make this standby a primary, and wait until it takes writes."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-w", "-t", "60", "promote")
 
     def create_database(self, name: str) -> str:
         """Create the database ``name``; return its libpq URL (for a server other than ours: FerretDB's)."""
         import psycopg
 
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True) as conn:
+        conninfo = f"host={self.address} port={self.port} user=postgres dbname=postgres"
+        with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")
-        return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
+        return f"postgres://postgres@{self.address}:{self.port}/{name}"
 
     def start(self) -> None:
         """Start the cluster and wait until it accepts connections."""
         fsync = "on" if self.fsync else "off"
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync={fsync} -c max_connections=200"
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses={self.address} -c fsync={fsync} -c max_connections=200"
+        )
         self._run(
             str(self.bindir / "pg_ctl"),
             "-D",

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from tests.keys import KeySet
-from tests.services import ROOT, GunicornServer, free_port, port_open, wait_until
+from tests.services import ROOT, GunicornServer, free_port, port_open, threads_at_work, wait_until
 
 SERVER_BACKENDS = ["sqlite", "postgresql", "ferretdb", "ferretdb-pg"]
 #: The MongoDB-wire test engines, by the fixture that serves each.
@@ -131,9 +131,9 @@ def appending(base_url: str, iid: str, writers: int = 4, pad: int = 0) -> Iterat
     Each append is retried with its id through dropped connections and 502/503s, as a careful client would.
     """
     acknowledged: set[str] = set()
-    stop, lock = threading.Event(), threading.Lock()
+    lock = threading.Lock()
 
-    def keep_appending() -> None:
+    def keep_appending(stop: threading.Event) -> None:
         with requests.Session() as session:
             while not stop.is_set():
                 entry = append_with_retries(
@@ -142,15 +142,8 @@ def appending(base_url: str, iid: str, writers: int = 4, pad: int = 0) -> Iterat
                 with lock:
                     acknowledged.add(entry["id"])
 
-    threads = [threading.Thread(target=keep_appending) for _ in range(writers)]
-    for thread in threads:
-        thread.start()
-    try:
+    with threads_at_work(keep_appending, writers):
         yield acknowledged
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=120)
 
 
 def test_a_worker_killed_mid_appends_loses_nothing_acknowledged(server: GunicornServer) -> None:
