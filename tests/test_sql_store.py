@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from psycopg.conninfo import conninfo_to_dict
 
 from process_memory import create_app
 from process_memory.config import Settings
@@ -19,6 +20,7 @@ from process_memory.exceptions import StoreUnavailable
 from process_memory.history.queries import HistoryQuery
 from process_memory.history.service import HistoryService
 from process_memory.history.sql import SQLHistoryStore
+from process_memory.history.sql.notify import listener_conninfo
 from process_memory.services import services
 from tests.services import PostgresServer, wait_until
 
@@ -220,3 +222,25 @@ def test_a_connection_dropped_under_an_append_is_a_503_and_commits_nothing(postg
             store.entries.chain_head(iid)
     assert [entry.seq for entry in history.store.entries.iter_chain(iid)] == [0]
     assert history.appender.append_entry(iid, NewEntry(type="t", data=1))[0].seq == 1  # the pool recovers
+
+
+def test_the_tail_s_listener_connects_as_the_store_does_to_several_hosts() -> None:
+    url = sa.make_url(
+        "postgresql+psycopg://app:s%40cret@/memory?host=10.0.2.11:5432&host=10.0.2.12:5433"
+        "&target_session_attrs=read-write"
+    )
+    assert conninfo_to_dict(listener_conninfo(url)) == {
+        "host": "10.0.2.11,10.0.2.12",
+        "port": "5432,5433",
+        "dbname": "memory",
+        "user": "app",
+        "password": "s@cret",
+        "target_session_attrs": "read-write",
+    }
+    one_host = sa.make_url("postgresql+psycopg://app@db.internal:6432/memory")
+    assert conninfo_to_dict(listener_conninfo(one_host)) == {
+        "host": "db.internal",
+        "port": "6432",
+        "dbname": "memory",
+        "user": "app",
+    }
