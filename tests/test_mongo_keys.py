@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
+from pymongo import ReadPreference
 
 from process_memory import create_app
 from process_memory.entry import NewEntry
@@ -82,3 +83,13 @@ def test_reading_a_seq_is_a_lookup_by_key(service: HistoryService) -> None:
     assert keys == ["keyed/00000000000000000000", "keyed/00000000000000000001"]
     assert store.entries.get_by_seq("keyed", 5) is None and store.entries.get_by_seq("nobody", 0) is None
     assert store.entries.head("nobody") is None
+
+
+def test_every_read_goes_to_the_primary_whatever_the_uri_asks(request: pytest.FixtureRequest) -> None:
+    engine = request.getfixturevalue("ferretdb")
+    store = MongoHistoryStore(f"{engine.uri}&readPreference=secondaryPreferred", "pm_test", "t_read_preference")
+    try:
+        assert store.collections.database().read_preference == ReadPreference.PRIMARY
+        assert store.collections.client.get().read_preference == ReadPreference.PRIMARY
+    finally:
+        store.close()

@@ -56,6 +56,10 @@ class MongoCollections:
             socketTimeoutMS=max(self._timeout_ms * 6, 30_000),
             retryWrites=False,
             w="majority",
+            # Whatever the URI asks (DocumentDB's examples ask secondaryPreferred): a secondary may lag, so a page
+            # read there could stop short of an entry its own client just appended, and an append could link to
+            # a stale head. A keyword overrides the URI's option.
+            readPreference="primary",
             appname="process-memory",
             connect=False,
         )
