@@ -14,16 +14,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
 
 from dotenv import dotenv_values
-from pymongo.errors import ConfigurationError, InvalidURI
-from pymongo.uri_parser import parse_uri
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from process_memory.anchoring.witnesses import Witness, WitnessConfigError, parse_witnesses
 from process_memory.auth import ApiKey, KeysFileError, load_keys_file
+from process_memory.config_urls import (
+    database_url,
+    mongo_uri,
+    pooling,
+    redis_url,
+    state_sql_url,
+)
+from process_memory.config_values import ConfigError, switch, whole_number
 from process_memory.db import DEFAULT_TIMEOUT_MS
 from process_memory.history.tail import DEFAULT_MAX_WAITING
 from process_memory.proofs.notes import NoteError, Signer, Verifier
@@ -32,8 +35,6 @@ from process_memory.stores.base import DEFAULT_STATE_TABLE
 #: BSON documents are capped at 16 MiB; leave room for the entry's own fields.
 MAX_INLINE_DATA_CEILING = 16_000_000
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
-#: The embedded default: history in a SQLite file, relative to the working directory.
-EMBEDDED_DATABASE_PATH = Path("var") / "process_memory.sqlite3"
 #: The default state store: files, because memory would be private to each gunicorn worker.
 DEFAULT_STATE_DIR = Path("var") / "state"
 _SQL_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -42,10 +43,6 @@ _SQL_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 #: The origin of checkpoints when PROCESS_MEMORY_LOG_ORIGIN is not set.
 DEFAULT_LOG_ORIGIN = "process-memory"
 _ORIGIN_RE = re.compile(r"[!-~]{1,200}")
-
-
-class ConfigError(ValueError):
-    """A configuration variable has a value the service cannot start with."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +60,11 @@ class Settings:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     #: How long a request waits for an unreachable history database (any backend) before answering 503.
     database_timeout_ms: int = DEFAULT_TIMEOUT_MS
+    #: PROCESS_MEMORY_DATABASE_POOLER=transaction: the URL goes through a transaction-mode pooler (PgBouncer), so
+    #: no statement is prepared on the server, and the live tail LISTENs only on the listen URL.
+    database_transaction_pooler: bool = False
+    #: PROCESS_MEMORY_DATABASE_LISTEN_URL: where the live tail LISTENs (the primary itself, past any pooler).
+    database_listen_url: str | None = field(default=None, repr=False)
     # from_env defaults to "file"; code that builds Settings by hand gets a store that writes nothing.
     state_backend: str = "memory"
     state_file_dir: str = str(DEFAULT_STATE_DIR)
@@ -109,47 +111,47 @@ class Settings:
         if dotenv_path and os.path.isfile(dotenv_path):
             values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
         values.update(os.environ if environ is None else environ)
-        docdb_uri = _mongo_uri(values)
-        database_url = None if docdb_uri else _database_url(values)
+        docdb_uri = mongo_uri(values)
+        history_url = None if docdb_uri else database_url(values)
         defaults = cls()  # each default is the field's, written once above
         from process_memory.registry import STATE_STORES  # which itself reads Settings
 
         state_backend = values.get("PROCESS_MEMORY_STATE_BACKEND", "").strip() or "file"
         if state_backend not in STATE_STORES.names():
             raise ConfigError(f"PROCESS_MEMORY_STATE_BACKEND must be one of {', '.join(STATE_STORES.names())}")
-        ttl = _int(values, "PROCESS_MEMORY_STATE_TTL", 0, 1, 10 * 365 * 86400, "seconds")
-        auth_off = _switch(values, "PROCESS_MEMORY_AUTH", {"on": False, "off": True})
+        ttl = whole_number(values, "PROCESS_MEMORY_STATE_TTL", 0, 1, 10 * 365 * 86400, "seconds")
+        auth_off = switch(values, "PROCESS_MEMORY_AUTH", {"on": False, "off": True})
         return cls(
             docdb_uri=docdb_uri,
-            database_url=database_url,
+            database_url=history_url,
+            **pooling(values),
             docdb_database_name=_name(values, "DOCDB_DATABASE_NAME", defaults.docdb_database_name),
             docdb_collection=_name(values, "DOCDB_COLLECTION", defaults.docdb_collection),
-            max_inline_data=_int(
+            max_inline_data=whole_number(
                 values, "DOCDB_MAX_DATA", MAX_INLINE_DATA_CEILING, 1, MAX_INLINE_DATA_CEILING, "bytes"
             ),
-            max_request_bytes=_int(
+            max_request_bytes=whole_number(
                 values, "PROCESS_MEMORY_MAX_REQUEST_BYTES", defaults.max_request_bytes, 1, 2**40, "bytes"
             ),
             state_backend=state_backend,
             state_file_dir=str(
                 Path(values.get("PROCESS_MEMORY_STATE_FILE_DIR", "").strip() or DEFAULT_STATE_DIR).resolve()
             ),
-            state_sql_url=_state_sql_url(values, state_backend, database_url),
+            state_sql_url=state_sql_url(values, state_backend, history_url),
             state_sql_table=_identifier(values, "PROCESS_MEMORY_STATE_SQL_TABLE", defaults.state_sql_table),
-            state_redis_url=_redis_url(values, state_backend),
+            state_redis_url=redis_url(values, state_backend),
             state_ttl=ttl or None,
-            state_max_bytes=_int(
+            state_max_bytes=whole_number(
                 values, "PROCESS_MEMORY_STATE_MAX_BYTES", defaults.state_max_bytes, 1, 64 * 1024 * 1024, "bytes"
             ),
-            state_sweep_seconds=_int(
+            state_sweep_seconds=whole_number(
                 values, "PROCESS_MEMORY_STATE_SWEEP_SECONDS", defaults.state_sweep_seconds, 1, 86400, "seconds"
             ),
-            proxy_hops=_int(values, "PROCESS_MEMORY_PROXY_HOPS", 0, 0, 5),
-            max_tail_waiting=_int(values, "PROCESS_MEMORY_MAX_TAIL_WAITING", defaults.max_tail_waiting, 0, 100_000),
-            tail_poll_ms=_int(values, "PROCESS_MEMORY_TAIL_POLL_MS", defaults.tail_poll_ms, 10, 60_000, "ms"),
+            proxy_hops=whole_number(values, "PROCESS_MEMORY_PROXY_HOPS", 0, 0, 5),
+            **_live_tail(values, defaults),
             api_keys=_api_keys(values, auth_off),
             auth_off=auth_off,
-            metrics_open=_switch(values, "PROCESS_MEMORY_METRICS_OPEN", {"0": False, "1": True}),
+            metrics_open=switch(values, "PROCESS_MEMORY_METRICS_OPEN", {"0": False, "1": True}),
             **_proofs(values),
         )
 
@@ -159,26 +161,14 @@ class Settings:
         return bool(self.api_keys) and not self.auth_off
 
 
-def _int(values: Mapping[str, str], name: str, default: int, low: int, high: int, unit: str = "") -> int:
-    raw = values.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        number = int(raw.replace("_", ""))
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number" + (f" of {unit}" if unit else "")) from None
-    if not low <= number <= high:
-        raise ConfigError(f"{name} must be between {low:,} and {high:,}")
-    return number
-
-
-def _switch(values: Mapping[str, str], name: str, choices: dict[str, bool]) -> bool:
-    raw = values.get(name, "").strip().lower()
-    if not raw:
-        return next(iter(choices.values()))
-    if raw not in choices:
-        raise ConfigError(f"{name} must be {' or '.join(choices)}")
-    return choices[raw]
+def _live_tail(values: Mapping[str, str], defaults: Settings) -> dict[str, Any]:
+    """The live tail's settings: how many readers a worker lets wait, and how often an unwoken one looks."""
+    return {
+        "max_tail_waiting": whole_number(
+            values, "PROCESS_MEMORY_MAX_TAIL_WAITING", defaults.max_tail_waiting, 0, 100_000
+        ),
+        "tail_poll_ms": whole_number(values, "PROCESS_MEMORY_TAIL_POLL_MS", defaults.tail_poll_ms, 10, 60_000, "ms"),
+    }
 
 
 def _signing_key(values: Mapping[str, str]) -> Signer | None:
@@ -220,7 +210,9 @@ def _proofs(values: Mapping[str, str]) -> dict[str, Any]:
         witnesses = parse_witnesses(values.get("PROCESS_MEMORY_WITNESSES", ""))
     except WitnessConfigError as error:
         raise ConfigError(f"PROCESS_MEMORY_WITNESSES: {error}") from None
-    quorum = _int(values, "PROCESS_MEMORY_WITNESS_QUORUM", len(witnesses), 1 if witnesses else 0, len(witnesses))
+    quorum = whole_number(
+        values, "PROCESS_MEMORY_WITNESS_QUORUM", len(witnesses), 1 if witnesses else 0, len(witnesses)
+    )
     if witnesses:
         key = _signing_key(values)
         if key is None or key.name != _log_origin(values):
@@ -232,7 +224,7 @@ def _proofs(values: Mapping[str, str]) -> dict[str, Any]:
         "signing_key": _signing_key(values),
         "log_origin": _log_origin(values),
         "verifier_keys": _verifier_keys(values),
-        "anchor_seconds": _int(values, "PROCESS_MEMORY_ANCHOR_SECONDS", 1, 0, 3600, "seconds"),
+        "anchor_seconds": whole_number(values, "PROCESS_MEMORY_ANCHOR_SECONDS", 1, 0, 3600, "seconds"),
         "witnesses": witnesses,
         "witness_quorum": quorum,
     }
@@ -265,82 +257,6 @@ def _name(values: Mapping[str, str], name: str, default: str) -> str:
     if "\0" in raw or "$" in raw or len(raw) > 120:
         raise ConfigError(f"{name} is not a valid MongoDB name")
     return raw
-
-
-def _mongo_uri(values: Mapping[str, str]) -> str | None:
-    """Build the MongoDB URI from DOCDB_URI or its parts; validate it without echoing it."""
-    uri = values.get("DOCDB_URI", "").strip()
-    variable = "DOCDB_URI"
-    if not uri:
-        host = values.get("DOCDB_HOST", "").strip()
-        if not host:
-            return None
-        variable = "DOCDB_HOST"
-        port = _int(values, "DOCDB_PORT", 27017, 1, 65535)
-        user = values.get("DOCDB_USER", "")
-        secret = values.get("DOCDB_SECRET", "")
-        credentials = ""
-        if user:
-            credentials = quote_plus(user)
-            if secret:
-                credentials += ":" + quote_plus(secret)
-            credentials += "@"
-        uri = f"mongodb://{credentials}{host}:{port}"
-        options = values.get("DOCDB_OPTIONS", "").strip()
-        if options:
-            variable = "DOCDB_HOST/DOCDB_OPTIONS"
-            uri += options if options.startswith("/") else "/" + options
-    if not uri.startswith(("mongodb://", "mongodb+srv://")):
-        raise ConfigError(f"{variable} must be a mongodb:// or mongodb+srv:// URI")
-    if uri.startswith("mongodb://"):
-        # An SRV URI would need a DNS lookup to validate; its driver checks it on first use.
-        try:
-            parse_uri(uri)
-        except (InvalidURI, ConfigurationError, ValueError):
-            raise ConfigError(f"{variable} is not a valid MongoDB URI") from None
-    return uri
-
-
-def _database_url(values: Mapping[str, str]) -> str:
-    """Return PROCESS_MEMORY_DATABASE_URL, validated, or the embedded SQLite file's URL."""
-    raw = values.get("PROCESS_MEMORY_DATABASE_URL", "").strip()
-    if not raw:
-        return f"sqlite:///{EMBEDDED_DATABASE_PATH.resolve()}"
-    return _sql_url(raw, "PROCESS_MEMORY_DATABASE_URL")
-
-
-def _sql_url(raw: str, name: str) -> str:
-    try:
-        url = make_url(raw)
-    except (ArgumentError, ValueError):  # ValueError quotes the URL: never pass it on
-        raise ConfigError(f"{name} is not a valid database URL") from None
-    if url.get_backend_name() not in ("sqlite", "postgresql"):
-        raise ConfigError(f"{name} must be a sqlite:/// or postgresql+psycopg:// URL")
-    if url.get_backend_name() == "postgresql" and url.get_driver_name() != "psycopg":
-        raise ConfigError(f"{name} must use the psycopg driver: postgresql+psycopg://")
-    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
-        # Each connection would get a database of its own: nothing would be shared or kept.
-        raise ConfigError(f"{name} must name a SQLite file, not memory")
-    return raw
-
-
-def _state_sql_url(values: Mapping[str, str], backend: str, history_url: str | None) -> str | None:
-    """PROCESS_MEMORY_STATE_SQL_URL, or the history's SQL database when the state is kept in SQL too."""
-    raw = values.get("PROCESS_MEMORY_STATE_SQL_URL", "").strip()
-    if raw:
-        return _sql_url(raw, "PROCESS_MEMORY_STATE_SQL_URL")
-    if backend == "sql" and history_url is None:
-        raise ConfigError("PROCESS_MEMORY_STATE_SQL_URL must be set when the history is not in SQL")
-    return history_url if backend == "sql" else None
-
-
-def _redis_url(values: Mapping[str, str], backend: str) -> str | None:
-    raw = values.get("PROCESS_MEMORY_STATE_REDIS_URL", "").strip()
-    if backend == "redis" and not raw:
-        raise ConfigError("PROCESS_MEMORY_STATE_REDIS_URL must be set for the redis state backend")
-    if raw and not raw.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError("PROCESS_MEMORY_STATE_REDIS_URL must be a redis://, rediss:// or unix:// URL")
-    return raw or None
 
 
 def _identifier(values: Mapping[str, str], name: str, default: str) -> str:

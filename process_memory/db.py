@@ -147,8 +147,18 @@ def _end_writer_transaction(conn: Connection, commit: bool) -> None:
 class ProcessLocalEngine:
     """A SQLAlchemy engine made on first use in each process, its schema brought up to date once there."""
 
-    def __init__(self, url: str, timeout_ms: int, metadata: sa.MetaData, schema: Callable[[Engine], None]) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout_ms: int,
+        metadata: sa.MetaData,
+        schema: Callable[[Engine], None],
+        prepared_statements: bool = True,
+    ) -> None:
         self.url = make_url(url)
+        #: Whether psycopg may prepare statements on the server: not through a transaction-mode pooler, whose
+        #: next transaction may run on another server connection, where the statement does not exist.
+        self._prepared_statements = prepared_statements
         self._timeout_ms = timeout_ms
         self.metadata = metadata
         #: Brings the database's tables up to date: the owner's Alembic revisions (process_memory/migrations).
@@ -284,12 +294,10 @@ class ProcessLocalEngine:
             engine = sa.create_engine(self.url, connect_args={"timeout": self._timeout_ms / 1000}, hide_parameters=True)
             sa.event.listen(engine, "connect", _sqlite_setup(self._timeout_ms))
             return engine
-        return sa.create_engine(
-            self.url,
-            pool_pre_ping=True,
-            connect_args={"connect_timeout": max(1, self._timeout_ms // 1000)},
-            hide_parameters=True,
-        )
+        connect_args: dict[str, Any] = {"connect_timeout": max(1, self._timeout_ms // 1000)}
+        if not self._prepared_statements:
+            connect_args["prepare_threshold"] = None
+        return sa.create_engine(self.url, pool_pre_ping=True, connect_args=connect_args, hide_parameters=True)
 
     def dispose(self) -> None:
         """Close this process's pooled connections."""

@@ -45,7 +45,13 @@ def _sql_history(settings: Settings, **options: Any) -> HistoryStore:
 
     if not settings.database_url:
         raise ConfigError("the SQL history store needs PROCESS_MEMORY_DATABASE_URL (or the embedded default)")
-    return SQLHistoryStore(settings.database_url, timeout_ms=settings.database_timeout_ms, **options)
+    return SQLHistoryStore(
+        settings.database_url,
+        timeout_ms=settings.database_timeout_ms,
+        transaction_pooler=settings.database_transaction_pooler,
+        listen_url=settings.database_listen_url,
+        **options,
+    )
 
 
 def _mongo_history(settings: Settings, **options: Any) -> HistoryStore:

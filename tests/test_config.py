@@ -269,6 +269,15 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         ({"PROCESS_MEMORY_MAX_TAIL_WAITING": "0"}, "max_tail_waiting", 0),
         ({"PROCESS_MEMORY_MAX_TAIL_WAITING": "100_000"}, "max_tail_waiting", 100_000),
         ({}, "tail_poll_ms", 200),
+        ({}, "database_transaction_pooler", False),
+        ({"PROCESS_MEMORY_DATABASE_POOLER": "Transaction"}, "database_transaction_pooler", True),
+        ({"PROCESS_MEMORY_DATABASE_POOLER": "none"}, "database_transaction_pooler", False),
+        ({}, "database_listen_url", None),
+        (
+            {"PROCESS_MEMORY_DATABASE_LISTEN_URL": " postgresql+psycopg://app:pw@db:5432/memory "},
+            "database_listen_url",
+            "postgresql+psycopg://app:pw@db:5432/memory",
+        ),
         ({"PROCESS_MEMORY_TAIL_POLL_MS": "10"}, "tail_poll_ms", 10),
         ({"PROCESS_MEMORY_TAIL_POLL_MS": "60000"}, "tail_poll_ms", 60_000),
         ({"PROCESS_MEMORY_METRICS_OPEN": "1"}, "metrics_open", True),
@@ -304,6 +313,18 @@ def test_values_at_the_edges_are_taken(environ: dict[str, str], field: str, expe
             "PROCESS_MEMORY_STATE_SWEEP_SECONDS must be between 1 and 86,400",
         ),
         ({"PROCESS_MEMORY_PROXY_HOPS": "6"}, "PROCESS_MEMORY_PROXY_HOPS must be between 0 and 5"),
+        (
+            {"PROCESS_MEMORY_DATABASE_POOLER": "session"},
+            "PROCESS_MEMORY_DATABASE_POOLER must be none or transaction",
+        ),
+        (
+            {"PROCESS_MEMORY_DATABASE_LISTEN_URL": "sqlite:////srv/h.sqlite3"},
+            "PROCESS_MEMORY_DATABASE_LISTEN_URL must be a postgresql+psycopg:// URL",
+        ),
+        (
+            {"PROCESS_MEMORY_DATABASE_LISTEN_URL": "app:s3cret at db"},
+            "PROCESS_MEMORY_DATABASE_LISTEN_URL is not a valid database URL",
+        ),
         (
             {"PROCESS_MEMORY_TAIL_POLL_MS": "9"},
             "PROCESS_MEMORY_TAIL_POLL_MS must be between 10 and 60,000",

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from process_memory.db import ProcessLocalEngine, unavailable_on
@@ -75,6 +75,7 @@ class SQLEntries(EntryLog):
         trees: SQLTrees,
         projection_hooks: dict[str, SQLProjectionHook],
         table_prefix: str,
+        listen_url: URL | None,
     ) -> None:
         self._engine = engine
         self.tables = tables
@@ -90,8 +91,9 @@ class SQLEntries(EntryLog):
         self._notify: DriverStatement | None = None
         if with_jsonb:
             channel = channel_name(table_prefix)
-            self._listener = AppendListener(listener_conninfo(engine.url), channel)
             self._notify = DriverStatement(sa.select(sa.func.pg_notify(channel, "")))
+            if listen_url is not None:  # none through a transaction-mode pooler: a LISTEN needs a session
+                self._listener = AppendListener(listener_conninfo(listen_url), channel)
 
     def _point_reads(self) -> dict[str, DriverStatement]:
         """The reads by key that every append and head request makes, built once with their parameters."""

@@ -35,17 +35,29 @@ class SQLHistoryStore(HistoryStore):
     entries: SQLEntries
     rows: SQLRows
 
-    def __init__(self, url: str, table_prefix: str = "process_memory", timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
+    def __init__(
+        self,
+        url: str,
+        table_prefix: str = "process_memory",
+        timeout_ms: int = DEFAULT_TIMEOUT_MS,
+        transaction_pooler: bool = False,
+        listen_url: str | None = None,
+    ) -> None:
+        """The store on ``url``; through a transaction-mode pooler, statements are not prepared on the server, and
+        the live tail LISTENs on ``listen_url`` (past the pooler) or, without one, not at all."""
         dialect = make_url(url).get_backend_name()
         self.table_prefix = table_prefix
         self.tables = build_tables(table_prefix, dialect)
         #: Every table of the store's database: projections declare theirs here, and the schema is made from it.
         self.metadata = self.tables.entries.metadata
         declare_anchor_tables(table_prefix, self.metadata)
-        self.engine = ProcessLocalEngine(url, timeout_ms, self.metadata, schema=self._migrate)
+        self.engine = ProcessLocalEngine(
+            url, timeout_ms, self.metadata, schema=self._migrate, prepared_statements=not transaction_pooler
+        )
         self._projection_hooks: dict[str, SQLProjectionHook] = {}
         self.trees = SQLTrees(self.engine, self.tables)
-        self.entries = SQLEntries(self.engine, self.tables, self.trees, self._projection_hooks, table_prefix)
+        listen = make_url(listen_url) if listen_url else None if transaction_pooler else self.engine.url
+        self.entries = SQLEntries(self.engine, self.tables, self.trees, self._projection_hooks, table_prefix, listen)
         self.summaries = SQLSummaries(self.engine, self.tables, self.entries)
         self.blobs = SQLBlobs(self.engine, self.tables)
         self.search_index = SQLSearch(self.engine, self.tables)
