@@ -64,10 +64,10 @@ def raw_exchange(port: int, request: bytes, timeout: float = 30) -> tuple[int, C
     return int(status_line.split()[1]), headers, body
 
 
-def port_open(port: int) -> bool:
-    """Return True when something accepts connections on 127.0.0.1:port."""
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Return True when something accepts connections on host:port."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        with socket.create_connection((host, port), timeout=0.2):
             return True
     except OSError:
         return False
@@ -122,10 +122,10 @@ def threads_at_work(work: Callable[[threading.Event], None], count: int, join_se
             thread.join(join_seconds)
 
 
-def spawn_server(command: list[str], port: int, what: str) -> subprocess.Popen[bytes]:
-    """Start a server process and wait until it listens on ``port``; fail if it exits first."""
+def spawn_server(command: list[str], port: int, what: str, host: str = "127.0.0.1") -> subprocess.Popen[bytes]:
+    """Start a server process and wait until it listens on ``host:port``; fail if it exits first."""
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=sys.stderr)
-    wait_until(lambda: port_open(port) or process.poll() is not None, 30, f"{what} start")
+    wait_until(lambda: port_open(port, host) or process.poll() is not None, 30, f"{what} start")
     if process.poll() is not None:
         raise RuntimeError(f"{what} exited with {process.returncode}")
     return process
@@ -412,6 +412,55 @@ class PostgresServer:
             self.stop()
         except subprocess.CalledProcessError:
             pass  # already stopped
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def pgbouncer_binary() -> str | None:
+    """Debian's pgbouncer, if installed."""
+    return shutil.which("pgbouncer") or next((p for p in ("/usr/sbin/pgbouncer",) if Path(p).exists()), None)
+
+
+class PgBouncerServer:
+    """PgBouncer in transaction mode in front of one PostgreSQL server, on a loopback address of its own; run as
+    the postgres user when we are root (it refuses to run as root)."""
+
+    def __init__(self, postgres: PostgresServer, address: str = "127.0.0.6") -> None:
+        import tempfile
+
+        # Its own directory in /tmp, as PostgreSQL's: the postgres user must reach it, which a test's may not let.
+        self.root = Path(tempfile.mkdtemp(prefix="pm-pgbouncer-"))
+        self.postgres = postgres
+        self.address = address
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def url(self, database: str) -> str:
+        """SQLAlchemy URL of ``database`` through the pooler."""
+        return f"postgresql+psycopg://postgres@{self.address}:{self.port}/{database}"
+
+    def log(self) -> str:
+        """What PgBouncer logged: each client's login among it."""
+        return (self.root / "pgbouncer.log").read_text(errors="replace")
+
+    def start(self) -> None:
+        """Write its configuration, start it in the foreground and wait until it listens."""
+        (self.root / "userlist.txt").write_text('"postgres" ""\n')
+        (self.root / "pgbouncer.ini").write_text(
+            f"[databases]\n* = host={self.postgres.address} port={self.postgres.port}\n"
+            f"[pgbouncer]\nlisten_addr = {self.address}\nlisten_port = {self.port}\nunix_socket_dir =\n"
+            f"auth_type = trust\nauth_file = {self.root}/userlist.txt\npool_mode = transaction\n"
+            f"max_client_conn = 1000\ndefault_pool_size = 20\nlogfile = {self.root}/pgbouncer.log\n"
+        )
+        switch_user = ["-u", "postgres"] if os.geteuid() == 0 else []  # it drops root itself
+        if switch_user:
+            for path in (self.root, *self.root.iterdir()):
+                shutil.chown(path, "postgres")
+        command = [pgbouncer_binary() or "pgbouncer", "-q", *switch_user, str(self.root / "pgbouncer.ini")]
+        self.process = spawn_server(command, self.port, "pgbouncer", self.address)
+
+    def stop(self) -> None:
+        """Stop it and remove its files."""
+        stop_process(self.process, timeout=10)
         shutil.rmtree(self.root, ignore_errors=True)
 
 

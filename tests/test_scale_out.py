@@ -184,7 +184,8 @@ def test_a_state_compare_and_set_across_hosts_has_one_winner(two_hosts: TwoHosts
     assert requests.get(f"{two_hosts.url}/api/v1/instances/{iid}/state", timeout=30).json() == {"step": 1, "by": winner}
 
 
-def _waiting_readers(host: GunicornServer, keys: KeySet) -> float:
+def waiting_readers(host: GunicornServer, keys: KeySet) -> float:
+    """How many live-tail readers the host holds waiting now, from its metrics."""
     metrics = requests.get(f"{host.url}/metrics", headers=keys.bearer("all"), timeout=10).text
     lines = [line for line in metrics.splitlines() if line.startswith("process_memory_tail_waiting_readers")]
     return sum(float(line.split()[-1]) for line in lines)
@@ -192,27 +193,36 @@ def _waiting_readers(host: GunicornServer, keys: KeySet) -> float:
 
 def test_a_reader_on_one_host_is_woken_by_an_append_on_the_other(two_hosts: TwoHosts) -> None:
     # Readers here look again on their own only after a minute: one answered within 10 s was woken by NOTIFY.
+    woken_after = woken_across_hosts(
+        two_hosts.hosts[0], two_hosts.host_url(0), two_hosts.host_url(1), two_hosts.keys, 20
+    )
+    _record({"tail_wakeup_across_hosts_ms": _percentiles(woken_after)})
+
+
+def woken_across_hosts(
+    reader_host: GunicornServer, reader_url: str, writer_url: str, keys: KeySet, rounds: int
+) -> list[float]:
+    """Rounds of: a reader waiting on one host, an append on the other; each reader must be answered, within 10 s,
+    with that entry. Return how long each took from the append's request, in ms."""
     iid = str(uuid.uuid4())
-    reader_host, writer_host = two_hosts.host_url(0), two_hosts.host_url(1)
-    append_with_retries(requests.Session(), writer_host, iid, {"type": "t", "data": -1})
+    append_with_retries(requests.Session(), writer_url, iid, {"type": "t", "data": -1})
     woken_after = []
-    for n in range(20):
+    for n in range(rounds):
         answer: list[requests.Response] = []
-        reader = threading.Thread(
-            target=_read_waiting, args=(f"{reader_host}/api/v1/instances/{iid}/history", n, answer)
-        )
+        reader = threading.Thread(target=read_waiting, args=(f"{reader_url}/api/v1/instances/{iid}/history", n, answer))
         reader.start()
-        wait_until(lambda: _waiting_readers(two_hosts.hosts[0], two_hosts.keys) >= 1, 30, "the reader waiting")
+        wait_until(lambda: waiting_readers(reader_host, keys) >= 1, 30, "the reader waiting")
         sent = time.monotonic()
-        requests.post(f"{writer_host}/api/v1/instances/{iid}/history", json={"type": "t", "data": n}, timeout=30)
+        requests.post(f"{writer_url}/api/v1/instances/{iid}/history", json={"type": "t", "data": n}, timeout=30)
         reader.join(10)
         woken_after.append((time.monotonic() - sent) * 1000)
         assert not reader.is_alive(), f"round {n}: the reader on the other host was not woken"
         assert [item["data"] for item in answer[0].json()["items"]] == [n]
-    _record({"tail_wakeup_across_hosts_ms": _percentiles(woken_after)})
+    return woken_after
 
 
-def _read_waiting(history_url: str, after: int, answer: list[requests.Response]) -> None:
+def read_waiting(history_url: str, after: int, answer: list[requests.Response]) -> None:
+    """Read the history after ``after``, waiting up to 30 s for an entry; keep the answer in ``answer``."""
     answer.append(requests.get(history_url, params={"after": after, "wait": 30}, timeout=60))
 
 
