@@ -9,6 +9,7 @@ import pytest
 from pymongo.errors import OperationFailure
 
 from process_memory.history.mongo import store as store_module
+from process_memory.history.mongo.documents import after_position, beyond
 from process_memory.history.mongo.store import MongoHistoryStore
 from tests.conftest import _MongomockClient
 
@@ -47,3 +48,20 @@ def test_a_refusal_that_persists_is_raised_after_ten_attempts(monkeypatch: pytes
     with pytest.raises(OperationFailure):
         _store().ensure_schema()
     assert len(calls) == 10
+
+
+def test_a_position_in_tuple_order_is_one_flat_or_of_plain_conditions() -> None:
+    assert beyond(("last_recorded_at", "_id"), ("2026-01-01", "b"), "$lt") == {
+        "$or": [
+            {"last_recorded_at": {"$lt": "2026-01-01"}},
+            {"last_recorded_at": "2026-01-01", "_id": {"$lt": "b"}},
+        ]
+    }
+    assert beyond(("_id",), ("b",)) == {"_id": {"$gt": "b"}}
+    assert after_position(("t", "i", 3)) == {
+        "$or": [
+            {"recorded_at": {"$gt": "t"}},
+            {"recorded_at": "t", "instance_id": {"$gt": "i"}},
+            {"recorded_at": "t", "instance_id": "i", "seq": {"$gt": 3}},
+        ]
+    }

@@ -7,6 +7,7 @@ typed, validated values ever reach a filter.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bson import Binary, ObjectId
@@ -95,13 +96,16 @@ def entry_document(entry: StoredEntry) -> dict[str, Any]:
     return doc
 
 
+def beyond(fields: Sequence[str], position: Sequence[Any], compare: str = "$gt") -> dict[str, Any]:
+    """The condition that a document's key, on ``fields``, compares to ``position`` by ``compare`` (``$gt`` or
+    ``$lt``) in tuple order, which MongoDB's filters do not have: greater (or less) on the first field, or equal
+    there and so on the next: one ``$or`` of plain conditions, none nested (a single field's is the plain one)."""
+    conditions = [
+        {**dict(zip(fields[:n], position[:n])), fields[n]: {compare: position[n]}} for n in range(len(fields))
+    ]
+    return conditions[0] if len(conditions) == 1 else {"$or": conditions}
+
+
 def after_position(position: SearchPosition) -> dict[str, Any]:
     """The filter for entries after ``position`` in (recorded_at, instance_id, seq) order."""
-    at, instance, seq = position
-    return {
-        "$or": [
-            {"recorded_at": {"$gt": at}},
-            {"recorded_at": at, "instance_id": {"$gt": instance}},
-            {"recorded_at": at, "instance_id": instance, "seq": {"$gt": seq}},
-        ]
-    }
+    return beyond(("recorded_at", "instance_id", "seq"), position)

@@ -11,7 +11,7 @@ from pymongo.errors import ConnectionFailure
 
 from process_memory.db import unavailable_on
 from process_memory.history.mongo.database import KEYED_FROM, MongoCollections, bounded
-from process_memory.history.mongo.documents import any_of, entry_key, starting_with, summary_from_document
+from process_memory.history.mongo.documents import any_of, beyond, entry_key, starting_with, summary_from_document
 from process_memory.history.queries import DESCENDING_ORDERS, ORDER_KEYS, SummaryListing
 from process_memory.history.store import SummaryStore
 from process_memory.history.summaries import InstanceSummary, summary_of
@@ -50,9 +50,7 @@ class MongoSummaries(SummaryStore):
         while True:
             wanted = listing.limit - len(found)
             where = (
-                {"$and": [criteria, _beyond(fields, position, "$lt" if descending else "$gt")]}
-                if position
-                else criteria
+                {"$and": [criteria, beyond(fields, position, "$lt" if descending else "$gt")]} if position else criteria
             )
             docs = list(bounded(self._collections.summaries().find(where).sort(sort), wanted))
             found += [summary for summary in self._fresh(docs) if summary is not None]
@@ -83,13 +81,7 @@ class MongoSummaries(SummaryStore):
         staleness."""
         criteria: dict[str, Any] = {"last_recorded_at": {"$gte": since}}
         if after is not None:
-            at, instance_id = after
-            criteria = {
-                "$and": [
-                    criteria,
-                    {"$or": [{"last_recorded_at": {"$gt": at}}, {"last_recorded_at": at, "_id": {"$gt": instance_id}}]},
-                ]
-            }
+            criteria = {"$and": [criteria, beyond(("last_recorded_at", "_id"), after)]}
         order = [("last_recorded_at", ASCENDING), ("_id", ASCENDING)]
         cursor = self._collections.summaries().find(criteria).sort(order)
         return [summary for summary in self._fresh(list(bounded(cursor, limit))) if summary is not None]
@@ -117,15 +109,6 @@ class MongoSummaries(SummaryStore):
         self._collections.summaries().update_one(
             {"_id": summary.instance_id, "head_seq": {"$lt": summary.head_seq}}, {"$set": summary.progress()}
         )
-
-
-def _beyond(fields: list[str], position: tuple[Any, ...], compare: str) -> dict[str, Any]:
-    """The condition that a summary's key, on ``fields``, compares to ``position`` by ``compare``: on its first
-    field, or equal there and so on the next (tuple order, which MongoDB's filters do not have)."""
-    first, *rest = fields
-    if not rest:
-        return {first: {compare: position[0]}}
-    return {"$or": [{first: {compare: position[0]}}, {first: position[0], **_beyond(rest, position[1:], compare)}]}
 
 
 def create_summary_indexes(summaries: Collection[Any]) -> None:
