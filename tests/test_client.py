@@ -165,17 +165,19 @@ def test_export_import_and_offline_verify_round_trip_through_the_cli(
     (tmp_path / "source.cp").write_text(checkpoint.stdout)
     verified = cli("verify", str(tmp_path / "source.ndjson"), "--checkpoint", str(tmp_path / "source.cp"))
     assert verified.returncode == 2  # --key is required: a verifier key, never the API key
-    checked = cli(
-        "verify", str(tmp_path / "source.ndjson"), "--checkpoint", str(tmp_path / "source.cp"), "--key", verifier_key
-    )
+
+    def verify_offline(name: str) -> subprocess.CompletedProcess[str]:
+        """The CLI's offline verification of the export and checkpoint saved under ``name``."""
+        export, note = str(tmp_path / f"{name}.ndjson"), str(tmp_path / f"{name}.cp")
+        return cli("verify", export, "--checkpoint", note, "--key", verifier_key)
+
+    checked = verify_offline("source")
     assert checked.returncode == 0 and checked.stdout.startswith("ok: 120 entries"), checked.stderr
     imported = cli("import", str(tmp_path / "source.ndjson"), target)
     assert (imported.returncode, imported.stdout) == (0, f"imported 120 entries into {target}: head seq 119\n")
     client.export(target, tmp_path / "target.ndjson")
     (tmp_path / "target.cp").write_text(client.checkpoint(target)["note"])
-    again = cli(
-        "verify", str(tmp_path / "target.ndjson"), "--checkpoint", str(tmp_path / "target.cp"), "--key", verifier_key
-    )
+    again = verify_offline("target")
     assert again.returncode == 0, again.stderr
     copies = list(client.history(target))
     assert [e["data"] for e in copies] == [e["data"] for e in client.history(source)]

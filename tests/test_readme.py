@@ -62,9 +62,11 @@ def readme_blocks() -> list[Block]:
     return blocks
 
 
-def _run_script(clone: Path, env: dict[str, str], body: str) -> tuple[int, str]:
-    process = subprocess.Popen(
-        ["bash", "-c", _STOP_JOBS_ON_EXIT + "set -euo pipefail -m\n" + body + "\n"],
+def _shell(clone: Path, env: dict[str, str], script: str) -> subprocess.Popen[str]:
+    """Start ``script`` in bash in the clone, in a process group of its own (so that it and all it started can be
+    signalled at once), its output and errors together."""
+    return subprocess.Popen(
+        ["bash", "-c", script],
         cwd=clone,
         env=env,
         stdout=subprocess.PIPE,
@@ -72,6 +74,10 @@ def _run_script(clone: Path, env: dict[str, str], body: str) -> tuple[int, str]:
         text=True,
         start_new_session=True,
     )
+
+
+def _run_script(clone: Path, env: dict[str, str], body: str) -> tuple[int, str]:
+    process = _shell(clone, env, _STOP_JOBS_ON_EXIT + "set -euo pipefail -m\n" + body + "\n")
     try:
         output, _ = process.communicate(timeout=BLOCK_SECONDS)
     finally:
@@ -82,15 +88,7 @@ def _run_script(clone: Path, env: dict[str, str], body: str) -> tuple[int, str]:
 
 def _serve_and_stop(clone: Path, env: dict[str, str], command: str) -> str:
     """Start a serving command, see it answer, and stop it as Ctrl-C does; what it printed, on failure."""
-    process = subprocess.Popen(
-        ["bash", "-c", command],
-        cwd=clone,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    process = _shell(clone, env, command)
     try:
         deadline = time.monotonic() + SERVE_SECONDS
         answered = False
