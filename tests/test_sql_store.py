@@ -244,3 +244,16 @@ def test_the_tail_s_listener_connects_as_the_store_does_to_several_hosts() -> No
         "dbname": "memory",
         "user": "app",
     }
+
+
+def test_behind_a_transaction_pooler_the_tail_listens_only_on_its_own_url(postgres: PostgresServer) -> None:
+    # A LISTEN through transaction pooling would land on whichever server connection the pooler lends next.
+    prefix = f"t_{uuid.uuid4().hex[:12]}"
+    direct = SQLHistoryStore(postgres.url, table_prefix=prefix)
+    pooled = SQLHistoryStore(postgres.url, table_prefix=prefix, transaction_pooler=True)
+    past_the_pooler = SQLHistoryStore(
+        postgres.url, table_prefix=prefix, transaction_pooler=True, listen_url=postgres.url
+    )
+    assert direct.entries.listen_for_appends(lambda: None) is True
+    assert pooled.entries.listen_for_appends(lambda: None) is False  # its readers poll instead
+    assert past_the_pooler.entries.listen_for_appends(lambda: None) is True

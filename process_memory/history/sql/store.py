@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from process_memory.db import DEFAULT_TIMEOUT_MS, ProcessLocalEngine
 from process_memory.history.sql.anchors import declare_anchor_tables
@@ -56,7 +56,11 @@ class SQLHistoryStore(HistoryStore):
         )
         self._projection_hooks: dict[str, SQLProjectionHook] = {}
         self.trees = SQLTrees(self.engine, self.tables)
-        listen = make_url(listen_url) if listen_url else None if transaction_pooler else self.engine.url
+        # A LISTEN needs a session of its own: through a transaction-mode pooler, only on a URL past it.
+        if listen_url:
+            listen: URL | None = make_url(listen_url)
+        else:
+            listen = None if transaction_pooler else self.engine.url
         self.entries = SQLEntries(self.engine, self.tables, self.trees, self._projection_hooks, table_prefix, listen)
         self.summaries = SQLSummaries(self.engine, self.tables, self.entries)
         self.blobs = SQLBlobs(self.engine, self.tables)
